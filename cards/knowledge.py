@@ -1,0 +1,666 @@
+"""The clinical knowledge base: YAML files under cards/knowledge/, validated at start-up.
+
+Every way a file can be wrong (unknown field, missing field, bad value, duplicate id,
+unknown reference, unknown class/cautions id, a URL that breaks the citation rule) raises
+``KnowledgeError`` naming the file and the entry, so the service refuses to start rather
+than show a card built on a broken entry.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import urllib.parse
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from . import vocab
+
+__all__ = [
+    "KnowledgeError",
+    "Knowledge",
+    "Reference",
+    "TherapyClass",
+    "TrialWindow",
+    "Agent",
+    "Favour",
+    "Avoid",
+    "Option",
+    "NotFavoured",
+    "Caution",
+    "Pathway",
+    "Meta",
+    "load_knowledge",
+    "DEFAULT_DIRECTORY",
+]
+
+DEFAULT_DIRECTORY = Path(__file__).parent / "knowledge"
+FILES = ("references", "classes", "options", "not_favoured", "cautions", "pathways", "meta")
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_RXCUI = re.compile(r"^[0-9]{1,10}$")
+_PMID = re.compile(r"^[0-9]{1,9}$")
+_DOI = re.compile(r"^10\.[0-9]{4,9}/\S+$")
+
+
+class KnowledgeError(Exception):
+    """A knowledge file is wrong; names the file and the entry so a reviewer can fix it."""
+
+    def __init__(self, file: str, entry_id: str | None, problems: Iterable[str]) -> None:
+        self.file = file
+        self.entry_id = entry_id
+        self.problems = tuple(problems)
+        where = f"{file}: entry {entry_id!r}" if entry_id else file
+        super().__init__(f"{where}: " + "; ".join(self.problems))
+
+
+# --- data -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    id: str
+    authors: str
+    title: str
+    journal: str
+    year: int | None
+    study_type: str
+    verification: str  # verified | partial | not_verified
+    url: str
+    key_finding: str
+    reviewed: date
+    source: str
+    pmid: str | None = None
+    doi: str | None = None
+    web: bool = False
+
+    @property
+    def short(self) -> str:
+        """'Oddis CV 2013' style label for lists and links."""
+        first = self.authors.split(",")[0].strip()
+        return f"{first} {self.year}" if self.year else first
+
+
+@dataclass(frozen=True, slots=True)
+class TrialWindow:
+    weeks: int
+    text: str
+    tag: str
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TherapyClass:
+    id: str
+    label: str
+    counts_as_second_agent: bool
+    course_based: bool
+    adequate_trial: TrialWindow | None
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    name: str
+    rxnorm_in: str
+
+
+@dataclass(frozen=True, slots=True)
+class Favour:
+    phenotype: str
+    text: str
+    tag: str
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Avoid:
+    condition: str
+    effect: str  # remove | warn
+    text: str
+    tag: str
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    id: str
+    stage: str
+    therapy_class: str
+    label: str
+    agents: tuple[Agent, ...]
+    line: int
+    rank: int
+    evidence_level: str
+    study_type: str
+    rationale: str
+    rationale_tag: str
+    favoured_when: tuple[Favour, ...]
+    only_when: tuple[str, ...]
+    avoid_when: tuple[Avoid, ...]
+    cautions: tuple[str, ...]
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotFavoured:
+    id: str
+    therapy_class: str
+    label: str
+    text: str
+    tag: str
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Caution:
+    id: str
+    kind: str  # screening | reassess
+    title: str
+    text: str
+    applies_to: tuple[str, ...]
+    labs: tuple[str, ...]
+    conditions: tuple[str, ...]
+    when: str | None
+    harm: bool
+    tag: str
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pathway:
+    id: str
+    situation: str
+    indicator: str
+    summary: str
+    text: str
+    replaces_escalation: bool
+    tag: str
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    source_label: str
+    main_reference: str
+    topic: tuple[str, str, str]  # system, code, display
+    override_reason_system: str
+    override_reasons: tuple[tuple[str, str], ...]  # (code, display)
+    max_reference_links: int
+    summaries: dict[str, str]
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    references: dict[str, Reference]
+    classes: dict[str, TherapyClass]
+    options: tuple[Option, ...]
+    not_favoured: tuple[NotFavoured, ...]
+    cautions: dict[str, Caution]
+    pathways: tuple[Pathway, ...]
+    meta: Meta
+    directory: str
+
+    @property
+    def source_url(self) -> str:
+        return self.references[self.meta.main_reference].url
+
+    def options_for(self, stage: str) -> tuple[Option, ...]:
+        return tuple(o for o in self.options if o.stage == stage)
+
+    def pathway(self, situation: str) -> Pathway | None:
+        for p in self.pathways:
+            if p.situation == situation:
+                return p
+        return None
+
+
+# Placeholders each summary template may use; anything else is a typo caught at load.
+SUMMARY_FIELDS: dict[str, frozenset[str]] = {
+    "next_line": frozenset({"disease", "n"}),
+    "next_line_incomplete": frozenset({"disease", "n"}),
+    "next_line_none": frozenset({"disease"}),
+    "first_line": frozenset({"disease"}),
+    "in_progress": frozenset({"label", "weeks", "window"}),
+    "no_medication_data": frozenset({"disease"}),
+    "screening": frozenset({"checks"}),
+    "reassess": frozenset(),
+}
+
+
+# --- field reader -------------------------------------------------------------------
+
+
+class _Entry:
+    """Reads one mapping, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, data: Any, allowed: set[str]) -> None:
+        self.problems: list[str] = []
+        if not isinstance(data, dict):
+            self.data: dict[str, Any] = {}
+            self.problems.append(f"expected a mapping, got {type(data).__name__}")
+            return
+        self.data = data
+        for key in sorted(set(data) - allowed, key=str):
+            self.problems.append(f"unknown field {key!r}")
+
+    def _get(self, key: str, required: bool) -> Any:
+        if key not in self.data or self.data[key] is None:
+            if required:
+                self.problems.append(f"missing field {key!r}")
+            return None
+        return self.data[key]
+
+    def text(self, key: str, required: bool = True) -> str:
+        value = self._get(key, required)
+        if value is None:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.problems.append(f"{key!r} must be non-empty text")
+            return ""
+        return value.strip()
+
+    def opt_text(self, key: str) -> str | None:
+        return self.text(key, required=False) or None
+
+    def integer(self, key: str, required: bool = True, minimum: int = 0) -> int | None:
+        value = self._get(key, required)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.problems.append(f"{key!r} must be an integer >= {minimum}")
+            return None
+        return value
+
+    def flag(self, key: str, required: bool = True, default: bool = False) -> bool:
+        value = self._get(key, required)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problems.append(f"{key!r} must be true or false")
+            return default
+        return value
+
+    def choice(self, key: str, allowed: Iterable[str], required: bool = True) -> str:
+        value = self.text(key, required)
+        allowed = set(allowed)
+        if value and value not in allowed:
+            self.problems.append(f"{key!r} is {value!r}, expected one of {sorted(allowed)}")
+        return value
+
+    def day(self, key: str = "reviewed") -> date:
+        value = self._get(key, True)
+        if value is None:
+            return date.min
+        if not isinstance(value, date):
+            self.problems.append(f"{key!r} must be a date (YYYY-MM-DD)")
+            return date.min
+        return value
+
+    def strings(self, key: str, allowed: Iterable[str] | None = None, required: bool = True) -> tuple[str, ...]:
+        value = self._get(key, required)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.problems.append(f"{key!r} must be a list of text")
+            return ()
+        if len(set(value)) != len(value):
+            self.problems.append(f"{key!r} lists an item twice")
+        if allowed is not None:
+            bad = [v for v in value if v not in allowed]
+            if bad:
+                self.problems.append(f"{key!r} has unknown value(s) {bad}")
+        return tuple(value)
+
+    def mappings(self, key: str, required: bool = True) -> list[Any]:
+        value = self._get(key, required)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problems.append(f"{key!r} must be a list")
+            return []
+        return value
+
+    def sub(self, key: str, item: Any, allowed: set[str], reader: Callable[["_Entry"], Any]) -> Any:
+        inner = _Entry(item, allowed)
+        result = reader(inner)
+        self.problems.extend(f"{key}: {p}" for p in inner.problems)
+        return result
+
+
+def _read_yaml(directory: Path, name: str) -> tuple[str, list[Any] | dict[str, Any]]:
+    file = f"{name}.yaml"
+    path = directory / file
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise KnowledgeError(file, None, ["file is missing"]) from None
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(file, None, [f"not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict) or name not in data:
+        raise KnowledgeError(file, None, [f"top-level key {name!r} is missing"])
+    body = data[name]
+    if name == "meta":
+        if not isinstance(body, dict):
+            raise KnowledgeError(file, None, ["'meta' must be a mapping"])
+    elif not isinstance(body, list) or not body:
+        raise KnowledgeError(file, None, [f"{name!r} must be a non-empty list"])
+    return file, body
+
+
+def _entries(file: str, body: list[Any]) -> Iterable[tuple[str, Any]]:
+    """Yields (id, raw) and refuses duplicate or malformed ids."""
+    seen: set[str] = set()
+    for index, raw in enumerate(body):
+        entry_id = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(entry_id, str) or not _ID.match(entry_id):
+            raise KnowledgeError(file, f"#{index + 1}", [f"missing or malformed 'id' ({entry_id!r})"])
+        if entry_id in seen:
+            raise KnowledgeError(file, entry_id, ["duplicate id"])
+        seen.add(entry_id)
+        yield entry_id, raw
+
+
+def _check(file: str, entry_id: str, entry: _Entry, extra: Iterable[str] = ()) -> None:
+    problems = [*entry.problems, *extra]
+    if problems:
+        raise KnowledgeError(file, entry_id, problems)
+
+
+def _unknown_refs(refs: Iterable[str], known: dict[str, Reference]) -> list[str]:
+    bad = sorted({r for r in refs if r not in known})
+    return [f"unknown reference id(s) {bad}"] if bad else []
+
+
+# --- per-file parsers ---------------------------------------------------------------
+
+
+def _pubmed_search(title: str) -> str:
+    return "https://pubmed.ncbi.nlm.nih.gov/?term=" + urllib.parse.quote(title, safe="")
+
+
+def _expected_url(ref: Reference) -> str | None:
+    """The link rule: PubMed by PMID, else doi.org, else (web page) as given, else title search."""
+    if ref.pmid:
+        return f"https://pubmed.ncbi.nlm.nih.gov/{ref.pmid}/"
+    if ref.doi:
+        return f"https://doi.org/{ref.doi}"
+    if ref.web:
+        return None  # any absolute https/http URL copied from the verification source
+    return _pubmed_search(ref.title)
+
+
+def _parse_references(directory: Path) -> dict[str, Reference]:
+    file, body = _read_yaml(directory, "references")
+    out: dict[str, Reference] = {}
+    allowed = {"id", "authors", "title", "journal", "year", "study_type", "verification", "pmid",
+               "doi", "web", "url", "key_finding", "reviewed", "source"}
+    for entry_id, raw in _entries(file, body):
+        e = _Entry(raw, allowed)
+        pmid, doi = e.opt_text("pmid"), e.opt_text("doi")
+        extra = []
+        if pmid and not _PMID.match(pmid):
+            extra.append(f"'pmid' {pmid!r} is not a PubMed id")
+        if doi and not _DOI.match(doi):
+            extra.append(f"'doi' {doi!r} is not a DOI")
+        ref = Reference(
+            id=entry_id, authors=e.text("authors"), title=e.text("title"), journal=e.text("journal"),
+            year=e.integer("year", required=False, minimum=1900), study_type=e.choice("study_type", vocab.STUDY_TYPES),
+            verification=e.choice("verification", vocab.VERIFICATION), url=e.text("url"),
+            key_finding=e.text("key_finding"), reviewed=e.day(), source=e.text("source"),
+            pmid=pmid, doi=doi, web=e.flag("web", required=False),
+        )
+        expected = _expected_url(ref)
+        if ref.url and expected is not None and ref.url != expected:
+            extra.append(f"'url' must be {expected!r} (PMID, else DOI, else PubMed title search)")
+        if ref.url and not ref.url.startswith(("https://", "http://")):
+            extra.append("'url' must be absolute")
+        if ref.web and (pmid or doi):
+            extra.append("'web' is only for references without PMID or DOI")
+        _check(file, entry_id, e, extra)
+        out[entry_id] = ref
+    return out
+
+
+def _window(e: _Entry, refs: dict[str, Reference]) -> TrialWindow:
+    return TrialWindow(weeks=e.integer("weeks", minimum=1) or 0, text=e.text("text"),
+                       tag=e.choice("tag", vocab.TAGS), references=e.strings("references"))
+
+
+def _parse_classes(directory: Path, refs: dict[str, Reference]) -> dict[str, TherapyClass]:
+    file, body = _read_yaml(directory, "classes")
+    out: dict[str, TherapyClass] = {}
+    allowed = {"id", "label", "counts_as_second_agent", "course_based", "adequate_trial", "reviewed", "source"}
+    for entry_id, raw in _entries(file, body):
+        e = _Entry(raw, allowed)
+        extra = [] if entry_id in vocab.CLASS_IDS else [f"{entry_id!r} is not a therapy class id of mappings/"]
+        window_raw = e.data.get("adequate_trial")
+        window = None
+        if window_raw is not None:
+            window = e.sub("adequate_trial", window_raw, {"weeks", "text", "tag", "references"},
+                           lambda s: _window(s, refs))
+            extra += _unknown_refs(window.references, refs)
+        out[entry_id] = TherapyClass(
+            id=entry_id, label=e.text("label"), counts_as_second_agent=e.flag("counts_as_second_agent"),
+            course_based=e.flag("course_based"), adequate_trial=window, reviewed=e.day(), source=e.text("source"),
+        )
+        _check(file, entry_id, e, extra)
+    missing = sorted(vocab.CLASS_IDS - set(out))
+    if missing:
+        raise KnowledgeError(file, None, [f"therapy class(es) missing: {missing}"])
+    return out
+
+
+def _favour(e: _Entry) -> Favour:
+    return Favour(phenotype=e.choice("phenotype", vocab.PHENOTYPES), text=e.text("text"),
+                  tag=e.choice("tag", vocab.TAGS), references=e.strings("references"))
+
+
+def _avoid(e: _Entry) -> Avoid:
+    return Avoid(condition=e.choice("condition", vocab.AVOID_CONDITIONS), effect=e.choice("effect", vocab.AVOID_EFFECTS),
+                 text=e.text("text"), tag=e.choice("tag", vocab.TAGS), references=e.strings("references"))
+
+
+def _agent(e: _Entry) -> Agent:
+    code = e.text("rxnorm_in")
+    if code and not _RXCUI.match(code):
+        e.problems.append(f"'rxnorm_in' {code!r} is not an RxNorm code")
+    return Agent(name=e.text("name"), rxnorm_in=code)
+
+
+def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass],
+                   caution_ids: set[str]) -> tuple[Option, ...]:
+    file, body = _read_yaml(directory, "options")
+    out: list[Option] = []
+    allowed = {"id", "stage", "therapy_class", "label", "agents", "line", "rank", "evidence", "rationale",
+               "rationale_tag", "favoured_when", "only_when", "avoid_when", "cautions", "references",
+               "reviewed", "source"}
+    for entry_id, raw in _entries(file, body):
+        e = _Entry(raw, allowed)
+        agents = tuple(e.sub("agents", a, {"name", "rxnorm_in"}, _agent) for a in e.mappings("agents"))
+        favoured = tuple(e.sub("favoured_when", f, {"phenotype", "text", "tag", "references"}, _favour)
+                         for f in e.mappings("favoured_when", required=False))
+        avoid = tuple(e.sub("avoid_when", a, {"condition", "effect", "text", "tag", "references"}, _avoid)
+                      for a in e.mappings("avoid_when", required=False))
+        evidence = e.data.get("evidence")
+        level, study = "", ""
+        if evidence is None:
+            e.problems.append("missing field 'evidence'")
+        else:
+            level, study = e.sub("evidence", evidence, {"level", "study_type"},
+                                 lambda s: (s.choice("level", vocab.EVIDENCE_LEVELS), s.choice("study_type", vocab.STUDY_TYPES)))
+        option = Option(
+            id=entry_id, stage=e.choice("stage", vocab.STAGES), therapy_class=e.choice("therapy_class", classes),
+            label=e.text("label"), agents=agents, line=e.integer("line", minimum=1) or 0,
+            rank=e.integer("rank") or 0, evidence_level=level, study_type=study,
+            rationale=e.text("rationale"), rationale_tag=e.choice("rationale_tag", vocab.TAGS),
+            favoured_when=favoured, only_when=e.strings("only_when", vocab.PHENOTYPES, required=False),
+            avoid_when=avoid, cautions=e.strings("cautions", caution_ids, required=False),
+            references=e.strings("references"), reviewed=e.day(), source=e.text("source"),
+        )
+        extra: list[str] = []
+        if not agents:
+            extra.append("'agents' must list at least one agent")
+        if option.line not in (0, 1, 2, 3):
+            extra.append("'line' must be 1, 2 or 3")
+        if not option.references:
+            extra.append("'references' must cite at least one reference")
+        cited = [*option.references, *(r for f in favoured for r in f.references), *(r for a in avoid for r in a.references)]
+        extra += _unknown_refs(cited, refs)
+        # A claim tagged as evidence must cite something; convention may stand alone.
+        for f in favoured:
+            if f.tag in ("evidence", "seed-only") and not f.references:
+                extra.append(f"favoured_when {f.phenotype!r} is tagged {f.tag!r} but cites nothing")
+        _check(file, entry_id, e, extra)
+        out.append(option)
+    return tuple(out)
+
+
+def _parse_not_favoured(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]) -> tuple[NotFavoured, ...]:
+    file, body = _read_yaml(directory, "not_favoured")
+    out = []
+    allowed = {"id", "therapy_class", "label", "text", "tag", "references", "reviewed", "source"}
+    for entry_id, raw in _entries(file, body):
+        e = _Entry(raw, allowed)
+        item = NotFavoured(id=entry_id, therapy_class=e.choice("therapy_class", classes), label=e.text("label"),
+                           text=e.text("text"), tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
+                           reviewed=e.day(), source=e.text("source"))
+        extra = _unknown_refs(item.references, refs)
+        if not item.references:
+            extra.append("'references' must cite the negative data")
+        _check(file, entry_id, e, extra)
+        out.append(item)
+    return tuple(out)
+
+
+def _parse_cautions(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]) -> dict[str, Caution]:
+    file, body = _read_yaml(directory, "cautions")
+    out: dict[str, Caution] = {}
+    allowed = {"id", "kind", "title", "text", "applies_to", "labs", "conditions", "when", "harm", "tag",
+               "references", "reviewed", "source"}
+    for entry_id, raw in _entries(file, body):
+        e = _Entry(raw, allowed)
+        kind = e.choice("kind", vocab.CAUTION_KINDS)
+        screening = kind == "screening"
+        item = Caution(
+            id=entry_id, kind=kind, title=e.text("title"), text=e.text("text"),
+            applies_to=e.strings("applies_to", classes, required=screening),
+            labs=e.strings("labs", vocab.LAB_GROUPS, required=screening),
+            conditions=e.strings("conditions", vocab.DIAGNOSIS_GROUPS, required=screening),
+            when=e.choice("when", vocab.REASSESS_WHEN, required=not screening) or None,
+            harm=e.flag("harm"), tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
+            reviewed=e.day(), source=e.text("source"),
+        )
+        extra = _unknown_refs(item.references, refs)
+        if item.tag in ("evidence", "seed-only") and not item.references:
+            extra.append(f"tagged {item.tag!r} but cites nothing")
+        if screening and not item.applies_to:
+            extra.append("a screening caution must apply to at least one class")
+        _check(file, entry_id, e, extra)
+        out[entry_id] = item
+    return out
+
+
+def _parse_pathways(directory: Path, refs: dict[str, Reference]) -> tuple[Pathway, ...]:
+    file, body = _read_yaml(directory, "pathways")
+    out = []
+    seen: set[str] = set()
+    allowed = {"id", "situation", "indicator", "summary", "text", "replaces_escalation", "tag", "references",
+               "reviewed", "source"}
+    for entry_id, raw in _entries(file, body):
+        e = _Entry(raw, allowed)
+        item = Pathway(id=entry_id, situation=e.choice("situation", vocab.SITUATIONS),
+                       indicator=e.choice("indicator", vocab.INDICATORS), summary=e.text("summary"),
+                       text=e.text("text"), replaces_escalation=e.flag("replaces_escalation"),
+                       tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
+                       reviewed=e.day(), source=e.text("source"))
+        extra = _unknown_refs(item.references, refs)
+        if len(item.summary) >= 140:
+            extra.append("'summary' must be shorter than 140 characters")
+        if item.situation in seen:
+            extra.append(f"situation {item.situation!r} already has a pathway")
+        seen.add(item.situation)
+        _check(file, entry_id, e, extra)
+        out.append(item)
+    return tuple(out)
+
+
+def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
+    file, body = _read_yaml(directory, "meta")
+    allowed = {"id", "source_label", "main_reference", "topic", "override_reason_system", "override_reasons",
+               "max_reference_links", "summaries", "reviewed", "source"}
+    e = _Entry(body, allowed)
+    extra: list[str] = []
+    topic = e.sub("topic", e.data.get("topic"), {"system", "code", "display"},
+                  lambda s: (s.text("system"), s.text("code"), s.text("display")))
+    reasons = tuple(e.sub("override_reasons", r, {"code", "display"}, lambda s: (s.text("code"), s.text("display")))
+                    for r in e.mappings("override_reasons"))
+    if len({c for c, _ in reasons}) != len(reasons):
+        extra.append("override reason codes must be unique")
+    summaries_raw = e.data.get("summaries")
+    summaries: dict[str, str] = {}
+    if not isinstance(summaries_raw, dict):
+        extra.append("'summaries' must be a mapping")
+    else:
+        for key in sorted(set(SUMMARY_FIELDS) - set(summaries_raw)):
+            extra.append(f"summary {key!r} is missing")
+        for key, template in summaries_raw.items():
+            if key not in SUMMARY_FIELDS:
+                extra.append(f"unknown summary {key!r}")
+                continue
+            if not isinstance(template, str) or not template.strip():
+                extra.append(f"summary {key!r} must be text")
+                continue
+            try:
+                used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+            except ValueError as exc:
+                extra.append(f"summary {key!r} is not a valid template ({exc})")
+                continue
+            if used - SUMMARY_FIELDS[key]:
+                extra.append(f"summary {key!r} uses unknown placeholder(s) {sorted(used - SUMMARY_FIELDS[key])}")
+            summaries[key] = template
+    main = e.text("main_reference")
+    extra += _unknown_refs([main] if main else [], refs)
+    meta = Meta(source_label=e.text("source_label"), main_reference=main, topic=topic,
+                override_reason_system=e.text("override_reason_system"), override_reasons=reasons,
+                max_reference_links=e.integer("max_reference_links") or 0, summaries=summaries,
+                reviewed=e.day(), source=e.text("source"))
+    _check(file, "meta", e, extra)
+    return meta
+
+
+def load_knowledge(directory: Path | None = None) -> Knowledge:
+    """Reads and validates every knowledge file; raises KnowledgeError on the first bad entry."""
+    directory = Path(directory) if directory is not None else DEFAULT_DIRECTORY
+    refs = _parse_references(directory)
+    classes = _parse_classes(directory, refs)
+    cautions = _parse_cautions(directory, refs, classes)
+    options = _parse_options(directory, refs, classes, set(cautions))
+    not_favoured = _parse_not_favoured(directory, refs, classes)
+    pathways = _parse_pathways(directory, refs)
+    meta = _parse_meta(directory, refs)
+    # Each stage may offer a class once, or the card would list it twice.
+    seen: set[tuple[str, str]] = set()
+    for option in options:
+        key = (option.stage, option.therapy_class)
+        if key in seen:
+            raise KnowledgeError("options.yaml", option.id, [f"class {option.therapy_class!r} already offered at stage {option.stage!r}"])
+        seen.add(key)
+    return Knowledge(references=refs, classes=classes, options=options, not_favoured=not_favoured,
+                     cautions=cautions, pathways=pathways, meta=meta, directory=str(directory))
