@@ -1,0 +1,212 @@
+"""Plain domain objects that cross package lines.
+
+Records are what the EHR said, one per FHIR resource; ``service`` builds them
+at the edge from validated FHIR JSON, so nothing past the edge touches FHIR
+library types. Facts are what ``mappings`` made of the records (code ->
+meaning); ``cards`` reads only facts.
+
+Data flows one way: records -> ``mappings.build_facts`` -> facts ->
+``cards.build_cards``. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+__all__ = [
+    "Coding",
+    "Concept",
+    "PatientRecord",
+    "ConditionRecord",
+    "MedicationRecord",
+    "ObservationRecord",
+    "DataGap",
+    "Diagnosis",
+    "ResolvedDrug",
+    "TrialHistory",
+    "LabResult",
+    "PatientFacts",
+]
+
+
+# --- coded values ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    """One FHIR Coding, reduced to what terminology needs."""
+
+    system: str | None
+    code: str | None
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """A FHIR CodeableConcept: its codings plus free text."""
+
+    codings: tuple[Coding, ...] = ()
+    text: str | None = None
+
+
+# --- records: one per FHIR resource, built by service/ -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    id: str
+    birth_date: date | None = None
+    gender: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionRecord:
+    id: str
+    code: Concept
+    clinical_status: str | None = None  # active | recurrence | relapse | inactive | remission | resolved
+    verification_status: str | None = None  # unconfirmed | provisional | differential | confirmed | refuted | entered-in-error
+    onset: date | None = None
+    abatement: date | None = None
+    recorded: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationRecord:
+    """A MedicationStatement, MedicationRequest or MedicationAdministration.
+
+    ``medication`` is ``medicationCodeableConcept`` or, when the resource
+    pointed at a Medication (contained or by reference), that Medication's
+    ``code``; its ingredients and form come along so a product coded only
+    by ingredient list can still be recognised. Partial FHIR dates
+    (``2024``, ``2024-03``) arrive as the first day they cover.
+    """
+
+    id: str
+    resource_type: str  # MedicationStatement | MedicationRequest | MedicationAdministration
+    status: str | None
+    medication: Concept
+    ingredients: tuple[Concept, ...] = ()
+    form: Concept | None = None
+    route: Concept | None = None
+    intent: str | None = None  # MedicationRequest only
+    effective_start: date | None = None  # effective[x] (Statement, Administration)
+    effective_end: date | None = None
+    authored_on: date | None = None  # MedicationRequest.authoredOn
+    validity_start: date | None = None  # MedicationRequest.dispenseRequest.validityPeriod
+    validity_end: date | None = None
+    date_asserted: date | None = None  # MedicationStatement.dateAsserted
+    medication_unresolved: bool = False  # a Medication reference we could not follow
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRecord:
+    id: str
+    code: Concept
+    status: str | None = None
+    effective: date | None = None
+    value: float | None = None  # valueQuantity.value
+    unit: str | None = None
+    value_text: str | None = None  # valueString or valueCodeableConcept (e.g. "positive")
+    value_codes: tuple[Coding, ...] = ()
+    interpretation: tuple[str, ...] = ()  # interpretation codes, e.g. "H", "POS"
+    reference_high: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DataGap:
+    """Data the service needed but could not get; cards say so."""
+
+    resource_type: str  # e.g. "MedicationRequest", "Patient"
+    reason: str  # safe for a clinician to read; never patient data
+
+
+# --- facts: what mappings/ made of the records -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    group: str  # condition value-set group, e.g. "dermatomyositis_adult", "interstitial_lung_disease"
+    label: str  # display text for cards
+    matched_by: str  # "code" | "text"
+    matched: str  # what matched, e.g. "SNOMED CT 396230008" or 'text "dermatomyositis"'
+    record_id: str
+    onset: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedDrug:
+    """One medication record recognised as a member of a therapy class."""
+
+    record_id: str
+    resource_type: str
+    therapy_class: str  # class id from mappings/data, e.g. "rituximab", "calcineurin_inhibitor"
+    ingredient: str  # RxNorm ingredient name, lower case, e.g. "tacrolimus"
+    ingredient_rxcui: str | None
+    matched_by: str  # "rxnorm" | "rxnav" | "atc" | "ndc" | "text"
+    matched: str  # what matched, e.g. "RxNorm 1119402 (SBD)" or 'text "CellCept"'
+    start: date | None
+    end: date | None
+    ongoing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrialHistory:
+    """Everything the record says about one therapy class, as a timeline."""
+
+    therapy_class: str
+    agents: tuple[str, ...]  # ingredient names, sorted
+    first_date: date | None
+    last_date: date | None  # last known date of use (end, or last record date)
+    ongoing: bool
+    record_count: int
+    exposure_dates: tuple[date, ...]  # distinct dated events, sorted (administrations, starts)
+    matched_by: tuple[str, ...]  # distinct resolution methods, sorted
+    drugs: tuple[ResolvedDrug, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabResult:
+    group: str  # lab group from mappings/data, e.g. "creatine_kinase", "anti_mda5"
+    loinc: str
+    label: str
+    record_id: str
+    date: date | None = None
+    value: float | None = None
+    unit: str | None = None
+    value_text: str | None = None
+    interpretation: tuple[str, ...] = ()
+    reference_high: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    patient_id: str
+    birth_date: date | None
+    sex: str | None
+    diagnoses: tuple[Diagnosis, ...]  # active and not refuted / entered-in-error
+    trials: tuple[TrialHistory, ...]  # sorted by first_date, then class id
+    labs: tuple[LabResult, ...]  # sorted by date
+    unrecognised_medications: tuple[str, ...] = ()  # labels of records no class matched
+    gaps: tuple[DataGap, ...] = ()
+    notes: tuple[str, ...] = field(default=())  # e.g. "2 records marked entered-in-error were ignored"
+
+    def age_on(self, day: date) -> int | None:
+        if self.birth_date is None:
+            return None
+        years = day.year - self.birth_date.year
+        if (day.month, day.day) < (self.birth_date.month, self.birth_date.day):
+            years -= 1
+        return years
+
+    def has_diagnosis(self, *groups: str) -> bool:
+        return any(d.group in groups for d in self.diagnoses)
+
+    def trial(self, therapy_class: str) -> TrialHistory | None:
+        for t in self.trials:
+            if t.therapy_class == therapy_class:
+                return t
+        return None
+
+    def labs_in(self, group: str) -> tuple[LabResult, ...]:
+        return tuple(lab for lab in self.labs if lab.group == group)

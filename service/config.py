@@ -1,0 +1,97 @@
+"""Settings: defaults, then environment, then the caller's overrides.
+
+This is the only module that reads ``os.environ``. Every setting has a
+``MYOSITIS_CDS_<NAME>`` environment variable; README documents them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["DEFAULTS", "from_environ", "parse_bool"]
+
+DEFAULTS: dict[str, Any] = {
+    # Trusting CDS clients (CDS Hooks 2.0 §Security): on unless explicitly turned off.
+    "AUTH_ENABLED": True,
+    "TRUSTED_ISSUERS": {},
+    "PUBLIC_BASE_URL": None,  # e.g. https://cds.example.org (no trailing slash); used for JWT aud and links
+    "JWT_LEEWAY_S": 60,
+    "JWT_MAX_LIFETIME_S": 300,
+    "JWT_ALGORITHMS": ["ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS384"],
+    "JWKS_CACHE_TTL_S": 3600,
+    # Storage: feedback, issued cards, JWT replay store. One SQLite file, WAL.
+    "DATABASE": None,  # default: <instance_path>/myositis-cds.sqlite3
+    # FHIR fallback
+    "FHIR_CONNECT_TIMEOUT_S": 2.0,
+    "FHIR_READ_TIMEOUT_S": 4.0,
+    "FHIR_DEADLINE_S": 8.0,  # whole gather, all queries and pages
+    "FHIR_MAX_PAGES": 10,
+    "FHIR_MAX_WORKERS": 8,
+    "FHIR_MAX_MEDICATION_READS": 50,
+    "ALLOW_INSECURE_LOCAL_FHIR": False,  # allow http:// fhirServer on loopback hosts only (sandboxes)
+    "FHIR_VALIDATION": "fields",  # fields | strict (full fhir.resources R4B validation per resource)
+    # Request limits
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    "MAX_JSON_DEPTH": 64,
+    "MAX_RESOURCES": 20000,
+    # Browser clients (CDS Hooks 2.0 §CORS)
+    "CORS_ORIGINS": ["https://sandbox.cds-hooks.org"],
+    # Terminology
+    "RXNAV_ENABLED": False,
+    "RXNAV_BASE_URL": "https://rxnav.nlm.nih.gov/REST",
+    "RXNAV_CACHE_PATH": None,
+    "RXNAV_TIMEOUT_S": 2.0,
+    # Knowledge and clock
+    "KNOWLEDGE_DIR": None,
+    "TODAY": None,  # ISO date to pin "today" (demo, tests); None = the real date
+    # Card preview page
+    "PREVIEW_ENABLED": False,
+    # Logging
+    "LOG_LEVEL": "INFO",
+    "LOG_TRACEBACKS": False,
+}
+
+_BOOL = {"AUTH_ENABLED", "ALLOW_INSECURE_LOCAL_FHIR", "RXNAV_ENABLED", "PREVIEW_ENABLED", "LOG_TRACEBACKS"}
+_INT = {"JWT_LEEWAY_S", "JWT_MAX_LIFETIME_S", "JWKS_CACHE_TTL_S", "FHIR_MAX_PAGES", "FHIR_MAX_WORKERS",
+        "FHIR_MAX_MEDICATION_READS", "MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "MAX_RESOURCES"}
+_FLOAT = {"FHIR_CONNECT_TIMEOUT_S", "FHIR_READ_TIMEOUT_S", "FHIR_DEADLINE_S", "RXNAV_TIMEOUT_S"}
+_LIST = {"JWT_ALGORITHMS", "CORS_ORIGINS"}
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings given as ``MYOSITIS_CDS_*`` environment variables, typed.
+
+    ``TRUSTED_ISSUERS`` is returned as the raw string (a file path or JSON);
+    the auth module parses it.
+    """
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for key in DEFAULTS:
+        raw = env.get(f"MYOSITIS_CDS_{key}")
+        if raw is None:
+            continue
+        try:
+            if key in _BOOL:
+                out[key] = parse_bool(raw)
+            elif key in _INT:
+                out[key] = int(raw)
+            elif key in _FLOAT:
+                out[key] = float(raw)
+            elif key in _LIST:
+                out[key] = [part.strip() for part in raw.split(",") if part.strip()]
+            else:
+                out[key] = raw
+        except ValueError as exc:
+            raise ValueError(f"MYOSITIS_CDS_{key}: {exc}") from None
+    return out

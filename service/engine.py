@@ -1,0 +1,163 @@
+"""One hook call, start to finish: validate -> gather -> parse -> facts -> cards.
+
+Heavy objects (terminology tables, knowledge base, HTTP session, thread
+pool) are built once per process in ``init_app`` and reused by every call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import requests
+from flask import Flask, current_app, g
+
+import cards
+import mappings
+from mappings.model import DataGap
+from service.fhir_client import new_session
+from service.fhir_parse import parse_patient_data
+from service.gather import GatherSettings, gather
+from service.hook_request import parse_hook_request
+from service.registry import ServiceSpec
+from service.store import IssuedCard, get_store
+
+__all__ = ["Engine", "init_app", "run_hook", "today"]
+
+log = logging.getLogger("myositis_cds.hook")
+
+
+@dataclass(slots=True)
+class Engine:
+    """Per-process state shared by hook calls (read-only after start-up)."""
+
+    terminology: Any
+    knowledge: Any
+    session: requests.Session
+    executor: ThreadPoolExecutor
+    gather_settings: GatherSettings
+    lookup: Any  # optional RxNav adapter (mappings.IngredientLookup) or None
+    strict_fhir: bool
+    pinned_today: date | None
+    preview_url: str | None
+
+
+def today() -> date:
+    engine: Engine = current_app.extensions["myositis_engine"]
+    return engine.pinned_today or date.today()
+
+
+def init_app(app: Flask) -> None:
+    cfg = app.config
+    terminology = mappings.load_terminology()
+    knowledge = cards.load_knowledge(cfg.get("KNOWLEDGE_DIR"))
+    lookup = None
+    if cfg.get("RXNAV_ENABLED"):
+        from service.rxnav import RxNavClient  # an adapter at the edge: only when configured
+
+        lookup = RxNavClient.from_config(cfg)
+    workers = int(cfg["FHIR_MAX_WORKERS"])
+    pinned = cfg.get("TODAY")
+    app.extensions["myositis_engine"] = Engine(
+        terminology=terminology,
+        knowledge=knowledge,
+        session=new_session(pool_size=workers * 2),
+        executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fhir"),
+        gather_settings=GatherSettings(
+            connect_timeout=float(cfg["FHIR_CONNECT_TIMEOUT_S"]),
+            read_timeout=float(cfg["FHIR_READ_TIMEOUT_S"]),
+            deadline_s=float(cfg["FHIR_DEADLINE_S"]),
+            max_pages=int(cfg["FHIR_MAX_PAGES"]),
+            max_medication_reads=int(cfg["FHIR_MAX_MEDICATION_READS"]),
+            allow_insecure_local=bool(cfg["ALLOW_INSECURE_LOCAL_FHIR"]),
+        ),
+        lookup=lookup,
+        strict_fhir=cfg.get("FHIR_VALIDATION") == "strict",
+        pinned_today=date.fromisoformat(pinned) if isinstance(pinned, str) else pinned,
+        preview_url=None,
+    )
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
+
+
+def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
+    """Answer one CDS Hooks call with ``{"cards": [...]}``; raises ``CdsError`` for 4xx answers."""
+    engine: Engine = current_app.extensions["myositis_engine"]
+    request = parse_hook_request(body, expected_hook=spec.hook, prefetch_keys=frozenset(p.key for p in spec.prefetch))
+    timings = g.setdefault("timings", {})
+    timings["hook_instance"] = request.hook_instance
+    timings["service_id"] = spec.id
+
+    t0 = time.perf_counter()
+    gathered = gather(request, spec, settings=engine.gather_settings, session=engine.session, executor=engine.executor)
+    timings["gather_ms"] = _ms(t0)
+    timings["origin"] = dict(gathered.origin)
+
+    t0 = time.perf_counter()
+    resources: list[dict[str, Any]] = []
+    for template in spec.prefetch:
+        if template.resource_type != "Patient":
+            resources.extend(gathered.resources(template.key))
+    parsed = parse_patient_data(
+        request.patient_id,
+        gathered.resources("patient"),
+        resources,
+        gathered.medications,
+        strict=engine.strict_fhir,
+    )
+    timings["parse_ms"] = _ms(t0)
+    if parsed.skipped:
+        timings["skipped"] = sum(parsed.skipped.values())
+
+    gaps = list(gathered.gaps)
+    skipped_medications = sum(n for reason, n in parsed.skipped.items() if reason.startswith("Medication"))
+    if skipped_medications:
+        gaps.append(DataGap("Medication", f"{skipped_medications} medication record(s) were not valid FHIR and were left out"))
+
+    t0 = time.perf_counter()
+    facts = mappings.build_facts(
+        request.patient_id,
+        parsed.patient,
+        parsed.conditions,
+        parsed.medications,
+        parsed.observations,
+        today=today(),
+        gaps=gaps,
+        terminology=engine.terminology,
+        lookup=engine.lookup,
+    )
+    timings["facts_ms"] = _ms(t0)
+
+    t0 = time.perf_counter()
+    built = cards.build_cards(facts, knowledge=engine.knowledge, today=today(), preview_url=_preview_url(request.patient_id))
+    timings["cards_ms"] = _ms(t0)
+    timings["cards"] = len(built)
+    timings["card_kinds"] = [c.kind for c in built]
+    timings["gaps"] = len(gaps)
+
+    if built:
+        get_store().record_issued(spec.id, [IssuedCard(c.uuid, c.kind) for c in built])
+    return {"cards": [c.to_json() for c in built]}
+
+
+def _preview_url(patient_id: str) -> str | None:
+    if not current_app.config.get("PREVIEW_ENABLED"):
+        return None
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if not base:
+        from flask import request as http_request
+
+        base = http_request.host_url.rstrip("/")
+    return f"{base}/preview?patient={patient_id}"
+
+
+def observation_codes(app: Flask) -> list[str]:
+    """LOINC codes of every lab the rules read (for the Observation prefetch template)."""
+    engine: Engine = app.extensions["myositis_engine"]
+    return mappings.lab_loinc_codes(engine.terminology)

@@ -1,0 +1,435 @@
+"""FHIR R4 JSON -> plain records (``mappings.model``), at the edge.
+
+Two validation modes (setting ``FHIR_VALIDATION``):
+
+* ``fields`` (default) - every field we read is checked against its FHIR
+  datatype (code, string, date/dateTime, decimal, Coding, CodeableConcept,
+  Reference); fields we do not read are not looked at. A resource with a bad
+  field we read is skipped. This keeps a patient's rituximab record even
+  when an unrelated field (a note, an extension) is malformed - dropping it
+  would make the service re-suggest a failed drug - and it costs a few
+  microseconds per resource instead of ~100 (fhir.resources full validation).
+* ``strict`` - each resource must also pass full ``fhir.resources`` validation
+  (R4B models, which are R4-compatible; R5 shapes are accepted where the
+  fields we read are the same).
+
+Skipped resources are logged by type and reason only: never ids or text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from mappings.model import (
+    Coding,
+    Concept,
+    ConditionRecord,
+    MedicationRecord,
+    ObservationRecord,
+    PatientRecord,
+)
+
+__all__ = ["ParsedPatientData", "parse_patient_data", "InvalidField"]
+
+log = logging.getLogger("myositis_cds.parse")
+
+_DATE = re.compile(r"([0-9]{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12][0-9]|3[01]))?)?")
+_DATETIME_TAIL = re.compile(r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))")
+_CODE = re.compile(r"[^\s]+( [^\s]+)*")
+
+
+class InvalidField(ValueError):
+    """A field we read does not hold its FHIR datatype."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPatientData:
+    patient: PatientRecord | None
+    conditions: tuple[ConditionRecord, ...]
+    medications: tuple[MedicationRecord, ...]
+    observations: tuple[ObservationRecord, ...]
+    skipped: dict[str, int]  # reason -> count (for logs and notes; no patient data)
+
+
+# --- datatypes ------------------------------------------------------------------------
+
+
+def _fhir_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidField("date")
+    match = _DATE.fullmatch(value[:10])
+    if match is None or (len(value) > 10 and not (match.group(3) and _DATETIME_TAIL.fullmatch(value[10:]))):
+        raise InvalidField("date")
+    year, month, day = int(match.group(1)), int(match.group(2) or 1), int(match.group(3) or 1)
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise InvalidField("date") from None
+
+
+def _string(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidField(name)
+    return value
+
+
+def _code(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CODE.fullmatch(value):
+        raise InvalidField(name)
+    return value
+
+
+def _decimal(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidField(name)
+    return float(value)
+
+
+def _coding(value: Any) -> Coding:
+    if not isinstance(value, dict):
+        raise InvalidField("coding")
+    return Coding(
+        system=_string(value.get("system"), "coding.system"),
+        code=_code(value.get("code"), "coding.code"),
+        display=_string(value.get("display"), "coding.display"),
+    )
+
+
+def _concept(value: Any, name: str = "CodeableConcept") -> Concept | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidField(name)
+    codings = value.get("coding")
+    if codings is not None and not isinstance(codings, list):
+        raise InvalidField(name)
+    return Concept(tuple(_coding(c) for c in codings or ()), _string(value.get("text"), f"{name}.text"))
+
+
+def _status_code(concept: Any) -> str | None:
+    """First code of a status CodeableConcept (clinicalStatus, verificationStatus)."""
+    parsed = _concept(concept)
+    if parsed is None:
+        return None
+    for coding in parsed.codings:
+        if coding.code:
+            return coding.code
+    return None
+
+
+def _period(value: Any) -> tuple[date | None, date | None]:
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        raise InvalidField("Period")
+    return _fhir_date(value.get("start")), _fhir_date(value.get("end"))
+
+
+def _effective(resource: dict[str, Any]) -> tuple[date | None, date | None]:
+    if "effectiveDateTime" in resource:
+        day = _fhir_date(resource["effectiveDateTime"])
+        return day, day
+    if "effectivePeriod" in resource:
+        return _period(resource["effectivePeriod"])
+    if "effectiveInstant" in resource:
+        day = _fhir_date(resource["effectiveInstant"])
+        return day, day
+    return None, None
+
+
+def _reference(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidField(name)
+    return _string(value.get("reference"), f"{name}.reference")
+
+
+def _is_about(resource: dict[str, Any], patient_id: str) -> bool:
+    ref = _reference(resource.get("subject") or resource.get("patient"), "subject")
+    if ref is None:
+        raise InvalidField("subject")
+    ref = ref.split("/_history", 1)[0]
+    return ref == f"Patient/{patient_id}" or ref.endswith(f"/Patient/{patient_id}")
+
+
+# --- resources ------------------------------------------------------------------------
+
+
+def _resource_id(resource: dict[str, Any], index: int) -> str:
+    rid = resource.get("id")
+    if rid is None:
+        return f"#{index}"
+    if not isinstance(rid, str) or not rid:
+        raise InvalidField("id")
+    return rid
+
+
+def _patient(resource: dict[str, Any]) -> PatientRecord:
+    return PatientRecord(
+        id=_resource_id(resource, 0),
+        birth_date=_fhir_date(resource.get("birthDate")),
+        gender=_code(resource.get("gender"), "gender"),
+    )
+
+
+def _condition(resource: dict[str, Any], index: int) -> ConditionRecord:
+    code = _concept(resource.get("code"))
+    if code is None:
+        raise InvalidField("code")
+    onset = _fhir_date(resource.get("onsetDateTime"))
+    if onset is None and isinstance(resource.get("onsetPeriod"), dict):
+        onset = _period(resource["onsetPeriod"])[0]
+    return ConditionRecord(
+        id=_resource_id(resource, index),
+        code=code,
+        clinical_status=_status_code(resource.get("clinicalStatus")),
+        verification_status=_status_code(resource.get("verificationStatus")),
+        onset=onset,
+        abatement=_fhir_date(resource.get("abatementDateTime")),
+        recorded=_fhir_date(resource.get("recordedDate")),
+    )
+
+
+def _medication_from_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Concept, ...], Concept | None]:
+    code = _concept(med.get("code")) or Concept()
+    ingredients = []
+    items = med.get("ingredient")
+    if items is not None:
+        if not isinstance(items, list):
+            raise InvalidField("Medication.ingredient")
+        for item in items:
+            if not isinstance(item, dict):
+                raise InvalidField("Medication.ingredient")
+            # R4: itemCodeableConcept; R5: item.concept
+            concept = _concept(item.get("itemCodeableConcept"))
+            if concept is None and isinstance(item.get("item"), dict):
+                concept = _concept(item["item"].get("concept"))
+            if concept is not None:
+                ingredients.append(concept)
+    return code, tuple(ingredients), _concept(med.get("form"))
+
+
+def _medication_of(resource: dict[str, Any], medications: dict[str, dict[str, Any]]) -> tuple[Concept, tuple[Concept, ...], Concept | None, bool]:
+    """The drug a statement/request/administration is about, following references."""
+    concept = _concept(resource.get("medicationCodeableConcept"))
+    if concept is not None:
+        return concept, (), None, False
+    reference = _reference(resource.get("medicationReference"), "medicationReference")
+    if reference is None and isinstance(resource.get("medication"), dict):  # R5 CodeableReference
+        r5 = resource["medication"]
+        concept = _concept(r5.get("concept"))
+        if concept is not None:
+            return concept, (), None, False
+        reference = _reference(r5.get("reference"), "medication.reference")
+    if reference is None:
+        raise InvalidField("medication")
+    med: dict[str, Any] | None = None
+    if reference.startswith("#"):
+        contained = resource.get("contained")
+        if isinstance(contained, list):
+            for item in contained:
+                if isinstance(item, dict) and item.get("resourceType") == "Medication" and item.get("id") == reference[1:]:
+                    med = item
+                    break
+    else:
+        key = reference.split("/_history", 1)[0]
+        key = "Medication/" + key.rsplit("Medication/", 1)[-1] if "Medication/" in key else key
+        med = medications.get(key)
+    text = _string(resource.get("medicationReference", {}).get("display") if isinstance(resource.get("medicationReference"), dict) else None, "medicationReference.display")
+    if med is None:
+        return Concept((), text), (), None, True
+    code, ingredients, form = _medication_from_resource(med)
+    if code.text is None and not code.codings and text:
+        code = Concept((), text)
+    return code, ingredients, form, False
+
+
+def _route(resource: dict[str, Any]) -> Concept | None:
+    for key in ("dosage", "dosageInstruction"):
+        dosages = resource.get(key)
+        if isinstance(dosages, list) and dosages and isinstance(dosages[0], dict):
+            return _concept(dosages[0].get("route"))
+    dosage = resource.get("dosage")
+    if isinstance(dosage, dict):  # MedicationAdministration.dosage is a single element
+        return _concept(dosage.get("route"))
+    return None
+
+
+def _medication(resource: dict[str, Any], index: int, medications: dict[str, dict[str, Any]]) -> MedicationRecord:
+    rtype = resource["resourceType"]
+    med, ingredients, form, unresolved = _medication_of(resource, medications)
+    start, end = _effective(resource)
+    validity_start = validity_end = None
+    dispense = resource.get("dispenseRequest")
+    if dispense is not None:
+        if not isinstance(dispense, dict):
+            raise InvalidField("dispenseRequest")
+        validity_start, validity_end = _period(dispense.get("validityPeriod"))
+    return MedicationRecord(
+        id=_resource_id(resource, index),
+        resource_type=rtype,
+        status=_code(resource.get("status"), "status"),
+        medication=med,
+        ingredients=ingredients,
+        form=form,
+        route=_route(resource),
+        intent=_code(resource.get("intent"), "intent"),
+        effective_start=start,
+        effective_end=end,
+        authored_on=_fhir_date(resource.get("authoredOn")),
+        validity_start=validity_start,
+        validity_end=validity_end,
+        date_asserted=_fhir_date(resource.get("dateAsserted")),
+        medication_unresolved=unresolved,
+    )
+
+
+def _observation(resource: dict[str, Any], index: int) -> ObservationRecord:
+    code = _concept(resource.get("code"))
+    if code is None:
+        raise InvalidField("code")
+    value = unit = value_text = None
+    value_codes: tuple[Coding, ...] = ()
+    reference_high = None
+    quantity = resource.get("valueQuantity")
+    if quantity is not None:
+        if not isinstance(quantity, dict):
+            raise InvalidField("valueQuantity")
+        value = _decimal(quantity.get("value"), "valueQuantity.value")
+        unit = _string(quantity.get("unit"), "valueQuantity.unit") or _code(quantity.get("code"), "valueQuantity.code")
+    if "valueString" in resource:
+        value_text = _string(resource["valueString"], "valueString")
+    concept_value = _concept(resource.get("valueCodeableConcept"), "valueCodeableConcept")
+    if concept_value is not None:
+        value_codes = concept_value.codings
+        value_text = concept_value.text or next((c.display for c in concept_value.codings if c.display), None)
+    interpretation: list[str] = []
+    interp = resource.get("interpretation")
+    if interp is not None:
+        if not isinstance(interp, list):
+            raise InvalidField("interpretation")
+        for item in interp:
+            parsed = _concept(item, "interpretation")
+            if parsed:
+                interpretation.extend(c.code for c in parsed.codings if c.code)
+    ranges = resource.get("referenceRange")
+    if isinstance(ranges, list) and ranges and isinstance(ranges[0], dict):
+        high = ranges[0].get("high")
+        if isinstance(high, dict):
+            reference_high = _decimal(high.get("value"), "referenceRange.high")
+    return ObservationRecord(
+        id=_resource_id(resource, index),
+        code=code,
+        status=_code(resource.get("status"), "status"),
+        effective=_effective(resource)[0] or _fhir_date(resource.get("issued")),
+        value=value,
+        unit=unit,
+        value_text=value_text,
+        value_codes=value_codes,
+        interpretation=tuple(interpretation),
+        reference_high=reference_high,
+    )
+
+
+# --- strict mode -------------------------------------------------------------------------
+
+
+def _strict_valid(resource: dict[str, Any]) -> bool:
+    from fhir.resources import get_fhir_model_class as r5_class  # imported lazily: ~0.3 s
+    from fhir.resources.R4B import get_fhir_model_class as r4_class
+
+    rtype = resource["resourceType"]
+    for lookup in (r4_class, r5_class):
+        try:
+            lookup(rtype).model_validate(resource)
+            return True
+        except Exception:  # noqa: BLE001 - pydantic raises several types; any failure means invalid
+            continue
+    return False
+
+
+# --- entry point -------------------------------------------------------------------------
+
+
+_PARSERS = {
+    "Condition": "conditions",
+    "MedicationStatement": "medications",
+    "MedicationRequest": "medications",
+    "MedicationAdministration": "medications",
+    "Observation": "observations",
+}
+
+
+def parse_patient_data(
+    patient_id: str,
+    patient_resources: list[dict[str, Any]],
+    resources: list[dict[str, Any]],
+    medications: dict[str, dict[str, Any]],
+    *,
+    strict: bool = False,
+) -> ParsedPatientData:
+    skipped: Counter[str] = Counter()
+    patient: PatientRecord | None = None
+    for resource in patient_resources:
+        if resource.get("resourceType") != "Patient" or resource.get("id") != patient_id:
+            skipped["Patient: not the patient in context"] += 1
+            continue
+        try:
+            if strict and not _strict_valid(resource):
+                raise InvalidField("fails FHIR validation")
+            patient = _patient(resource)
+        except InvalidField as exc:
+            skipped[f"Patient: invalid {exc}"] += 1
+
+    out: dict[str, list[Any]] = {"conditions": [], "medications": [], "observations": []}
+    seen: set[tuple[str, str]] = set()
+    for index, resource in enumerate(resources):
+        rtype = resource.get("resourceType")
+        bucket = _PARSERS.get(rtype) if isinstance(rtype, str) else None
+        if bucket is None:
+            skipped[f"unexpected resource type {str(rtype)[:40]}"] += 1
+            continue
+        try:
+            if not _is_about(resource, patient_id):
+                skipped[f"{rtype}: about another patient"] += 1
+                continue
+            if strict and not _strict_valid(resource):
+                raise InvalidField("fails FHIR validation")
+            if bucket == "conditions":
+                record: Any = _condition(resource, index)
+            elif bucket == "medications":
+                record = _medication(resource, index, medications)
+            else:
+                record = _observation(resource, index)
+        except InvalidField as exc:
+            skipped[f"{rtype}: invalid {exc}"] += 1
+            continue
+        key = (rtype, record.id)
+        if key in seen:
+            continue  # the same resource reached us twice (prefetch page + fetch)
+        seen.add(key)
+        out[bucket].append(record)
+
+    for reason, count in skipped.items():
+        log.warning("fhir resource skipped", extra={"reason": reason, "count": count})
+    return ParsedPatientData(
+        patient=patient,
+        conditions=tuple(out["conditions"]),
+        medications=tuple(out["medications"]),
+        observations=tuple(out["observations"]),
+        skipped=dict(skipped),
+    )

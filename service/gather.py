@@ -1,0 +1,337 @@
+"""Collect the FHIR data one hook call needs: prefetch first, the FHIR server for the rest.
+
+CDS Hooks 2.0 §Prefetch (https://cds-hooks.hl7.org/2.0/#prefetch-template) lets
+a prefetch key arrive in three states, and they mean different things:
+
+* absent         - the client did not (or could not) fetch it: we fetch it;
+* ``null``       - the client looked and found nothing: no data, no re-fetch;
+* OperationOutcome (or a Bundle of only error outcomes) - that query failed:
+  we fetch it ourselves, or record the gap.
+
+All fetches for one hook call run in parallel on a shared pool, under one
+deadline. A required key that cannot be had ends the call with 412; any
+other missing key becomes a ``DataGap`` that the cards mention.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from mappings.model import DataGap
+from service.errors import DataUnavailable
+from service.fhir_client import (
+    FhirAuthFailed,
+    FhirConnection,
+    FhirError,
+    FhirNotFound,
+    bundle_resources,
+    next_link,
+)
+from service.hook_request import ABSENT, HookRequest
+from service.registry import PrefetchTemplate, ServiceSpec
+
+__all__ = ["Gathered", "GatherSettings", "gather", "render_template"]
+
+log = logging.getLogger("myositis_cds.gather")
+
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_MEDICATION_SOURCES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+
+
+@dataclass(frozen=True, slots=True)
+class GatherSettings:
+    connect_timeout: float
+    read_timeout: float
+    deadline_s: float
+    max_pages: int
+    max_medication_reads: int
+    allow_insecure_local: bool
+
+
+@dataclass(slots=True)
+class Gathered:
+    """Raw FHIR JSON by prefetch key, plus what could not be had and why."""
+
+    by_key: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    medications: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Medication/<id>" -> resource
+    gaps: list[DataGap] = field(default_factory=list)
+    origin: dict[str, str] = field(default_factory=dict)  # key -> prefetch | fhir | null | missing (logged)
+
+    def resources(self, key: str) -> list[dict[str, Any]]:
+        return self.by_key.get(key, [])
+
+
+def render_template(template: str, request: HookRequest) -> str | None:
+    """Fill ``{{context.*}}`` and ``{{userXxxId}}`` tokens; None if a token cannot be filled."""
+    user_type, _, user_ref_id = request.user_id.partition("/")
+    values = {
+        "context.patientId": request.patient_id,
+        "context.userId": request.user_id,
+        "context.encounterId": request.encounter_id,
+        "userPractitionerId": user_ref_id if user_type == "Practitioner" else None,
+        "userPractitionerRoleId": user_ref_id if user_type == "PractitionerRole" else None,
+        "userPatientId": user_ref_id if user_type == "Patient" else None,
+        "userRelatedPersonId": user_ref_id if user_type == "RelatedPerson" else None,
+    }
+    missing = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal missing
+        value = values.get(match.group(1))
+        if value is None:
+            missing = True
+            return ""
+        return value
+
+    rendered = _TOKEN.sub(fill, template)
+    return None if missing else rendered
+
+
+def _outcome_is_error(resource: dict[str, Any]) -> bool:
+    issues = resource.get("issue")
+    if not isinstance(issues, list) or not issues:
+        return True  # an OperationOutcome with no issues still says nothing useful
+    return any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues)
+
+
+def _connection(request: HookRequest, settings: GatherSettings, session: requests.Session,
+                started: float) -> tuple[FhirConnection | None, str]:
+    """A connection to the request's FHIR server, or None and the reason there is none."""
+    if request.fhir_server is None:
+        return None, "no fhirServer was given"
+    parts = urlsplit(request.fhir_server)
+    if parts.scheme != "https":
+        host = (parts.hostname or "").lower()
+        if not (settings.allow_insecure_local and host in _LOOPBACK):
+            # CDS Hooks 2.0: fhirServer MUST be https for production data; never send the token in clear.
+            return None, "the fhirServer is not https, so the access token was not sent"
+    token = request.fhir_authorization.access_token if request.fhir_authorization else None
+    return (
+        FhirConnection(
+            session=session,
+            base_url=request.fhir_server,
+            access_token=token,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            deadline=started + settings.deadline_s,
+        ),
+        "",
+    )
+
+
+def _fetch(connection: FhirConnection, template: PrefetchTemplate, url: str, max_pages: int) -> tuple[list[dict[str, Any]], str | None]:
+    """Run one template's query; return resources and a gap note (or None)."""
+    if template.is_read:
+        return [connection.read(url)], None
+    result = connection.search(url, max_pages=max_pages)
+    note = f"only the first {result.pages} pages were read" if result.truncated else None
+    return result.resources, note
+
+
+def gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
+           session: requests.Session, executor: ThreadPoolExecutor) -> Gathered:
+    started = time.monotonic()
+    out = Gathered()
+    to_fetch: list[tuple[PrefetchTemplate, str]] = []  # template, why we fetch it
+    continue_paging: dict[str, str] = {}  # key -> next URL of a paginated prefetch
+
+    for template in spec.prefetch:
+        value = request.prefetch_value(template.key)
+        if value is ABSENT:
+            to_fetch.append((template, "was not prefetched"))
+            continue
+        if value is None:
+            out.by_key[template.key] = []
+            out.origin[template.key] = "null"
+            continue
+        rtype = value.get("resourceType")
+        if rtype == "OperationOutcome":
+            to_fetch.append((template, "prefetch failed (OperationOutcome)"))
+            continue
+        if template.is_read:
+            if rtype != template.resource_type:
+                to_fetch.append((template, f"prefetch held a {rtype!s:.40} instead of a {template.resource_type}"))
+                continue
+            out.by_key[template.key] = [value]
+            out.origin[template.key] = "prefetch"
+            continue
+        if rtype != "Bundle":
+            to_fetch.append((template, "prefetch was not a Bundle"))
+            continue
+        resources = bundle_resources(value)
+        outcomes = [r for r in resources if r.get("resourceType") == "OperationOutcome"]
+        data = [r for r in resources if r.get("resourceType") != "OperationOutcome"]
+        if outcomes and not data and any(_outcome_is_error(o) for o in outcomes):
+            to_fetch.append((template, "prefetch failed (OperationOutcome)"))
+            continue
+        out.by_key[template.key] = data
+        out.origin[template.key] = "prefetch"
+        nxt = next_link(value)
+        if nxt:
+            continue_paging[template.key] = nxt
+
+    connection: FhirConnection | None = None
+    no_connection_reason = ""
+    if to_fetch or continue_paging:
+        connection, no_connection_reason = _connection(request, settings, session, started)
+
+    if connection is None:
+        for template, why in to_fetch:
+            if template.required:
+                raise DataUnavailable(
+                    f"The {template.resource_type} data this service needs {why}, and {no_connection_reason}.",
+                    code="fhir-data-unavailable",
+                )
+            out.gaps.append(DataGap(template.resource_type, f"{why}; {no_connection_reason}"))
+            out.origin[template.key] = "missing"
+        for key in continue_paging:
+            out.gaps.append(DataGap(spec.template(key).resource_type, "only the first prefetched page was available"))
+        _collect_medications(out)
+        return out
+
+    futures: dict[Future[Any], tuple[PrefetchTemplate, str]] = {}
+    for template, why in to_fetch:
+        url = render_template(template.template, request)
+        if url is None:
+            out.gaps.append(DataGap(template.resource_type, "its query needs context the EHR did not send"))
+            continue
+        futures[executor.submit(_fetch, connection, template, url, settings.max_pages)] = (template, why)
+    for key, nxt in continue_paging.items():
+        template = spec.template(key)
+        futures[executor.submit(_continue_paging, connection, nxt, settings.max_pages)] = (template, "paging")
+
+    _wait_all(futures, out, connection)
+    _collect_medications(out)
+    _read_missing_medications(out, connection, executor, settings.max_medication_reads)
+    return out
+
+
+def _continue_paging(connection: FhirConnection, next_url: str, max_pages: int) -> tuple[list[dict[str, Any]], str | None]:
+    result = connection.search(next_url, max_pages=max_pages)
+    return result.resources, ("only some pages were read" if result.truncated else None)
+
+
+def _wait_all(futures: dict[Future[Any], tuple[PrefetchTemplate, str]], out: Gathered, connection: FhirConnection) -> None:
+    pending = set(futures)
+    while pending:
+        remaining = connection.deadline - time.monotonic()
+        done, pending = wait(pending, timeout=max(remaining, 0), return_when=FIRST_COMPLETED)
+        if not done:
+            break
+        for future in done:
+            template, why = futures[future]
+            try:
+                resources, note = future.result()
+            except FhirAuthFailed as exc:
+                _cancel(pending)
+                raise DataUnavailable(f"The FHIR server refused the access token: {exc.reason}.", code="fhir-unauthorized") from None
+            except FhirNotFound as exc:
+                if template.is_read and template.resource_type == "Patient":
+                    _cancel(pending)
+                    raise DataUnavailable("The patient was not found on the FHIR server.", code="patient-not-found") from None
+                _gap_or_fail(out, template, exc.reason)
+                continue
+            except FhirError as exc:
+                _gap_or_fail(out, template, exc.reason, pending)
+                continue
+            if why == "paging":
+                out.by_key.setdefault(template.key, []).extend(resources)
+            else:
+                out.by_key[template.key] = resources
+                out.origin[template.key] = "fhir"
+            if note:
+                out.gaps.append(DataGap(template.resource_type, note))
+    for future in pending:
+        template, _ = futures[future]
+        future.cancel()
+        _gap_or_fail(out, template, "the FHIR server did not answer in time", pending)
+
+
+def _cancel(pending: set[Future[Any]]) -> None:
+    for future in pending:
+        future.cancel()
+
+
+def _gap_or_fail(out: Gathered, template: PrefetchTemplate, reason: str, pending: set[Future[Any]] | None = None) -> None:
+    if template.required:
+        if pending:
+            _cancel(pending)
+        raise DataUnavailable(f"The {template.resource_type} data this service needs could not be read: {reason}.")
+    out.gaps.append(DataGap(template.resource_type, reason))
+    out.origin[template.key] = "missing"
+
+
+def _collect_medications(out: Gathered) -> None:
+    """Keep Medication resources that came along (``_include``) for reference lookup."""
+    for key, resources in out.by_key.items():
+        kept = []
+        for resource in resources:
+            if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
+                out.medications[f"Medication/{resource['id']}"] = resource
+            else:
+                kept.append(resource)
+        out.by_key[key] = kept
+
+
+def _medication_reference(resource: dict[str, Any]) -> str | None:
+    ref = resource.get("medicationReference")
+    if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+        value = ref["reference"]
+        if value.startswith("#"):
+            return None  # contained: the parser reads it from the resource itself
+        return value
+    return None
+
+
+def _read_missing_medications(out: Gathered, connection: FhirConnection, executor: ThreadPoolExecutor, cap: int) -> None:
+    wanted: list[str] = []
+    for resources in out.by_key.values():
+        for resource in resources:
+            if resource.get("resourceType") not in _MEDICATION_SOURCES:
+                continue
+            ref = _medication_reference(resource)
+            if ref is None:
+                continue
+            relative = _relative_medication_ref(ref, connection.base_url)
+            if relative and relative not in out.medications and relative not in wanted:
+                wanted.append(relative)
+    if not wanted:
+        return
+    if len(wanted) > cap:
+        out.gaps.append(DataGap("Medication", f"only {cap} referenced Medication resources were read"))
+        wanted = wanted[:cap]
+    futures = {executor.submit(connection.read, ref): ref for ref in wanted}
+    remaining = max(connection.deadline - time.monotonic(), 0)
+    done, pending = wait(futures, timeout=remaining)
+    failed = len(pending)
+    for future in pending:
+        future.cancel()
+    for future in done:
+        try:
+            resource = future.result()
+        except FhirError:
+            failed += 1
+            continue
+        if resource.get("resourceType") == "Medication":
+            out.medications[futures[future]] = resource
+    if failed:
+        out.gaps.append(DataGap("Medication", f"{failed} referenced Medication resource(s) could not be read"))
+
+
+def _relative_medication_ref(ref: str, base_url: str) -> str | None:
+    """``Medication/<id>`` for a relative or same-server absolute reference, else None."""
+    if ref.startswith("Medication/"):
+        return ref if ref.count("/") == 1 else ref.rsplit("/_history", 1)[0]
+    base = base_url.rstrip("/") + "/"
+    if ref.startswith(base) and ref[len(base):].startswith("Medication/"):
+        return ref[len(base):].split("/_history", 1)[0]
+    return None

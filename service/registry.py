@@ -1,0 +1,85 @@
+"""The one registry of CDS services; discovery is derived from it.
+
+CDS Hooks 2.0 §Discovery: https://cds-hooks.hl7.org/2.0/#discovery
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+
+__all__ = ["PrefetchTemplate", "ServiceSpec", "register", "get", "all_services", "discovery_document"]
+
+_KEY = "cds_services"
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchTemplate:
+    """One prefetch key: its FHIR query template and what we do without it.
+
+    ``required``: without this data no honest answer is possible, so when it
+    cannot be had the service answers 412 (CDS Hooks 2.0 §Prefetch).
+    """
+
+    key: str
+    template: str
+    resource_type: str
+    required: bool = False
+
+    @property
+    def is_read(self) -> bool:
+        return "?" not in self.template
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: tuple[PrefetchTemplate, ...]
+    usage_requirements: str | None = None
+
+    def discovery_entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "hook": self.hook,
+            "title": self.title,
+            "description": self.description,
+            "id": self.id,
+        }
+        if self.prefetch:
+            entry["prefetch"] = {p.key: p.template for p in self.prefetch}
+        if self.usage_requirements:
+            entry["usageRequirements"] = self.usage_requirements
+        return entry
+
+    def template(self, key: str) -> PrefetchTemplate:
+        for p in self.prefetch:
+            if p.key == key:
+                return p
+        raise KeyError(key)
+
+
+def register(app: Flask, spec: ServiceSpec) -> ServiceSpec:
+    """Add a service to this app's registry (one per app, so tests can build many apps)."""
+    if spec.hook != "patient-view":
+        raise ValueError(f"unsupported hook {spec.hook!r} for service {spec.id!r}")
+    services: dict[str, ServiceSpec] = app.extensions.setdefault(_KEY, {})
+    if spec.id in services:
+        raise ValueError(f"service id {spec.id!r} registered twice")
+    services[spec.id] = spec
+    return spec
+
+
+def all_services() -> list[ServiceSpec]:
+    return list(current_app.extensions.get(_KEY, {}).values())
+
+
+def get(service_id: str) -> ServiceSpec | None:
+    return current_app.extensions.get(_KEY, {}).get(service_id)
+
+
+def discovery_document() -> dict[str, Any]:
+    return {"services": [spec.discovery_entry() for spec in all_services()]}
