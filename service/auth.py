@@ -299,7 +299,7 @@ class JwksCache:
                     entry.fetched_at = now
                 except _JwksFetchError as exc:
                     log.warning("JWKS fetch failed", extra={"jwks_url": url, "reason": str(exc)})
-            usable = entry.fetched_at is not None and now - entry.fetched_at < 2 * ttl_s
+            usable = entry.fetched_at is not None and now - entry.fetched_at <= 2 * ttl_s
             return entry.keys.get(kid) if usable else None
 
     def clear(self) -> None:
