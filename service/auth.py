@@ -94,6 +94,7 @@ _FEEDBACK_PATH = re.compile(r"^(/cds-services/[^/]+)/feedback/?$")
 
 MAX_AUTH_HEADER_BYTES = 8 * 1024  # a CDS client JWT is well under 2 KiB
 MAX_JWKS_BYTES = 256 * 1024
+JWKS_DEADLINE_S = 10.0  # whole fetch, so a slow-drip server cannot hold us past the read timeout
 MAX_JTI_CHARS = 512
 JWKS_TIMEOUT_S = (3.05, 5.0)  # (connect, read): a slow key host must not hold a worker
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
@@ -279,15 +280,19 @@ class JwksCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, _JwksEntry] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()  # guards the two dicts only
         self.fetch_count = 0  # for tests and metrics
 
     def get_key(self, url: str, kid: str, *, ttl_s: float, min_refresh_s: float) -> dict[str, Any] | None:
-        # One lock for all URLs: fetches are rare and serialising them avoids a
-        # thundering herd of identical fetches after a rotation.
         with self._lock:
-            now = time.monotonic()
+            url_lock = self._locks.setdefault(url, threading.Lock())
             entry = self._entries.setdefault(url, _JwksEntry())
+        # One lock per URL: concurrent requests wait for a single fetch instead
+        # of each fetching (thundering herd after a rotation), while a slow key
+        # host stalls only its own issuer's requests.
+        with url_lock:
+            now = time.monotonic()
             fresh = entry.fetched_at is not None and now - entry.fetched_at < ttl_s
             need = not fresh or kid not in entry.keys
             may_fetch = entry.attempted_at is None or now - entry.attempted_at >= min_refresh_s
@@ -305,6 +310,7 @@ class JwksCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._locks.clear()
 
 
 def _fetch_json(url: str) -> Any:
@@ -324,10 +330,13 @@ def _fetch_json(url: str) -> Any:
             if declared and declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
                 raise _JwksFetchError("response larger than the JWKS size limit")
             body = bytearray()
+            started = time.monotonic()
             for chunk in resp.iter_content(chunk_size=16384):
                 body.extend(chunk)
                 if len(body) > MAX_JWKS_BYTES:
                     raise _JwksFetchError("response larger than the JWKS size limit")
+                if time.monotonic() - started > JWKS_DEADLINE_S:
+                    raise _JwksFetchError("response too slow")
     except requests.RequestException as exc:
         raise _JwksFetchError(type(exc).__name__) from None
     try:
@@ -422,6 +431,7 @@ class _ClosingConnection:
 
 class _AuthState:
     def __init__(self) -> None:
+        self.warned_no_base_url = False
         self.jwks = JwksCache()
         self._stores: dict[str, ReplayStore] = {}
         self._issuers_src: str | None = None
@@ -498,7 +508,14 @@ def expected_audiences(app: Flask) -> set[str]:
         root = str(base).rstrip("/")
     else:
         # request.root_url includes the script root (app mounted under a prefix).
+        # It trusts the Host header: a token minted for another service could
+        # then be replayed here with a matching Host. Production sets
+        # PUBLIC_BASE_URL; say so once.
         root = request.root_url.rstrip("/")
+        state = _state(app)
+        if not state.warned_no_base_url:
+            state.warned_no_base_url = True
+            log.warning("PUBLIC_BASE_URL not set: JWT aud is checked against the request's Host header")
     path = request.path
     urls = {root + path}
     m = _FEEDBACK_PATH.match(path)
@@ -533,9 +550,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _select_key(
-    app: Flask, iss: str, issuer_cfg: Mapping[str, Any], header: Mapping[str, Any], kid: str
-) -> dict[str, Any]:
+def _select_key(app: Flask, issuer_cfg: Mapping[str, Any], header: Mapping[str, Any], kid: str) -> dict[str, Any]:
     """Find the JWK for ``kid`` among the issuer's trusted key sources.
 
     Sources, in order: the inline ``jwks`` (no network); the header's ``jku``
@@ -620,7 +635,7 @@ def verify_token(app: Flask, token: str) -> dict[str, Any]:
         raise AuthError("claim iss is not a trusted issuer")
 
     # --- key and signature --------------------------------------------------
-    jwk_dict = _select_key(app, iss, issuer_cfg, header, kid)
+    jwk_dict = _select_key(app, issuer_cfg, header, kid)
     _check_key_matches_alg(jwk_dict, alg)
     try:
         # Binding the PyJWK to the header alg we already vetted makes PyJWT
@@ -699,7 +714,7 @@ def verify_token(app: Flask, token: str) -> dict[str, Any]:
     expires_at = int(claims["exp"] + leeway) + 1
     try:
         fresh = _state(app).replay_store(_database_path(app)).claim(iss, jti, expires_at)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         # Fail closed: without the replay store we cannot tell a replay apart.
         raise AuthError(f"replay store unavailable: {type(exc).__name__}") from None
     if not fresh:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 import warnings
@@ -602,7 +603,6 @@ def test_replay_race_exactly_one_wins(tmp_path):
 
 
 def test_replay_store_schema_and_wal(tmp_path, app):
-    import sqlite3
 
     assert_ok(post(app, s.token(s.ec_p384())))
     conn = sqlite3.connect(tmp_path / "cds.sqlite3")
@@ -616,22 +616,28 @@ def test_replay_store_schema_and_wal(tmp_path, app):
 
 
 def test_replay_store_prunes_expired_and_reuses_expired_jti(tmp_path):
+
     store = auth.ReplayStore(str(tmp_path / "r.sqlite3"))
     now = int(time.time())
-    assert store.claim(s.ISS, "a", now - 10)  # already expired entry
-    assert store.claim(s.ISS, "a", now + 100)  # expired use does not block
-    assert not store.claim(s.ISS, "a", now + 100)
-    store._last_prune = 0.0
+    assert store.claim(s.ISS, "a", now - 10)  # an old use, already expired ...
+    assert store.claim(s.ISS, "a", now + 100)  # ... does not block a new one
+    assert not store.claim(s.ISS, "a", now + 100)  # but a live one does
     store.claim(s.ISS, "b", now - 10)
-    store._last_prune = -1e9
+    store._last_prune = -1e9  # pruning is throttled to once a minute; force it
     store.claim(s.ISS, "c", now + 100)
-    import sqlite3
-
     conn = sqlite3.connect(store.path)
     try:
         assert conn.execute("SELECT COUNT(*) FROM jwt_jti WHERE expires_at < ?", (now,)).fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM jwt_jti").fetchone()[0] == 2  # a and c
     finally:
         conn.close()
+
+
+def test_replay_store_failure_fails_closed(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    app = s.make_app(tmp_path, DATABASE=str(blocker / "cds.sqlite3"))  # parent is a file
+    assert_rejected(post(app, s.token(s.ec_p384())), caplog, "replay store unavailable")
 
 
 def test_default_database_in_instance_path(tmp_path):
