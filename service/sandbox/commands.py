@@ -1,0 +1,261 @@
+"""Click commands: ``load``, ``fire``, ``sandbox`` and ``demo``.
+
+The CLI owner calls ``register(main)``. Heavy imports (Flask app, requests)
+happen inside the commands so ``myositis-cds --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["SANDBOX_TOKEN", "register"]
+
+# The bearer token the embedded sandbox FHIR server accepts, and that `fire`
+# and `load` send by default. A fixed, public, local-only value: it exists so
+# the sandbox exercises the fhirAuthorization flow end to end, not to protect
+# anything.
+SANDBOX_TOKEN = "myositis-cds-sandbox-token"
+DEFAULT_FHIR = "http://127.0.0.1:8090/fhir"
+DEFAULT_SERVICE = "http://127.0.0.1:8080"
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+def _example_paths() -> list[Path]:
+    from service.sandbox.patients import list_patients
+
+    return [p.path for p in list_patients()]
+
+
+# --------------------------------------------------------------------------- load
+
+
+@click.command("load")
+@click.option("--fhir", "fhir_url", default=DEFAULT_FHIR, show_default=True, envvar="MYOSITIS_CDS_SANDBOX_FHIR",
+              help="FHIR R4 base URL to load into (env MYOSITIS_CDS_SANDBOX_FHIR).")
+@click.option("--token", default=SANDBOX_TOKEN, show_default=True,
+              help="Bearer token to send ('' for none); servers without auth ignore it.")
+@click.argument("bundles", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load_command(fhir_url: str, token: str, bundles: tuple[Path, ...]) -> None:
+    """Load transaction Bundles into a FHIR server (default: the example patients)."""
+    from service.sandbox.loader import LoadError, load_bundles
+
+    paths = list(bundles) or _example_paths()
+    try:
+        results = load_bundles(fhir_url, paths, access_token=token or None)
+    except LoadError as exc:
+        _fail(str(exc))
+        return
+    for result in results:
+        click.echo(f"loaded {result.path.name}: {result.entries} resources")
+    click.echo(f"{len(results)} bundle(s) loaded into {fhir_url}")
+
+
+# --------------------------------------------------------------------------- fire
+
+
+def _print_response(response: Any, as_json: bool) -> None:
+    from service.sandbox.ehr import format_cards
+
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if as_json:
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False) if body is not None else response.text)
+    if response.status_code != 200:
+        detail = body if isinstance(body, dict) else response.text[:500]
+        if not as_json:
+            click.secho(f"The service answered HTTP {response.status_code}: {json.dumps(detail)}", fg="red", err=True)
+        sys.exit(1)
+    if not as_json:
+        click.echo(format_cards(body if isinstance(body, dict) else {}))
+
+
+@click.command("fire")
+@click.option("--patient", "patient_id", required=True, help="FHIR Patient id, e.g. example-dm-001.")
+@click.option("--fhir", "fhir_url", default=DEFAULT_FHIR, show_default=True, envvar="MYOSITIS_CDS_SANDBOX_FHIR",
+              help="FHIR server the simulated EHR uses (sent as fhirServer).")
+@click.option("--service", "service_url", default=DEFAULT_SERVICE, show_default=True,
+              envvar="MYOSITIS_CDS_SANDBOX_SERVICE", help="Base URL of the CDS service (without /cds-services).")
+@click.option("--prefetch/--no-prefetch", default=True, show_default=True,
+              help="Fill prefetch from the FHIR server, or leave it out so the service fetches.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw response JSON.")
+@click.option("--token", default=SANDBOX_TOKEN, show_default=True, help="fhirAuthorization.access_token to pass.")
+@click.option("--user", "user_id", default="Practitioner/example-rheumatologist", show_default=True,
+              help="context.userId.")
+@click.option("--show-request", is_flag=True, help="Print the request sent (tokens masked) to stderr.")
+def fire_command(patient_id: str, fhir_url: str, service_url: str, prefetch: bool, as_json: bool, token: str,
+                 user_id: str, show_request: bool) -> None:
+    """Act as the EHR: send a patient-view request to the service and print the cards."""
+    from service.sandbox.ehr import EhrError, build_request, fire
+
+    try:
+        body = build_request(service_url, fhir_url, patient_id, prefetch=prefetch, access_token=token,
+                             user_id=user_id)
+        if show_request:
+            shown = json.loads(json.dumps(body))
+            shown["fhirAuthorization"]["access_token"] = "***"
+            click.echo(json.dumps(shown, indent=2), err=True)
+        response = fire(service_url, body)
+    except EhrError as exc:
+        _fail(str(exc))
+        return
+    _print_response(response, as_json)
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+@contextmanager
+def _service(database_dir: Path, port: int) -> Iterator[str]:
+    """The CDS service, in-process, on 127.0.0.1 (werkzeug in a thread)."""
+    from service import create_app
+    from service.sandbox.appserver import sandbox_config, serve_in_thread
+
+    app = create_app(sandbox_config(str(database_dir / "myositis-cds.sqlite3")))
+    with serve_in_thread(app, "127.0.0.1", port) as served:
+        yield served.base_url
+
+
+def _quiet_http_logs() -> None:
+    # werkzeug's per-request lines would bury the cards in the demo output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+@click.command("sandbox")
+@click.option("--port", "fhir_port", default=8090, show_default=True, type=int,
+              help="Port of the embedded FHIR server (0: any free port).")
+@click.option("--service-port", default=8080, show_default=True, type=int,
+              help="Port of the CDS service (0: any free port).")
+@click.option("--require-token/--no-require-token", default=True, show_default=True,
+              help=f"Make the FHIR server accept only the bearer token {SANDBOX_TOKEN!r}.")
+def sandbox_command(fhir_port: int, service_port: int, require_token: bool) -> None:
+    """Run a FHIR server with the example patients and the service (no auth) until Ctrl-C."""
+    from service.sandbox.fhir_server import FhirServerError, embedded_fhir_server
+    from service.sandbox.loader import LoadError, load_bundles
+    from service.sandbox.patients import list_patients
+
+    token = SANDBOX_TOKEN if require_token else None
+    click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...")
+    with ExitStack() as stack:
+        try:
+            fhir = stack.enter_context(embedded_fhir_server(fhir_port or None, bearer_token=token))
+            load_bundles(fhir.base_url, _example_paths(), access_token=token)
+        except (FhirServerError, LoadError) as exc:
+            _fail(str(exc))
+            return
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="myositis-cds-sandbox-")))
+        try:
+            service_url = stack.enter_context(_service(tmp, service_port))
+        except OSError as exc:
+            _fail(f"cannot listen on 127.0.0.1:{service_port}: {exc.strerror or exc} (try --service-port 0)")
+            return
+        patients = list_patients()
+        click.echo("")
+        click.secho("myositis-cds sandbox is running", bold=True)
+        click.echo(f"  FHIR server (sekmet-fhir, in memory): {fhir.base_url}")
+        click.echo(f"    bearer token required: {token!r}" if token else "    no token required")
+        click.echo(f"  CDS service (client auth OFF, today pinned to 2026-11-23): {service_url}/cds-services")
+        click.echo(f"  {len(patients)} example patients loaded:")
+        for p in patients:
+            click.echo(f"    {p.id:<26} {p.title}")
+        click.echo("")
+        click.echo("Fire a patient-view hook (in another terminal):")
+        common = f"--fhir {fhir.base_url} --service {service_url}" + ("" if token else " --token ''")
+        click.echo(f"  myositis-cds fire --patient {patients[0].id} {common}")
+        click.echo(f"  myositis-cds fire --patient {patients[0].id} {common} --no-prefetch")
+        click.echo(f"  myositis-cds fire --patient example-no-myositis {common} --json")
+        click.echo("")
+        click.echo("Press Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("\nStopping.")
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _demo_offline(patient_id: str, as_json: bool, reason: str) -> None:
+    from service.sandbox.ehr import build_offline_request, discovery, fire
+    from service.sandbox.patients import get_patient
+
+    click.secho(f"The embedded FHIR server is not available ({reason.splitlines()[0]}).", fg="yellow", err=True)
+    click.secho("Falling back: firing a request whose prefetch is built from the packaged Bundle, "
+                "with no fhirServer.", fg="yellow", err=True)
+    with tempfile.TemporaryDirectory(prefix="myositis-cds-demo-") as tmp, _service(Path(tmp), 0) as service_url:
+        body = build_offline_request(discovery(service_url), get_patient(patient_id).bundle(), patient_id)
+        _print_response(fire(service_url, body), as_json)
+
+
+@click.command("demo")
+@click.option("--patient", "patient_id", default="example-dm-001", show_default=True,
+              help="Which example patient to fire for.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw response JSON.")
+@click.option("--offline", is_flag=True, help="Skip the FHIR server: prefetch built from the packaged Bundle.")
+def demo_command(patient_id: str, as_json: bool, offline: bool) -> None:
+    """One shot: FHIR server + example patients + service, fire one patient-view, print the cards."""
+    from service.sandbox.ehr import EhrError, build_request, fire
+    from service.sandbox.fhir_server import FhirServerError, embedded_fhir_server
+    from service.sandbox.loader import LoadError, load_bundles
+    from service.sandbox.patients import get_patient
+
+    _quiet_http_logs()
+    try:
+        patient = get_patient(patient_id)
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+        return
+    if offline:
+        _demo_offline(patient.id, as_json, "--offline")
+        return
+    click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...",
+               err=True)
+    with ExitStack() as stack:
+        try:
+            fhir = stack.enter_context(embedded_fhir_server(None, bearer_token=SANDBOX_TOKEN))
+        except FhirServerError as exc:
+            stack.close()
+            _demo_offline(patient.id, as_json, str(exc))
+            return
+        try:
+            load_bundles(fhir.base_url, _example_paths(), access_token=SANDBOX_TOKEN)
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="myositis-cds-demo-")))
+            service_url = stack.enter_context(_service(tmp, 0))
+            click.echo(f"FHIR server {fhir.base_url}, service {service_url}; firing patient-view for "
+                       f"{patient.id} with prefetch.\n  ({patient.title})\n", err=True)
+            body = build_request(service_url, fhir.base_url, patient.id, prefetch=True, access_token=SANDBOX_TOKEN)
+            response = fire(service_url, body)
+        except (LoadError, EhrError) as exc:
+            _fail(str(exc))
+            return
+        _print_response(response, as_json)
+
+
+# --------------------------------------------------------------------------- registration
+
+COMMANDS: Sequence[click.Command] = (load_command, fire_command, sandbox_command, demo_command)
+
+
+def register(group: click.Group) -> None:
+    """Add the sandbox commands to the ``myositis-cds`` group."""
+    for command in COMMANDS:
+        group.add_command(command)

@@ -1,0 +1,420 @@
+"""An EHR simulator: builds and sends CDS Hooks 2.0 patient-view requests.
+
+It behaves like the HL7 CDS Hooks sandbox (https://sandbox.cds-hooks.org):
+reads the service's discovery document, makes a fresh ``hookInstance``,
+passes ``fhirServer`` and a ``fhirAuthorization`` bearer token, and either
+fills ``prefetch`` by GETting each rendered template from the FHIR server
+once (a paged search goes in as its first page, with its ``next`` link, as
+CDS Hooks 2.0 allows) or leaves prefetch out so the service fetches itself.
+
+``prefetch_from_bundle`` answers the templates from a local transaction
+Bundle instead, for the demo's offline fallback (no FHIR server at all).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import textwrap
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import requests
+
+__all__ = [
+    "DEFAULT_SCOPE",
+    "DEFAULT_USER_ID",
+    "SERVICE_ID",
+    "EhrError",
+    "build_offline_request",
+    "build_request",
+    "discovery",
+    "find_service",
+    "fire",
+    "format_cards",
+    "markdown_to_text",
+    "prefetch_from_bundle",
+    "render_template",
+    "service_base",
+]
+
+log = logging.getLogger("myositis_cds.sandbox.ehr")
+
+SERVICE_ID = "myositis-next-line"
+DEFAULT_USER_ID = "Practitioner/example-rheumatologist"
+DEFAULT_SCOPE = " ".join(
+    f"user/{t}.read"
+    for t in ("Patient", "Condition", "MedicationStatement", "MedicationRequest", "MedicationAdministration",
+              "Medication", "Observation")
+)
+EHR_SUBJECT = "myositis-cds-ehr-simulator"
+FHIR_JSON = "application/fhir+json"
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+class EhrError(RuntimeError):
+    """The simulator could not talk to the service or the FHIR server."""
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def service_base(url: str) -> str:
+    """``http://host:port`` (or with a path prefix) without a trailing ``/cds-services``."""
+    base = url.rstrip("/")
+    return base[: -len("/cds-services")] if base.endswith("/cds-services") else base
+
+
+def discovery(service_url: str, *, session: requests.Session | None = None, timeout: float = 10.0) -> dict[str, Any]:
+    url = f"{service_base(service_url)}/cds-services"
+    sess = session or requests
+    try:
+        response = sess.get(url, headers={"Accept": "application/json"}, timeout=timeout)
+    except requests.RequestException as exc:
+        raise EhrError(f"cannot reach the CDS service at {url}: {exc.__class__.__name__}") from exc
+    if response.status_code != 200:
+        raise EhrError(f"discovery at {url} answered HTTP {response.status_code}")
+    try:
+        doc = response.json()
+    except ValueError as exc:
+        raise EhrError(f"discovery at {url} did not return JSON") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("services"), list):
+        raise EhrError(f"discovery at {url} has no 'services' list")
+    return doc
+
+
+def find_service(doc: Mapping[str, Any], service_id: str = SERVICE_ID) -> dict[str, Any]:
+    for entry in doc.get("services") or []:
+        if isinstance(entry, dict) and entry.get("id") == service_id:
+            return entry
+    ids = ", ".join(str(e.get("id")) for e in doc.get("services") or [] if isinstance(e, dict))
+    raise EhrError(f"the discovery document has no service {service_id!r} (it has: {ids or 'none'})")
+
+
+# --------------------------------------------------------------------------- prefetch
+
+
+def render_template(template: str, context: Mapping[str, Any]) -> str | None:
+    """Fill CDS Hooks prefetch tokens; ``None`` when a token cannot be satisfied."""
+    unsatisfied = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal unsatisfied
+        name = match.group(1)
+        if name.startswith("context."):
+            value = context.get(name[len("context."):])
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                return str(value)
+        elif name in _USER_TOKENS:
+            rtype, _, rid = str(context.get("userId", "")).partition("/")
+            if rtype == _USER_TOKENS[name] and rid:
+                return rid
+        unsatisfied = True
+        return ""
+
+    rendered = _TOKEN.sub(fill, template)
+    return None if unsatisfied else rendered
+
+
+def _is_read(query: str) -> bool:
+    return "?" not in query
+
+
+def _fetch_prefetch(session: requests.Session, fhir_base: str, query: str, headers: dict[str, str],
+                    timeout: float) -> tuple[bool, Any]:
+    """(satisfied, value). A 404 read is satisfied with ``None``; other failures are not."""
+    url = urljoin(fhir_base.rstrip("/") + "/", query.lstrip("/"))
+    try:
+        response = session.get(url, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        log.warning("prefetch failed", extra={"error": exc.__class__.__name__})
+        return False, None
+    if response.status_code == 404 and _is_read(query):
+        return True, None
+    if response.status_code != 200:
+        log.warning("prefetch failed", extra={"status": response.status_code})
+        return False, None
+    try:
+        return True, response.json()
+    except ValueError:
+        return False, None
+
+
+def build_request(
+    service_url_or_discovery: str | Mapping[str, Any],
+    fhir_base: str,
+    patient_id: str,
+    *,
+    prefetch: bool,
+    access_token: str,
+    user_id: str = DEFAULT_USER_ID,
+    service_id: str = SERVICE_ID,
+    scope: str = DEFAULT_SCOPE,
+    session: requests.Session | None = None,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """A patient-view request as the HL7 sandbox would send it.
+
+    With ``prefetch`` every template of the service is rendered and fetched
+    from ``fhir_base`` with the bearer token; a template that cannot be
+    satisfied (FHIR error) is left out, as the spec requires.
+    """
+    doc = (
+        discovery(service_url_or_discovery, session=session, timeout=timeout)
+        if isinstance(service_url_or_discovery, str)
+        else service_url_or_discovery
+    )
+    entry = find_service(doc, service_id)
+    context = {"userId": user_id, "patientId": patient_id}
+    body: dict[str, Any] = {
+        "hook": entry.get("hook", "patient-view"),
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": fhir_base.rstrip("/"),
+        "fhirAuthorization": {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": scope,
+            "subject": EHR_SUBJECT,
+            "patient": patient_id,
+        },
+        "context": context,
+    }
+    if prefetch and entry.get("prefetch"):
+        own = session is None
+        sess = session or requests.Session()
+        headers = {"Accept": FHIR_JSON, "Authorization": f"Bearer {access_token}"}
+        filled: dict[str, Any] = {}
+        try:
+            for key, template in entry["prefetch"].items():
+                query = render_template(str(template), context)
+                if query is None:
+                    continue
+                ok, value = _fetch_prefetch(sess, fhir_base, query, headers, timeout)
+                if ok:
+                    filled[key] = value
+        finally:
+            if own:
+                sess.close()
+        body["prefetch"] = filled
+    return body
+
+
+def _reference_target(resource: Mapping[str, Any]) -> str | None:
+    for field in ("subject", "patient"):
+        ref = resource.get(field)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            return ref["reference"]
+    return None
+
+
+def _matches_code(resource: Mapping[str, Any], wanted: str) -> bool:
+    concept = resource.get("code") or resource.get("medicationCodeableConcept") or {}
+    codings = concept.get("coding") or [] if isinstance(concept, dict) else []
+    for token in wanted.split(","):
+        system, sep, code = token.rpartition("|")
+        for coding in codings:
+            if coding.get("code") == code and (not sep or not system or coding.get("system") == system):
+                return True
+    return False
+
+
+def prefetch_from_bundle(entry: Mapping[str, Any], bundle: Mapping[str, Any], context: Mapping[str, Any]) -> dict:
+    """Answer a service's prefetch templates from a transaction Bundle, offline.
+
+    Supports what our templates need: reads (``Type/id``) and searches by
+    ``patient``/``subject`` with optional ``code`` and ``_include`` of
+    ``:medication``; every other parameter (``_count``, ``_sort``, ``status``...)
+    is ignored, so results are complete and unpaged.
+    """
+    resources = [e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and "resource" in e]
+    by_ref = {f"{r['resourceType']}/{r['id']}": r for r in resources if "id" in r}
+    out: dict[str, Any] = {}
+    for key, template in (entry.get("prefetch") or {}).items():
+        query = render_template(str(template), context)
+        if query is None:
+            continue
+        if _is_read(query):
+            out[key] = by_ref.get(query.strip("/"))
+            continue
+        rtype, _, qs = query.partition("?")
+        params = parse_qsl(qs, keep_blank_values=True)
+        matches = [r for r in resources if r.get("resourceType") == rtype.strip("/")]
+        for name, value in params:
+            base = name.split(":")[0]
+            if base in ("patient", "subject"):
+                target = value if "/" in value else f"Patient/{value}"
+                matches = [r for r in matches if _reference_target(r) == target]
+            elif base == "code":
+                matches = [r for r in matches if _matches_code(r, value)]
+        entries = [{"fullUrl": f"{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in matches]
+        if any(n == "_include" and v.endswith(":medication") for n, v in params):
+            for r in matches:
+                ref = (r.get("medicationReference") or {}).get("reference", "")
+                if ref in by_ref:
+                    entries.append({"fullUrl": ref, "resource": by_ref[ref], "search": {"mode": "include"}})
+        out[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
+    return out
+
+
+def build_offline_request(doc: Mapping[str, Any], bundle: Mapping[str, Any], patient_id: str, *,
+                          user_id: str = DEFAULT_USER_ID, service_id: str = SERVICE_ID) -> dict[str, Any]:
+    """A request with full prefetch from ``bundle`` and no ``fhirServer`` (no FHIR server needed)."""
+    entry = find_service(doc, service_id)
+    context = {"userId": user_id, "patientId": patient_id}
+    return {
+        "hook": entry.get("hook", "patient-view"),
+        "hookInstance": str(uuid.uuid4()),
+        "context": context,
+        "prefetch": prefetch_from_bundle(entry, bundle, context),
+    }
+
+
+# --------------------------------------------------------------------------- call
+
+
+def fire(
+    service_url: str,
+    request_body: Mapping[str, Any],
+    *,
+    service_id: str = SERVICE_ID,
+    jwt: str | None = None,
+    timeout: float = 30.0,
+    session: requests.Session | None = None,
+) -> requests.Response:
+    """POST the request to ``{service}/cds-services/{id}``; the caller inspects the response."""
+    url = f"{service_base(service_url)}/cds-services/{service_id}"
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if jwt:
+        headers["Authorization"] = f"Bearer {jwt}"
+    sess = session or requests
+    try:
+        return sess.post(url, json=dict(request_body), headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        raise EhrError(f"cannot reach the CDS service at {url}: {exc.__class__.__name__}") from exc
+
+
+# --------------------------------------------------------------------------- print
+
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_BOLD = re.compile(r"(\*\*|__)(.+?)\1")
+_ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
+_CODE = re.compile(r"`([^`]+)`")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_BULLET = re.compile(r"^(\s*)([-*+])\s+(.*)$")
+_NUMBERED = re.compile(r"^(\s*)(\d+[.)])\s+(.*)$")
+
+
+def _inline(text: str) -> str:
+    text = _LINK.sub(lambda m: m.group(1) if m.group(1) == m.group(2) else f"{m.group(1)} <{m.group(2)}>", text)
+    text = _BOLD.sub(r"\2", text)
+    text = _ITALIC.sub(r"\1", text)
+    text = _CODE.sub(r"\1", text)
+    return text.replace("\\*", "*").replace("\\_", "_")
+
+
+def markdown_to_text(markdown: str, width: int = 96, indent: str = "") -> str:
+    """GitHub-flavoured markdown as readable plain text (headings, lists, links, emphasis)."""
+    out: list[str] = []
+    for raw in markdown.replace("\r\n", "\n").split("\n"):
+        line = raw.rstrip()
+        if not line.strip():
+            if out and out[-1] != "":
+                out.append("")
+            continue
+        if re.fullmatch(r"\s*([-*_])(\s*\1){2,}\s*", line):
+            out.append(indent + "-" * 20)
+            continue
+        heading = _HEADING.match(line)
+        if heading:
+            out.append(indent + _inline(heading.group(2)).upper() if len(heading.group(1)) <= 2
+                       else indent + _inline(heading.group(2)))
+            continue
+        if line.lstrip().startswith("|"):  # tables stay as they are: already readable
+            out.append(indent + _inline(line.strip()))
+            continue
+        bullet = _BULLET.match(line) or _NUMBERED.match(line)
+        if bullet:
+            depth = len(bullet.group(1).expandtabs(4)) // 2
+            mark = "•" if bullet.group(2) in "-*+" else bullet.group(2)
+            first = indent + "  " * depth + f"{mark} "
+            out.append(textwrap.fill(_inline(bullet.group(3)), width, initial_indent=first,
+                                     subsequent_indent=" " * len(first)))
+            continue
+        quote = line.lstrip().startswith(">")
+        text = _inline(line.lstrip().lstrip(">").strip()) if quote else _inline(line.strip())
+        prefix = indent + ("│ " if quote else "")
+        out.append(textwrap.fill(text, width, initial_indent=prefix, subsequent_indent=prefix))
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out)
+
+
+_INDICATOR = {"critical": "!! CRITICAL", "warning": "! WARNING", "info": "i INFO"}
+
+
+def format_cards(response_json: Mapping[str, Any], width: int = 100) -> str:
+    """Cards (and systemActions) as terminal text; no colour codes so it pipes cleanly."""
+    cards = response_json.get("cards") if isinstance(response_json, Mapping) else None
+    if not isinstance(cards, list):
+        return "(not a CDS Hooks response: no 'cards' list)"
+    if not cards:
+        return "No cards: the service has nothing to say for this patient."
+    rule = "=" * min(width, 100)
+    blocks: list[str] = []
+    for number, card in enumerate(cards, 1):
+        if not isinstance(card, dict):
+            continue
+        lines = [rule]
+        indicator = _INDICATOR.get(str(card.get("indicator")), str(card.get("indicator", "?")).upper())
+        lines.append(f"[{number}/{len(cards)}] {indicator}: {card.get('summary', '')}")
+        lines.append(rule)
+        if card.get("detail"):
+            lines.append(markdown_to_text(str(card["detail"]), width=width - 2, indent="  "))
+        suggestions = [s for s in card.get("suggestions") or [] if isinstance(s, dict)]
+        if suggestions:
+            behaviour = card.get("selectionBehavior")
+            lines.append("")
+            lines.append("  Suggestions" + (f" (choose {behaviour})" if behaviour else "") + ":")
+            for s in suggestions:
+                tag = " [recommended]" if s.get("isRecommended") else ""
+                lines.append(f"    - {s.get('label', '')}{tag}")
+                for action in s.get("actions") or []:
+                    if isinstance(action, dict):
+                        what = (action.get("resource") or {}).get("resourceType") or action.get("resourceId") or ""
+                        lines.append(f"        {action.get('type', '?')} {what}: {action.get('description', '')}".rstrip(": "))
+        links = [ln for ln in card.get("links") or [] if isinstance(ln, dict)]
+        if links:
+            lines.append("")
+            lines.append("  Links:")
+            for link in links:
+                kind = f" ({link['type']})" if link.get("type") and link.get("type") != "absolute" else ""
+                lines.append(f"    - {link.get('label', '')}{kind}: {link.get('url', '')}")
+        reasons = [r for r in card.get("overrideReasons") or [] if isinstance(r, dict)]
+        if reasons:
+            lines.append("")
+            lines.append("  Override reasons: " + "; ".join(str(r.get("display") or r.get("code")) for r in reasons))
+        source = card.get("source") or {}
+        if isinstance(source, dict) and source:
+            topic = (source.get("topic") or {}).get("display") if isinstance(source.get("topic"), dict) else None
+            lines.append("")
+            lines.append("  Source: " + ", ".join(
+                str(x) for x in (source.get("label"), source.get("url"), topic) if x))
+        blocks.append("\n".join(lines))
+    actions = response_json.get("systemActions")
+    if isinstance(actions, list) and actions:
+        blocks.append(f"({len(actions)} system action(s) returned; see --json)")
+    return "\n\n".join(blocks)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
