@@ -1,0 +1,32 @@
+"""Clinical knowledge and CDS Hooks cards for refractory adult DM/PM.
+
+Public API (the service calls exactly this):
+
+    load_knowledge(directory=None) -> Knowledge        # validates; raises KnowledgeError
+    build_cards(facts, *, knowledge, today, preview_url=None) -> list[Card]
+    render_knowledge_table(knowledge) -> str          # for `myositis-cds knowledge`
+
+``cards`` never imports ``service`` and does no I/O after load_knowledge: build_cards is
+a pure function of its arguments (apart from fresh uuids) and logs nothing, so card text
+cannot leak into logs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from mappings.model import PatientFacts
+
+from .knowledge import Knowledge, KnowledgeError, load_knowledge
+from .models import Card, CardSpecError
+from .render import render_cards
+from .rules import assess
+from .table import render_knowledge_table
+
+__all__ = ["Card", "CardSpecError", "Knowledge", "KnowledgeError", "build_cards", "load_knowledge",
+           "render_knowledge_table"]
+
+
+def build_cards(facts: PatientFacts, *, knowledge: Knowledge, today: date, preview_url: str | None = None) -> list[Card]:
+    """Cards for one patient, most important first; [] for a patient without myositis."""
+    return render_cards(facts, assess(facts, knowledge, today), knowledge, today, preview_url)

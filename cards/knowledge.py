@@ -238,7 +238,7 @@ SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "first_line": frozenset({"disease"}),
     "in_progress": frozenset({"label", "weeks", "window"}),
     "no_medication_data": frozenset({"disease"}),
-    "screening": frozenset({"checks"}),
+    "screening": frozenset({"checks", "n"}),
     "reassess": frozenset(),
 }
 

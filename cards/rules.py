@@ -1,0 +1,172 @@
+"""Who gets which card: pure functions from PatientFacts to an Assessment.
+
+No wording here beyond ids; cards/render.py turns the Assessment into card text using the
+knowledge base. Rules follow algorithm.md: stage by what was tried (§0, §6), trial windows
+(§3), special situations (§4), safety checks (§5), "before escalating" (§1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from mappings.model import PatientFacts
+
+from . import vocab
+from .knowledge import Avoid, Caution, Favour, Knowledge, NotFavoured, Option
+from .phenotype import conditions, phenotypes
+from .trials import ClassState, trial_states
+
+__all__ = ["RankedOption", "Assessment", "assess", "ADULT_AGE"]
+
+ADULT_AGE = 18
+
+# Routes: which main card the patient gets.
+NONE = "none"  # no myositis: no cards at all
+IBM = "ibm"
+JUVENILE = "juvenile"
+NO_MEDICATION_DATA = "no_medication_data"
+FIRST_LINE = "first_line"
+NEXT_LINE = "next_line"
+IN_PROGRESS_ONLY = "in_progress_only"  # a steroid-sparing trial is running and none has failed
+
+
+@dataclass(frozen=True, slots=True)
+class RankedOption:
+    option: Option
+    favoured: tuple[Favour, ...]  # favoured_when entries this patient matches
+    warnings: tuple[Avoid, ...]  # avoid_when "warn" entries this patient matches
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    route: str
+    disease: str  # short name for summaries: DM, PM, DM/PM, IMNM, myositis
+    is_dm: bool
+    age: int | None
+    phenotypes: dict[str, str]
+    conditions: dict[str, str]
+    states: tuple[ClassState, ...]
+    medication_incomplete: bool
+    options: tuple[RankedOption, ...] = ()
+    removed: tuple[tuple[Option, Avoid], ...] = ()
+    not_favoured: tuple[NotFavoured, ...] = ()
+    situations: tuple[str, ...] = ()
+    screening: tuple[Caution, ...] = ()
+    reassess: tuple[Caution, ...] = ()
+
+    @property
+    def in_progress(self) -> tuple[ClassState, ...]:
+        return tuple(s for s in self.states if s.in_progress)
+
+
+def _disease(facts: PatientFacts) -> tuple[str, bool]:
+    groups = {d.group for d in facts.diagnoses}
+    if groups & vocab.DM_GROUPS:
+        return "DM", True
+    if groups & {"dermatopolymyositis_unspecified", "dm_pm_with_respiratory_involvement", "dm_pm_with_myopathy"}:
+        return "DM/PM", False
+    if groups & vocab.PM_GROUPS:
+        return "PM", False
+    if "immune_mediated_necrotizing_myopathy" in groups:
+        return "IMNM", False
+    return "myositis", False
+
+
+def _medication_incomplete(facts: PatientFacts) -> bool:
+    return any(g.resource_type.startswith("Medication") for g in facts.gaps)
+
+
+def _rank(options: tuple[Option, ...], tried: set[str], phen: dict[str, str], cond: dict[str, str]) -> tuple[tuple[RankedOption, ...], tuple[tuple[Option, Avoid], ...]]:
+    ranked: list[RankedOption] = []
+    removed: list[tuple[Option, Avoid]] = []
+    for option in options:
+        if option.therapy_class in tried:
+            continue  # a class already tried never comes back as a suggestion
+        if option.only_when and not any(p in phen for p in option.only_when):
+            continue
+        blocking = next((a for a in option.avoid_when if a.effect == "remove" and a.condition in cond), None)
+        if blocking is not None:
+            removed.append((option, blocking))
+            continue
+        ranked.append(RankedOption(
+            option=option,
+            favoured=tuple(f for f in option.favoured_when if f.phenotype in phen),
+            warnings=tuple(a for a in option.avoid_when if a.effect == "warn" and a.condition in cond),
+        ))
+
+    def key(r: RankedOption) -> tuple[int, int, int, int, str]:
+        o = r.option
+        return (0 if r.favoured else 1, o.line, vocab.EVIDENCE_LEVELS.index(o.evidence_level), o.rank, o.id)
+
+    return tuple(sorted(ranked, key=key)), tuple(removed)
+
+
+def _screening(knowledge: Knowledge, ranked: tuple[RankedOption, ...]) -> tuple[Caution, ...]:
+    ids: list[str] = []
+    for r in ranked:
+        for cid in r.option.cautions:
+            if cid not in ids:
+                ids.append(cid)
+    return tuple(knowledge.cautions[cid] for cid in ids if knowledge.cautions[cid].kind == "screening")
+
+
+def _reassess(knowledge: Knowledge, states: tuple[ClassState, ...], is_dm: bool) -> tuple[Caution, ...]:
+    on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in states)
+    out = []
+    for caution in knowledge.cautions.values():
+        if caution.kind != "reassess":
+            continue
+        if caution.when == "on_glucocorticoid" and not on_gc:
+            continue
+        if caution.when == "dermatomyositis" and not is_dm:
+            continue
+        out.append(caution)
+    return tuple(out)
+
+
+def _situations(knowledge: Knowledge, phen: dict[str, str], cond: dict[str, str]) -> tuple[str, ...]:
+    present = {"imnm": "imnm" in phen, "anti_mda5": "anti_mda5" in phen,
+               "pregnancy": "pregnancy" in cond, "cancer": "cancer" in phen}
+    return tuple(p.situation for p in knowledge.pathways if present.get(p.situation))
+
+
+def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment:
+    groups = {d.group for d in facts.diagnoses}
+    disease, is_dm = _disease(facts)
+    age = facts.age_on(today)
+    phen = phenotypes(facts)
+    cond = conditions(facts, today)
+    states = trial_states(facts, knowledge, today)
+    incomplete = _medication_incomplete(facts)
+    base = dict(disease=disease, is_dm=is_dm, age=age, phenotypes=phen, conditions=cond,
+                states=states, medication_incomplete=incomplete)
+
+    if not groups & vocab.MYOSITIS_GROUPS:
+        return Assessment(route=NONE, **base)
+    # Juvenile first: a child with any myositis code belongs on the paediatric pathway.
+    if (age is not None and age < ADULT_AGE) or (age is None and "juvenile_dermatomyositis" in groups):
+        return Assessment(route=JUVENILE, **base)
+    if "inclusion_body_myositis" in groups:
+        return Assessment(route=IBM, **base)
+
+    situations = _situations(knowledge, phen, cond)
+    tried = {s.therapy_class for s in states}
+    second_agents = [s for s in states if s.counts_as_second_agent]
+    failed = [s for s in second_agents if not s.in_progress]
+
+    if incomplete and not states:
+        return Assessment(route=NO_MEDICATION_DATA, situations=situations, **base)
+    if not second_agents:
+        ranked, removed = _rank(knowledge.options_for("first_line"), tried, phen, cond)
+        return Assessment(route=FIRST_LINE, options=ranked, removed=removed, situations=situations,
+                          screening=_screening(knowledge, ranked), **base)
+    if not failed:
+        # Only in-progress steroid-sparing trials: let them run; escalation would be premature.
+        return Assessment(route=IN_PROGRESS_ONLY, situations=situations, **base)
+    ranked, removed = _rank(knowledge.options_for("next_line"), tried, phen, cond)
+    return Assessment(
+        route=NEXT_LINE, options=ranked, removed=removed, not_favoured=knowledge.not_favoured,
+        situations=situations, screening=_screening(knowledge, ranked),
+        reassess=_reassess(knowledge, states, is_dm), **base,
+    )
