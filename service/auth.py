@@ -303,7 +303,9 @@ class JwksCache:
                     entry.keys = _keys_by_kid(_fetch_json(url))
                     entry.fetched_at = now
                 except _JwksFetchError as exc:
-                    log.warning("JWKS fetch failed", extra={"jwks_url": url, "reason": str(exc)})
+                    # The URL is configuration, not a secret; it goes in the message
+                    # because the JSON log formatter passes only allow-listed extras.
+                    log.warning("JWKS fetch failed: %s", url, extra={"reason": str(exc)})
             usable = entry.fetched_at is not None and now - entry.fetched_at <= 2 * ttl_s
             return entry.keys.get(kid) if usable else None
 
@@ -749,7 +751,7 @@ def init_app(app: Flask) -> None:
         names = configured.split(",") if isinstance(configured, str) else list(configured)
         dropped = sorted({str(n).strip() for n in names} - set(_ALG_KEY))
         if dropped:
-            log.warning("JWT_ALGORITHMS entries ignored (symmetric, none or unknown)", extra={"algorithms": dropped})
+            log.warning("JWT_ALGORITHMS entries ignored (symmetric, none or unknown): %s", ", ".join(dropped))
 
     @app.before_request
     def _verify_cds_client_jwt() -> None:
