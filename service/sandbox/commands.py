@@ -48,13 +48,18 @@ def _example_paths() -> list[Path]:
               help="FHIR R4 base URL to load into (env MYOSITIS_CDS_SANDBOX_FHIR).")
 @click.option("--token", default=SANDBOX_TOKEN, show_default=True,
               help="Bearer token to send ('' for none); servers without auth ignore it.")
+@click.option("--wait", "wait_s", default=0.0, show_default=True, type=float,
+              help="Seconds to wait for the server's /metadata to answer first (e.g. a starting HAPI).")
 @click.argument("bundles", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def load_command(fhir_url: str, token: str, bundles: tuple[Path, ...]) -> None:
+def load_command(fhir_url: str, token: str, wait_s: float, bundles: tuple[Path, ...]) -> None:
     """Load transaction Bundles into a FHIR server (default: the example patients)."""
-    from service.sandbox.loader import LoadError, load_bundles
+    from service.sandbox.loader import LoadError, load_bundles, wait_for_fhir
 
     paths = list(bundles) or _example_paths()
     try:
+        if wait_s > 0:
+            click.echo(f"waiting up to {wait_s:.0f}s for {fhir_url} ...")
+            wait_for_fhir(fhir_url, wait_s)
         results = load_bundles(fhir_url, paths, access_token=token or None)
     except LoadError as exc:
         _fail(str(exc))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import requests
 
-__all__ = ["LoadError", "LoadResult", "load_bundles", "operation_outcome_text"]
+__all__ = ["LoadError", "LoadResult", "load_bundles", "operation_outcome_text", "wait_for_fhir"]
 
 log = logging.getLogger("myositis_cds.sandbox.loader")
 
@@ -117,3 +118,25 @@ def load_bundles(
         if own:
             sess.close()
     return results
+
+
+def wait_for_fhir(fhir_base_url: str, timeout_s: float, *, interval_s: float = 2.0) -> None:
+    """Poll ``{base}/metadata`` until it answers 200 (a starting HAPI takes a minute or more).
+
+    Exists because the HAPI image is distroless (no shell or curl), so docker
+    compose cannot health-check it; the loader waits here instead.
+    """
+    url = f"{fhir_base_url.rstrip('/')}/metadata"
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while True:
+        try:
+            response = requests.get(url, headers={"Accept": FHIR_JSON}, timeout=(3.0, 10.0))
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}"
+        except requests.RequestException as exc:
+            last = exc.__class__.__name__
+        if time.monotonic() >= deadline:
+            raise LoadError(f"the FHIR server at {url} was not ready after {timeout_s:.0f}s (last: {last})")
+        time.sleep(interval_s)
