@@ -160,4 +160,4 @@ def _preview_url(patient_id: str) -> str | None:
 def observation_codes(app: Flask) -> list[str]:
     """LOINC codes of every lab the rules read (for the Observation prefetch template)."""
     engine: Engine = app.extensions["myositis_engine"]
-    return mappings.lab_loinc_codes(engine.terminology)
+    return sorted(engine.terminology.loinc)

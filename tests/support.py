@@ -1,0 +1,150 @@
+"""Helpers shared by the test suites: requests built from the example patients."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from service.sandbox.patients import get_patient, list_patients
+
+PREFETCH_TYPES = {
+    "conditions": "Condition",
+    "medicationStatements": "MedicationStatement",
+    "medicationRequests": "MedicationRequest",
+    "medicationAdministrations": "MedicationAdministration",
+    "observations": "Observation",
+}
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
+    }
+
+
+def resources_of(patient_name: str) -> list[dict[str, Any]]:
+    bundle = get_patient(patient_name).bundle()
+    return [copy.deepcopy(e["resource"]) for e in bundle["entry"]]
+
+
+def prefetch_for(patient_name: str) -> dict[str, Any]:
+    """Full prefetch, as an EHR honouring every template would send it."""
+    resources = resources_of(patient_name)
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    prefetch: dict[str, Any] = {"patient": patient}
+    medications = [r for r in resources if r["resourceType"] == "Medication"]
+    for key, rtype in PREFETCH_TYPES.items():
+        found = [r for r in resources if r["resourceType"] == rtype]
+        if rtype.startswith("Medication"):
+            found += medications  # as a server answering with _include would
+        prefetch[key] = searchset(found)
+    return prefetch
+
+
+def patient_id_of(patient_name: str) -> str:
+    return get_patient(patient_name).id
+
+
+def hook_body(patient_name: str = "reference-dm", *, prefetch: dict[str, Any] | None | bool = True,
+              fhir_server: str | None = None, token: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/example-rheumatologist", "patientId": patient_id_of(patient_name)},
+    }
+    if prefetch is True:
+        body["prefetch"] = prefetch_for(patient_name)
+    elif isinstance(prefetch, dict):
+        body["prefetch"] = prefetch
+    if fhir_server:
+        body["fhirServer"] = fhir_server
+    if token:
+        body["fhirAuthorization"] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "user/Patient.read user/Condition.read user/MedicationStatement.read user/Observation.read",
+            "subject": "example-ehr",
+        }
+    return body
+
+
+def example_names() -> list[str]:
+    return [p.name for p in list_patients()]
+
+
+# --- CDS Hooks 2.0 card checks (spec-checklist §1, §6, §7) -------------------------------
+
+_EMPTY = (None, "", [], {})
+
+
+def assert_no_empty_optional(value: Any, path: str = "$") -> None:
+    """CDS Hooks 2.0 §JSON: optional attributes without a value are omitted, never null/""/[]/{}."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key == "cards":
+                assert isinstance(child, list), f"{path}.cards must be an array"
+                for i, card in enumerate(child):
+                    assert_no_empty_optional(card, f"{path}.cards[{i}]")
+                continue
+            if key in ("resource",):  # a FHIR resource follows FHIR's own rules (which also forbid empties)
+                assert child not in _EMPTY, f"{path}.{key} is empty"
+                assert_no_empty_optional(child, f"{path}.{key}")
+                continue
+            assert child not in _EMPTY, f"{path}.{key} is null or empty"
+            assert_no_empty_optional(child, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            assert_no_empty_optional(child, f"{path}[{i}]")
+
+
+def assert_valid_card(card: dict[str, Any]) -> None:
+    assert isinstance(card.get("uuid"), str) and card["uuid"], "card.uuid is needed for feedback"
+    summary = card.get("summary")
+    assert isinstance(summary, str) and 0 < len(summary) < 140, f"summary must be < 140 chars: {summary!r}"
+    assert card.get("indicator") in ("info", "warning", "critical")
+    source = card.get("source")
+    assert isinstance(source, dict) and isinstance(source.get("label"), str) and source["label"]
+    if "url" in source:
+        assert source["url"].startswith(("https://", "http://"))
+    if "topic" in source:
+        assert source["topic"].get("code") and source["topic"].get("system")
+    if "detail" in card:
+        assert isinstance(card["detail"], str)
+    suggestions = card.get("suggestions")
+    if suggestions is not None:
+        assert card.get("selectionBehavior") in ("at-most-one", "any"), "suggestions need selectionBehavior"
+        recommended = [s for s in suggestions if s.get("isRecommended")]
+        if card["selectionBehavior"] == "at-most-one":
+            assert len(recommended) <= 1
+        for s in suggestions:
+            assert isinstance(s.get("label"), str) and s["label"]
+            assert isinstance(s.get("uuid"), str) and s["uuid"]
+            for action in s.get("actions", []):
+                assert action.get("type") in ("create", "update", "delete")
+                assert isinstance(action.get("description"), str) and action["description"]
+                if action["type"] in ("create", "update"):
+                    assert isinstance(action.get("resource"), dict) and action["resource"].get("resourceType")
+    else:
+        assert "selectionBehavior" not in card
+    for reason in card.get("overrideReasons", []):
+        assert reason.get("code") and reason.get("system") and reason.get("display")
+    for link in card.get("links", []):
+        assert link.get("label") and link.get("type") in ("absolute", "smart")
+        assert link.get("url", "").startswith(("https://", "http://"))
+        if link["type"] == "absolute":
+            assert "appContext" not in link
+    assert_no_empty_optional(card)
+
+
+def assert_valid_cds_response(body: dict[str, Any]) -> None:
+    assert set(body) <= {"cards", "systemActions"}
+    assert isinstance(body["cards"], list)
+    for card in body["cards"]:
+        assert_valid_card(card)
+    if "systemActions" in body:
+        assert body["systemActions"]
