@@ -1,0 +1,150 @@
+"""The knowledge base loads, cites only what the knowledge folder verified, and refuses bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cards import KnowledgeError, load_knowledge, render_knowledge_table
+from cards.knowledge import DEFAULT_DIRECTORY
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_REFERENCES = Path("/work/shared/knowledge/clinical/references.json")
+
+
+@pytest.fixture(scope="module")
+def knowledge():
+    return load_knowledge()
+
+
+def load_with(tmp_path: Path, fixture: str):
+    """The real knowledge base with one fixture file swapped in."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_DIRECTORY, target)
+    for file in (FIXTURES / fixture).iterdir():
+        shutil.copy(file, target / file.name)
+    return load_knowledge(target)
+
+
+# --- the shipped files ------------------------------------------------------------------
+
+
+def test_shipped_knowledge_loads(knowledge):
+    assert knowledge.options and knowledge.references and knowledge.cautions
+
+
+def test_every_entry_has_reviewed_date_and_source(knowledge):
+    entries = [*knowledge.options, *knowledge.classes.values(), *knowledge.cautions.values(),
+               *knowledge.pathways, *knowledge.not_favoured, *knowledge.references.values()]
+    assert all(e.reviewed.year >= 2026 and e.source for e in entries)
+
+
+def test_every_cited_reference_id_resolves(knowledge):
+    cited = {r for o in knowledge.options for r in o.references}
+    assert cited <= set(knowledge.references)
+
+
+def test_pubmed_links_use_only_pmids_from_the_references_file(knowledge):
+    for ref in knowledge.references.values():
+        if ref.url.startswith("https://pubmed.ncbi.nlm.nih.gov/") and "?term=" not in ref.url:
+            assert ref.url == f"https://pubmed.ncbi.nlm.nih.gov/{ref.pmid}/"
+
+
+def test_reference_without_pmid_or_doi_links_a_title_search(knowledge):
+    ref = knowledge.references["dalakas1993-ivig"]
+    assert ref.pmid is None and ref.doi is None
+    assert ref.url.startswith("https://pubmed.ncbi.nlm.nih.gov/?term=A%20controlled%20trial")
+
+
+@pytest.mark.skipif(not SHARED_REFERENCES.exists(), reason="shared knowledge folder not mounted")
+def test_pmids_and_dois_match_the_verified_references_file(knowledge):
+    shared = {r["id"]: r for r in json.loads(SHARED_REFERENCES.read_text())}
+    for ref in knowledge.references.values():
+        assert ref.id in shared, ref.id
+        assert ref.pmid == shared[ref.id]["pmid"], ref.id
+        assert ref.doi == shared[ref.id]["doi"], ref.id
+        assert ref.title == shared[ref.id]["title"], ref.id
+        assert ref.verification == shared[ref.id]["verification_status"], ref.id
+
+
+def test_no_iga_vasculitis_or_igg4_citation(knowledge):
+    for ref in knowledge.references.values():
+        text = ref.title.lower()
+        assert "iga vasculitis" not in text and "igg4" not in text
+
+
+def test_anti_tnf_is_never_a_suggestable_option(knowledge):
+    assert all(o.therapy_class not in ("tnf_inhibitor", "il6_inhibitor") for o in knowledge.options)
+
+
+def test_seed_only_cyclophosphamide_skin_claim_is_marked(knowledge):
+    cyc = next(o for o in knowledge.options if o.id == "cyclophosphamide-next-line")
+    skin = next(f for f in cyc.favoured_when if f.phenotype == "skin_ulceration")
+    assert skin.tag == "seed-only"
+
+
+def test_rxnorm_codes_are_the_verified_ingredient_codes(knowledge):
+    expected = {"methotrexate": "6851", "azathioprine": "1256", "mycophenolate mofetil": "68149",
+                "tacrolimus": "42316", "cyclosporine": "3008", "immunoglobulin G": "5666",
+                "rituximab": "121191", "cyclophosphamide": "3002", "tofacitinib": "1357536",
+                "baricitinib": "2047232", "ruxolitinib": "1193326", "abatacept": "614391", "corticotropin": "376"}
+    for option in knowledge.options:
+        for agent in option.agents:
+            assert expected[agent.name] == agent.rxnorm_in
+
+
+def test_knowledge_table_lists_options_and_references(knowledge):
+    table = render_knowledge_table(knowledge)
+    assert "IV cyclophosphamide" in table and "villalba1998-mtx-aza" in table
+    assert "https://pubmed.ncbi.nlm.nih.gov/9506565/" in table
+    assert "CONSIDERED, NOT FAVOURED" in table
+
+
+def test_fixture_with_a_valid_option_loads(tmp_path):
+    assert [o.id for o in load_with(tmp_path, "valid_option").options] == ["fixture-option"]
+
+
+# --- every way a file can be wrong -----------------------------------------------------------
+
+BAD = [
+    ("unknown_reference", "options.yaml", "fixture-option", "unknown reference"),
+    ("missing_field", "options.yaml", "fixture-option", "missing field 'line'"),
+    ("bad_evidence_level", "options.yaml", "fixture-option", "'level' is 'strong'"),
+    ("bad_rxnorm_code", "options.yaml", "fixture-option", "not an RxNorm code"),
+    ("bad_date", "options.yaml", "fixture-option", "'reviewed' must be a date"),
+    ("unknown_class", "options.yaml", "fixture-option", "'therapy_class' is 'calcineurin'"),
+    ("unknown_caution", "options.yaml", "fixture-option", "unknown value(s) ['check-the-moon']"),
+    ("unknown_field", "options.yaml", "fixture-option", "unknown field 'dose'"),
+    ("unknown_phenotype", "options.yaml", "fixture-option", "'phenotype' is 'sunburn'"),
+    ("seed_claim_without_reference", "options.yaml", "fixture-option", "cites nothing"),
+    ("duplicate_id", "cautions.yaml", "twice", "duplicate id"),
+    ("pmid_url_mismatch", "references.yaml", "oddis2013-rim", "'url' must be"),
+    ("bad_verification", "references.yaml", "oddis2013-rim", "'verification' is 'trust-me'"),
+    ("missing_class", "classes.yaml", None, "therapy class(es) missing"),
+    ("long_summary", "pathways.yaml", "too-long", "shorter than 140"),
+    ("bad_indicator", "pathways.yaml", "too-long", "'indicator' is 'hard-stop'"),
+    ("bad_placeholder", "meta.yaml", "meta", "unknown placeholder(s) ['count']"),
+    ("not_yaml", "options.yaml", None, "not valid YAML"),
+    ("not_favoured_without_reference", "not_favoured.yaml", "tnf", "must cite the negative data"),
+]
+
+
+@pytest.mark.parametrize(("fixture", "file", "entry", "problem"), BAD, ids=[b[0] for b in BAD])
+def test_bad_knowledge_file_is_refused_naming_file_and_entry(tmp_path, fixture, file, entry, problem):
+    with pytest.raises(KnowledgeError) as caught:
+        load_with(tmp_path, fixture)
+    error = caught.value
+    assert error.file == file
+    assert error.entry_id == entry
+    assert problem in str(error)
+
+
+def test_missing_knowledge_file_is_refused(tmp_path):
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_DIRECTORY, target)
+    (target / "cautions.yaml").unlink()
+    with pytest.raises(KnowledgeError, match="cautions.yaml: file is missing"):
+        load_knowledge(target)
