@@ -343,7 +343,7 @@ def _fetch_json(url: str) -> Any:
         raise _JwksFetchError(type(exc).__name__) from None
     try:
         return json.loads(bytes(body))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         raise _JwksFetchError("response is not JSON") from None
 
 
