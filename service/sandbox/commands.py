@@ -126,12 +126,12 @@ def fire_command(patient_id: str, fhir_url: str, service_url: str, prefetch: boo
 
 
 @contextmanager
-def _service(database_dir: Path, port: int) -> Iterator[str]:
+def _service(database_dir: Path, port: int, **overrides: Any) -> Iterator[str]:
     """The CDS service, in-process, on 127.0.0.1 (werkzeug in a thread)."""
     from service import create_app
     from service.sandbox.appserver import sandbox_config, serve_in_thread
 
-    app = create_app(sandbox_config(str(database_dir / "myositis-cds.sqlite3")))
+    app = create_app(sandbox_config(str(database_dir / "myositis-cds.sqlite3"), **overrides))
     with serve_in_thread(app, "127.0.0.1", port) as served:
         yield served.base_url
 
@@ -206,7 +206,7 @@ def _demo_offline(patient_id: str, as_json: bool, reason: str) -> None:
     click.secho(f"The embedded FHIR server is not available ({reason.splitlines()[0]}).", fg="yellow", err=True)
     click.secho("Falling back: firing a request whose prefetch is built from the packaged Bundle, "
                 "with no fhirServer.", fg="yellow", err=True)
-    with tempfile.TemporaryDirectory(prefix="myositis-cds-demo-") as tmp, _service(Path(tmp), 0) as service_url:
+    with tempfile.TemporaryDirectory(prefix="myositis-cds-demo-") as tmp, _service(Path(tmp), 0, LOG_LEVEL="WARNING") as service_url:
         body = build_offline_request(discovery(service_url), get_patient(patient_id).bundle(), patient_id)
         _print_response(fire(service_url, body), as_json)
 
@@ -244,7 +244,7 @@ def demo_command(patient_id: str, as_json: bool, offline: bool) -> None:
         try:
             load_bundles(fhir.base_url, _example_paths(), access_token=SANDBOX_TOKEN)
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="myositis-cds-demo-")))
-            service_url = stack.enter_context(_service(tmp, 0))
+            service_url = stack.enter_context(_service(tmp, 0, LOG_LEVEL="WARNING"))
             click.echo(f"FHIR server {fhir.base_url}, service {service_url}; firing patient-view for "
                        f"{patient.id} with prefetch.\n  ({patient.title})\n", err=True)
             body = build_request(service_url, fhir.base_url, patient.id, prefetch=True, access_token=SANDBOX_TOKEN)

@@ -304,7 +304,8 @@ def fire(
 
 # --------------------------------------------------------------------------- print
 
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_LINK = re.compile(r"\[((?:[^\[\]]|\[[^\]]*\])+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_CITATION = re.compile(r"\[\d+\]")
 _BOLD = re.compile(r"(\*\*|__)(.+?)\1")
 _ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _CODE = re.compile(r"`([^`]+)`")
@@ -313,12 +314,25 @@ _BULLET = re.compile(r"^(\s*)([-*+])\s+(.*)$")
 _NUMBERED = re.compile(r"^(\s*)(\d+[.)])\s+(.*)$")
 
 
+def _link(match: re.Match[str]) -> str:
+    label, url = match.group(1), match.group(2)
+    if _CITATION.fullmatch(label):
+        return label  # "[3]": the numbered reference list carries the URL
+    return label if label == url else f"{label} <{url}>"
+
+
 def _inline(text: str) -> str:
-    text = _LINK.sub(lambda m: m.group(1) if m.group(1) == m.group(2) else f"{m.group(1)} <{m.group(2)}>", text)
+    text = _LINK.sub(_link, text)
     text = _BOLD.sub(r"\2", text)
     text = _ITALIC.sub(r"\1", text)
     text = _CODE.sub(r"\1", text)
     return text.replace("\\*", "*").replace("\\_", "_")
+
+
+def _fill(text: str, width: int, first: str, rest: str) -> str:
+    # URLs and drug names must stay whole: a URL split across lines cannot be clicked.
+    return textwrap.fill(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def markdown_to_text(markdown: str, width: int = 96, indent: str = "") -> str:
@@ -346,13 +360,12 @@ def markdown_to_text(markdown: str, width: int = 96, indent: str = "") -> str:
             depth = len(bullet.group(1).expandtabs(4)) // 2
             mark = "•" if bullet.group(2) in "-*+" else bullet.group(2)
             first = indent + "  " * depth + f"{mark} "
-            out.append(textwrap.fill(_inline(bullet.group(3)), width, initial_indent=first,
-                                     subsequent_indent=" " * len(first)))
+            out.append(_fill(_inline(bullet.group(3)), width, first, " " * len(first)))
             continue
         quote = line.lstrip().startswith(">")
         text = _inline(line.lstrip().lstrip(">").strip()) if quote else _inline(line.strip())
         prefix = indent + ("│ " if quote else "")
-        out.append(textwrap.fill(text, width, initial_indent=prefix, subsequent_indent=prefix))
+        out.append(_fill(text, width, prefix, prefix))
     while out and out[-1] == "":
         out.pop()
     return "\n".join(out)
