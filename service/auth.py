@@ -61,11 +61,15 @@ from service.errors import AuthError
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
+    "JwksCache",
+    "ReplayStore",
     "TrustedIssuersError",
+    "expected_audiences",
     "init_app",
     "load_trusted_issuers",
     "validate_trusted_issuers",
     "verify_request",
+    "verify_token",
 ]
 
 log = logging.getLogger("myositis_cds.auth")
