@@ -31,11 +31,12 @@ import requests
 
 from mappings.lookup import LookupResult
 
-__all__ = ["RxNavLookup", "lookup_from_env", "DEFAULT_BASE_URL"]
+__all__ = ["RxNavLookup", "RxNavClient", "lookup_from_env", "DEFAULT_BASE_URL"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://rxnav.nlm.nih.gov/REST"
+DEFAULT_CACHE_PATH = "instance/rxnav-cache.sqlite3"
 _CACHE_VERSION = 1
 
 
@@ -66,6 +67,16 @@ class RxNavLookup:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS rxnav_cache (rxcui TEXT PRIMARY KEY, version INTEGER, answer TEXT, fetched REAL)"
             )
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> RxNavLookup:
+        """Build from the Flask config keys RXNAV_BASE_URL, RXNAV_CACHE_PATH, RXNAV_TIMEOUT_S."""
+        read = float(cfg.get("RXNAV_TIMEOUT_S") or 2.0)
+        return cls(
+            cfg.get("RXNAV_CACHE_PATH") or DEFAULT_CACHE_PATH,
+            base_url=cfg.get("RXNAV_BASE_URL") or DEFAULT_BASE_URL,
+            timeout=(min(1.0, read), read),
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -218,7 +229,10 @@ def lookup_from_env(environ: Mapping[str, str] | None = None) -> RxNavLookup | N
         return None
     read = float(env.get("MYOSITIS_RXNAV_TIMEOUT", "2.0"))
     return RxNavLookup(
-        env.get("MYOSITIS_RXNAV_CACHE", "instance/rxnav-cache.sqlite3"),
+        env.get("MYOSITIS_RXNAV_CACHE", DEFAULT_CACHE_PATH),
         base_url=env.get("MYOSITIS_RXNAV_BASE_URL", DEFAULT_BASE_URL),
         timeout=(min(1.0, read), read),
     )
+
+
+RxNavClient = RxNavLookup  # the name service/engine.py imports

@@ -148,3 +148,13 @@ def test_build_facts_with_failing_rxnav_falls_back_to_text(lk: RxNavLookup) -> N
                          Concept((Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "99999991"),), "CellCept 500 mg"))
     f = build_facts("p", None, [], [r], [], today=date(2025, 1, 1), lookup=lk)
     assert f.trial("mycophenolate").matched_by == ("text",)
+
+
+def test_from_flask_config_uses_configured_cache_and_timeout(tmp_path: Path) -> None:
+    from service.rxnav import RxNavClient
+
+    lk = RxNavClient.from_config({"RXNAV_ENABLED": True, "RXNAV_CACHE_PATH": str(tmp_path / "f.sqlite3"),
+                                  "RXNAV_TIMEOUT_S": 1.5, "RXNAV_BASE_URL": "https://example.test/REST"})
+    assert lk._timeout == (1.0, 1.5) and lk._base == "https://example.test/REST"
+    lk.close()
+    assert (tmp_path / "f.sqlite3").exists()
