@@ -1,0 +1,86 @@
+"""docker-compose.yml and Dockerfile: structure checks (no Docker engine here to run them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_services_and_images(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"cds", "hapi", "loader"}
+    assert services["cds"]["build"] == "."
+    assert services["hapi"]["image"].startswith("hapiproject/hapi:")
+    # The loader is the service's own image: it runs the package's `myositis-cds load`.
+    assert services["loader"]["build"] == "."
+    assert services["loader"]["image"] == services["cds"]["image"]
+
+
+def test_ports(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["cds"]["ports"] == ["8080:8080"]
+    assert services["hapi"]["ports"] == ["8090:8080"]
+    assert "ports" not in services["loader"]
+
+
+def test_environment(compose: dict[str, Any]) -> None:
+    cds_env = compose["services"]["cds"]["environment"]
+    assert cds_env["MYOSITIS_CDS_AUTH_ENABLED"] == "false"  # local test set-up: fire sends no JWT
+    assert cds_env["MYOSITIS_CDS_DATABASE"].startswith("/data/")
+    assert compose["services"]["hapi"]["environment"]["hapi.fhir.fhir_version"] == "R4"
+    for value in cds_env.values():
+        assert isinstance(value, str), "compose environment values must be strings"
+
+
+def test_loader_runs_once_after_hapi(compose: dict[str, Any]) -> None:
+    loader = compose["services"]["loader"]
+    command = loader["command"]
+    assert command[:2] == ["myositis-cds", "load"]
+    assert command[command.index("--fhir") + 1] == "http://hapi:8080/fhir"
+    # HAPI's image has no shell or curl to health-check with: the loader waits for /metadata itself.
+    assert float(command[command.index("--wait") + 1]) >= 120
+    assert loader["restart"] == "no"
+    assert loader["depends_on"]["hapi"]["condition"] == "service_started"
+    assert loader["depends_on"]["cds"]["condition"] == "service_healthy"
+
+
+def test_healthchecks(compose: dict[str, Any]) -> None:
+    check = compose["services"]["cds"]["healthcheck"]
+    assert check["test"][0] == "CMD"
+    assert "http://127.0.0.1:8080/readyz" in " ".join(check["test"])
+    for key in ("interval", "timeout", "retries", "start_period"):
+        assert key in check
+
+
+def test_volumes_declared(compose: dict[str, Any]) -> None:
+    used = {v.split(":")[0] for v in compose["services"]["cds"]["volumes"]}
+    assert used <= set(compose["volumes"])
+
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert text.splitlines()[[i for i, ln in enumerate(text.splitlines()) if ln.startswith("FROM")][0]] == (
+        "FROM python:3.11-slim"
+    )
+    assert "pip install ." in text
+    assert '"service.wsgi:app"' in text and "0.0.0.0:8080" in text
+    assert "EXPOSE 8080" in text and "HEALTHCHECK" in text and "USER cds" in text
+    for path in ("pyproject.toml", "service", "mappings", "cards"):
+        assert path in text
+
+
+def test_dockerignore_keeps_secrets_and_venvs_out() -> None:
+    lines = set((ROOT / ".dockerignore").read_text(encoding="utf-8").split())
+    assert {".git", ".venv", ".venv-fhir", "tests"} <= lines
