@@ -38,9 +38,12 @@ CREATE TABLE IF NOT EXISTS feedback (
     override_code        TEXT,
     has_user_comment     INTEGER NOT NULL DEFAULT 0,
     outcome_timestamp    TEXT NOT NULL,
-    received_at          TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    UNIQUE (service_id, card_uuid, outcome, accepted_suggestions, override_code, outcome_timestamp)
+    received_at          TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+-- NULLs are distinct in a plain UNIQUE constraint, so the reason is folded to '' for de-duplication.
+CREATE UNIQUE INDEX IF NOT EXISTS feedback_once ON feedback
+    (service_id, card_uuid, outcome, accepted_suggestions, COALESCE(override_system, ''), COALESCE(override_code, ''),
+     outcome_timestamp);
 CREATE INDEX IF NOT EXISTS feedback_card ON feedback (card_uuid);
 """
 
