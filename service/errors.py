@@ -146,8 +146,9 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         code, message = _HTTP_CODES.get(status, ("http-error", exc.name if exc.name else "HTTP error"))
         headers = {}
-        if status == 405 and exc.valid_methods if hasattr(exc, "valid_methods") else False:
-            headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # type: ignore[attr-defined]
+        valid_methods = getattr(exc, "valid_methods", None)
+        if status == 405 and valid_methods:
+            headers["Allow"] = ", ".join(sorted(valid_methods))
         return _error_response(status, {"error": code, "message": message}, headers)
 
     @app.errorhandler(Exception)
