@@ -427,3 +427,73 @@ def test_deeply_nested_json_is_400(client):
 
 def test_request_body_that_is_not_an_object_is_400(client):
     assert post(client, ["patient-view"]).status_code == 400
+
+
+# --- further rules ------------------------------------------------------------------------------
+
+
+def test_rule02_repeated_calls_for_the_same_patient_give_the_same_cards(client):
+    first = post(client, hook_body()).get_json()["cards"]
+    second = post(client, hook_body()).get_json()["cards"]
+    strip = lambda cards: [{k: v for k, v in c.items() if k not in ("uuid", "suggestions")} for c in cards]  # noqa: E731
+    assert strip(first) == strip(second)
+
+
+def test_rule24_a_paginated_prefetch_is_completed_from_the_fhir_server(client):
+    import re
+
+    import responses
+
+    from tests.support import resources_of, searchset
+
+    base = "https://ehr.example.org/fhir"
+    statements = [r for r in resources_of("reference-dm") if r["resourceType"] == "MedicationStatement"]
+    body = hook_body(fhir_server=base, token="t")
+    first_page = searchset(statements[:2])
+    first_page["link"] = [{"relation": "next", "url": f"{base}/MedicationStatement?patient=example-dm-001&page=2"}]
+    body["prefetch"]["medicationStatements"] = first_page
+    with responses.RequestsMock() as rsps:
+        rsps.get(re.compile(rf"{re.escape(base)}/MedicationStatement\?.*page=2"), json=searchset(statements[2:]))
+        paged = post(client, body).get_json()
+    whole = post(client, hook_body()).get_json()
+    assert [c["summary"] for c in paged["cards"]] == [c["summary"] for c in whole["cards"]]
+
+
+def test_rule24_a_paginated_prefetch_without_server_access_is_a_stated_gap(client):
+    from tests.support import resources_of, searchset
+
+    statements = [r for r in resources_of("reference-dm") if r["resourceType"] == "MedicationStatement"]
+    body = hook_body()
+    first_page = searchset(statements[:2])
+    first_page["link"] = [{"relation": "next", "url": "https://ehr.example.org/fhir/MedicationStatement?page=2"}]
+    body["prefetch"]["medicationStatements"] = first_page
+    response = post(client, body)
+    assert response.status_code == 200
+    assert "first prefetched page" in str(response.get_json())
+
+
+def test_rule27_templates_are_rendered_from_context_and_user_tokens():
+    from service.gather import render_template
+    from service.hook_request import parse_hook_request
+
+    request = parse_hook_request(hook_body(prefetch=False), expected_hook="patient-view", prefetch_keys=frozenset())
+    assert render_template("Condition?patient={{context.patientId}}", request) == "Condition?patient=example-dm-001"
+    assert render_template("Practitioner/{{userPractitionerId}}", request) == "Practitioner/example-rheumatologist"
+    assert render_template("PractitionerRole/{{userPractitionerRoleId}}", request) is None
+    assert render_template("Encounter/{{context.encounterId}}", request) is None  # never "Encounter/"
+
+
+def test_rule32_the_access_token_is_never_stored(make_app, tmp_path):
+    app = make_app(DATABASE=str(tmp_path / "t.sqlite3"))
+    client = app.test_client()
+    body = hook_body(fhir_server="https://ehr.example.org/fhir", token="transient-token-42")
+    assert post(client, body).status_code == 200
+    for path in tmp_path.iterdir():
+        assert b"transient-token-42" not in path.read_bytes()
+
+
+def test_rule71_nothing_is_cached_across_hook_instances(client):
+    assert post(client, hook_body()).get_json()["cards"]
+    body = hook_body()
+    body["prefetch"]["conditions"] = None  # the same patient, now with no myositis on record
+    assert post(client, body).get_json() == {"cards": []}
