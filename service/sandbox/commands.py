@@ -203,9 +203,11 @@ def _demo_offline(patient_id: str, as_json: bool, reason: str) -> None:
     from service.sandbox.ehr import build_offline_request, discovery, fire
     from service.sandbox.patients import get_patient
 
-    click.secho(f"The embedded FHIR server is not available ({reason.splitlines()[0]}).", fg="yellow", err=True)
-    click.secho("Falling back: firing a request whose prefetch is built from the packaged Bundle, "
-                "with no fhirServer.", fg="yellow", err=True)
+    if reason:
+        click.secho(f"The embedded FHIR server is not available: {reason.splitlines()[0]}", fg="yellow", err=True)
+        click.secho("Falling back: ", fg="yellow", err=True, nl=False)
+    click.secho("firing a request whose prefetch is built from the packaged Bundle, with no fhirServer "
+                "(no FHIR server involved).", fg="yellow", err=True)
     with tempfile.TemporaryDirectory(prefix="myositis-cds-demo-") as tmp, _service(Path(tmp), 0, LOG_LEVEL="WARNING") as service_url:
         body = build_offline_request(discovery(service_url), get_patient(patient_id).bundle(), patient_id)
         _print_response(fire(service_url, body), as_json)
@@ -230,7 +232,7 @@ def demo_command(patient_id: str, as_json: bool, offline: bool) -> None:
         _fail(str(exc.args[0]))
         return
     if offline:
-        _demo_offline(patient.id, as_json, "--offline")
+        _demo_offline(patient.id, as_json, "")
         return
     click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...",
                err=True)
