@@ -1,0 +1,192 @@
+"""The results table (terminal and ``bench/RESULTS.md``): each figure next to its floor and the ratio.
+
+A ``Row`` is one line of the table; ``target`` rows are judged (met / NOT met),
+the others are context. ``write_results`` adds the machine description, the
+reasons for any missed target and the profiler's hot spots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.hotspots import Profile
+
+__all__ = ["Row", "format_table", "machine", "write_results"]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    section: str
+    measure: str
+    value: str
+    floor: str
+    ratio: float | None  # value / floor (or a percentage for throughput, see ``ratio_fmt``)
+    target: str = ""
+    check: Callable[[float], bool] | None = None  # judges ``ratio`` (or ``judged`` when given)
+    judged: float | None = None  # the number the target is about, when it is not the ratio
+    ratio_fmt: str = "{:.2f}x"
+    why_not: str = ""  # shown when the target is missed
+
+    @property
+    def met(self) -> bool | None:
+        if self.check is None:
+            return None
+        number = self.judged if self.judged is not None else self.ratio
+        return None if number is None else bool(self.check(number))
+
+    def cells(self) -> list[str]:
+        ratio = "-" if self.ratio is None else self.ratio_fmt.format(self.ratio)
+        met = {None: "", True: "met", False: "NOT met"}[self.met]
+        return [self.section, self.measure, self.value, self.floor, ratio, self.target, met]
+
+
+_HEADER = ["#", "measure", "service", "floor (same run)", "ratio", "target", ""]
+
+
+def format_table(rows: Sequence[Row], markdown: bool = False) -> str:
+    cells = [_HEADER] + [r.cells() for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells[1:]]
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_HEADER))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    load1, load5, _ = os.getloadavg()
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": model,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "os": f"{platform.system()} {platform.release()}",
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+        "load": f"{load1:.2f} / {load5:.2f} (1 / 5 min, at start)",
+    }
+
+
+# Known hot spots -> what to do about them. Keyed by the function as the profiler names it; shown
+# next to the measured numbers only when the function is in this run's top list, so stale advice
+# does not survive a fix.
+SUGGESTIONS: dict[str, str] = {
+    "json_depth_exceeds": (
+        "walks every node of the body in Python after orjson already parsed it. orjson itself refuses nesting "
+        "deeper than 255, so only the 64 limit needs checking: check depth on the raw bytes (a C-speed scan of "
+        "`[`/`{` vs `]`/`}` outside strings), or only descend into containers (skip the `isinstance` on every "
+        "leaf by iterating `dict.values()` filtered once), or check only `prefetch` resources at their known depth."
+    ),
+    "_concept": (
+        "each CodeableConcept builds a tuple of `Coding` dataclasses with a regex `fullmatch` per code; "
+        "memoise by `(system, code, display)` or skip the `_CODE` regex for codes made of `[A-Za-z0-9.-]` "
+        "(str methods), and do not build `Coding`s for codings the resolver never looks at."
+    ),
+    "_coding": "see `_concept`: per-coding `_string`/`_code` checks with a regex; a fast path for plain ASCII codes.",
+    "_fhir_date": (
+        "regex + `date()` per date: cache `date` objects by the 10-char prefix (`functools.lru_cache` on the "
+        "string) - records repeat the same dates - and use `date.fromisoformat` for the `YYYY-MM-DD` fast path."
+    ),
+    "_medication": "per-record cost is the sum of `_concept`, `_fhir_date`, `_effective` and `_route`: fix those.",
+    "parse_patient_data": "dominated by `_medication`/`_observation`/`_concept`/`_fhir_date` below it.",
+    "md": (
+        "`md()` runs `str.split`/`join` and a regex `sub` per call, ~117 calls per request on the reference "
+        "patient, mostly on knowledge-base text that never changes: render the static reference lines once at "
+        "knowledge load (cache `section()` lines per reference id) and escape only record-supplied text."
+    ),
+    "section": (
+        "rebuilds every reference line (4 `md()` calls each) on every request: the lines depend only on the "
+        "knowledge base, so build them once per reference id at load time and join per card."
+    ),
+    "render_cards": "the sum of `_next_line`, `_card`, `section` and `md`: fix `section`/`md` first.",
+    "record_issued": (
+        "one SQLite transaction (3 statements incl. `PRAGMA synchronous`) per hook call on the request thread; "
+        "set the PRAGMA once per connection, or hand the rows to a background writer / batch them."
+    ),
+    "_request_id": "`uuid.UUID(header)` + `uuid4()` per request: cheap but visible; fine to leave.",
+    "build_facts": "per-record `use_of` + `resolve_concepts`; the memo covers resolution, the rest is Python per record.",
+    "_trial": "sorts and set-builds per class; small.",
+    "read_json_body": "orjson parse plus `json_depth_exceeds`: the depth walk is most of it on a large body.",
+}
+
+
+def _suggestion(where: str) -> str:
+    func = where.rsplit("(", 1)[-1].rstrip(")")
+    return SUGGESTIONS.get(func, "")
+
+
+def hotspot_section(profiles: Sequence[Profile], top: int = 10) -> str:
+    parts: list[str] = []
+    for p in profiles:
+        ph = p.phases_ms
+        parts.append(f"### {p.label}: where one request's time goes\n")
+        parts.append(
+            f"Unprofiled, median of {p.requests} requests in-process (service's own timings): total "
+            f"**{ph['duration_ms']:.2f} ms** = gather {ph['gather_ms']:.2f} + parse {ph['parse_ms']:.2f} + facts "
+            f"{ph['facts_ms']:.2f} + cards {ph['cards_ms']:.2f} + other {ph['other_ms']:.2f} ms (other = JSON read, "
+            f"depth check, request validation, SQLite `record_issued`, serialisation).\n")
+        parts.append(f"Under cProfile ({p.profiled_ms:.2f} ms/request incl. test client and profiler overhead): "
+                     "project functions by cumulative time per request.\n")
+        parts.append("| function | calls/req | cum ms/req | self ms/req | suggested fix |\n|---|---|---|---|---|")
+        for h in p.project[:top]:
+            parts.append(f"| `{h.where}` | {h.calls_per_request:.0f} | {h.cum_ms:.2f} | {h.self_ms:.2f} | "
+                         f"{_suggestion(h.where)} |")
+        parts.append("\nLargest self time (any module):\n")
+        parts.append("| function | calls/req | self ms/req |\n|---|---|---|")
+        for h in p.self_time[:8]:
+            parts.append(f"| `{h.where}` | {h.calls_per_request:.0f} | {h.self_ms:.2f} |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def write_results(path: Path, *, command: str, rows: Sequence[Row], notes: Sequence[str], profiles: Sequence[Profile],
+                  info: dict[str, str], elapsed_s: float) -> None:
+    judged = [r for r in rows if r.met is not None]
+    missed = [r for r in judged if r.met is False]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Regenerate with `{command}` (from the repository root; `make bench` runs the full set). "
+        "Every figure is a ratio against a floor measured in the same run on the same machine.",
+        "",
+        "## Machine",
+        "",
+        *[f"- **{k}**: {v}" for k, v in info.items()],
+        f"- **run time**: {elapsed_s:.0f} s",
+        "",
+        "## Results",
+        "",
+        format_table(rows, markdown=True),
+        "",
+        "## Targets",
+        "",
+        f"{len(judged) - len(missed)} of {len(judged)} targets met.",
+        "",
+    ]
+    for r in missed:
+        lines.append(f"- **NOT met - {r.section} {r.measure}** ({r.target}): {r.why_not}")
+    if missed:
+        lines.append("")
+    lines += ["## How it was measured", "", *[f"- {n}" for n in notes], "", "## Hot spots (cProfile)", "",
+              hotspot_section(profiles)]
+    path.write_text("\n".join(lines).rstrip() + "\n")

@@ -1,0 +1,112 @@
+"""Requests per second with concurrent clients, for the service and its floor alike.
+
+With ``wrk`` installed (Debian package ``wrk``) it is the load generator: a C
+client takes far less of the 2 shared cores than Python clients would, so the
+servers, not the client, are what is measured. Without it, client processes
+with ``http.client`` keep-alive connections stand in (and the table says so).
+"""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing as mp
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["Throughput", "run"]
+
+HOOK_PATH = "/cds-services/myositis-next-line"
+
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open("{body}", "rb"))
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    requests_per_s: float
+    requests: int
+    errors: int
+    tool: str
+
+
+def run(base_url: str, body: bytes, *, seconds: float, connections: int, workdir: Path) -> Throughput:
+    if shutil.which("wrk"):
+        return _wrk(base_url, body, seconds=seconds, connections=connections, workdir=workdir)
+    return _python(base_url, body, seconds=seconds, connections=connections)
+
+
+def _wrk(base_url: str, body: bytes, *, seconds: float, connections: int, workdir: Path) -> Throughput:
+    with tempfile.NamedTemporaryFile("wb", dir=workdir, suffix=".json", delete=False) as handle:
+        handle.write(body)
+    script = workdir / "post.lua"
+    script.write_text(_WRK_SCRIPT.format(body=handle.name))
+    cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds:.0f}s", "--timeout", "10s",
+           "-s", str(script), base_url + HOOK_PATH]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True)
+    out = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"([0-9]+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+([0-9]+)", out)
+    socket_errors = re.search(r"Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return Throughput(rps, total, errors, f"wrk, 1 thread, {connections} connections")
+
+
+def _client_process(host: str, port: int, body: bytes, stop_at: float, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+    """One client connection: POST back to back until ``stop_at`` (monotonic)."""
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    ok = errors = 0
+    headers = {"Content-Type": "application/json"}
+    while time.monotonic() < stop_at:
+        try:
+            conn.request("POST", HOOK_PATH, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                ok += 1
+            else:
+                errors += 1
+        except OSError:
+            errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.close()
+    queue.put((ok, errors))
+
+
+def _python(base_url: str, body: bytes, *, seconds: float, connections: int) -> Throughput:
+    parts = urlsplit(base_url)
+    queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    start = time.monotonic() + 0.5  # let every process start before the clock runs
+    stop_at = start + seconds
+    procs = [mp.Process(target=_client_process, args=(parts.hostname, parts.port, body, stop_at, queue), daemon=True)
+             for _ in range(connections)]
+    for proc in procs:
+        proc.start()
+    ok = errors = 0
+    try:
+        for _ in procs:
+            got_ok, got_err = queue.get(timeout=seconds + 30)
+            ok += got_ok
+            errors += got_err
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+    # Requests started before ``start`` (process start-up overlap) are few; count over the nominal window.
+    return Throughput(ok / seconds, ok, errors, f"python http.client, {connections} processes")
