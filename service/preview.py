@@ -75,7 +75,9 @@ _MATCHED_BY = {
 def _security_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # "same-origin", not "no-referrer": with no-referrer Chromium sends "Origin: null" on our own form
+    # posts, which the cross-site check must refuse. Outbound links still carry no referrer.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     if response.mimetype == "text/html":
         response.headers["Cache-Control"] = "no-store"  # the page shows patient data
@@ -335,7 +337,9 @@ def facts_view(facts: PatientFacts, day: date) -> FactsView:
         f"{age} years" if age is not None else "age unknown",
         facts.sex or "sex unknown",
     ))
-    rows = [TimelineRow(label=title(t.therapy_class), start=t.first_date, end=t.last_date, ongoing=t.ongoing,
+    # The chart's row labels drop the parenthetical ("Antimalarials (hydroxychloroquine, chloroquine)"):
+    # the agents actually used are in the row's tooltip, the text alternative and the table.
+    rows = [TimelineRow(label=title(t.therapy_class).split(" (")[0], start=t.first_date, end=t.last_date, ongoing=t.ongoing,
                         events=t.exposure_dates, agents=t.agents) for t in facts.trials]
     trials = [{
         "class": title(t.therapy_class),
@@ -381,8 +385,29 @@ def facts_view(facts: PatientFacts, day: date) -> FactsView:
 
 
 def example_request(patient: ExamplePatient) -> dict[str, Any]:
-    """Full prefetch answered from the example's Bundle, as an EHR honouring every template would send."""
-    return build_offline_request(registry.discovery_document(), patient.bundle(), patient.id, service_id=SERVICE_ID)
+    """Full prefetch answered from the example's Bundle, as an EHR honouring every template would send.
+
+    Medications that medication records point at ride along in their searchset
+    (``search.mode = include``), as a FHIR server answering with
+    ``_include=*:medication`` would return them: there is no FHIR server behind
+    an example, so without them a drug coded by Medication reference could not
+    be recognised and the cards would differ from the sandbox's.
+    """
+    bundle = patient.bundle()
+    body = build_offline_request(registry.discovery_document(), bundle, patient.id, service_id=SERVICE_ID)
+    medications = {
+        f"Medication/{r['id']}": r
+        for e in bundle.get("entry") or []
+        if isinstance(r := e.get("resource"), dict) and r.get("resourceType") == "Medication" and "id" in r
+    }
+    for value in body.get("prefetch", {}).values():
+        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+            continue
+        entries = value.get("entry") or []
+        wanted = {ref for e in entries if isinstance(ref := (e["resource"].get("medicationReference") or {}).get("reference"), str)}
+        for ref in sorted(wanted & medications.keys()):
+            entries.append({"fullUrl": ref, "resource": medications[ref], "search": {"mode": "include"}})
+    return body
 
 
 def fhir_request(fhir_server: str, patient_id: str, token: str) -> dict[str, Any]:
