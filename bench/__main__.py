@@ -35,6 +35,7 @@ from bench.servers import HOST, ServerConfig, fhir_stub, gunicorn_server, read_r
 
 SERVICE_APP = "service.wsgi:app"
 FLOOR_APP = "bench.floor_app:app"
+DIAG_NOSQL_APP = "bench.diag_nosql:app"  # diagnostic: record_issued stubbed out
 STUB_DELAY_S = 0.050
 
 
@@ -49,6 +50,7 @@ class Plan:
     rss_mark: int
     throughput_s: float
     throughput_warmup_s: float
+    throughput_rounds: int
     noprefetch_n: int
     query_n: int
     cold_runs: int
@@ -57,11 +59,11 @@ class Plan:
 
 
 FULL = Plan(latency_ref_n=1000, latency_heavy_n=300, warmup=50, info_ref_n=500, info_heavy_n=150, rss_total=1000,
-            rss_mark=100, throughput_s=10, throughput_warmup_s=2, noprefetch_n=100, query_n=20, cold_runs=3,
-            profile_n=100, terminology_n=2000)
-QUICK = Plan(latency_ref_n=200, latency_heavy_n=40, warmup=10, info_ref_n=100, info_heavy_n=20, rss_total=300,
-             rss_mark=100, throughput_s=3, throughput_warmup_s=1, noprefetch_n=15, query_n=5, cold_runs=1,
-             profile_n=20, terminology_n=500)
+            rss_mark=100, throughput_s=10, throughput_warmup_s=2, throughput_rounds=5, noprefetch_n=100, query_n=20,
+            cold_runs=3, profile_n=100, terminology_n=2000)
+QUICK = Plan(latency_ref_n=200, latency_heavy_n=30, warmup=10, info_ref_n=60, info_heavy_n=10, rss_total=200,
+             rss_mark=100, throughput_s=2, throughput_warmup_s=1, throughput_rounds=2, noprefetch_n=15, query_n=5,
+             cold_runs=1, profile_n=20, terminology_n=500)
 
 LATENCY = ServerConfig(workers=1)
 THROUGHPUT = ServerConfig(workers=2)
@@ -135,14 +137,18 @@ def run(plan: Plan, workdir: Path) -> tuple[list[Row], list[str], list[hotspots.
 
     # --- 3. throughput --------------------------------------------------------------------------------
     _log(f"throughput: {THROUGHPUT.describe()}, {CONNECTIONS} connections, {plan.throughput_s:.0f} s each")
-    tp: dict[str, throughput.Throughput] = {}
     tp_rss: dict[str, list[int]] = {}
-    for name, app, app_env in (("service", SERVICE_APP, service_env(str(workdir / "tp.db"))), ("floor", FLOOR_APP, floor_env)):
-        with gunicorn_server(f"{name}-2w", app, app_env, THROUGHPUT, workdir) as served:
-            throughput.run(served.base_url, ref_body, seconds=plan.throughput_warmup_s, connections=CONNECTIONS, workdir=workdir)
-            tp[name] = throughput.run(served.base_url, ref_body, seconds=plan.throughput_s, connections=CONNECTIONS,
-                                      workdir=workdir)
-            tp_rss[name] = [read_rss_kib(p) for p in worker_pids(served.pid)]
+    with ExitStack() as stack:
+        urls: dict[str, str] = {}
+        masters: dict[str, int] = {}
+        for name, app, app_env in (("service", SERVICE_APP, service_env(str(workdir / "tp.db"))),
+                                   ("floor", FLOOR_APP, floor_env),
+                                   ("service-nosql", DIAG_NOSQL_APP, service_env(str(workdir / "tp-nosql.db")))):
+            served = stack.enter_context(gunicorn_server(f"{name}-2w", app, app_env, THROUGHPUT, workdir))
+            urls[name], masters[name] = served.base_url, served.pid
+        tp = throughput.interleaved(urls, ref_body, seconds=plan.throughput_s, rounds=plan.throughput_rounds,
+                                    warmup_s=plan.throughput_warmup_s, connections=CONNECTIONS, workdir=workdir)
+        tp_rss = {name: [read_rss_kib(p) for p in worker_pids(pid)] for name, pid in masters.items()}
     raw["tp"], raw["tp_rss"] = tp, tp_rss
 
     # --- 4. no-prefetch -------------------------------------------------------------------------------
@@ -220,6 +226,9 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
                     ratio_fmt="{:.0f} %",
                     why_not=(f"throughput follows CPU per request: the service needs ~{ref_s.p50_ms / ref_f.p50_ms:.1f}x "
                              "the floor's time per call (row 1), so it serves about that many times fewer.")))
+    rows.append(Row("2", "throughput, service without the per-call SQLite write (diagnostic)",
+                    f"{tp['service-nosql'].requests_per_s:.0f} req/s", f"{tp['floor'].requests_per_s:.0f} req/s",
+                    tp["service-nosql"].requests_per_s / tp["floor"].requests_per_s * 100, ratio_fmt="{:.0f} %"))
     errors = tp["service"].errors + tp["floor"].errors
     if errors:
         rows.append(Row("2", "throughput errors (non-2xx, socket)", str(tp["service"].errors), str(tp["floor"].errors), None))
@@ -282,7 +291,9 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
         f"{HEAVY_COUNTS['observations']} observations copied round-robin from the DM/PM example bundles (real codes), "
         f"{len(orjson.dumps(heavy_hook_body()))} bytes.",
         f"Throughput: {THROUGHPUT.describe()}, {CONNECTIONS} concurrent connections, {plan.throughput_warmup_s:.0f} s "
-        f"warm-up then {plan.throughput_s:.0f} s measured, reference body; the load generator shares the 2 cores.",
+        f"warm-up each, then {plan.throughput_rounds} rounds of {plan.throughput_s / plan.throughput_rounds:.0f} s per "
+        "server round-robin (all servers up, one loaded at a time), reference body; the load generator shares the "
+        "2 cores. The diagnostic row serves `bench/diag_nosql.py` (the service with `Store.record_issued` a no-op).",
         f"No-prefetch: threaded `http.server` stub on loopback, every answer delayed {STUB_DELAY_S * 1000:.0f} ms, serving "
         "the reference patient's read and searches as Bundles; the service with `ALLOW_INSECURE_LOCAL_FHIR=true`. "
         f"Floor: the slowest of its {raw['np_templates']} queries timed alone ({plan.query_n} times each) over keep-alive.",

@@ -46,6 +46,7 @@ class Profile:
     profiled_ms: float  # mean per request under cProfile
     project: list[Hotspot]  # project functions by cumulative time
     self_time: list[Hotspot]  # any function by self time
+    components_ms: dict[str, float]  # single steps timed alone, unprofiled (median)
 
 
 class _Capture(logging.Handler):
@@ -123,4 +124,38 @@ def _profile_body(client: Any, label: str, body: bytes, n: int, warmup: int, top
         rows.append(Hotspot(f"{_short(filename)}:{line}({func})", ncalls / n, cumtime / n * 1000, tottime / n * 1000))
     project = sorted((r for r in rows if r.where.startswith(_PROJECT_DIRS)), key=lambda r: r.cum_ms, reverse=True)
     self_time = sorted(rows, key=lambda r: r.self_ms, reverse=True)
-    return Profile(label, n, phases, profiled_ms, project[:top], self_time[:top])
+    return Profile(label, n, phases, profiled_ms, project[:top], self_time[:top], _components(body, max(20, n)))
+
+
+def _median_ms(fn: Any, n: int) -> float:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples)
+
+
+def _components(body: bytes, n: int) -> dict[str, float]:
+    """The "other" steps of a request, one by one, without a profiler (read-only use of service internals)."""
+    import uuid
+
+    import orjson
+
+    from service.hook_request import json_depth_exceeds, parse_hook_request
+    from service.store import IssuedCard, Store
+
+    parsed = orjson.loads(body)
+    keys = frozenset(parsed.get("prefetch", {}))
+    out = {
+        "orjson.loads(body)": _median_ms(lambda: orjson.loads(body), n),
+        "json_depth_exceeds(body, 64)": _median_ms(lambda: json_depth_exceeds(parsed, 64), n),
+        "parse_hook_request(body)": _median_ms(
+            lambda: parse_hook_request(parsed, expected_hook="patient-view", prefetch_keys=keys), n),
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        store = Store(f"{tmp}/s.db")
+        kinds = ("next-line", "caution-screening", "caution-reassess")
+        out["Store.record_issued(3 cards)"] = _median_ms(
+            lambda: store.record_issued("myositis-next-line", [IssuedCard(str(uuid.uuid4()), k) for k in kinds]), n)
+    return out

@@ -83,7 +83,7 @@ def machine() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit,
-        "load": f"{load1:.2f} / {load5:.2f} (1 / 5 min, at start)",
+        "load average at start": f"{load1:.2f} / {load5:.2f} (1 / 5 min)",
     }
 
 
@@ -145,6 +145,8 @@ def hotspot_section(profiles: Sequence[Profile], top: int = 10) -> str:
             f"**{ph['duration_ms']:.2f} ms** = gather {ph['gather_ms']:.2f} + parse {ph['parse_ms']:.2f} + facts "
             f"{ph['facts_ms']:.2f} + cards {ph['cards_ms']:.2f} + other {ph['other_ms']:.2f} ms (other = JSON read, "
             f"depth check, request validation, SQLite `record_issued`, serialisation).\n")
+        parts.append("Single steps timed alone (unprofiled, median): " + ", ".join(
+            f"`{k}` {v:.3f} ms" for k, v in p.components_ms.items()) + ".\n")
         parts.append(f"Under cProfile ({p.profiled_ms:.2f} ms/request incl. test client and profiler overhead): "
                      "project functions by cumulative time per request.\n")
         parts.append("| function | calls/req | cum ms/req | self ms/req | suggested fix |\n|---|---|---|---|---|")
@@ -163,6 +165,8 @@ def write_results(path: Path, *, command: str, rows: Sequence[Row], notes: Seque
                   info: dict[str, str], elapsed_s: float) -> None:
     judged = [r for r in rows if r.met is not None]
     missed = [r for r in judged if r.met is False]
+    load1, load5, _ = os.getloadavg()
+    busy = float(info["load average at start"].split()[0]) > (os.cpu_count() or 1) * 0.75
     lines = [
         "# Benchmark results",
         "",
@@ -172,8 +176,11 @@ def write_results(path: Path, *, command: str, rows: Sequence[Row], notes: Seque
         "## Machine",
         "",
         *[f"- **{k}**: {v}" for k, v in info.items()],
+        f"- **load average at end**: {load1:.2f} / {load5:.2f} (1 / 5 min)",
         f"- **run time**: {elapsed_s:.0f} s",
         "",
+        *(["**The machine was busy with other work during this run**: absolute times are inflated and noisy "
+           "(tails most); ratios hold better because service and floor are measured interleaved.", ""] if busy else []),
         "## Results",
         "",
         format_table(rows, markdown=True),

@@ -13,13 +13,12 @@ import multiprocessing as mp
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["Throughput", "run"]
+__all__ = ["Throughput", "interleaved", "run"]
 
 HOOK_PATH = "/cds-services/myositis-next-line"
 
@@ -46,12 +45,33 @@ def run(base_url: str, body: bytes, *, seconds: float, connections: int, workdir
     return _python(base_url, body, seconds=seconds, connections=connections)
 
 
+def interleaved(base_urls: dict[str, str], body: bytes, *, seconds: float, rounds: int, warmup_s: float,
+                connections: int, workdir: Path) -> dict[str, Throughput]:
+    """Round-robin ``rounds`` windows per server (all servers up, only one loaded at a time), so that
+    load from elsewhere on the machine hits each alike; totals over all windows."""
+    for url in base_urls.values():
+        run(url, body, seconds=warmup_s, connections=connections, workdir=workdir)
+    window = max(1.0, seconds / rounds)
+    done: dict[str, list[Throughput]] = {name: [] for name in base_urls}
+    for _ in range(rounds):
+        for name, url in base_urls.items():
+            done[name].append(run(url, body, seconds=window, connections=connections, workdir=workdir))
+    out = {}
+    for name, parts in done.items():
+        total = sum(p.requests for p in parts)
+        # wrk's own rate is per window (it knows the exact elapsed time): weight windows equally.
+        rate = sum(p.requests_per_s for p in parts) / len(parts)
+        out[name] = Throughput(rate, total, sum(p.errors for p in parts), f"{parts[0].tool}, {rounds} x {window:.0f} s")
+    return out
+
+
 def _wrk(base_url: str, body: bytes, *, seconds: float, connections: int, workdir: Path) -> Throughput:
-    with tempfile.NamedTemporaryFile("wb", dir=workdir, suffix=".json", delete=False) as handle:
-        handle.write(body)
+    body_file = workdir / f"wrk-body-{len(body)}.json"
+    if not body_file.exists():
+        body_file.write_bytes(body)
     script = workdir / "post.lua"
-    script.write_text(_WRK_SCRIPT.format(body=handle.name))
-    cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds:.0f}s", "--timeout", "10s",
+    script.write_text(_WRK_SCRIPT.format(body=body_file))
+    cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
            "-s", str(script), base_url + HOOK_PATH]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True)
     out = done.stdout
