@@ -10,7 +10,9 @@ non-loopback address from this process.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,9 +75,24 @@ def app_config(database: Path, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def module_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+def scratch_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory for fuzzed apps' SQLite files: in RAM when /dev/shm exists.
+
+    The store fsyncs every write (synchronous=FULL); thousands of fuzz cases
+    on a disk would spend most of their time waiting for it.
+    """
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        with tempfile.TemporaryDirectory(prefix="myositis-fuzz-", dir=shm) as tmp:
+            yield Path(tmp)
+    else:
+        yield tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.fixture(scope="module")
+def module_app(scratch_dir: Path) -> Flask:
     """One app for a whole fuzz module (hypothesis re-runs the test body, not fixtures)."""
-    return create_app(app_config(tmp_path_factory.mktemp("fuzz") / "cds.sqlite3"))
+    return create_app(app_config(scratch_dir / "cds.sqlite3"))
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +103,8 @@ def offline() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture(scope="module")
-def make_module_app(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Flask]:
+def make_module_app(scratch_dir: Path) -> Callable[..., Flask]:
     def build(**overrides: Any) -> Flask:
-        return create_app(app_config(tmp_path_factory.mktemp("app") / "cds.sqlite3", **overrides))
+        return create_app(app_config(Path(tempfile.mkdtemp(dir=scratch_dir)) / "cds.sqlite3", **overrides))
 
     return build

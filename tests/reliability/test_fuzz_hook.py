@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import pytest
-import responses
 from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
@@ -33,7 +32,7 @@ from tests.reliability.fuzz_support import (
     post_raw,
     valid_hook_body,
 )
-from tests.support import PREFETCH_TYPES, example_names, hook_body, prefetch_for
+from tests.support import PREFETCH_TYPES, hook_body, prefetch_for
 
 pytestmark = pytest.mark.usefixtures("offline")
 
@@ -68,21 +67,21 @@ def test_invalid_utf8_anywhere_in_a_valid_request_is_400(module_app: Flask, posi
         assert response.status_code == 400
 
 
-@fuzz_settings(600)
+@fuzz_settings(400)
 @given(raw=mutated_requests(_BASE))
 def test_mutations_of_a_valid_request_never_fail_the_service(module_app: Flask, raw: bytes) -> None:
     """Wrong types at every path, deleted fields, huge strings and arrays, deep nesting, wrong resources."""
     assert_hook_answer(post_raw(module_app.test_client(), SERVICE, raw))
 
 
-@fuzz_settings(300)
+@fuzz_settings(100)
 @given(raw=mutated_requests(_BASE_REMOTE))
 def test_mutations_of_a_request_with_a_fhir_server_never_fail_the_service(module_app: Flask, raw: bytes) -> None:
     """Same, with fhirServer/fhirAuthorization set (the server is unreachable: reads fail as refused)."""
     assert_hook_answer(post_raw(module_app.test_client(), SERVICE, raw))
 
 
-@fuzz_settings(300)
+@fuzz_settings(200)
 @given(data=st.data())
 def test_random_fhir_like_resources_in_prefetch_never_fail_the_service(module_app: Flask, data: st.DataObject) -> None:
     body = copy.deepcopy(_BASE)
@@ -103,7 +102,7 @@ def test_random_fhir_like_resources_in_prefetch_never_fail_the_service(module_ap
     assert_hook_answer(post_raw(module_app.test_client(), SERVICE, dumps(body)))
 
 
-@fuzz_settings(200)
+@fuzz_settings(100)
 @given(data=st.data())
 def test_garbage_bundle_entries_never_fail_the_service(module_app: Flask, data: st.DataObject) -> None:
     body = copy.deepcopy(_BASE)
@@ -117,7 +116,7 @@ def test_garbage_bundle_entries_never_fail_the_service(module_app: Flask, data: 
     assert_hook_answer(post_raw(module_app.test_client(), SERVICE, dumps(body)))
 
 
-@pytest.mark.parametrize("patient", example_names())
+@pytest.mark.parametrize("patient", ["reference-dm", "dm-coding-variants", "no-myositis"])
 def test_every_prefetch_key_holding_every_wrong_resource_type_is_answered(module_app: Flask, patient: str) -> None:
     """Each key in turn holds a resource of each other type (bare, not a Bundle): answered, never 5xx."""
     client = module_app.test_client()
@@ -150,8 +149,10 @@ def _ten_thousand(kind: str) -> list[Any]:
                           "valueQuantity": {"value": i % 5000, "unit": "U/L"}}} for i in range(10_000)]
 
 
-@pytest.mark.parametrize("kind", ["valid", "garbage", "invalid-fields", "observations"])
-@pytest.mark.parametrize("key", ["medicationStatements", "observations", "conditions"])
+@pytest.mark.parametrize(("key", "kind"), [
+    ("medicationStatements", "valid"), ("medicationStatements", "garbage"), ("medicationStatements", "invalid-fields"),
+    ("observations", "observations"), ("conditions", "valid"), ("medicationRequests", "garbage"),
+])
 def test_a_bundle_with_ten_thousand_entries_is_answered(module_app: Flask, kind: str, key: str) -> None:
     body = hook_body()
     body["prefetch"][key] = bundle_of(_ten_thousand(kind))
@@ -169,9 +170,8 @@ def test_every_prefetch_key_with_ten_thousand_entries_is_answered(module_app: Fl
     assert_hook_answer(module_app.test_client().post(SERVICE, json=body))
 
 
-@responses.activate
-def test_fhir_server_answers_are_fuzzed_too(module_app: Flask) -> None:
-    """Sanity: the offline guard really answers FHIR reads (a real fetch would need the mock)."""
+def test_the_offline_guard_refuses_fhir_reads(module_app: Flask) -> None:
+    """Sanity: fuzzed fhirServer URLs are never reached; the reads fail as refused (412: conditions required)."""
     body = valid_hook_body()
     del body["prefetch"]
     body["fhirServer"] = FHIR_BASE
