@@ -108,16 +108,18 @@ def run(plan: Plan, workdir: Path) -> tuple[list[Row], list[str], list[hotspots.
         floor = stack.enter_context(gunicorn_server("floor-1w", FLOOR_APP, floor_env, LATENCY, workdir))
         flo = _client(floor)
         stack.callback(flo.close)
-        raw["ref"] = compare(svc, flo, ref_body, plan.latency_ref_n, warmup=plan.warmup)
-        raw["heavy"] = compare(svc, flo, heavy_body, plan.latency_heavy_n, warmup=max(5, plan.warmup // 5))
+        pids = {"service_pids": worker_pids(service.pid), "floor_pids": worker_pids(floor.pid)}
+        raw["ref"] = compare(svc, flo, ref_body, plan.latency_ref_n, warmup=plan.warmup, **pids)
+        raw["heavy"] = compare(svc, flo, heavy_body, plan.latency_heavy_n, warmup=max(5, plan.warmup // 5), **pids)
 
         _log("latency with LOG_LEVEL=INFO (the production default)")
         info_env = service_env(str(workdir / "latency-info.db"), log_level="INFO")
         info = stack.enter_context(gunicorn_server("service-1w-info", SERVICE_APP, info_env, LATENCY, workdir))
         inf = _client(info)
         stack.callback(inf.close)
-        raw["ref_info"] = compare(inf, flo, ref_body, plan.info_ref_n, warmup=plan.warmup)
-        raw["heavy_info"] = compare(inf, flo, heavy_body, plan.info_heavy_n, warmup=5)
+        pids = {"service_pids": worker_pids(info.pid), "floor_pids": worker_pids(floor.pid)}
+        raw["ref_info"] = compare(inf, flo, ref_body, plan.info_ref_n, warmup=plan.warmup, **pids)
+        raw["heavy_info"] = compare(inf, flo, heavy_body, plan.info_heavy_n, warmup=5, **pids)
 
     # --- 2. RSS ---------------------------------------------------------------------------------------
     _log(f"RSS: {plan.rss_total} requests (reference and heavy alternating) to a fresh 1-worker server")
@@ -215,9 +217,14 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
         f"{HEAVY_COUNTS['medications'] + HEAVY_COUNTS['conditions'] + HEAVY_COUNTS['observations']} resources cost "
         f"{heavy_s.p50_ms - heavy_f.p50_ms:.2f} ms above the floor ({_breakdown(prof_heavy)}); per-resource parsing in "
         "Python and the depth walk over the whole body dominate. See hot spots."))
+    for label, key in (("reference", "ref"), ("heavy", "heavy")):
+        s, f = raw[key]
+        rows.append(Row("1", f"{label} server CPU per request", _ms(s.cpu_ms), _ms(f.cpu_ms), s.cpu_ms / f.cpu_ms))
     for label, key in (("reference", "ref_info"), ("heavy", "heavy_info")):
         s, f = raw[key]
         rows.append(Row("1", f"{label} p50, LOG_LEVEL=INFO (n={s.n})", _ms(s.p50_ms), _ms(f.p50_ms), s.p50_ms / f.p50_ms))
+        rows.append(Row("1", f"{label} server CPU per request, LOG_LEVEL=INFO", _ms(s.cpu_ms), _ms(f.cpu_ms),
+                        s.cpu_ms / f.cpu_ms))
 
     tp = raw["tp"]
     pct = tp["service"].requests_per_s / tp["floor"].requests_per_s * 100
@@ -279,7 +286,7 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
 
     notes = [
         f"Latency: {LATENCY.describe()} for service and floor alike; one keep-alive `http.client` connection; "
-        f"warm-up then 10 alternating blocks service/floor; nearest-rank percentiles. Service: `service.wsgi:app` with "
+        f"warm-up then alternating blocks of 20 calls service/floor; nearest-rank percentiles; server CPU per request = the worker's utime + stime (`/proc/<pid>/stat`) over the measured calls / calls, which a busy machine inflates far less than wall-clock time. Service: `service.wsgi:app` with "
         "`AUTH_ENABLED=false`, a temporary `DATABASE`, `LOG_LEVEL=WARNING` (INFO rows: same with INFO, its JSON lines "
         "going to a file), `TODAY=2026-11-23`.",
         "Flask floor (`bench/floor_app.py`): same gunicorn settings, parses the same body with orjson (the service's "
