@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_MAX_WORKERS": 8,
     "FHIR_MAX_MEDICATION_READS": 50,
     "ALLOW_INSECURE_LOCAL_FHIR": False,  # allow http:// fhirServer on loopback hosts only (sandboxes)
+    "HTTP_FHIR_HOSTS": [],  # named hosts also allowed over http, e.g. "hapi" on a docker-compose network
     "FHIR_VALIDATION": "fields",  # fields | strict (full fhir.resources R4B validation per resource)
     # Request limits
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
@@ -57,7 +58,7 @@ _BOOL = {"AUTH_ENABLED", "ALLOW_INSECURE_LOCAL_FHIR", "RXNAV_ENABLED", "PREVIEW_
 _INT = {"JWT_LEEWAY_S", "JWT_MAX_LIFETIME_S", "JWKS_CACHE_TTL_S", "FHIR_MAX_PAGES", "FHIR_MAX_WORKERS",
         "FHIR_MAX_MEDICATION_READS", "MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "MAX_RESOURCES"}
 _FLOAT = {"FHIR_CONNECT_TIMEOUT_S", "FHIR_READ_TIMEOUT_S", "FHIR_DEADLINE_S", "RXNAV_TIMEOUT_S"}
-_LIST = {"JWT_ALGORITHMS", "CORS_ORIGINS"}
+_LIST = {"JWT_ALGORITHMS", "CORS_ORIGINS", "HTTP_FHIR_HOSTS"}
 
 
 def parse_bool(text: str) -> bool:

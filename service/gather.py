@@ -55,6 +55,7 @@ class GatherSettings:
     max_pages: int
     max_medication_reads: int
     allow_insecure_local: bool
+    http_hosts: frozenset[str] = frozenset()  # extra hosts allowed over plain http (e.g. "hapi" in docker-compose)
 
 
 @dataclass(slots=True)
@@ -111,7 +112,7 @@ def _connection(request: HookRequest, settings: GatherSettings, session: request
     parts = urlsplit(request.fhir_server)
     if parts.scheme != "https":
         host = (parts.hostname or "").lower()
-        if not (settings.allow_insecure_local and host in _LOOPBACK):
+        if not ((settings.allow_insecure_local and host in _LOOPBACK) or host in settings.http_hosts):
             # CDS Hooks 2.0: fhirServer MUST be https for production data; never send the token in clear.
             return None, "the fhirServer is not https, so the access token was not sent"
     token = request.fhir_authorization.access_token if request.fhir_authorization else None
@@ -179,9 +180,10 @@ def gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
         if nxt:
             continue_paging[template.key] = nxt
 
+    _collect_medications(out)
     connection: FhirConnection | None = None
     no_connection_reason = ""
-    if to_fetch or continue_paging:
+    if to_fetch or continue_paging or _missing_medication_refs(out, request.fhir_server):
         connection, no_connection_reason = _connection(request, settings, session, started)
 
     if connection is None:
@@ -195,7 +197,6 @@ def gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
             out.origin[template.key] = "missing"
         for key in continue_paging:
             out.gaps.append(DataGap(spec.template(key).resource_type, "only the first prefetched page was available"))
-        _collect_medications(out)
         return out
 
     futures: dict[Future[Any], tuple[PrefetchTemplate, str]] = {}
@@ -292,18 +293,24 @@ def _medication_reference(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _read_missing_medications(out: Gathered, connection: FhirConnection, executor: ThreadPoolExecutor, cap: int) -> None:
+def _missing_medication_refs(out: Gathered, base_url: str | None) -> list[str]:
+    """``Medication/<id>`` references (relative or on this server) not among the resources we hold."""
+    if base_url is None:
+        return []
     wanted: list[str] = []
     for resources in out.by_key.values():
         for resource in resources:
             if resource.get("resourceType") not in _MEDICATION_SOURCES:
                 continue
             ref = _medication_reference(resource)
-            if ref is None:
-                continue
-            relative = _relative_medication_ref(ref, connection.base_url)
+            relative = _relative_medication_ref(ref, base_url) if ref else None
             if relative and relative not in out.medications and relative not in wanted:
                 wanted.append(relative)
+    return wanted
+
+
+def _read_missing_medications(out: Gathered, connection: FhirConnection, executor: ThreadPoolExecutor, cap: int) -> None:
+    wanted = _missing_medication_refs(out, connection.base_url)
     if not wanted:
         return
     if len(wanted) > cap:

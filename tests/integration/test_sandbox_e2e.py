@@ -82,18 +82,7 @@ def test_the_server_validates_strictly(fhir_server: FhirServerHandle, tmp_path: 
 
 # ------------------------------------------------------------------ prefetch vs fetch
 
-_SAME_BOTH_WAYS = [
-    pytest.param(
-        p,
-        id=p.id,
-        marks=[pytest.mark.xfail(
-            reason="service gap: a Medication/<id> reference inside *prefetched* statements is not resolved "
-                   "from fhirServer, so the IVIG trial is missed with prefetch but found without it",
-            strict=True,
-        )] if p.id == "example-dm-coding" else [],
-    )
-    for p in PATIENTS
-]
+_SAME_BOTH_WAYS = [pytest.param(p, id=p.id) for p in PATIENTS]
 
 
 @pytest.mark.parametrize("patient", _SAME_BOTH_WAYS)

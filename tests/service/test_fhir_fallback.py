@@ -265,3 +265,30 @@ def test_the_access_token_never_reaches_the_logs(client, caplog):
     _register_patient(responses.mock)
     _call(client, token="very-secret-token-xyz")
     assert "very-secret-token-xyz" not in caplog.text
+
+
+@responses.activate
+def test_medication_references_in_prefetched_statements_are_read_from_the_server(client):
+    body = hook_body(fhir_server=BASE, token="t")
+    statement = {
+        "resourceType": "MedicationStatement", "id": "ms-ref", "status": "completed",
+        "medicationReference": {"reference": "Medication/med-9"},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectivePeriod": {"start": "2025-01-01", "end": "2025-06-01"},
+    }
+    body["prefetch"]["medicationStatements"]["entry"].append({"resource": statement})
+    responses.get(f"{BASE}/Medication/med-9", json={"resourceType": "Medication", "id": "med-9", "code": {"text": "Prograf"}})
+    assert client.post(SERVICE, json=body).status_code == 200
+    assert [c.request.url for c in responses.calls] == [f"{BASE}/Medication/med-9"]
+
+
+@responses.activate
+def test_named_http_hosts_may_receive_the_token(make_app):
+    client = make_app(HTTP_FHIR_HOSTS=["hapi"]).test_client()
+    base = "http://hapi:8080/fhir"
+    prefetch = prefetch_for("reference-dm")
+    responses.get(f"{base}/Patient/{PATIENT}", json=prefetch["patient"])
+    for key, rtype in PREFETCH_TYPES.items():
+        responses.get(re.compile(rf"{re.escape(base)}/{rtype}\?.*"), json=prefetch[key])
+    response = client.post(SERVICE, json=hook_body(prefetch=False, fhir_server=base, token="t"))
+    assert response.status_code == 200 and response.get_json()["cards"]
