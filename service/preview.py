@@ -503,6 +503,8 @@ def page() -> tuple[str, int]:
 def fire_from_form() -> tuple[str, int]:
     if not _same_origin_post():
         abort(403)
+    # Werkzeug caps a form field at 500 kB; a pasted request may be as large as the hook accepts.
+    request.max_form_memory_size = int(current_app.config["MAX_CONTENT_LENGTH"])
     mode = request.form.get("mode", "")
     if mode == "paste":
         text = request.form.get("request_json", "")

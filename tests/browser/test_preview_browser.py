@@ -91,8 +91,6 @@ def driver(base_url: str) -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    # Selenium Manager must not reach the network: the driver path is given and it is told it is offline.
-    os.environ["SE_OFFLINE"] = "true"
     profile = tempfile.mkdtemp(prefix="preview-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -101,13 +99,16 @@ def driver(base_url: str) -> Iterator[Any]:
                  "--no-first-run", "--disable-extensions", "--window-size=1280,1800", f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    browser.set_page_load_timeout(30)
-    try:
-        yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    # Selenium Manager must not reach the network: the driver path is given and it is told it is offline.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SE_OFFLINE", "true")
+        browser = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+        browser.set_page_load_timeout(30)
+        try:
+            yield browser
+        finally:
+            browser.quit()
+            shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

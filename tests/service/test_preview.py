@@ -59,7 +59,6 @@ def _hostile_request() -> dict[str, Any]:
 
 def _assert_no_injected_markup(page: str) -> None:
     assert HOSTILE_TEXT not in page
-    assert "javascript:" not in page.lower().replace("javascript:alert(1))", "")  # only as escaped text
     assert not re.search(r"href\s*=\s*[\"']?\s*javascript", page, re.I)
     # Every script element on the page is the static file: no inline script at all.
     assert re.findall(r"<script\b[^>]*>", page) == [re.search(r"<script src=\"[^\"]+preview\.js\"[^>]*>", page).group(0)]
@@ -218,6 +217,13 @@ def test_pasted_invalid_json_shows_the_service_answer(client: FlaskClient) -> No
     assert "HTTP status</dt><dd>400</dd>" in page
     assert "not valid JSON" in page
     assert "Not available: the pasted request is not JSON" in page
+
+
+def test_large_pasted_request_is_accepted(client: FlaskClient) -> None:
+    body = hook_body("dm-long-history")
+    body["extension"] = {"padding": "x" * 600_000}  # over Werkzeug's 500 kB default for one form field
+    page = _page(client.post("/preview", data={"mode": "paste", "request_json": json.dumps(body)}))
+    assert "HTTP status</dt><dd>200</dd>" in page
 
 
 def test_empty_paste_is_a_form_error(client: FlaskClient) -> None:
