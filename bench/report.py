@@ -123,6 +123,10 @@ SUGGESTIONS: dict[str, str] = {
         "one SQLite transaction (3 statements incl. `PRAGMA synchronous`) per hook call on the request thread; "
         "set the PRAGMA once per connection, or hand the rows to a background writer / batch them."
     ),
+    "load_knowledge": (
+        "start-up: `yaml.safe_load` is PyYAML's pure-Python parser; `yaml.load(text, Loader=yaml.CSafeLoader)` "
+        "(libyaml, same safe subset, falls back to SafeLoader if absent) parses the same files ~9x faster."
+    ),
     "_request_id": "`uuid.UUID(header)` + `uuid4()` per request: cheap but visible; fine to leave.",
     "build_facts": "per-record `use_of` + `resolve_concepts`; the memo covers resolution, the rest is Python per record.",
     "_trial": "sorts and set-builds per class; small.",

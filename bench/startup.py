@@ -24,7 +24,7 @@ import orjson
 from bench.latency import Client, HOOK_PATH
 from bench.servers import REPO, SANDBOX_TODAY, read_rss_kib, worker_pids
 
-__all__ = ["ColdStart", "Rss", "cold_start", "rss_growth"]
+__all__ = ["ColdStart", "Rss", "cold_start", "rss_growth", "yaml_parse"]
 
 _SERVICE_SNIPPET = """
 import time, json
@@ -107,3 +107,27 @@ def rss_growth(master_pid: int, client: Client, bodies: Sequence[bytes], total: 
     if worker_pids(master_pid) != pids:
         raise RuntimeError("a gunicorn worker was replaced during the RSS run (crash or timeout)")
     return Rss(at_mark, [read_rss_kib(p) for p in pids])
+
+
+def yaml_parse(repeats: int = 3) -> tuple[float, float, int]:
+    """Seconds to parse ``cards/knowledge/*.yaml`` with ``yaml.safe_load`` (what start-up does, pure Python)
+    and with libyaml's ``CSafeLoader`` (the floor: same files, same safe subset); best of ``repeats``."""
+    import time
+
+    import yaml
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((REPO / "cards" / "knowledge").glob("*.yaml"))]
+    c_loader = getattr(yaml, "CSafeLoader", None)
+
+    def best(load: object) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for text in texts:
+                load(text)  # type: ignore[operator]
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    pure = best(yaml.safe_load)
+    fast = best(lambda text: yaml.load(text, Loader=c_loader)) if c_loader else float("nan")
+    return pure, fast, len(texts)
