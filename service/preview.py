@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 import mappings
-from mappings.model import PatientFacts
+from mappings.model import DataGap, PatientFacts
 from service import registry
 from service.engine import today
 from service.errors import CdsError
@@ -172,9 +172,13 @@ def compute_facts(body: Any) -> FactsResult:
             resources.extend(gathered.resources(template.key))
     parsed = parse_patient_data(hook.patient_id, gathered.resources("patient"), resources,
                                 gathered.medications, strict=engine.strict_fhir)
+    gaps = list(gathered.gaps)
+    skipped = sum(n for reason, n in parsed.skipped.items() if reason.startswith("Medication") and ": invalid" in reason)
+    if skipped:  # mirrors engine.run_hook, so the facts panel lists the same gaps the cards mention
+        gaps.append(DataGap("Medication", f"{skipped} medication record(s) were not valid FHIR and were left out"))
     facts = mappings.build_facts(
         hook.patient_id, parsed.patient, parsed.conditions, parsed.medications, parsed.observations,
-        today=today(), gaps=list(gathered.gaps), terminology=engine.terminology, lookup=engine.lookup,
+        today=today(), gaps=gaps, terminology=engine.terminology, lookup=engine.lookup,
     )
     return FactsResult(facts=facts, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
 
