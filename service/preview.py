@@ -22,7 +22,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
 
 import mappings
 from mappings.model import DataGap, PatientFacts
@@ -61,6 +61,7 @@ _INDICATORS = {
     "warning": ("\u26a0", "Warning"),
     "info": ("\u2139", "Info"),
 }
+_STAGES = (("gather_ms", "gather"), ("parse_ms", "parse"), ("facts_ms", "facts"), ("cards_ms", "cards"))
 _MATCHED_BY = {
     "rxnorm": "code (RxNorm)",
     "rxnav": "code (RxNorm, via RxNav)",
@@ -99,6 +100,7 @@ class HookExchange:
     elapsed_ms: float = 0.0
     request_id: str = ""
     error: str | None = None  # a non-200 answer, in words
+    stages: list[tuple[str, float]] = field(default_factory=list)  # (stage, ms) inside the service
 
 
 def fire_hook(source: str, body: bytes, shown: str | None = None) -> HookExchange:
@@ -117,6 +119,10 @@ def fire_hook(source: str, body: bytes, shown: str | None = None) -> HookExchang
         # request host (the card's preview link) are what this browser can open.
         response = client.post(HOOK_PATH, data=body, content_type="application/json", base_url=request.url_root)
         exchange.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        # The inner request ran in this app context, so its per-stage timings (the
+        # same numbers its access log line carries) are still on ``g``.
+        timings = g.get("timings") or {}
+        exchange.stages = [(label, float(timings[key])) for key, label in _STAGES if isinstance(timings.get(key), (int, float))]
     exchange.status = response.status_code
     exchange.request_id = response.headers.get("X-Request-ID", "")
     exchange.response_text = _pretty(response.get_data())

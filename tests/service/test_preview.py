@@ -186,6 +186,12 @@ def test_inner_hook_call_has_its_own_request_id(client: FlaskClient) -> None:
     assert response.headers["X-Request-ID"] != shown.group(1)
 
 
+def test_timing_shows_round_trip_and_service_stages(client: FlaskClient) -> None:
+    page = _page(client.get(f"/preview?patient={REFERENCE}"))
+    assert re.search(r"Request → response</dt><dd>[\d.]+ ms</dd>", page)
+    assert re.search(r"In the service</dt><dd>gather [\d.]+ ms · parse [\d.]+ ms · facts [\d.]+ ms · cards [\d.]+ ms</dd>", page)
+
+
 # --------------------------------------------------------------------------- pasted requests
 
 
