@@ -1,0 +1,253 @@
+"""FHIR faults against a real loopback server: every hook call ends in bounded time with honest cards or 412.
+
+The server (``fault_server``) speaks real HTTP on 127.0.0.1, so time-outs, cut connections and
+slow bodies happen on real sockets. Contract (README): the required key (conditions) failing is
+412 JSON; an optional key failing leaves a stated gap in the cards ("Data not available").
+Mocked faults already covered by tests/service/test_fhir_fallback.py are not repeated here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.reliability.fault_server import (
+    Fault,
+    closed_port,
+    cut_mid_body,
+    drip,
+    endless_next,
+    fault_server,
+    headers_then_stall,
+    invalid_json,
+    next_loop,
+    operation_outcome,
+    serve_patient,
+    sleep_then_answer,
+    status,
+    too_many_then_ok,
+)
+from tests.reliability.fuzz_support import SERVICE, assert_error_shape
+from tests.support import PREFETCH_TYPES, assert_valid_cds_response, hook_body, prefetch_for
+
+DEADLINE_S = 2.0
+MARGIN_S = 3.0  # generous: a bound on hanging, not a performance figure
+TOKEN = "fault-test-token"
+KEY_OF = {rtype: key for key, rtype in PREFETCH_TYPES.items()} | {"Patient": "patient"}
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_DEADLINE_S=DEADLINE_S, FHIR_MAX_PAGES=4)
+
+
+def _call(client: FlaskClient, base_url: str, patient: str = "reference-dm",
+          prefetch: dict[str, Any] | None = None) -> tuple[Any, float]:
+    body = hook_body(patient, prefetch=prefetch if prefetch is not None else False, fhir_server=base_url, token=TOKEN)
+    started = time.monotonic()
+    response = client.post(SERVICE, json=body)
+    elapsed = time.monotonic() - started
+    assert elapsed < DEADLINE_S + MARGIN_S, f"the hook call took {elapsed:.1f}s"
+    return response, elapsed
+
+
+def _summaries(body: dict[str, Any]) -> list[str]:
+    return [c["summary"] for c in body["cards"]]
+
+
+def _gaps_text(body: dict[str, Any]) -> str:
+    return "\n".join(c.get("detail", "") for c in body["cards"])
+
+
+def _assert_cards_with_gap(response: Any, resource_type: str) -> dict[str, Any]:
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    body = response.get_json()
+    assert_valid_cds_response(body)
+    assert body["cards"], "the cards that can honestly be made must still be made"
+    text = _gaps_text(body)
+    assert "Data not available" in text, "a failed query must be stated in the cards"
+    assert f"- {resource_type}:" in text, f"the gap must name {resource_type}"
+    return body
+
+
+def _assert_412(response: Any) -> None:
+    assert response.status_code == 412, response.get_data(as_text=True)[:300]
+    assert_error_shape(response)
+
+
+FAULTS: dict[str, Callable[[], Fault]] = {  # factories: a fault may keep state (a counter) per test
+    "sleeps past the read timeout": lambda: sleep_then_answer(6.0),
+    "sends headers then stalls": lambda: headers_then_stall(6.0),
+    "closes the connection mid-body": lambda: cut_mid_body,
+    "answers 500": lambda: status(500),
+    "answers 503 with Retry-After": lambda: status(503, {"Retry-After": "1"}),
+    "answers 429 with a long Retry-After": lambda: status(429, {"Retry-After": "3600"}),
+    "answers 429 twice with a short Retry-After": lambda: too_many_then_ok("0.1", failures=2),
+    "answers 429 with an HTTP-date Retry-After": lambda: status(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+    "answers invalid JSON": lambda: invalid_json,
+    "answers an OperationOutcome with 200": lambda: operation_outcome,
+    "answers an OperationOutcome with 400": lambda: status(400),
+    "answers 404": lambda: status(404),
+}
+
+
+def test_a_healthy_loopback_server_gives_the_prefetch_cards(app: Flask) -> None:
+    """Baseline for the fault tests: the server works, the token is sent, the cards match prefetch."""
+    client = app.test_client()
+    with fault_server() as server:
+        response, _ = _call(client, server.base_url)
+    assert response.status_code == 200
+    assert _summaries(response.get_json()) == _summaries(client.post(SERVICE, json=hook_body()).get_json())
+    assert "Data not available" not in _gaps_text(response.get_json())
+    assert server.calls and all(c.authorization == f"Bearer {TOKEN}" for c in server.calls)
+
+
+@pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
+@pytest.mark.parametrize("resource_type", ["MedicationStatement", "Observation"])
+def test_a_failing_optional_query_leaves_a_stated_gap(app: Flask, fault: str, resource_type: str) -> None:
+    with fault_server() as server:
+        server.faults[resource_type] = FAULTS[fault]()
+        response, _ = _call(app.test_client(), server.base_url)
+    _assert_cards_with_gap(response, resource_type)
+
+
+@pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
+def test_a_failing_conditions_query_is_412(app: Flask, fault: str) -> None:
+    with fault_server() as server:
+        server.faults["Condition"] = FAULTS[fault]()
+        response, _ = _call(app.test_client(), server.base_url)
+    _assert_412(response)
+
+
+@pytest.mark.parametrize("fault", ["answers 500", "sleeps past the read timeout", "answers invalid JSON",
+                                   "closes the connection mid-body"])
+def test_a_failing_patient_read_leaves_a_gap(app: Flask, fault: str) -> None:
+    with fault_server() as server:
+        server.faults["Patient"] = FAULTS[fault]()
+        response, _ = _call(app.test_client(), server.base_url)
+    _assert_cards_with_gap(response, "Patient")
+
+
+def test_a_slowly_dripped_body_is_cut_off_at_the_deadline(app: Flask) -> None:
+    """Each read is quick but the whole answer takes longer than the deadline: a gap, in time."""
+    with fault_server() as server:
+        server.faults["Observation"] = drip(0.05, 8.0)
+        response, _ = _call(app.test_client(), server.base_url)
+    _assert_cards_with_gap(response, "Observation")
+
+
+def test_every_query_failing_at_once_with_conditions_prefetched_gives_cards_with_every_gap(app: Flask) -> None:
+    with fault_server() as server:
+        for rtype in ("Patient", "MedicationStatement", "MedicationRequest", "MedicationAdministration", "Observation"):
+            server.faults[rtype] = sleep_then_answer(6.0)
+        prefetch = {"conditions": prefetch_for("reference-dm")["conditions"]}
+        response, elapsed = _call(app.test_client(), server.base_url, prefetch=prefetch)
+    body = _assert_cards_with_gap(response, "Observation")
+    for rtype in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"):
+        assert f"- {rtype}:" in _gaps_text(body)
+    assert elapsed < DEADLINE_S + MARGIN_S
+
+
+def test_a_short_retry_after_is_honoured_once_and_the_data_used(app: Flask) -> None:
+    with fault_server() as server:
+        server.faults["Observation"] = too_many_then_ok("0.2", failures=1)
+        response, elapsed = _call(app.test_client(), server.base_url)
+        assert server.count("Observation") == 2
+    assert response.status_code == 200
+    assert "Data not available" not in _gaps_text(response.get_json())
+    assert elapsed >= 0.2
+
+
+@pytest.mark.parametrize("pages", [1, 2, 3])
+def test_next_links_that_cycle_stop_without_a_gap(app: Flask, pages: int) -> None:
+    with fault_server() as server:
+        server.faults["MedicationStatement"] = next_loop(pages)
+        response, _ = _call(app.test_client(), server.base_url)
+        assert server.count("MedicationStatement") <= pages + 1  # the first URL, then each page once
+    assert response.status_code == 200
+    assert_valid_cds_response(response.get_json())
+
+
+def test_endless_next_links_stop_at_the_page_cap_with_a_gap(app: Flask) -> None:
+    with fault_server() as server:
+        server.faults["MedicationRequest"] = endless_next
+        response, _ = _call(app.test_client(), server.base_url)
+        assert server.count("MedicationRequest") == 4  # FHIR_MAX_PAGES
+    _assert_cards_with_gap(response, "MedicationRequest")
+
+
+def test_another_patients_conditions_are_filtered_out_and_logged(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    """Context is the RA patient; the server answers with the DM patient's conditions: no DM cards."""
+    caplog.set_level(logging.INFO, logger="myositis_cds")
+    with fault_server("no-myositis") as server:
+        server.faults["Condition"] = serve_patient("reference-dm", "conditions")
+        server.faults["MedicationStatement"] = serve_patient("reference-dm", "medicationStatements")
+        response, _ = _call(app.test_client(), server.base_url, patient="no-myositis")
+    assert response.status_code == 200
+    assert response.get_json()["cards"] == []
+    skipped = [r for r in caplog.records if getattr(r, "reason", "").endswith("about another patient")]
+    assert {r.reason for r in skipped} >= {"Condition: about another patient", "MedicationStatement: about another patient"}
+
+
+def test_connection_refused_on_a_required_query_is_412(app: Flask) -> None:
+    response, _ = _call(app.test_client(), f"http://127.0.0.1:{closed_port()}/fhir")
+    _assert_412(response)
+
+
+def test_connection_refused_on_optional_queries_gives_cards_with_gaps(app: Flask) -> None:
+    prefetch = {"conditions": prefetch_for("reference-dm")["conditions"]}
+    response, _ = _call(app.test_client(), f"http://127.0.0.1:{closed_port()}/fhir", prefetch=prefetch)
+    body = _assert_cards_with_gap(response, "MedicationStatement")
+    assert "could not be reached" in _gaps_text(body)
+
+
+def test_a_server_that_stops_mid_run_is_refused_not_hung(app: Flask) -> None:
+    client = app.test_client()
+    with fault_server() as server:
+        first, _ = _call(client, server.base_url)
+        base_url = server.base_url
+    assert first.status_code == 200
+    second, _ = _call(client, base_url)  # pooled keep-alive connections now point at a closed port
+    _assert_412(second)
+
+
+def test_a_drip_fed_server_does_not_starve_the_next_calls(make_app: Callable[..., Flask]) -> None:
+    """Worker threads stuck reading a slow body must not make later calls (to a healthy server) fail.
+
+    The read time-out bounds each socket read, not a whole body; the pool is per process and
+    shared by every hook call, so a thread still reading after the deadline is a worker lost.
+    """
+    app = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_DEADLINE_S=DEADLINE_S, FHIR_MAX_WORKERS=4)
+    client = app.test_client()
+    with fault_server() as slow, fault_server() as healthy:
+        for rtype in ("Patient", "Condition", "MedicationStatement", "MedicationRequest",
+                      "MedicationAdministration", "Observation"):
+            slow.faults[rtype] = drip(0.05, 12.0)
+        _call(client, slow.base_url)
+        response, elapsed = _call(client, healthy.base_url)
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        assert "Data not available" not in _gaps_text(response.get_json()), _gaps_text(response.get_json())
+        # A healthy loopback server answers in milliseconds; waiting for another call's stuck readers is a stall.
+        assert elapsed < DEADLINE_S / 2, f"a call to a healthy server waited {elapsed:.1f}s for threads stuck on another"
+
+
+def test_fault_server_answers_are_valid_json_when_unfaulted() -> None:
+    """Guard for the fixture itself: the normal answers are the example patient's Bundles."""
+    with fault_server() as server:
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        try:
+            bundle = session.get(f"{server.base_url}/Condition?patient=example-dm-001", timeout=5).json()
+        finally:
+            session.close()
+    assert bundle == json.loads(json.dumps(prefetch_for("reference-dm")["conditions"]))
+
