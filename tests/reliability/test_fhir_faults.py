@@ -251,3 +251,40 @@ def test_fault_server_answers_are_valid_json_when_unfaulted() -> None:
             session.close()
     assert bundle == json.loads(json.dumps(prefetch_for("reference-dm")["conditions"]))
 
+
+
+@pytest.mark.integration
+def test_the_embedded_fhir_server_stopped_mid_run_gives_412_then_gaps(make_app: Callable[..., Flask]) -> None:
+    """sekmet-fhir answers, then is stopped: the next calls get connection refused, in bounded time."""
+    from service.sandbox.fhir_server import FhirServerError, embedded_fhir_server, ensure_installed
+    from service.sandbox.loader import load_bundles
+    from service.sandbox.patients import get_patient
+    from tests.integration.conftest import TOKEN as SANDBOX_TOKEN
+    from tests.integration.conftest import _unavailable
+
+    try:
+        ensure_installed()
+    except FhirServerError as exc:
+        _unavailable(str(exc))
+    app = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_DEADLINE_S=DEADLINE_S,
+                   FHIR_CONNECT_TIMEOUT_S=1.0, FHIR_READ_TIMEOUT_S=2.0)
+    client = app.test_client()
+
+    def call(base_url: str, prefetch: dict[str, Any] | None = None) -> Any:
+        body = hook_body(prefetch=prefetch if prefetch is not None else False, fhir_server=base_url, token=SANDBOX_TOKEN)
+        started = time.monotonic()
+        response = client.post(SERVICE, json=body)
+        assert time.monotonic() - started < DEADLINE_S + MARGIN_S
+        return response
+
+    with embedded_fhir_server(bearer_token=SANDBOX_TOKEN) as handle:
+        load_bundles(handle.base_url, [get_patient("reference-dm").path], access_token=SANDBOX_TOKEN)
+        alive = call(handle.base_url)
+        base_url = handle.base_url
+    assert alive.status_code == 200 and alive.get_json()["cards"]
+    assert "Data not available" not in _gaps_text(alive.get_json())
+
+    _assert_412(call(base_url))  # conditions required: refused -> 412
+    partial = call(base_url, prefetch={"conditions": prefetch_for("reference-dm")["conditions"]})
+    body = _assert_cards_with_gap(partial, "Observation")
+    assert "could not be reached" in _gaps_text(body)
