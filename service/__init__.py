@@ -21,7 +21,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service.errors import register_error_handlers
     from service.myositis import register_service
 
-    app = Flask(__name__, instance_relative_config=True)
+    # static_folder=None: the preview blueprint serves its own files, with its security headers.
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.config.from_mapping(config.DEFAULTS)
     app.config.update(config.from_environ())
     if test_config:

@@ -136,6 +136,7 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
         lookup=engine.lookup,
     )
     timings["facts_ms"] = _ms(t0)
+    g.hook_facts = facts  # the preview page shows the facts behind the cards it renders
 
     t0 = time.perf_counter()
     built = cards.build_cards(facts, knowledge=engine.knowledge, today=today(), preview_url=_preview_url(request.patient_id))

@@ -24,21 +24,16 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, g, render_template, request
 
-import mappings
-from mappings.model import DataGap, PatientFacts
+from mappings.model import PatientFacts
 from service import registry
 from service.engine import today
-from service.errors import CdsError
-from service.fhir_parse import parse_patient_data
-from service.gather import gather
-from service.hook_request import parse_hook_request
 from service.myositis import SERVICE_ID
 from service.preview_markdown import render_markdown, safe_url
 from service.sandbox.ehr import DEFAULT_SCOPE, DEFAULT_USER_ID, build_offline_request
 from service.sandbox.patients import ExamplePatient, get_patient, list_patients
 from service.svg_timeline import TimelineRow, render_timeline
 
-__all__ = ["CSP", "bp", "compute_facts", "fire_hook"]
+__all__ = ["CSP", "bp", "fire_hook"]
 
 bp = Blueprint(
     "preview",
@@ -101,6 +96,7 @@ class HookExchange:
     request_id: str = ""
     error: str | None = None  # a non-200 answer, in words
     stages: list[tuple[str, float]] = field(default_factory=list)  # (stage, ms) inside the service
+    facts: PatientFacts | None = None  # what the hook call itself made of the record
 
 
 def fire_hook(source: str, body: bytes, shown: str | None = None) -> HookExchange:
@@ -123,6 +119,7 @@ def fire_hook(source: str, body: bytes, shown: str | None = None) -> HookExchang
         # same numbers its access log line carries) are still on ``g``.
         timings = g.get("timings") or {}
         exchange.stages = [(label, float(timings[key])) for key, label in _STAGES if isinstance(timings.get(key), (int, float))]
+        exchange.facts = g.get("hook_facts")
     exchange.status = response.status_code
     exchange.request_id = response.headers.get("X-Request-ID", "")
     exchange.response_text = _pretty(response.get_data())
@@ -152,41 +149,6 @@ class FactsResult:
     facts: PatientFacts | None = None
     error: str | None = None
     elapsed_ms: float = 0.0
-
-
-def compute_facts(body: Any) -> FactsResult:
-    """What ``mappings`` makes of the record: the same pieces, in the same order, as ``engine.run_hook``.
-
-    Runs beside the hook call (the hook route returns cards only). With no
-    prefetch the FHIR server is read a second time; nothing is stored.
-    """
-    spec = registry.get(SERVICE_ID)
-    if spec is None:
-        return FactsResult(error="the myositis-next-line service is not registered")
-    engine = current_app.extensions["myositis_engine"]
-    started = time.perf_counter()
-    try:
-        hook = parse_hook_request(body, expected_hook=spec.hook,
-                                  prefetch_keys=frozenset(p.key for p in spec.prefetch))
-        gathered = gather(hook, spec, settings=engine.gather_settings, session=engine.session,
-                          executor=engine.executor)
-    except CdsError as exc:
-        return FactsResult(error=exc.message)
-    resources: list[dict[str, Any]] = []
-    for template in spec.prefetch:
-        if template.resource_type != "Patient":
-            resources.extend(gathered.resources(template.key))
-    parsed = parse_patient_data(hook.patient_id, gathered.resources("patient"), resources,
-                                gathered.medications, strict=engine.strict_fhir)
-    gaps = list(gathered.gaps)
-    skipped = sum(n for reason, n in parsed.skipped.items() if reason.startswith("Medication") and ": invalid" in reason)
-    if skipped:  # mirrors engine.run_hook, so the facts panel lists the same gaps the cards mention
-        gaps.append(DataGap("Medication", f"{skipped} medication record(s) were not valid FHIR and were left out"))
-    facts = mappings.build_facts(
-        hook.patient_id, parsed.patient, parsed.conditions, parsed.medications, parsed.observations,
-        today=today(), gaps=gaps, terminology=engine.terminology, lookup=engine.lookup,
-    )
-    return FactsResult(facts=facts, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
 # --------------------------------------------------------------------------- view models
@@ -487,9 +449,12 @@ def _render(state: PageState, exchange: HookExchange | None = None, facts: Facts
     return html, status
 
 
-def _run(state: PageState, source: str, body_bytes: bytes, body: Any, shown: str | None = None) -> tuple[str, int]:
+def _run(state: PageState, source: str, body_bytes: bytes, shown: str | None = None) -> tuple[str, int]:
     exchange = fire_hook(source, body_bytes, shown)
-    facts = compute_facts(body) if body is not None else FactsResult(error="the pasted request is not JSON")
+    if exchange.facts is not None:
+        facts = FactsResult(facts=exchange.facts, elapsed_ms=dict(exchange.stages).get("facts", 0.0))
+    else:
+        facts = FactsResult(error=exchange.error or "the hook call did not reach the patient facts")
     return _render(state, exchange, facts)
 
 
@@ -506,7 +471,7 @@ def page() -> tuple[str, int]:
         return _render(state, status=404)
     state.patient = patient.id
     body = example_request(patient)
-    return _run(state, f"example patient {patient.id}", json.dumps(body).encode(), body)
+    return _run(state, f"example patient {patient.id}", json.dumps(body).encode())
 
 
 @bp.post("/preview")
@@ -522,11 +487,8 @@ def fire_from_form() -> tuple[str, int]:
         if not text.strip():
             state.problem = "Paste a patient-view request (JSON) first."
             return _render(state, status=400)
-        try:
-            body: Any = json.loads(text)
-        except ValueError:
-            body = None  # still sent: the page shows what the service answers to invalid JSON
-        return _run(state, "pasted request", text.encode(), body)
+        # Sent as pasted, even when it is not JSON: the page shows what the service answers.
+        return _run(state, "pasted request", text.encode())
     if mode == "fhir":
         server = request.form.get("fhir_server", "").strip()
         patient_id = request.form.get("fhir_patient", "").strip()
@@ -535,7 +497,7 @@ def fire_from_form() -> tuple[str, int]:
             state.problem = "Give an http(s) FHIR server base URL and a patient id."
             return _render(state, status=400)
         body = fhir_request(server, patient_id, request.form.get("fhir_token", "").strip())
-        return _run(state, f"FHIR server {server}, patient {patient_id}", json.dumps(body).encode(), body,
+        return _run(state, f"FHIR server {server}, patient {patient_id}", json.dumps(body).encode(),
                     json.dumps(_redacted(body), indent=2))
     state = PageState(problem="Unknown form.")
     return _render(state, status=400)

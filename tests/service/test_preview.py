@@ -222,7 +222,7 @@ def test_pasted_invalid_json_shows_the_service_answer(client: FlaskClient) -> No
     page = _page(client.post("/preview", data={"mode": "paste", "request_json": "{not json"}))
     assert "HTTP status</dt><dd>400</dd>" in page
     assert "not valid JSON" in page
-    assert "Not available: the pasted request is not JSON" in page
+    assert "Not available: HTTP 400 invalid-request" in page  # no facts without a valid hook call
 
 
 def test_large_pasted_request_is_accepted(client: FlaskClient) -> None:
