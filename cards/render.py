@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import lru_cache
 from datetime import date
 from typing import Any, Iterable
 
@@ -55,11 +56,7 @@ class _Citations:
             return []
         lines = ["", "**References**", ""]
         for n, rid in enumerate(self.order, 1):
-            ref = self.knowledge.references[rid]
-            flag = {"not_verified": " *(not verified)*", "partial": " *(partly verified)*"}.get(ref.verification, "")
-            year = f" {ref.year}" if ref.year else ""
-            authors = ref.authors if ref.authors.endswith(".") else ref.authors + "."
-            lines.append(f"{n}. {md(authors)} {md(ref.title)}. *{md(ref.journal)}*{year}. [{_link_word(ref)}]({ref.url}){flag}")
+            lines.append(f"{n}. {_reference_line(self.knowledge.references[rid])}")
         return lines
 
     def links(self, limit: int) -> tuple[Link, ...]:
@@ -69,6 +66,15 @@ class _Citations:
             label = f"[{n}] {ref.short}: {ref.title}"
             out.append(Link(label=label if len(label) <= 100 else label[:97] + "...", url=ref.url))
         return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def _reference_line(ref: Reference) -> str:
+    """A reference as one markdown line; knowledge text only, so it is built once per process."""
+    flag = {"not_verified": " *(not verified)*", "partial": " *(partly verified)*"}.get(ref.verification, "")
+    year = f" {ref.year}" if ref.year else ""
+    authors = ref.authors if ref.authors.endswith(".") else ref.authors + "."
+    return f"{md(authors)} {md(ref.title)}. *{md(ref.journal)}*{year}. [{_link_word(ref)}]({ref.url}){flag}"
 
 
 def _link_word(ref: Reference) -> str:

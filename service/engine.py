@@ -146,7 +146,7 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
     timings["gaps"] = len(gaps)
 
     if built:
-        get_store().record_issued(spec.id, [IssuedCard(c.uuid, c.kind) for c in built])
+        get_store().record_issued_later(spec.id, [IssuedCard(c.uuid, c.kind) for c in built])
     return {"cards": [c.to_json() for c in built]}
 
 

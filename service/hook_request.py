@@ -68,20 +68,19 @@ class HookRequest:
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
-    """True when containers nest deeper than ``limit`` (iterative: no recursion to blow)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
+    """True when containers nest deeper than ``limit`` (recursion is bounded by ``limit`` itself)."""
+    if limit <= 0:
+        return isinstance(value, (dict, list))
+    if type(value) is dict:
+        children: Any = value.values()
+    elif type(value) is list:
+        children = value
+    else:
+        return False
+    for child in children:
+        kind = type(child)
+        if (kind is dict or kind is list) and json_depth_exceeds(child, limit - 1):
             return True
-        if isinstance(node, dict):
-            for child in node.values():
-                if isinstance(child, (dict, list)):
-                    stack.append((child, depth + 1))
-        elif isinstance(node, list):
-            for child in node:
-                if isinstance(child, (dict, list)):
-                    stack.append((child, depth + 1))
     return False
 
 

@@ -9,6 +9,9 @@ share the file. Feedback commits with ``synchronous=FULL``: it must survive a
 
 from __future__ import annotations
 
+import atexit
+import logging
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,6 +23,8 @@ from typing import Any
 from flask import Flask, current_app
 
 __all__ = ["init_app", "Store", "get_store", "FeedbackItem", "IssuedCard", "KindReport"]
+
+log = logging.getLogger("myositis_cds.store")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS issued_card (
@@ -83,12 +88,38 @@ class KindReport:
         return self.overridden / self.feedback if self.feedback else None
 
 
+class _Pending:
+    """Counts queued rows so ``flush`` can wait for the writer."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._cond = threading.Condition()
+
+    def add(self, n: int) -> None:
+        with self._cond:
+            self._count += n
+
+    def release_many(self, n: int) -> None:
+        with self._cond:
+            self._count -= n
+            if self._count <= 0:
+                self._cond.notify_all()
+
+    def wait_empty(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._count <= 0, timeout)
+
+
 class Store:
     """Thread-safe access to the SQLite file; one connection per thread."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._queue: queue.SimpleQueue[list[tuple[str, str, str]]] = queue.SimpleQueue()
+        self._pending = _Pending()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as conn:
@@ -124,8 +155,53 @@ class Store:
 
     def record_issued(self, service_id: str, cards: Iterable[IssuedCard]) -> None:
         rows = [(c.uuid, c.kind, service_id) for c in cards]
+        if rows:
+            self._insert_issued(rows)
+
+    def record_issued_later(self, service_id: str, cards: Iterable[IssuedCard]) -> None:
+        """Queue issued-card records for a background writer: the hook's hot path takes no SQLite lock.
+
+        A record still queued when the process is killed is lost; feedback for that card is then
+        reported as "unknown card". Feedback itself is always written before it is acknowledged.
+        """
+        rows = [(c.uuid, c.kind, service_id) for c in cards]
         if not rows:
             return
+        if self._writer is None or not self._writer.is_alive():
+            self._start_writer()
+        self._pending.add(len(rows))
+        self._queue.put(rows)
+
+    def _start_writer(self) -> None:
+        with self._writer_lock:
+            if self._writer is not None and self._writer.is_alive():
+                return
+            # Started lazily, so a process that forks after create_app (gunicorn) gets its own thread.
+            self._writer = threading.Thread(target=self._write_forever, name="issued-card-writer", daemon=True)
+            self._writer.start()
+            atexit.register(self.flush)
+
+    def _write_forever(self) -> None:
+        while True:
+            batch = self._queue.get()
+            rows = list(batch)
+            while True:  # drain what else is waiting: one transaction for many hook calls
+                try:
+                    rows.extend(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._insert_issued(rows)
+            except sqlite3.Error:
+                log.warning("issued-card records not stored", extra={"count": len(rows)})
+            finally:
+                self._pending.release_many(len(rows))
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until queued issued-card records are written (tests, shutdown)."""
+        self._pending.wait_empty(timeout)
+
+    def _insert_issued(self, rows: list[tuple[str, str, str]]) -> None:
         with self._transaction(durable=False) as conn:
             conn.executemany("INSERT OR IGNORE INTO issued_card (uuid, kind, service_id) VALUES (?, ?, ?)", rows)
 

@@ -73,3 +73,25 @@ def test_concurrent_writers_in_several_processes_lose_nothing(tmp_path):
         p.join(60)
         assert p.exitcode == 0
     assert Store(path).feedback_count() == 200
+
+
+def test_issued_cards_queued_from_the_hook_path_are_written_by_the_background_writer(tmp_path):
+    store = Store(tmp_path / "db.sqlite3")
+    store.record_issued_later("svc", [IssuedCard(f"c{n}", "next-line") for n in range(50)])
+    store.record_issued_later("svc", [IssuedCard("x", "caution")])
+    store.flush()
+    assert {r.kind: r.issued for r in store.report()} == {"caution": 1, "next-line": 50}
+
+
+def test_feedback_report_knows_the_kind_of_cards_the_hook_issued(client):
+    from service.store import get_store
+    from tests.support import hook_body
+
+    cards = client.post("/cds-services/myositis-next-line", json=hook_body()).get_json()["cards"]
+    item = {"card": cards[0]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z"}
+    client.post("/cds-services/myositis-next-line/feedback", json={"feedback": [item]})
+    with client.application.app_context():
+        store = get_store()
+        store.flush()
+        rows = {r.kind: r for r in store.report()}
+    assert rows["next-line"].overridden == 1 and rows["next-line"].issued == 1
