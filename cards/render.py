@@ -3,6 +3,8 @@ arranges it (tables, numbered references, suggestions) and escapes what the reco
 
 from __future__ import annotations
 
+import os
+import random
 import re
 import uuid
 from functools import lru_cache
@@ -28,6 +30,16 @@ _TAG_NOTE = {"seed-only": " *(seed-only: only the seed documents say this)*",
              "convention": " *(our convention)*", "unverified": " *(cited papers unverified)*", "evidence": ""}
 _STATUS_TEXT = {IN_PROGRESS: "in progress", ONGOING: "ongoing", "stopped": "stopped",
                 STOPPED_EARLY: "stopped before an adequate trial"}
+
+
+# Card and suggestion uuids need uniqueness, not secrecy (feedback that quotes them is authenticated):
+# a per-process generator seeded from the OS avoids a getrandom() system call per uuid.
+_UUID_RANDOM = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _UUID_RANDOM.seed(os.urandom(32)))  # forked workers must not repeat uuids
+
+
+def _new_uuid() -> str:
+    return str(uuid.UUID(int=_UUID_RANDOM.getrandbits(128), version=4))
 
 
 def md(text: str) -> str:
@@ -109,7 +121,7 @@ def _card(knowledge: Knowledge, kind: str, summary: str, indicator: str, lines: 
           preview_url: str | None, suggestions: tuple[Suggestion, ...] = (), overrides: bool = False) -> Card:
     detail = "\n".join([*lines, *cites.section()]).strip()
     return Card(
-        kind=kind, uuid=str(uuid.uuid4()), summary=summary, indicator=indicator, source=_source(knowledge),
+        kind=kind, uuid=_new_uuid(), summary=summary, indicator=indicator, source=_source(knowledge),
         detail=detail or None, suggestions=suggestions,
         selection_behavior="at-most-one" if suggestions else None,
         override_reasons=_override_reasons(knowledge) if overrides else (),
@@ -232,7 +244,7 @@ def _suggestion(r: RankedOption, facts: PatientFacts) -> Suggestion:
     }
     action = Action(type="create", resource=resource,
                     description=f"Draft proposal for {agent.name}; dose, route and schedule to be set by the prescriber")
-    return Suggestion(label=f"Consider {r.option.label}: draft {agent.name} order", uuid=str(uuid.uuid4()),
+    return Suggestion(label=f"Consider {r.option.label}: draft {agent.name} order", uuid=_new_uuid(),
                       actions=(action,))
 
 
