@@ -106,24 +106,35 @@ def _decimal(value: Any, name: str) -> float | None:
 
 
 def _coding(value: Any) -> Coding:
-    if not isinstance(value, dict):
+    # The hottest function of the parse (several per resource): checks inlined on purpose.
+    if type(value) is not dict:
         raise InvalidField("coding")
-    return Coding(
-        system=_string(value.get("system"), "coding.system"),
-        code=_code(value.get("code"), "coding.code"),
-        display=_string(value.get("display"), "coding.display"),
-    )
+    system, code, display = value.get("system"), value.get("code"), value.get("display")
+    if system is not None and (type(system) is not str or not system.strip()):
+        raise InvalidField("coding.system")
+    if code is not None and (type(code) is not str or not (code.isalnum() or _CODE.fullmatch(code))):
+        raise InvalidField("coding.code")
+    if display is not None and (type(display) is not str or not display.strip()):
+        raise InvalidField("coding.display")
+    return Coding(system, code, display)
 
 
 def _concept(value: Any, name: str = "CodeableConcept") -> Concept | None:
     if value is None:
         return None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise InvalidField(name)
     codings = value.get("coding")
-    if codings is not None and not isinstance(codings, list):
+    if codings is None:
+        parsed: tuple[Coding, ...] = ()
+    elif type(codings) is list:
+        parsed = tuple([_coding(c) for c in codings])
+    else:
         raise InvalidField(name)
-    return Concept(tuple(_coding(c) for c in codings or ()), _string(value.get("text"), f"{name}.text"))
+    text = value.get("text")
+    if text is not None and (type(text) is not str or not text.strip()):
+        raise InvalidField(f"{name}.text")
+    return Concept(parsed, text)
 
 
 def _status_code(concept: Any) -> str | None:
