@@ -23,6 +23,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     # static_folder=None: the preview blueprint serves its own files, with its security headers.
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    # werkzeug would answer "//" in a path with an HTML redirect; we want our JSON 404 instead.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(config.DEFAULTS)
     app.config.update(config.from_environ())
     if test_config:

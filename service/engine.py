@@ -75,6 +75,7 @@ def init_app(app: Flask) -> None:
             max_medication_reads=int(cfg["FHIR_MAX_MEDICATION_READS"]),
             allow_insecure_local=bool(cfg["ALLOW_INSECURE_LOCAL_FHIR"]),
             http_hosts=frozenset(h.lower() for h in cfg.get("HTTP_FHIR_HOSTS") or ()),
+            max_resources=int(cfg["MAX_RESOURCES"]),
         ),
         lookup=lookup,
         strict_fhir=cfg.get("FHIR_VALIDATION") == "strict",

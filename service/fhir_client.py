@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from service import jsonio
@@ -148,15 +149,13 @@ class FhirConnection:
                     raise FhirUnavailable(f"the FHIR server failed (HTTP {status})")
                 if status != 200:
                     raise FhirInvalidResponse(f"unexpected answer from the FHIR server (HTTP {status})")
-                body = response.raw.read(_MAX_BODY + 1, decode_content=True)
-            except requests.RequestException:
-                raise FhirUnavailable("the FHIR server connection failed while reading") from None
-            except OSError:
+                body = self._read_body(response)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+                # Reading the raw body bypasses requests' wrapping: urllib3's read time-outs and
+                # protocol errors (a server that stalls or hangs up mid-body) arrive as they are.
                 raise FhirUnavailable("the FHIR server connection failed while reading") from None
             finally:
                 response.close()
-            if len(body) > _MAX_BODY:
-                raise FhirInvalidResponse("the FHIR server's answer was too large")
             try:
                 data = jsonio.loads(body)
             except jsonio.JSONDecodeError:
@@ -167,6 +166,27 @@ class FhirConnection:
                 raise FhirInvalidResponse("the FHIR server answered with an OperationOutcome")
             return data
         raise FhirUnavailable("the FHIR server asked us to slow down (HTTP 429)")  # pragma: no cover
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        """Read the body in chunks, under the size cap and the call's deadline.
+
+        The read time-out only bounds each socket read: a server dripping a few bytes at a
+        time would otherwise hold a pool thread long past the deadline.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        raw = response.raw
+        while True:
+            # read1: whatever has arrived (up to 64 KiB), so the deadline is checked between drips.
+            chunk = raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > _MAX_BODY:
+                raise FhirInvalidResponse("the FHIR server's answer was too large")
+            chunks.append(chunk)
+            if self._remaining() <= 0:
+                raise FhirUnavailable("the FHIR server did not answer in time")
 
     def read(self, relative: str) -> dict[str, Any]:
         return self._get_json(self.url_for(relative))

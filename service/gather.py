@@ -56,6 +56,7 @@ class GatherSettings:
     max_medication_reads: int
     allow_insecure_local: bool
     http_hosts: frozenset[str] = frozenset()  # extra hosts allowed over plain http (e.g. "hapi" in docker-compose)
+    max_resources: int = 20000  # per prefetch key; more is read as far as this and stated as a gap
 
 
 @dataclass(slots=True)
@@ -140,6 +141,17 @@ def _fetch(connection: FhirConnection, template: PrefetchTemplate, url: str, max
 
 def gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
            session: requests.Session, executor: ThreadPoolExecutor) -> Gathered:
+    out = _gather(request, spec, settings=settings, session=session, executor=executor)
+    for template in spec.prefetch:
+        resources = out.by_key.get(template.key, [])
+        if len(resources) > settings.max_resources:
+            del resources[settings.max_resources:]
+            out.gaps.append(DataGap(template.resource_type, f"only the first {settings.max_resources} records were read"))
+    return out
+
+
+def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
+            session: requests.Session, executor: ThreadPoolExecutor) -> Gathered:
     started = time.monotonic()
     out = Gathered()
     to_fetch: list[tuple[PrefetchTemplate, str]] = []  # template, why we fetch it

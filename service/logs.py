@@ -43,6 +43,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def _configure_root(level: str) -> None:
+    # urllib3 logs request lines (with patient ids in query strings) at DEBUG: never let them through.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
     logger = logging.getLogger("myositis_cds")
     logger.setLevel(level.upper())
     if not any(getattr(h, "_myositis", False) for h in logger.handlers):

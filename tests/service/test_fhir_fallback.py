@@ -292,3 +292,10 @@ def test_named_http_hosts_may_receive_the_token(make_app):
         responses.get(re.compile(rf"{re.escape(base)}/{rtype}\?.*"), json=prefetch[key])
     response = client.post(SERVICE, json=hook_body(prefetch=False, fhir_server=base, token="t"))
     assert response.status_code == 200 and response.get_json()["cards"]
+
+
+def test_more_records_than_the_cap_are_cut_short_and_said(make_app):
+    client = make_app(MAX_RESOURCES=3).test_client()
+    response = client.post(SERVICE, json=hook_body())
+    assert response.status_code == 200
+    assert "only the first 3 records were read" in json.dumps(response.get_json())
