@@ -291,6 +291,10 @@ def _medication(resource: dict[str, Any], index: int, medications: dict[str, dic
     rtype = resource["resourceType"]
     med, ingredients, form, unresolved = _medication_of(resource, medications)
     start, end = _effective(resource)
+    if rtype == "MedicationStatement" and "effectiveDateTime" in resource:
+        # A statement's single dateTime says when use was noted, not that it stopped that day:
+        # an active statement dated last year is still ongoing. (An administration's dateTime is one dose.)
+        end = None
     validity_start = validity_end = None
     dispense = resource.get("dispenseRequest")
     if dispense is not None:

@@ -162,3 +162,24 @@ def test_fields_mode_and_strict_mode_agree_on_every_example_patient(name):
     strict = parse_patient_data(pid, patient, copy.deepcopy(others), meds, strict=True)
     assert fast == strict
     assert not fast.skipped
+
+
+def test_a_statement_dated_by_a_single_datetime_has_no_end():
+    record = _parse([_statement(effectivePeriod=None, effectiveDateTime="2024-05-01")]).medications[0]
+    assert (record.effective_start, record.effective_end) == (date(2024, 5, 1), None)
+
+
+def test_an_administration_dated_by_a_single_datetime_is_one_day():
+    administration = _statement(resourceType="MedicationAdministration", effectivePeriod=None,
+                                effectiveDateTime="2024-05-01")
+    record = _parse([administration]).medications[0]
+    assert record.effective_start == record.effective_end == date(2024, 5, 1)
+
+
+def test_an_active_statement_dated_last_year_is_still_ongoing():
+    import mappings
+
+    statement = _statement(status="active", effectivePeriod=None, effectiveDateTime="2025-01-10")
+    parsed = _parse([statement])
+    facts = mappings.build_facts(PID, None, (), parsed.medications, (), today=date(2026, 11, 23))
+    assert facts.trial("rituximab").ongoing
