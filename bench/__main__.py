@@ -35,7 +35,7 @@ from bench.servers import HOST, ServerConfig, fhir_stub, gunicorn_server, read_r
 
 SERVICE_APP = "service.wsgi:app"
 FLOOR_APP = "bench.floor_app:app"
-DIAG_NOSQL_APP = "bench.diag_nosql:app"  # diagnostic: record_issued stubbed out
+DIAG_NOSQL_APP = "bench.diag_nosql:app"  # diagnostic: issued-card recording stubbed out
 STUB_DELAY_S = 0.050
 
 
@@ -234,7 +234,7 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
                     ratio_fmt="{:.0f} %",
                     why_not=(f"throughput follows CPU per request: the service needs ~{ref_s.p50_ms / ref_f.p50_ms:.1f}x "
                              "the floor's time per call (row 1), so it serves about that many times fewer.")))
-    rows.append(Row("2", "throughput, service without the per-call SQLite write (diagnostic)",
+    rows.append(Row("2", "throughput, service without issued-card recording (diagnostic)",
                     f"{tp['service-nosql'].requests_per_s:.0f} req/s", f"{tp['floor'].requests_per_s:.0f} req/s",
                     tp["service-nosql"].requests_per_s / tp["floor"].requests_per_s * 100, ratio_fmt="{:.0f} %"))
     errors = tp["service"].errors + tp["floor"].errors
@@ -306,7 +306,7 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
         f"Throughput: {THROUGHPUT.describe()}, {CONNECTIONS} concurrent connections, {plan.throughput_warmup_s:.0f} s "
         f"warm-up each, then {plan.throughput_rounds} rounds of {plan.throughput_s / plan.throughput_rounds:.0f} s per "
         "server round-robin (all servers up, one loaded at a time), reference body; the load generator shares the "
-        "2 cores. The diagnostic row serves `bench/diag_nosql.py` (the service with `Store.record_issued` a no-op).",
+        "2 cores. The diagnostic row serves `bench/diag_nosql.py` (the service with issued-card recording a no-op).",
         f"No-prefetch: threaded `http.server` stub on loopback, every answer delayed {STUB_DELAY_S * 1000:.0f} ms, serving "
         "the reference patient's read and searches as Bundles; the service with `ALLOW_INSECURE_LOCAL_FHIR=true`. "
         f"Floor: the slowest of its {raw['np_templates']} queries timed alone ({plan.query_n} times each) over keep-alive.",

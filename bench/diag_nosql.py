@@ -1,14 +1,14 @@
-"""Diagnostic only: the service with ``Store.record_issued`` turned into a no-op.
+"""Diagnostic only: the service with issued-card recording turned into a no-op.
 
-Served next to the real service in the throughput phase, it shows how much of the
-gap to the floor is the per-call SQLite write (one ``BEGIN IMMEDIATE`` transaction
-per hook call, serialised across workers by SQLite's write lock). Never used for
-a target; ``gunicorn bench.diag_nosql:app``.
+Served next to the real service in the throughput phase, it shows what the
+issued-card records still cost (they are queued to a background writer thread,
+which batches them into SQLite). Never used for a target;
+``gunicorn bench.diag_nosql:app``.
 """
 
 from service import store
 
-store.Store.record_issued = lambda self, service_id, cards: None  # type: ignore[method-assign,assignment]
+store.Store.record_issued_later = lambda self, service_id, cards: None  # type: ignore[method-assign,assignment]
 
 from service.wsgi import app  # noqa: E402 - the patch must be in place before the app is built
 

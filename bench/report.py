@@ -110,23 +110,16 @@ SUGGESTIONS: dict[str, str] = {
     "_medication": "per-record cost is the sum of `_concept`, `_fhir_date`, `_effective` and `_route`: fix those.",
     "parse_patient_data": "dominated by `_medication`/`_observation`/`_concept`/`_fhir_date` below it.",
     "md": (
-        "`md()` runs `str.split`/`join` and a regex `sub` per call, ~117 calls per request on the reference "
-        "patient, mostly on knowledge-base text that never changes: render the static reference lines once at "
-        "knowledge load (cache `section()` lines per reference id) and escape only record-supplied text."
+        "what remains escapes record-supplied text (lab units, record notes, drug labels); the static "
+        "reference lines are already built once per process (`_reference_line`, cached)"
     ),
-    "section": (
-        "rebuilds every reference line (4 `md()` calls each) on every request: the lines depend only on the "
-        "knowledge base, so build them once per reference id at load time and join per card."
-    ),
+    "section": "joins reference lines that are built once per process (`_reference_line`); small now",
     "render_cards": "the sum of `_next_line`, `_card`, `section` and `md`: fix `section`/`md` first.",
     "record_issued": (
-        "one SQLite transaction (3 statements incl. `PRAGMA synchronous`) per hook call on the request thread; "
-        "set the PRAGMA once per connection, or hand the rows to a background writer / batch them."
+        "used by tests and tools; the hook path calls `record_issued_later`, which queues the rows for a "
+        "background writer thread that batches them into SQLite"
     ),
-    "load_knowledge": (
-        "start-up: `yaml.safe_load` is PyYAML's pure-Python parser; `yaml.load(text, Loader=yaml.CSafeLoader)` "
-        "(libyaml, same safe subset, falls back to SafeLoader if absent) parses the same files ~9x faster."
-    ),
+    "load_knowledge": "start-up: YAML is parsed with libyaml's `CSafeLoader` (falls back to `SafeLoader` without libyaml)",
     "_request_id": "`uuid.UUID(header)` + `uuid4()` per request: cheap but visible; fine to leave.",
     "build_facts": "per-record `use_of` + `resolve_concepts`; the memo covers resolution, the rest is Python per record.",
     "_trial": "sorts and set-builds per class; small.",
@@ -148,7 +141,7 @@ def hotspot_section(profiles: Sequence[Profile], top: int = 10) -> str:
             f"Unprofiled, median of {p.requests} requests in-process (service's own timings): total "
             f"**{ph['duration_ms']:.2f} ms** = gather {ph['gather_ms']:.2f} + parse {ph['parse_ms']:.2f} + facts "
             f"{ph['facts_ms']:.2f} + cards {ph['cards_ms']:.2f} + other {ph['other_ms']:.2f} ms (other = JSON read, "
-            f"depth check, request validation, SQLite `record_issued`, serialisation).\n")
+            f"depth check, request validation, queueing issued-card records, serialisation).\n")
         parts.append("Single steps timed alone (unprofiled, median): " + ", ".join(
             f"`{k}` {v:.3f} ms" for k, v in p.components_ms.items()) + ".\n")
         parts.append(f"Under cProfile ({p.profiled_ms:.2f} ms/request incl. test client and profiler overhead): "
