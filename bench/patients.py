@@ -18,21 +18,15 @@ import uuid
 from typing import Any
 
 from service.sandbox.patients import get_patient, list_patients
+from tests.support import prefetch_from_resources  # one way to build prefetch, shared with the tests
 
-__all__ = ["REFERENCE", "HEAVY", "HEAVY_PATIENT_ID", "HEAVY_COUNTS", "hook_body", "heavy_hook_body", "reference_resources", "searchset"]
+__all__ = ["REFERENCE", "HEAVY", "HEAVY_PATIENT_ID", "HEAVY_COUNTS", "hook_body", "heavy_hook_body", "reference_resources"]
 
 REFERENCE = "reference-dm"
 HEAVY = "heavy"
 HEAVY_PATIENT_ID = "bench-heavy-001"
 HEAVY_COUNTS = {"medications": 200, "conditions": 50, "observations": 100}
 
-PREFETCH_TYPES = {
-    "conditions": "Condition",
-    "medicationStatements": "MedicationStatement",
-    "medicationRequests": "MedicationRequest",
-    "medicationAdministrations": "MedicationAdministration",
-    "observations": "Observation",
-}
 _MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 # Example patients whose records are not DM/PM: left out of the heavy patient so its
 # cards stay those of a refractory adult DM patient (the case the latency budget is for).
@@ -42,29 +36,8 @@ _NOT_DM = {"ibm", "juvenile-dm", "no-myositis"}
 _HOOK_INSTANCE = str(uuid.UUID(int=0x8E4C_0000_0000_4000_8000_0000_0000_0008))
 
 
-def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
-    }
-
-
 def reference_resources(name: str = REFERENCE) -> list[dict[str, Any]]:
     return [copy.deepcopy(e["resource"]) for e in get_patient(name).bundle()["entry"]]
-
-
-def _prefetch(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    patient = next(r for r in resources if r["resourceType"] == "Patient")
-    prefetch: dict[str, Any] = {"patient": patient}
-    medications = [r for r in resources if r["resourceType"] == "Medication"]
-    for key, rtype in PREFETCH_TYPES.items():
-        found = [r for r in resources if r["resourceType"] == rtype]
-        if rtype.startswith("Medication"):
-            found += medications  # as a server answering with _include would
-        prefetch[key] = searchset(found)
-    return prefetch
 
 
 def _body(patient_id: str, prefetch: dict[str, Any] | None) -> dict[str, Any]:
@@ -81,7 +54,7 @@ def _body(patient_id: str, prefetch: dict[str, Any] | None) -> dict[str, Any]:
 def hook_body(name: str = REFERENCE, *, prefetch: bool = True, fhir_server: str | None = None) -> dict[str, Any]:
     """The patient-view request for an example patient (full prefetch, or none and a fhirServer)."""
     patient = get_patient(name)
-    body = _body(patient.id, _prefetch(reference_resources(name)) if prefetch else None)
+    body = _body(patient.id, prefetch_from_resources(reference_resources(name)) if prefetch else None)
     if fhir_server:
         body["fhirServer"] = fhir_server
         body["fhirAuthorization"] = {
@@ -139,4 +112,4 @@ def heavy_resources() -> list[dict[str, Any]]:
 
 def heavy_hook_body() -> dict[str, Any]:
     resources = heavy_resources()
-    return _body(resources[0]["id"], _prefetch(resources))
+    return _body(resources[0]["id"], prefetch_from_resources(resources))

@@ -33,7 +33,11 @@ def resources_of(patient_name: str) -> list[dict[str, Any]]:
 
 def prefetch_for(patient_name: str) -> dict[str, Any]:
     """Full prefetch, as an EHR honouring every template would send it."""
-    resources = resources_of(patient_name)
+    return prefetch_from_resources(resources_of(patient_name))
+
+
+def prefetch_from_resources(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """Full prefetch for one patient's resources (a Patient among them)."""
     patient = next(r for r in resources if r["resourceType"] == "Patient")
     prefetch: dict[str, Any] = {"patient": patient}
     medications = [r for r in resources if r["resourceType"] == "Medication"]
