@@ -43,7 +43,6 @@ class Engine:
     lookup: Any  # optional RxNav adapter (mappings.IngredientLookup) or None
     strict_fhir: bool
     pinned_today: date | None
-    preview_url: str | None
 
 
 def today() -> date:
@@ -80,7 +79,6 @@ def init_app(app: Flask) -> None:
         lookup=lookup,
         strict_fhir=cfg.get("FHIR_VALIDATION") == "strict",
         pinned_today=date.fromisoformat(pinned) if isinstance(pinned, str) else pinned,
-        preview_url=None,
     )
 
 
@@ -124,6 +122,7 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
     if skipped_medications:
         gaps.append(DataGap("Medication", f"{skipped_medications} medication record(s) were not valid FHIR and were left out"))
 
+    day = today()
     t0 = time.perf_counter()
     facts = mappings.build_facts(
         request.patient_id,
@@ -131,7 +130,7 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
         parsed.conditions,
         parsed.medications,
         parsed.observations,
-        today=today(),
+        today=day,
         gaps=gaps,
         terminology=engine.terminology,
         lookup=engine.lookup,
@@ -140,7 +139,7 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
     g.hook_facts = facts  # the preview page shows the facts behind the cards it renders
 
     t0 = time.perf_counter()
-    built = cards.build_cards(facts, knowledge=engine.knowledge, today=today(), preview_url=_preview_url(request.patient_id))
+    built = cards.build_cards(facts, knowledge=engine.knowledge, today=day, preview_url=_preview_url(request.patient_id))
     timings["cards_ms"] = _ms(t0)
     timings["cards"] = len(built)
     timings["card_kinds"] = [c.kind for c in built]
