@@ -64,10 +64,12 @@ def _disease(facts: PatientFacts) -> tuple[str, bool]:
     groups = {d.group for d in facts.diagnoses}
     if groups & vocab.DM_GROUPS:
         return "DM", True
-    if groups & {"dermatopolymyositis_unspecified", "dm_pm_with_respiratory_involvement", "dm_pm_with_myopathy"}:
-        return "DM/PM", False
+    # The "with myopathy / respiratory involvement" groups span DM and PM codes (M33.x2, M33.x1):
+    # a specific PM group wins over them.
     if groups & vocab.PM_GROUPS:
         return "PM", False
+    if groups & {"dermatopolymyositis_unspecified", "dm_pm_with_respiratory_involvement", "dm_pm_with_myopathy"}:
+        return "DM/PM", False
     if "immune_mediated_necrotizing_myopathy" in groups:
         return "IMNM", False
     return "myositis", False

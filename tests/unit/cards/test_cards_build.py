@@ -330,3 +330,14 @@ def test_build_cards_is_fast(knowledge):
     for _ in range(50):
         build(f, knowledge)
     assert (time.perf_counter() - start) / 50 < 0.02
+
+
+@pytest.mark.parametrize(("groups", "label"), [
+    (("polymyositis", "dm_pm_with_myopathy"), "Refractory PM"),  # M33.22 "Polymyositis with myopathy"
+    (("dermatomyositis_adult", "dm_pm_with_myopathy"), "Refractory DM"),  # M33.12
+    (("dermatopolymyositis_unspecified", "dm_pm_with_myopathy"), "Refractory DM/PM"),  # M33.92
+])
+def test_the_disease_named_in_the_summary_is_the_most_specific_one(groups, label):
+    patient = reference_patient(diagnoses=tuple(diagnosis(g) for g in groups))
+    main = build_cards(patient, knowledge=load_knowledge(), today=TODAY)[0]
+    assert main.summary.startswith(label + ":")
