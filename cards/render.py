@@ -53,13 +53,15 @@ class _Citations:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.order: list[str] = []
+        self._number: dict[str, int] = {}
 
     def cite(self, ids: Iterable[str]) -> str:
         numbers = []
         for rid in ids:
-            if rid not in self.order:
+            number = self._number.get(rid)
+            if number is None:
                 self.order.append(rid)
-            number = self.order.index(rid) + 1
+                number = self._number[rid] = len(self.order)
             numbers.append(f"[[{number}]]({self.knowledge.references[rid].url})")
         return (" " + "".join(numbers)) if numbers else ""
 
@@ -72,12 +74,13 @@ class _Citations:
         return lines
 
     def links(self, limit: int) -> tuple[Link, ...]:
-        out = []
-        for n, rid in enumerate(self.order[:limit], 1):
-            ref = self.knowledge.references[rid]
-            label = f"[{n}] {ref.short}: {ref.title}"
-            out.append(Link(label=label if len(label) <= 100 else label[:97] + "...", url=ref.url))
-        return tuple(out)
+        return tuple(_reference_link(n, self.knowledge.references[rid]) for n, rid in enumerate(self.order[:limit], 1))
+
+
+@lru_cache(maxsize=4096)
+def _reference_link(number: int, ref: Reference) -> Link:
+    label = f"[{number}] {ref.short}: {ref.title}"
+    return Link(label=label if len(label) <= 100 else label[:97] + "...", url=ref.url)
 
 
 @lru_cache(maxsize=None)

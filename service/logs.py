@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import sys
 import time
 import uuid
@@ -58,12 +60,19 @@ def _configure_root(level: str) -> None:
 _access = logging.getLogger("myositis_cds.access")
 
 
+# Request ids need uniqueness, not secrecy: a seeded generator spares a system call per request.
+_ID_RANDOM = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ID_RANDOM.seed(os.urandom(32)))
+
+
 def _request_id() -> str:
-    given = request.headers.get("X-Request-ID", "")
-    try:
-        return str(uuid.UUID(given))
-    except ValueError:
-        return str(uuid.uuid4())
+    given = request.headers.get("X-Request-ID")
+    if given:
+        try:
+            return str(uuid.UUID(given))  # only a well-formed id is echoed: a header is caller-controlled
+        except ValueError:
+            pass
+    return str(uuid.UUID(int=_ID_RANDOM.getrandbits(128), version=4))
 
 
 def init_app(app: Flask) -> None:
