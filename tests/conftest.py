@@ -40,3 +40,65 @@ def app(make_app) -> Iterator[Flask]:  # noqa: ANN001
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+# --- No PHI in the logs of the whole run ------------------------------------------------------
+# Every record any test makes the service log is kept (formatted as the JSON handler writes it)
+# and, when the run ends, scanned for the example patients' names, identifiers, ids and birth
+# dates. tests/reliability/test_no_phi_in_logs.py probes the paths on purpose; this catches the
+# paths nobody thought of.
+
+import json as _json
+import logging as _logging
+
+from service.logs import JsonFormatter as _JsonFormatter
+
+_PLANTED = "myositis_cds.planted"  # the reliability suite's deliberate leak, proving its trap works
+
+
+class _RunLog(_logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=_logging.DEBUG)
+        self.setFormatter(_JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: _logging.LogRecord) -> None:
+        if not record.name.startswith(_PLANTED):
+            self.lines.append(self.format(record))
+
+
+_RUN_LOG = _RunLog()
+
+
+def _example_phi() -> set[str]:
+    from service.sandbox.patients import list_patients
+
+    found: set[str] = set()
+    for patient in list_patients():
+        for entry in patient.bundle()["entry"]:
+            resource = entry["resource"]
+            if resource["resourceType"] != "Patient":
+                continue
+            found.add(resource["id"])
+            found.update(v for v in [resource.get("birthDate")] if v)
+            for name in resource.get("name", []):
+                found.update(n for n in [name.get("family"), *name.get("given", [])] if n)
+            for identifier in resource.get("identifier", []):
+                found.update(v for v in [identifier.get("value")] if v)
+    return found
+
+
+def pytest_configure(config) -> None:  # noqa: ANN001
+    logger = _logging.getLogger("myositis_cds")
+    logger.addHandler(_RUN_LOG)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+    if not _RUN_LOG.lines:
+        return
+    phi = _example_phi()
+    leaks = sorted({value for line in _RUN_LOG.lines for value in phi if value in line})
+    if leaks:
+        sample = next(line for line in _RUN_LOG.lines if any(v in line for v in leaks))
+        print(f"\nPHI in the service's logs during this run: {_json.dumps(leaks)}\n  e.g. {sample[:300]}")
+        session.exitstatus = 1
