@@ -150,6 +150,9 @@ class Option:
     references: tuple[str, ...]
     reviewed: date
     source: str
+    # Listed for everyone, but offered as a draft order only with one of these phenotypes
+    # (e.g. IV cyclophosphamide: severe organ involvement). Empty: always offered.
+    draft_order_when: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +239,7 @@ class Knowledge:
 # Placeholders each summary template may use; anything else is a typo caught at load.
 SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "next_line": frozenset({"disease", "n"}),
+    "next_line_waiting": frozenset({"disease", "n", "label"}),
     "next_line_incomplete": frozenset({"disease", "n"}),
     "next_line_none": frozenset({"disease"}),
     "first_line": frozenset({"disease"}),
@@ -493,7 +497,7 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
     out: list[Option] = []
     allowed = {"id", "stage", "therapy_class", "label", "agents", "line", "rank", "evidence", "rationale",
                "rationale_tag", "favoured_when", "only_when", "avoid_when", "cautions", "references",
-               "reviewed", "source"}
+               "reviewed", "source", "draft_order_when"}
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         agents = tuple(e.sub("agents", a, {"name", "rxnorm_in"}, _agent) for a in e.mappings("agents"))
@@ -516,6 +520,7 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
             favoured_when=favoured, only_when=e.strings("only_when", vocab.PHENOTYPES, required=False),
             avoid_when=avoid, cautions=e.strings("cautions", caution_ids, required=False),
             references=e.strings("references"), reviewed=e.day(), source=e.text("source"),
+            draft_order_when=e.strings("draft_order_when", vocab.PHENOTYPES, required=False),
         )
         extra: list[str] = []
         if not agents:

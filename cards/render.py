@@ -224,6 +224,9 @@ def _option_line(n: int, r: RankedOption, assessment: Assessment, knowledge: Kno
     for a in r.warnings:
         evidence = md(assessment.conditions[a.condition])
         text += f" **Caution** ({evidence}): {a.text}{_TAG_NOTE[a.tag]}{cites.cite(a.references)}."
+    if not _orderable(r, assessment):
+        needs = ", ".join(p.replace("_", " ") for p in o.draft_order_when)
+        text += f" *For severe disease only: no draft order unless the record shows {needs}.*"
     cls = knowledge.classes[o.therapy_class]
     if cls.adequate_trial is not None:
         w = cls.adequate_trial
@@ -231,6 +234,16 @@ def _option_line(n: int, r: RankedOption, assessment: Assessment, knowledge: Kno
     if len(o.agents) > 1:
         text += " Agents: " + ", ".join(a.name for a in o.agents) + "."
     return text
+
+
+def _orderable(r: RankedOption, assessment: Assessment) -> bool:
+    """An option restricted to severe phenotypes is offered as a draft order only when one is present."""
+    when = r.option.draft_order_when
+    return not when or any(p in assessment.phenotypes for p in when)
+
+
+def _suggestions(assessment: Assessment, facts: PatientFacts) -> tuple[Suggestion, ...]:
+    return tuple(_suggestion(r, facts) for r in assessment.options if _orderable(r, assessment))
 
 
 def _suggestion(r: RankedOption, facts: PatientFacts) -> Suggestion:
@@ -268,8 +281,11 @@ def _options_block(assessment: Assessment, knowledge: Knowledge, cites: _Citatio
 def _next_line(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview_url: str | None) -> Card:
     cites = _Citations(knowledge)
     n = len(a.options)
+    waiting = [s for s in a.in_progress if s.counts_as_second_agent]
     if n == 0:
         summary = _summary(knowledge, "next_line_none", disease=a.disease)
+    elif waiting:
+        summary = _summary(knowledge, "next_line_waiting", disease=a.disease, n=n, label=waiting[0].label)
     elif a.medication_incomplete:
         summary = _summary(knowledge, "next_line_incomplete", disease=a.disease, n=n)
     else:
@@ -284,10 +300,14 @@ def _next_line(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: 
             already = " (already tried here)" if nf.therapy_class in tried else ""
             parts.append(f"{nf.label}{already}: {nf.text}{_TAG_NOTE[nf.tag]}{cites.cite(nf.references)}")
         lines += ["", "**Considered, not favoured**: " + "; ".join(parts) + "."]
-    if any(s.in_progress for s in a.states):
+    if waiting:
+        names = ", ".join(md(s.label.lower()) for s in waiting)
+        lines += ["", f"**No draft orders while {names} {'is' if len(waiting) == 1 else 'are'} inside the adequate-trial "
+                      "window**: judge the effect first; the options above are for planning if it fails."]
+    elif any(s.in_progress for s in a.states):
         lines += ["", "Classes marked *in progress* are inside their adequate-trial window: judge their effect before switching."]
     lines += _record_notes(facts, a)
-    suggestions = tuple(_suggestion(r, facts) for r in a.options)
+    suggestions = () if waiting else _suggestions(a, facts)
     return _card(knowledge, "next-line", summary, "info", lines, cites, preview_url, suggestions, overrides=True)
 
 
@@ -299,7 +319,7 @@ def _first_line(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today:
         lines += _tried_table(a)
     lines += _options_block(a, knowledge, cites, "**First-line steroid-sparing options** (alongside glucocorticoid; *consider*)")
     lines += _record_notes(facts, a)
-    suggestions = tuple(_suggestion(r, facts) for r in a.options)
+    suggestions = _suggestions(a, facts)
     return _card(knowledge, "first-line", summary, "info", lines, cites, preview_url, suggestions, overrides=True)
 
 
@@ -350,7 +370,7 @@ def _screening(facts: PatientFacts, a: Assessment, knowledge: Knowledge, preview
     shown = {r.option.therapy_class for r in a.options}
     lines = ["Checks before starting the options listed:", ""]
     for c in a.screening:
-        applies = ", ".join(knowledge.classes[x].label.lower() for x in c.applies_to if x in shown)
+        applies = ", ".join(knowledge.classes[x].label for x in c.applies_to if x in shown)
         line = f"- **{c.title}** ({applies}): {c.text}{_TAG_NOTE[c.tag]}{cites.cite(c.references)}"
         found = _lab_evidence(facts, c.labs)
         conditions = [d.label for d in facts.diagnoses if d.group in c.conditions]
@@ -370,7 +390,8 @@ def _reassess(facts: PatientFacts, a: Assessment, knowledge: Knowledge, preview_
     cites = _Citations(knowledge)
     lines = ["Before calling the disease refractory and adding drugs:", ""]
     for c in a.reassess:
-        lines.append(f"- **{c.title}** {c.text}{_TAG_NOTE[c.tag]}{cites.cite(c.references)}")
+        title = c.title if c.title.endswith("?") else c.title + ":"
+        lines.append(f"- **{title}** {c.text}{_TAG_NOTE[c.tag]}{cites.cite(c.references)}")
     flags = []
     steroid = [d.label for d in facts.diagnoses if d.group == "drug_induced_or_steroid_myopathy"]
     if steroid:
@@ -380,7 +401,7 @@ def _reassess(facts: PatientFacts, a: Assessment, knowledge: Knowledge, preview_
         if a.age is not None and a.age > 40:
             risk.append(f"age {a.age}")
         if risk:
-            flags.append("cancer risk features in the record: " + "; ".join(risk))
+            flags.append("cancer risk features: " + "; ".join(risk))
     if flags:
         lines += ["", "In the record: " + "; ".join(flags) + "."]
     indicator = "warning" if steroid else "info"
@@ -407,10 +428,13 @@ def render_cards(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today
                            "info", lines, cites, preview_url))
     elif a.route == FIRST_LINE:
         cards.append(_first_line(facts, a, knowledge, today, preview_url))
-    elif a.route == NEXT_LINE:
+    in_progress = [_in_progress(facts, a, s, knowledge, preview_url) for s in a.in_progress if s.counts_as_second_agent]
+    if a.route == NEXT_LINE:
+        # A trial still inside its window comes first: continue and judge it before switching.
+        cards += in_progress
         cards.append(_next_line(facts, a, knowledge, today, preview_url))
-
-    cards += [_in_progress(facts, a, s, knowledge, preview_url) for s in a.in_progress if s.counts_as_second_agent]
+    else:
+        cards += in_progress
     for situation in a.situations:
         card = _pathway(knowledge, situation, a, preview_url)
         if card is not None:

@@ -121,6 +121,11 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
     )
     if skipped_medications:
         gaps.append(DataGap("Medication", f"{skipped_medications} medication record(s) were not valid FHIR and were left out"))
+    unresolved = sum(1 for m in parsed.medications if m.medication_unresolved)
+    if unresolved:
+        # The drug of such a record is known at best from its display text: the history may be incomplete.
+        gaps.append(DataGap("Medication", f"{unresolved} medication record(s) point to a Medication resource "
+                                          "that could not be read"))
 
     day = today()
     t0 = time.perf_counter()

@@ -299,3 +299,17 @@ def test_more_records_than_the_cap_are_cut_short_and_said(make_app):
     response = client.post(SERVICE, json=hook_body())
     assert response.status_code == 200
     assert "only the first 3 records were read" in json.dumps(response.get_json())
+
+
+def test_an_unreadable_medication_reference_makes_the_history_incomplete(client):
+    body = hook_body()  # prefetch only, no fhirServer: the referenced Medication cannot be read
+    statement = {
+        "resourceType": "MedicationStatement", "id": "ms-ref", "status": "completed",
+        "medicationReference": {"reference": "Medication/med-unknown"},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectivePeriod": {"start": "2023-08-01", "end": "2024-09-01"},
+    }
+    body["prefetch"]["medicationStatements"]["entry"].append({"resource": statement})
+    main = client.post(SERVICE, json=body).get_json()["cards"][0]
+    assert "not in the available medication record" in main["summary"]
+    assert "could not be read" in main["detail"]

@@ -115,9 +115,20 @@ def test_reference_patient_gets_next_line_card_first(knowledge):
 
 
 def test_reference_patient_options_include_expected_classes(knowledge):
-    codes = suggested_codes(build(reference_patient(), knowledge)[0])
-    for code in ("3002", "42316", "1357536", "6851", "1256", "614391", "376"):
+    main = build(reference_patient(), knowledge)[0]
+    codes = suggested_codes(main)
+    for code in ("42316", "1357536", "6851", "1256", "614391", "376"):
         assert code in codes
+    # IV cyclophosphamide is listed, but offered as an order only for severe disease (ILD, anti-MDA5, ulceration).
+    assert "3002" not in codes
+    assert "**IV cyclophosphamide**" in main.to_json()["detail"]
+    assert "For severe disease only" in main.to_json()["detail"]
+
+
+def test_cyclophosphamide_is_offered_as_an_order_with_ild(knowledge):
+    ild = diagnosis("interstitial_lung_disease", "Interstitial lung disease")
+    codes = suggested_codes(build(reference_patient(diagnoses=(DM, ild)), knowledge)[0])
+    assert "3002" in codes
 
 
 def test_reference_patient_tried_classes_never_resuggested(knowledge):
@@ -202,9 +213,12 @@ def test_in_progress_class_is_not_resuggested_alongside_failed_ones(knowledge):
     f = facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(80), weeks_ago(40)),
                                        trial("rituximab", weeks_ago(8), weeks_ago(6))))
     cards = build(f, knowledge)
-    assert kinds(cards)[:2] == ["next-line", "in-progress"]
-    assert "121191" not in suggested_codes(cards[0])
-    assert "in progress (window 26 wk)" in cards[0].to_json()["detail"]
+    # The trial still inside its window comes first; options are for planning, with no draft orders yet.
+    assert kinds(cards)[:2] == ["in-progress", "next-line"]
+    main = cards[1]
+    assert "suggestions" not in main.to_json()
+    assert "still in its trial window" in main.summary
+    assert "in progress (window 26 wk)" in main.to_json()["detail"]
 
 
 def test_rituximab_past_window_counts_as_tried(knowledge):
