@@ -153,6 +153,9 @@ class Option:
     # Listed for everyone, but offered as a draft order only with one of these phenotypes
     # (e.g. IV cyclophosphamide: severe organ involvement). Empty: always offered.
     draft_order_when: tuple[str, ...] = ()
+    # A combination of classes (e.g. methotrexate + azathioprine): offered when each was tried,
+    # but never together; its draft orders create every agent.
+    combination_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,7 +500,7 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
     out: list[Option] = []
     allowed = {"id", "stage", "therapy_class", "label", "agents", "line", "rank", "evidence", "rationale",
                "rationale_tag", "favoured_when", "only_when", "avoid_when", "cautions", "references",
-               "reviewed", "source", "draft_order_when"}
+               "reviewed", "source", "draft_order_when", "combination_of"}
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         agents = tuple(e.sub("agents", a, {"name", "rxnorm_in"}, _agent) for a in e.mappings("agents"))
@@ -521,8 +524,12 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
             avoid_when=avoid, cautions=e.strings("cautions", caution_ids, required=False),
             references=e.strings("references"), reviewed=e.day(), source=e.text("source"),
             draft_order_when=e.strings("draft_order_when", vocab.PHENOTYPES, required=False),
+            combination_of=e.strings("combination_of", classes, required=False),
         )
         extra: list[str] = []
+        if option.combination_of and (len(option.combination_of) < 2 or option.therapy_class not in option.combination_of
+                                      or len(agents) != len(option.combination_of)):
+            extra.append("'combination_of' needs two or more classes, including 'therapy_class', and one agent each")
         if not agents:
             extra.append("'agents' must list at least one agent")
         if option.line not in (0, 1, 2, 3):
@@ -666,7 +673,8 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
     # Each stage may offer a class once, or the card would list it twice.
     seen: set[tuple[str, str]] = set()
     for option in options:
-        key = (option.stage, option.therapy_class)
+        # A combination is offered exactly when its single-class options are not, so it may share a class.
+        key = (option.stage, "+".join(option.combination_of) or option.therapy_class)
         if key in seen:
             raise KnowledgeError("options.yaml", option.id, [f"class {option.therapy_class!r} already offered at stage {option.stage!r}"])
         seen.add(key)

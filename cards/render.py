@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from mappings.model import LabResult, PatientFacts
 
-from .knowledge import Knowledge, Reference
+from .knowledge import Agent, Knowledge, Reference
 from .models import Action, Card, Coding, Link, Source, Suggestion
 from .phenotype import latest
 from .rules import (FIRST_LINE, IBM, IN_PROGRESS_ONLY, JUVENILE, NEXT_LINE, NO_MEDICATION_DATA, NONE,
@@ -246,8 +246,7 @@ def _suggestions(assessment: Assessment, facts: PatientFacts) -> tuple[Suggestio
     return tuple(_suggestion(r, facts) for r in assessment.options if _orderable(r, assessment))
 
 
-def _suggestion(r: RankedOption, facts: PatientFacts) -> Suggestion:
-    agent = r.option.agents[0]  # the first agent is the one the sources describe best
+def _draft_order(agent: Agent, facts: PatientFacts) -> Action:
     resource = {
         "resourceType": "MedicationRequest",
         "status": "draft",
@@ -258,10 +257,17 @@ def _suggestion(r: RankedOption, facts: PatientFacts) -> Suggestion:
             "text": agent.name,
         },
     }
-    action = Action(type="create", resource=resource,
-                    description=f"Draft proposal for {agent.name}; dose, route and schedule to be set by the prescriber")
-    return Suggestion(label=f"Consider {r.option.label}: draft {agent.name} order", uuid=_new_uuid(),
-                      actions=(action,))
+    return Action(type="create", resource=resource,
+                  description=f"Draft proposal for {agent.name}; dose, route and schedule to be set by the prescriber")
+
+
+def _suggestion(r: RankedOption, facts: PatientFacts) -> Suggestion:
+    # A combination orders every agent (actions in one suggestion are applied together);
+    # otherwise the first agent, the one the sources describe best.
+    agents = r.option.agents if r.option.combination_of else r.option.agents[:1]
+    names = " + ".join(a.name for a in agents)
+    return Suggestion(label=f"Consider {r.option.label}: draft {names} order{'s' if len(agents) > 1 else ''}",
+                      uuid=_new_uuid(), actions=tuple(_draft_order(a, facts) for a in agents))
 
 
 def _options_block(assessment: Assessment, knowledge: Knowledge, cites: _Citations, heading: str) -> list[str]:

@@ -79,11 +79,26 @@ def _medication_incomplete(facts: PatientFacts) -> bool:
     return any(g.resource_type.startswith("Medication") for g in facts.gaps)
 
 
-def _rank(options: tuple[Option, ...], tried: set[str], phen: dict[str, str], cond: dict[str, str]) -> tuple[tuple[RankedOption, ...], tuple[tuple[Option, Avoid], ...]]:
+def _tried_apart(option: Option, states: tuple[ClassState, ...]) -> bool:
+    """Every class of a combination was tried and stopped, and never at the same time as another."""
+    by_class = {s.therapy_class: s for s in states}
+    parts = [by_class.get(c) for c in option.combination_of]
+    if any(p is None or p.in_progress or p.trial.ongoing or p.trial.first_date is None for p in parts):
+        return False
+    spans = sorted((p.trial.first_date, p.trial.last_date or p.trial.first_date) for p in parts if p is not None)
+    return all(later[0] > earlier[1] for earlier, later in zip(spans, spans[1:]))
+
+
+def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dict[str, str],
+          cond: dict[str, str]) -> tuple[tuple[RankedOption, ...], tuple[tuple[Option, Avoid], ...]]:
+    tried = {s.therapy_class for s in states}
     ranked: list[RankedOption] = []
     removed: list[tuple[Option, Avoid]] = []
     for option in options:
-        if option.therapy_class in tried:
+        if option.combination_of:
+            if not _tried_apart(option, states):
+                continue  # the combination is for patients who failed each drug alone
+        elif option.therapy_class in tried:
             continue  # a class already tried never comes back as a suggestion
         if option.only_when and not any(p in phen for p in option.only_when):
             continue
@@ -160,13 +175,13 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     if incomplete and not states:
         return Assessment(route=NO_MEDICATION_DATA, situations=situations, **base)
     if not second_agents:
-        ranked, removed = _rank(knowledge.options_for("first_line"), tried, phen, cond)
+        ranked, removed = _rank(knowledge.options_for("first_line"), states, phen, cond)
         return Assessment(route=FIRST_LINE, options=ranked, removed=removed, situations=situations,
                           screening=_screening(knowledge, ranked), **base)
     if not failed:
         # Only in-progress steroid-sparing trials: let them run; escalation would be premature.
         return Assessment(route=IN_PROGRESS_ONLY, situations=situations, **base)
-    ranked, removed = _rank(knowledge.options_for("next_line"), tried, phen, cond)
+    ranked, removed = _rank(knowledge.options_for("next_line"), states, phen, cond)
     return Assessment(
         route=NEXT_LINE, options=ranked, removed=removed, not_favoured=knowledge.not_favoured,
         situations=situations, screening=_screening(knowledge, ranked),

@@ -65,7 +65,11 @@ def knowledge() -> None:
     """Print the reviewed table of therapy options with their references."""
     import cards
 
-    click.echo(cards.render_knowledge_table(cards.load_knowledge()))
+    try:
+        loaded = cards.load_knowledge()
+    except cards.KnowledgeError as exc:
+        raise click.ClickException(f"the knowledge base is not valid: {exc}") from None
+    click.echo(cards.render_knowledge_table(loaded))
 
 
 def _register_sandbox() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from pathlib import Path
 from typing import Any
 
 from service.sandbox.patients import get_patient, list_patients
@@ -152,3 +153,12 @@ def assert_valid_cds_response(body: dict[str, Any]) -> None:
         assert_valid_card(card)
     if "systemActions" in body:
         assert body["systemActions"]
+
+
+def shared_knowledge(*parts: str) -> Path:
+    """A file of the verified knowledge folder: ``../shared`` beside the checkout (as CI has it), else /work/shared."""
+    repo = Path(__file__).resolve().parents[1]
+    for root in (repo.parent / "shared" / "knowledge", Path("/work/shared/knowledge")):
+        if root.exists():
+            return root.joinpath(*parts)
+    return repo.parent.joinpath("shared", "knowledge", *parts)

@@ -355,3 +355,26 @@ def test_the_disease_named_in_the_summary_is_the_most_specific_one(groups, label
     patient = reference_patient(diagnoses=tuple(diagnosis(g) for g in groups))
     main = build_cards(patient, knowledge=load_knowledge(), today=TODAY)[0]
     assert main.summary.startswith(label + ":")
+
+
+def _combination_offered(trials, knowledge) -> bool:  # noqa: ANN001
+    main = build(facts(diagnoses=(DM,), trials=trials), knowledge)[0]
+    return "Methotrexate + azathioprine" in main.to_json().get("detail", "")
+
+
+def test_mtx_aza_combination_is_offered_after_each_failed_alone(knowledge):
+    trials = (trial("methotrexate", weeks_ago(150), weeks_ago(100)), trial("azathioprine", weeks_ago(90), weeks_ago(40)))
+    assert _combination_offered(trials, knowledge)
+    main = build(facts(diagnoses=(DM,), trials=trials), knowledge)[0]
+    combo = [s for s in main.to_json()["suggestions"] if "+" in s["label"]][0]
+    codes = [a["resource"]["medicationCodeableConcept"]["coding"][0]["code"] for a in combo["actions"]]
+    assert codes == ["6851", "1256"]  # both drafts in one suggestion: applied together
+
+
+def test_mtx_aza_combination_is_not_offered_when_they_were_given_together(knowledge):
+    trials = (trial("methotrexate", weeks_ago(150), weeks_ago(60)), trial("azathioprine", weeks_ago(90), weeks_ago(40)))
+    assert not _combination_offered(trials, knowledge)
+
+
+def test_mtx_aza_combination_is_not_offered_when_only_one_was_tried(knowledge):
+    assert not _combination_offered((trial("methotrexate", weeks_ago(150), weeks_ago(100)),), knowledge)

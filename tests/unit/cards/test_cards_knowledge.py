@@ -10,9 +10,10 @@ import pytest
 
 from cards import KnowledgeError, load_knowledge, render_knowledge_table
 from cards.knowledge import DEFAULT_DIRECTORY
+from tests.support import shared_knowledge
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_REFERENCES = Path("/work/shared/knowledge/clinical/references.json")
+SHARED_REFERENCES = shared_knowledge("clinical", "references.json")
 
 
 @pytest.fixture(scope="module")

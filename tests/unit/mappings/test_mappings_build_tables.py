@@ -9,9 +9,10 @@ import pytest
 
 from mappings import build_tables, load_terminology
 from mappings.build_tables import build_from_knowledge, build_from_rrf
+from tests.support import shared_knowledge
 
 RRF = Path(__file__).parent / "fixtures" / "rrf"
-KNOWLEDGE = Path("/work/shared/knowledge/terminology")
+KNOWLEDGE = shared_knowledge("terminology")
 INGREDIENTS = ["42316", "8640", "6851"]  # tacrolimus, prednisone, methotrexate
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from mappings import TerminologyError, load_terminology, therapy_classes
 from mappings.terminology import DATA_DIR, REQUIRED_CLASSES
+from tests.support import shared_knowledge
 
-KNOWLEDGE = Path("/work/shared/knowledge/terminology")
+KNOWLEDGE = shared_knowledge("terminology")
 
 
 def _doc(name: str) -> dict:
