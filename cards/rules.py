@@ -128,8 +128,17 @@ def _screening(knowledge: Knowledge, ranked: tuple[RankedOption, ...]) -> tuple[
     return tuple(knowledge.cautions[cid] for cid in ids if knowledge.cautions[cid].kind == "screening")
 
 
-def _reassess(knowledge: Knowledge, states: tuple[ClassState, ...], is_dm: bool) -> tuple[Caution, ...]:
+# algorithm.md §5: PJP risk is highest with mycophenolate, cyclophosphamide and anti-MDA5/ILD.
+_PJP_DRUGS = frozenset({"mycophenolate", "cyclophosphamide"})
+_PJP_PHENOTYPES = frozenset({"ild", "anti_mda5"})
+
+
+def _reassess(knowledge: Knowledge, states: tuple[ClassState, ...], is_dm: bool, phen: dict[str, str],
+              screening: tuple[Caution, ...]) -> tuple[Caution, ...]:
     on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in states)
+    pjp_risk = (any(s.therapy_class in _PJP_DRUGS and s.trial.ongoing for s in states)
+                or bool(_PJP_PHENOTYPES & set(phen)))
+    screened = {c.id for c in screening}
     out = []
     for caution in knowledge.cautions.values():
         if caution.kind != "reassess":
@@ -138,6 +147,8 @@ def _reassess(knowledge: Knowledge, states: tuple[ClassState, ...], is_dm: bool)
             continue
         if caution.when == "dermatomyositis" and not is_dm:
             continue
+        if caution.when == "pjp_risk" and (not pjp_risk or "pjp-prophylaxis" in screened):
+            continue  # shown once: on the screening card when cyclophosphamide is offered
         out.append(caution)
     return tuple(out)
 
@@ -182,8 +193,9 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
         # Only in-progress steroid-sparing trials: let them run; escalation would be premature.
         return Assessment(route=IN_PROGRESS_ONLY, situations=situations, **base)
     ranked, removed = _rank(knowledge.options_for("next_line"), states, phen, cond)
+    screening = _screening(knowledge, ranked)
     return Assessment(
         route=NEXT_LINE, options=ranked, removed=removed, not_favoured=knowledge.not_favoured,
-        situations=situations, screening=_screening(knowledge, ranked),
-        reassess=_reassess(knowledge, states, is_dm), **base,
+        situations=situations, screening=screening,
+        reassess=_reassess(knowledge, states, is_dm, phen, screening), **base,
     )

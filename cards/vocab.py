@@ -67,7 +67,7 @@ TAGS: frozenset[str] = frozenset({"evidence", "seed-only", "convention", "unveri
 VERIFICATION: frozenset[str] = frozenset({"verified", "partial", "not_verified"})
 INDICATORS: frozenset[str] = frozenset({"info", "warning", "critical"})
 CAUTION_KINDS: frozenset[str] = frozenset({"screening", "reassess"})
-REASSESS_WHEN: frozenset[str] = frozenset({"always", "on_glucocorticoid", "dermatomyositis"})
+REASSESS_WHEN: frozenset[str] = frozenset({"always", "on_glucocorticoid", "dermatomyositis", "pjp_risk"})
 AVOID_EFFECTS: frozenset[str] = frozenset({"remove", "warn"})
 
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"

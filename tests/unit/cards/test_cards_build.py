@@ -378,3 +378,26 @@ def test_mtx_aza_combination_is_not_offered_when_they_were_given_together(knowle
 
 def test_mtx_aza_combination_is_not_offered_when_only_one_was_tried(knowledge):
     assert not _combination_offered((trial("methotrexate", weeks_ago(150), weeks_ago(100)),), knowledge)
+
+
+def _reassess_text(f, knowledge) -> str:  # noqa: ANN001
+    return " ".join(c.to_json().get("detail", "") for c in build(f, knowledge) if c.kind == "caution-reassess")
+
+
+def test_pjp_prompt_appears_once_with_ongoing_mycophenolate(knowledge):
+    f = facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(150), weeks_ago(100)),
+                                       trial("mycophenolate", weeks_ago(60), None, ongoing=True)))
+    details = [c.to_json().get("detail", "") for c in build(f, knowledge)]
+    # Either on the screening card (cyclophosphamide is listed) or as its own reassess item, never both.
+    assert sum(d.count("**PJP prophylaxis") for d in details) == 1
+
+
+def test_pjp_prompt_is_a_reassess_item_when_cyclophosphamide_was_already_tried(knowledge):
+    f = facts(diagnoses=(DM,), trials=(trial("cyclophosphamide", weeks_ago(150), weeks_ago(100)),
+                                       trial("mycophenolate", weeks_ago(60), None, ongoing=True)))
+    assert "PJP prophylaxis?" in _reassess_text(f, knowledge)
+
+
+def test_pjp_prompt_is_not_shown_without_a_risk_factor(knowledge):
+    f = facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(150), weeks_ago(100)),))
+    assert "PJP prophylaxis?" not in _reassess_text(f, knowledge)
