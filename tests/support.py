@@ -162,3 +162,27 @@ def shared_knowledge(*parts: str) -> Path:
         if root.exists():
             return root.joinpath(*parts)
     return repo.parent.joinpath("shared", "knowledge", *parts)
+
+
+# --- hostile medication text (preview page injection tests) ----------------------------------
+
+HOSTILE_TEXT = "<script>alert(1)</script>"
+HOSTILE_LINK = "[x](javascript:alert(1))"
+
+
+def hostile_request() -> dict[str, Any]:
+    """The reference patient's request with two medication records whose text tries to inject HTML."""
+    body = hook_body("reference-dm")
+    patient_id = body["context"]["patientId"]
+    statements = body["prefetch"]["medicationStatements"]
+    for n, text in enumerate((HOSTILE_TEXT, HOSTILE_LINK)):
+        statements["entry"].append({"resource": {
+            "resourceType": "MedicationStatement",
+            "id": f"hostile-{n}",
+            "status": "active",
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "effectivePeriod": {"start": "2026-01-01"},
+            "medicationCodeableConcept": {"text": text},
+        }, "search": {"mode": "match"}})
+    statements["total"] = len(statements["entry"])
+    return body

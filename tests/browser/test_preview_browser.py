@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import prefetch_for
+from tests.support import HOSTILE_LINK, HOSTILE_TEXT, hostile_request
 
 pytestmark = pytest.mark.browser
 
@@ -30,8 +30,6 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 TODAY = "2026-11-23"
 REFERENCE = "example-dm-001"
-HOSTILE_TEXT = "<script>alert(1)</script>"
-HOSTILE_LINK = "[x](javascript:alert(1))"
 
 
 def _missing() -> str | None:
@@ -204,25 +202,6 @@ def test_patient_link_preselects_and_fires(driver: Any, base_url: str) -> None:
     assert _severe_console_entries(driver) == []
 
 
-def _hostile_request() -> str:
-    prefetch = prefetch_for("reference-dm")
-    statements = prefetch["medicationStatements"]
-    for text in (HOSTILE_TEXT, HOSTILE_LINK):
-        statements["entry"].append({"resource": {
-            "resourceType": "MedicationStatement",
-            "id": f"hostile-{len(statements['entry'])}",
-            "status": "active",
-            "subject": {"reference": f"Patient/{REFERENCE}"},
-            "effectivePeriod": {"start": "2026-01-01"},
-            "medicationCodeableConcept": {"text": text},
-        }, "search": {"mode": "match"}})
-    statements["total"] = len(statements["entry"])
-    return json.dumps({
-        "hook": "patient-view",
-        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "context": {"userId": "Practitioner/example-rheumatologist", "patientId": REFERENCE},
-        "prefetch": prefetch,
-    })
 
 
 def test_injection_in_medication_text_renders_as_text(driver: Any, base_url: str,
@@ -235,7 +214,7 @@ def test_injection_in_medication_text_renders_as_text(driver: Any, base_url: str
     driver.find_element(By.CSS_SELECTOR, "details.source:nth-of-type(1) summary").click()
     area = driver.find_element(By.ID, "request_json")
     # Typing 100 kB key by key is slow; set the value as a paste would.
-    driver.execute_script("arguments[0].value = arguments[1];", area, _hostile_request())
+    driver.execute_script("arguments[0].value = arguments[1];", area, json.dumps(hostile_request()))
     driver.find_element(By.ID, "fire-paste").click()
     WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "article.card"))
 

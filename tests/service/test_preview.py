@@ -19,11 +19,9 @@ from flask.testing import FlaskClient
 from service.preview_markdown import render_markdown, safe_url
 from service.sandbox.patients import list_patients
 from service.svg_timeline import TimelineRow, render_timeline
-from tests.support import hook_body, prefetch_for
+from tests.support import HOSTILE_TEXT, hook_body, hostile_request, prefetch_for
 
 REFERENCE = "example-dm-001"
-HOSTILE_TEXT = "<script>alert(1)</script>"
-HOSTILE_LINK = "[x](javascript:alert(1))"
 
 
 @pytest.fixture
@@ -41,20 +39,6 @@ def _page(response: Any) -> str:
     return response.get_data(as_text=True)
 
 
-def _hostile_request() -> dict[str, Any]:
-    body = hook_body("reference-dm")
-    statements = body["prefetch"]["medicationStatements"]
-    for n, text in enumerate((HOSTILE_TEXT, HOSTILE_LINK)):
-        statements["entry"].append({"resource": {
-            "resourceType": "MedicationStatement",
-            "id": f"hostile-{n}",
-            "status": "active",
-            "subject": {"reference": f"Patient/{REFERENCE}"},
-            "effectivePeriod": {"start": "2026-01-01"},
-            "medicationCodeableConcept": {"text": text},
-        }, "search": {"mode": "match"}})
-    statements["total"] = len(statements["entry"])
-    return body
 
 
 def _assert_no_injected_markup(page: str) -> None:
@@ -196,7 +180,7 @@ def test_timing_shows_round_trip_and_service_stages(client: FlaskClient) -> None
 
 
 def test_injection_in_medication_text_renders_as_text(client: FlaskClient) -> None:
-    response = client.post("/preview", data={"mode": "paste", "request_json": json.dumps(_hostile_request())})
+    response = client.post("/preview", data={"mode": "paste", "request_json": json.dumps(hostile_request())})
     page = _page(response)
     assert response.status_code == 200
     assert "HTTP status</dt><dd>200</dd>" in page
