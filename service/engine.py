@@ -116,11 +116,9 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
         timings["skipped"] = sum(parsed.skipped.values())
 
     gaps = list(gathered.gaps)
-    skipped_medications = sum(
-        n for reason, n in parsed.skipped.items() if reason.startswith("Medication") and ": invalid" in reason
-    )
-    if skipped_medications:
-        gaps.append(DataGap("Medication", f"{skipped_medications} medication record(s) were not valid FHIR and were left out"))
+    if parsed.invalid_medications:
+        gaps.append(DataGap("Medication", f"{parsed.invalid_medications} medication record(s) were not valid FHIR "
+                                          "and were left out"))
     unresolved = sum(1 for m in parsed.medications if m.medication_unresolved)
     if unresolved:
         # The drug of such a record is known at best from its display text: the history may be incomplete.

@@ -44,6 +44,9 @@ _DATETIME_TAIL = re.compile(r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[
 _CODE = re.compile(r"[^\s]+( [^\s]+)*")
 
 
+_INVALID = "invalid"  # the word in a skip reason that marks a bad field
+
+
 class InvalidField(ValueError):
     """A field we read does not hold its FHIR datatype."""
 
@@ -55,6 +58,12 @@ class ParsedPatientData:
     medications: tuple[MedicationRecord, ...]
     observations: tuple[ObservationRecord, ...]
     skipped: dict[str, int]  # reason -> count (for logs and notes; no patient data)
+
+    @property
+    def invalid_medications(self) -> int:
+        """Medication records dropped for a bad field (not those about another patient)."""
+        return sum(n for reason, n in self.skipped.items()
+                   if reason.startswith("Medication") and f": {_INVALID} " in reason)
 
 
 # --- datatypes ------------------------------------------------------------------------
@@ -415,7 +424,7 @@ def parse_patient_data(
                 raise InvalidField("fails FHIR validation")
             patient = _patient(resource)
         except InvalidField as exc:
-            skipped[f"Patient: invalid {exc}"] += 1
+            skipped[f"Patient: {_INVALID} {exc}"] += 1
 
     out: dict[str, list[Any]] = {"conditions": [], "medications": [], "observations": []}
     seen: set[tuple[str, str]] = set()
@@ -438,7 +447,7 @@ def parse_patient_data(
             else:
                 record = _observation(resource, index)
         except InvalidField as exc:
-            skipped[f"{rtype}: invalid {exc}"] += 1
+            skipped[f"{rtype}: {_INVALID} {exc}"] += 1
             continue
         key = (rtype, record.id)
         if key in seen:

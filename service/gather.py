@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,13 @@ __all__ = ["Gathered", "GatherSettings", "gather", "render_template"]
 
 log = logging.getLogger("myositis_cds.gather")
 
-_TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _MEDICATION_SOURCES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 
@@ -72,30 +79,30 @@ class Gathered:
         return self.by_key.get(key, [])
 
 
-def render_template(template: str, request: HookRequest) -> str | None:
-    """Fill ``{{context.*}}`` and ``{{userXxxId}}`` tokens; None if a token cannot be filled."""
-    user_type, _, user_ref_id = request.user_id.partition("/")
-    values = {
-        "context.patientId": request.patient_id,
-        "context.userId": request.user_id,
-        "context.encounterId": request.encounter_id,
-        "userPractitionerId": user_ref_id if user_type == "Practitioner" else None,
-        "userPractitionerRoleId": user_ref_id if user_type == "PractitionerRole" else None,
-        "userPatientId": user_ref_id if user_type == "Patient" else None,
-        "userRelatedPersonId": user_ref_id if user_type == "RelatedPerson" else None,
-    }
-    missing = False
+def render_template(template: str, context: Mapping[str, Any]) -> str | None:
+    """Fill ``{{context.<field>}}`` and ``{{userXxxId}}`` tokens; None if a token cannot be filled.
+
+    CDS Hooks 2.0 §Prefetch tokens: any root-level primitive context field, plus the user-id
+    tokens derived from ``context.userId``. Also used by the EHR simulator (service.sandbox.ehr).
+    """
+    unsatisfied = False
 
     def fill(match: re.Match[str]) -> str:
-        nonlocal missing
-        value = values.get(match.group(1))
-        if value is None:
-            missing = True
-            return ""
-        return value
+        nonlocal unsatisfied
+        name = match.group(1)
+        if name.startswith("context."):
+            value = context.get(name[len("context."):])
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                return str(value)
+        elif name in _USER_TOKENS:
+            rtype, _, rid = str(context.get("userId", "")).partition("/")
+            if rtype == _USER_TOKENS[name] and rid:
+                return rid
+        unsatisfied = True
+        return ""
 
     rendered = _TOKEN.sub(fill, template)
-    return None if missing else rendered
+    return None if unsatisfied else rendered
 
 
 def _outcome_is_error(resource: dict[str, Any]) -> bool:
@@ -213,7 +220,7 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
 
     futures: dict[Future[Any], tuple[PrefetchTemplate, str]] = {}
     for template, why in to_fetch:
-        url = render_template(template.template, request)
+        url = render_template(template.template, request.context)
         if url is None:
             out.gaps.append(DataGap(template.resource_type, "its query needs context the EHR did not send"))
             continue

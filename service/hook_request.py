@@ -63,6 +63,14 @@ class HookRequest:
     fhir_authorization: FhirAuthorization | None
     prefetch: dict[str, Any]  # key -> value as sent (None for null); absent keys are simply missing
 
+    @property
+    def context(self) -> dict[str, str]:
+        """The hook context as sent (the fields this hook defines), for prefetch tokens."""
+        out = {"patientId": self.patient_id, "userId": self.user_id}
+        if self.encounter_id is not None:
+            out["encounterId"] = self.encounter_id
+        return out
+
     def prefetch_value(self, key: str) -> Any:
         return self.prefetch.get(key, ABSENT)
 

@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
+from service.gather import render_template  # one implementation of CDS Hooks prefetch tokens
+
 __all__ = [
     "DEFAULT_SCOPE",
     "DEFAULT_USER_ID",
@@ -51,13 +53,6 @@ DEFAULT_SCOPE = " ".join(
 )
 EHR_SUBJECT = "myositis-cds-ehr-simulator"
 FHIR_JSON = "application/fhir+json"
-_TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
-_USER_TOKENS = {
-    "userPractitionerId": "Practitioner",
-    "userPractitionerRoleId": "PractitionerRole",
-    "userPatientId": "Patient",
-    "userRelatedPersonId": "RelatedPerson",
-}
 
 
 class EhrError(RuntimeError):
@@ -100,28 +95,6 @@ def find_service(doc: Mapping[str, Any], service_id: str = SERVICE_ID) -> dict[s
 
 
 # --------------------------------------------------------------------------- prefetch
-
-
-def render_template(template: str, context: Mapping[str, Any]) -> str | None:
-    """Fill CDS Hooks prefetch tokens; ``None`` when a token cannot be satisfied."""
-    unsatisfied = False
-
-    def fill(match: re.Match[str]) -> str:
-        nonlocal unsatisfied
-        name = match.group(1)
-        if name.startswith("context."):
-            value = context.get(name[len("context."):])
-            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                return str(value)
-        elif name in _USER_TOKENS:
-            rtype, _, rid = str(context.get("userId", "")).partition("/")
-            if rtype == _USER_TOKENS[name] and rid:
-                return rid
-        unsatisfied = True
-        return ""
-
-    rendered = _TOKEN.sub(fill, template)
-    return None if unsatisfied else rendered
 
 
 def _is_read(query: str) -> bool:

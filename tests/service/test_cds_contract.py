@@ -477,10 +477,11 @@ def test_rule27_templates_are_rendered_from_context_and_user_tokens():
     from service.hook_request import parse_hook_request
 
     request = parse_hook_request(hook_body(prefetch=False), expected_hook="patient-view", prefetch_keys=frozenset())
-    assert render_template("Condition?patient={{context.patientId}}", request) == "Condition?patient=example-dm-001"
-    assert render_template("Practitioner/{{userPractitionerId}}", request) == "Practitioner/example-rheumatologist"
-    assert render_template("PractitionerRole/{{userPractitionerRoleId}}", request) is None
-    assert render_template("Encounter/{{context.encounterId}}", request) is None  # never "Encounter/"
+    context = request.context
+    assert render_template("Condition?patient={{context.patientId}}", context) == "Condition?patient=example-dm-001"
+    assert render_template("Practitioner/{{userPractitionerId}}", context) == "Practitioner/example-rheumatologist"
+    assert render_template("PractitionerRole/{{userPractitionerRoleId}}", context) is None
+    assert render_template("Encounter/{{context.encounterId}}", context) is None  # never "Encounter/"
 
 
 def test_rule32_the_access_token_is_never_stored(make_app, tmp_path):

@@ -57,6 +57,7 @@ def test_an_invalid_date_we_read_skips_the_resource(bad):
     parsed = _parse([_statement(effectivePeriod={"start": bad})])
     assert parsed.medications == ()
     assert parsed.skipped == {"MedicationStatement: invalid date": 1}
+    assert parsed.invalid_medications == 1
 
 
 def test_a_malformed_field_we_do_not_read_does_not_drop_the_record():
@@ -86,6 +87,7 @@ def test_resources_about_another_patient_are_skipped():
     parsed = _parse([_statement(subject={"reference": "Patient/someone-else"})])
     assert parsed.medications == ()
     assert parsed.skipped == {"MedicationStatement: about another patient": 1}
+    assert parsed.invalid_medications == 0  # filtered, not invalid: no gap for the cards
 
 
 def test_absolute_subject_references_are_understood():
