@@ -237,14 +237,19 @@ def operation_outcome(handler: Handler, normal: dict[str, Any]) -> None:
 
 
 def too_many_then_ok(retry_after: str, failures: int = 1) -> Fault:
-    served = {"n": 0}
+    """429 ``failures`` times, then the answer; like a real rate limiter, a retry that comes
+    before ``Retry-After`` (seconds) has passed is throttled again."""
+    state = {"n": 0, "not_before": 0.0}
     lock = threading.Lock()
 
     def fault(handler: Handler, normal: dict[str, Any]) -> None:
         with lock:
-            served["n"] += 1
-            n = served["n"]
-        if n <= failures:
+            early = time.monotonic() < state["not_before"]
+            state["n"] += 1
+            throttle = early or state["n"] <= failures
+            if throttle:
+                state["not_before"] = time.monotonic() + float(retry_after)
+        if throttle:
             send_json(handler, 429, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "throttled"}]},
                       {"Retry-After": retry_after})
         else:

@@ -1,7 +1,9 @@
-"""FHIR faults against a real loopback server: every hook call ends in bounded time with honest cards or 412.
+"""FHIR faults against a real loopback server: every hook call ends with honest cards or 412.
 
 The server (``fault_server``) speaks real HTTP on 127.0.0.1, so time-outs, cut connections and
-slow bodies happen on real sockets. Contract (README): the required key (conditions) failing is
+slow bodies happen on real sockets. Tests never time the service: each stalling fault lasts well
+past the hook deadline, so an answer that states the gap proves the deadline cut the wait (a
+service that waited would have had the data and stated no gap). Contract (README): the required key (conditions) failing is
 412 JSON; an optional key failing leaves a stated gap in the cards ("Data not available").
 Mocked faults already covered by tests/service/test_fhir_fallback.py are not repeated here.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,6 @@ from tests.reliability.fuzz_support import SERVICE, assert_error_shape
 from tests.support import PREFETCH_TYPES, assert_valid_cds_response, hook_body, prefetch_for
 
 DEADLINE_S = 2.0
-MARGIN_S = 3.0  # generous: a bound on hanging, not a performance figure
 TOKEN = "fault-test-token"
 KEY_OF = {rtype: key for key, rtype in PREFETCH_TYPES.items()} | {"Patient": "patient"}
 
@@ -49,13 +49,9 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 
 def _call(client: FlaskClient, base_url: str, patient: str = "reference-dm",
-          prefetch: dict[str, Any] | None = None) -> tuple[Any, float]:
+          prefetch: dict[str, Any] | None = None) -> Any:
     body = hook_body(patient, prefetch=prefetch if prefetch is not None else False, fhir_server=base_url, token=TOKEN)
-    started = time.monotonic()
-    response = client.post(SERVICE, json=body)
-    elapsed = time.monotonic() - started
-    assert elapsed < DEADLINE_S + MARGIN_S, f"the hook call took {elapsed:.1f}s"
-    return response, elapsed
+    return client.post(SERVICE, json=body)
 
 
 def _summaries(body: dict[str, Any]) -> list[str]:
@@ -102,7 +98,7 @@ def test_a_healthy_loopback_server_gives_the_prefetch_cards(app: Flask) -> None:
     """Baseline for the fault tests: the server works, the token is sent, the cards match prefetch."""
     client = app.test_client()
     with fault_server() as server:
-        response, _ = _call(client, server.base_url)
+        response = _call(client, server.base_url)
     assert response.status_code == 200
     assert _summaries(response.get_json()) == _summaries(client.post(SERVICE, json=hook_body()).get_json())
     assert "Data not available" not in _gaps_text(response.get_json())
@@ -114,7 +110,7 @@ def test_a_healthy_loopback_server_gives_the_prefetch_cards(app: Flask) -> None:
 def test_a_failing_optional_query_leaves_a_stated_gap(app: Flask, fault: str, resource_type: str) -> None:
     with fault_server() as server:
         server.faults[resource_type] = FAULTS[fault]()
-        response, _ = _call(app.test_client(), server.base_url)
+        response = _call(app.test_client(), server.base_url)
     _assert_cards_with_gap(response, resource_type)
 
 
@@ -122,7 +118,7 @@ def test_a_failing_optional_query_leaves_a_stated_gap(app: Flask, fault: str, re
 def test_a_failing_conditions_query_is_412(app: Flask, fault: str) -> None:
     with fault_server() as server:
         server.faults["Condition"] = FAULTS[fault]()
-        response, _ = _call(app.test_client(), server.base_url)
+        response = _call(app.test_client(), server.base_url)
     _assert_412(response)
 
 
@@ -131,15 +127,15 @@ def test_a_failing_conditions_query_is_412(app: Flask, fault: str) -> None:
 def test_a_failing_patient_read_leaves_a_gap(app: Flask, fault: str) -> None:
     with fault_server() as server:
         server.faults["Patient"] = FAULTS[fault]()
-        response, _ = _call(app.test_client(), server.base_url)
+        response = _call(app.test_client(), server.base_url)
     _assert_cards_with_gap(response, "Patient")
 
 
 def test_a_slowly_dripped_body_is_cut_off_at_the_deadline(app: Flask) -> None:
-    """Each read is quick but the whole answer takes longer than the deadline: a gap, in time."""
+    """Each read is quick but the whole answer takes longer than the deadline: a gap."""
     with fault_server() as server:
         server.faults["Observation"] = drip(0.05, 8.0)
-        response, _ = _call(app.test_client(), server.base_url)
+        response = _call(app.test_client(), server.base_url)
     _assert_cards_with_gap(response, "Observation")
 
 
@@ -148,28 +144,27 @@ def test_every_query_failing_at_once_with_conditions_prefetched_gives_cards_with
         for rtype in ("Patient", "MedicationStatement", "MedicationRequest", "MedicationAdministration", "Observation"):
             server.faults[rtype] = sleep_then_answer(6.0)
         prefetch = {"conditions": prefetch_for("reference-dm")["conditions"]}
-        response, elapsed = _call(app.test_client(), server.base_url, prefetch=prefetch)
+        response = _call(app.test_client(), server.base_url, prefetch=prefetch)
     body = _assert_cards_with_gap(response, "Observation")
     for rtype in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"):
         assert f"- {rtype}:" in _gaps_text(body)
-    assert elapsed < DEADLINE_S + MARGIN_S
 
 
 def test_a_short_retry_after_is_honoured_once_and_the_data_used(app: Flask) -> None:
+    """The fault server answers 429 again to a retry that comes before Retry-After has passed."""
     with fault_server() as server:
         server.faults["Observation"] = too_many_then_ok("0.2", failures=1)
-        response, elapsed = _call(app.test_client(), server.base_url)
+        response = _call(app.test_client(), server.base_url)
         assert server.count("Observation") == 2
     assert response.status_code == 200
     assert "Data not available" not in _gaps_text(response.get_json())
-    assert elapsed >= 0.2
 
 
 @pytest.mark.parametrize("pages", [1, 2, 3])
 def test_next_links_that_cycle_stop_without_a_gap(app: Flask, pages: int) -> None:
     with fault_server() as server:
         server.faults["MedicationStatement"] = next_loop(pages)
-        response, _ = _call(app.test_client(), server.base_url)
+        response = _call(app.test_client(), server.base_url)
         assert server.count("MedicationStatement") <= pages + 1  # the first URL, then each page once
     assert response.status_code == 200
     assert_valid_cds_response(response.get_json())
@@ -178,7 +173,7 @@ def test_next_links_that_cycle_stop_without_a_gap(app: Flask, pages: int) -> Non
 def test_endless_next_links_stop_at_the_page_cap_with_a_gap(app: Flask) -> None:
     with fault_server() as server:
         server.faults["MedicationRequest"] = endless_next
-        response, _ = _call(app.test_client(), server.base_url)
+        response = _call(app.test_client(), server.base_url)
         assert server.count("MedicationRequest") == 4  # FHIR_MAX_PAGES
     _assert_cards_with_gap(response, "MedicationRequest")
 
@@ -189,7 +184,7 @@ def test_another_patients_conditions_are_filtered_out_and_logged(app: Flask, cap
     with fault_server("no-myositis") as server:
         server.faults["Condition"] = serve_patient("reference-dm", "conditions")
         server.faults["MedicationStatement"] = serve_patient("reference-dm", "medicationStatements")
-        response, _ = _call(app.test_client(), server.base_url, patient="no-myositis")
+        response = _call(app.test_client(), server.base_url, patient="no-myositis")
     assert response.status_code == 200
     assert response.get_json()["cards"] == []
     skipped = [r for r in caplog.records if getattr(r, "reason", "").endswith("about another patient")]
@@ -197,13 +192,13 @@ def test_another_patients_conditions_are_filtered_out_and_logged(app: Flask, cap
 
 
 def test_connection_refused_on_a_required_query_is_412(app: Flask) -> None:
-    response, _ = _call(app.test_client(), f"http://127.0.0.1:{closed_port()}/fhir")
+    response = _call(app.test_client(), f"http://127.0.0.1:{closed_port()}/fhir")
     _assert_412(response)
 
 
 def test_connection_refused_on_optional_queries_gives_cards_with_gaps(app: Flask) -> None:
     prefetch = {"conditions": prefetch_for("reference-dm")["conditions"]}
-    response, _ = _call(app.test_client(), f"http://127.0.0.1:{closed_port()}/fhir", prefetch=prefetch)
+    response = _call(app.test_client(), f"http://127.0.0.1:{closed_port()}/fhir", prefetch=prefetch)
     body = _assert_cards_with_gap(response, "MedicationStatement")
     assert "could not be reached" in _gaps_text(body)
 
@@ -211,10 +206,10 @@ def test_connection_refused_on_optional_queries_gives_cards_with_gaps(app: Flask
 def test_a_server_that_stops_mid_run_is_refused_not_hung(app: Flask) -> None:
     client = app.test_client()
     with fault_server() as server:
-        first, _ = _call(client, server.base_url)
+        first = _call(client, server.base_url)
         base_url = server.base_url
     assert first.status_code == 200
-    second, _ = _call(client, base_url)  # pooled keep-alive connections now point at a closed port
+    second = _call(client, base_url)  # pooled keep-alive connections now point at a closed port
     _assert_412(second)
 
 
@@ -231,11 +226,11 @@ def test_a_drip_fed_server_does_not_starve_the_next_calls(make_app: Callable[...
                       "MedicationAdministration", "Observation"):
             slow.faults[rtype] = drip(0.05, 12.0)
         _call(client, slow.base_url)
-        response, elapsed = _call(client, healthy.base_url)
+        response = _call(client, healthy.base_url)
         assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        # With 4 workers and 6 readers stuck for 12 s, the healthy call's queries would queue past its
+        # own 2 s deadline and be stated as gaps: no gap means the stuck readers were let go.
         assert "Data not available" not in _gaps_text(response.get_json()), _gaps_text(response.get_json())
-        # A healthy loopback server answers in milliseconds; waiting for another call's stuck readers is a stall.
-        assert elapsed < DEADLINE_S / 2, f"a call to a healthy server waited {elapsed:.1f}s for threads stuck on another"
 
 
 def test_fault_server_answers_are_valid_json_when_unfaulted() -> None:
@@ -255,7 +250,7 @@ def test_fault_server_answers_are_valid_json_when_unfaulted() -> None:
 
 @pytest.mark.integration
 def test_the_embedded_fhir_server_stopped_mid_run_gives_412_then_gaps(make_app: Callable[..., Flask]) -> None:
-    """sekmet-fhir answers, then is stopped: the next calls get connection refused, in bounded time."""
+    """sekmet-fhir answers, then is stopped: the next calls get connection refused, not a hang."""
     from service.sandbox.fhir_server import FhirServerError, embedded_fhir_server, ensure_installed
     from service.sandbox.loader import load_bundles
     from service.sandbox.patients import get_patient
@@ -272,10 +267,7 @@ def test_the_embedded_fhir_server_stopped_mid_run_gives_412_then_gaps(make_app: 
 
     def call(base_url: str, prefetch: dict[str, Any] | None = None) -> Any:
         body = hook_body(prefetch=prefetch if prefetch is not None else False, fhir_server=base_url, token=SANDBOX_TOKEN)
-        started = time.monotonic()
-        response = client.post(SERVICE, json=body)
-        assert time.monotonic() - started < DEADLINE_S + MARGIN_S
-        return response
+        return client.post(SERVICE, json=body)
 
     with embedded_fhir_server(bearer_token=SANDBOX_TOKEN) as handle:
         load_bundles(handle.base_url, [get_patient("reference-dm").path], access_token=SANDBOX_TOKEN)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -104,9 +103,7 @@ def test_hostile_fhir_answers_end_in_cards_or_412(app: Flask, offline: responses
             _register(offline, key, data.draw(fhir_answers(key), label=key))
     offline.add(responses.GET, re.compile(rf"{re.escape(FHIR_BASE)}/Medication/.*"), status=404)
     body = hook_body(prefetch={k: _PREFETCH[k] for k in keep}, fhir_server=FHIR_BASE, token="fuzz-token")
-    started = time.monotonic()
     response = app.test_client().post(SERVICE, json=body)
-    assert time.monotonic() - started < app.config["FHIR_DEADLINE_S"] + 5
     assert_hook_answer(response)
     assert response.status_code in (200, 412), response.status_code
 

@@ -8,7 +8,6 @@ Fixed seed (``derandomize``), bounded budget; a longer run::
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 import pytest
@@ -156,11 +155,7 @@ def _ten_thousand(kind: str) -> list[Any]:
 def test_a_bundle_with_ten_thousand_entries_is_answered(module_app: Flask, kind: str, key: str) -> None:
     body = hook_body()
     body["prefetch"][key] = bundle_of(_ten_thousand(kind))
-    started = time.monotonic()
-    response = module_app.test_client().post(SERVICE, json=body)
-    elapsed = time.monotonic() - started
-    assert_hook_answer(response)
-    assert elapsed < 20, f"10,000 entries took {elapsed:.1f}s"
+    assert_hook_answer(module_app.test_client().post(SERVICE, json=body))
 
 
 def test_every_prefetch_key_with_ten_thousand_entries_is_answered(module_app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""Package rules: no service imports, no crash on any text, fast enough for the hook."""
+"""Package rules: no service imports, no crash on any text, a benchmark that measures real work."""
 
 from __future__ import annotations
 
@@ -32,10 +32,21 @@ def test_resolution_never_raises_on_arbitrary_input(text: str, code: str, system
     assert isinstance(resolve_medication(r, T, today=date(2025, 1, 1)), list)
 
 
-def test_benchmark_resolves_well_under_a_millisecond_per_record() -> None:
+def test_the_terminology_benchmark_measures_real_resolutions() -> None:
+    """The benchmark's records must exercise every resolution path, or its figures mean nothing.
+
+    Speed itself is measured by ``python -m bench`` (ratios, not thresholds): tests never time.
+    """
     spec = importlib.util.spec_from_file_location("bench_terminology", ROOT.parent / "bench" / "terminology.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    result = mod.run(300)
-    assert result["uncached_us_per_record"] < 500
-    assert result["cached_us_per_record"] < 500
+    how = set()
+    resolved = unresolved = 0
+    for record in mod._records(40):
+        drugs = resolve_medication(record, T, today=date(2025, 1, 1))
+        resolved += bool(drugs)
+        unresolved += not drugs
+        how.update(d.matched_by for d in drugs)
+    assert resolved and unresolved, "both known and unknown drugs belong in the benchmark"
+    assert len(how) >= 2, how
+    assert set(mod.run(20)) == {"load_ms", "uncached_us_per_record", "cached_us_per_record", "build_facts_us_per_record"}
