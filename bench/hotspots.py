@@ -149,7 +149,7 @@ def _components(body: bytes, n: int) -> dict[str, float]:
     keys = frozenset(parsed.get("prefetch", {}))
     out = {
         "orjson.loads(body)": _median_ms(lambda: orjson.loads(body), n),
-        "json_depth_exceeds(body, 64)": _median_ms(lambda: json_depth_exceeds(parsed, 64), n),
+        "json_depth_exceeds(body, 64)": _median_ms(lambda: json_depth_exceeds(body, 64), n),
         "parse_hook_request(body)": _median_ms(
             lambda: parse_hook_request(parsed, expected_hook="patient-view", prefetch_keys=keys), n),
     }

@@ -92,10 +92,8 @@ def machine() -> dict[str, str]:
 # does not survive a fix.
 SUGGESTIONS: dict[str, str] = {
     "json_depth_exceeds": (
-        "walks every node of the body in Python after orjson already parsed it. orjson itself refuses nesting "
-        "deeper than 255, so only the 64 limit needs checking: check depth on the raw bytes (a C-speed scan of "
-        "`[`/`{` vs `]`/`}` outside strings), or only descend into containers (skip the `isinstance` on every "
-        "leaf by iterating `dict.values()` filtered once), or check only `prefetch` resources at their known depth."
+        "regex passes over the raw bytes; each pass costs one scan of the bracket text, so cost grows with "
+        "depth x body size. A deep and wide body near the 8 MiB limit is the worst case."
     ),
     "_concept": (
         "each CodeableConcept builds a tuple of `Coding` dataclasses with a regex `fullmatch` per code; "
@@ -123,7 +121,7 @@ SUGGESTIONS: dict[str, str] = {
     "_request_id": "`uuid.UUID(header)` + `uuid4()` per request: cheap but visible; fine to leave.",
     "build_facts": "per-record `use_of` + `resolve_concepts`; the memo covers resolution, the rest is Python per record.",
     "_trial": "sorts and set-builds per class; small.",
-    "read_json_body": "orjson parse plus `json_depth_exceeds`: the depth walk is most of it on a large body.",
+    "read_json_body": "orjson parse plus `json_depth_exceeds` (regex passes over the raw bytes).",
 }
 
 

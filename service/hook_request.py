@@ -75,21 +75,28 @@ class HookRequest:
         return self.prefetch.get(key, ABSENT)
 
 
-def json_depth_exceeds(value: Any, limit: int) -> bool:
-    """True when containers nest deeper than ``limit`` (recursion is bounded by ``limit`` itself)."""
-    if limit <= 0:
-        return isinstance(value, (dict, list))
-    if type(value) is dict:
-        children: Any = value.values()
-    elif type(value) is list:
-        children = value
-    else:
-        return False
-    for child in children:
-        kind = type(child)
-        if (kind is dict or kind is list) and json_depth_exceeds(child, limit - 1):
-            return True
-    return False
+# Depth is measured on the raw bytes, where C-speed byte operations replace a Python walk over
+# every parsed node (the walk was the largest single cost of a big prefetch body).
+_BRACKETS_ONLY = bytes.maketrans(b"{}", b"[]")  # depth does not care which kind of bracket
+_NOT_KEPT = bytes(b for b in range(256) if b not in b'"[]{}')
+
+
+def json_depth_exceeds(raw: bytes, limit: int) -> bool:
+    """True when containers in ``raw`` nest deeper than ``limit``; ``raw`` must be valid JSON.
+
+    Escapes go first (backslash pairs, then escaped quotes: escapes read left to right), so the
+    quotes left delimit strings, whose text is dropped, leaving only brackets. Each pass then
+    removes the innermost pairs, so the passes needed to empty the text are the nesting depth.
+    """
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    text = raw.translate(_BRACKETS_ONLY, _NOT_KEPT)
+    brackets = b"".join(text.split(b'"')[::2])  # outside strings: every other piece
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"")
+    return bool(brackets)
 
 
 def _is_uuid(text: str) -> bool:

@@ -32,7 +32,7 @@ def read_json_body() -> Any:
         body = loads(raw)
     except JSONDecodeError:
         raise BadRequest("The request body is not valid JSON (or not valid UTF-8).") from None
-    if json_depth_exceeds(body, current_app.config["MAX_JSON_DEPTH"]):
+    if json_depth_exceeds(raw, current_app.config["MAX_JSON_DEPTH"]):
         raise BadRequest("The request body is nested too deeply.")
     return body
 

@@ -113,6 +113,8 @@ class _Pending:
 class Store:
     """Thread-safe access to the SQLite file; one connection per thread."""
 
+    BATCH_WINDOW_S = 0.2  # issued-card records wait at most this long before their commit
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
@@ -120,6 +122,7 @@ class Store:
         self._pending = _Pending()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
+        self._flush_now = threading.Event()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as conn:
@@ -161,8 +164,8 @@ class Store:
     def record_issued_later(self, service_id: str, cards: Iterable[IssuedCard]) -> None:
         """Queue issued-card records for a background writer: the hook's hot path takes no SQLite lock.
 
-        A record still queued when the process is killed is lost; feedback for that card is then
-        reported as "unknown card". Feedback itself is always written before it is acknowledged.
+        Records are committed in batches (``BATCH_WINDOW_S``): a record still queued when the
+        process is killed is lost; feedback for that card is then reported as "unknown card". Feedback itself is always written before it is acknowledged.
         """
         rows = [(c.uuid, c.kind, service_id) for c in cards]
         if not rows:
@@ -183,9 +186,11 @@ class Store:
 
     def _write_forever(self) -> None:
         while True:
-            batch = self._queue.get()
-            rows = list(batch)
-            while True:  # drain what else is waiting: one transaction for many hook calls
+            rows = list(self._queue.get())
+            # Let a burst of hook calls queue up before one commit, instead of one commit per call;
+            # the writer sleeps through the window rather than waking for every record queued.
+            self._flush_now.wait(self.BATCH_WINDOW_S)
+            while True:  # whatever else is already waiting goes in the same transaction
                 try:
                     rows.extend(self._queue.get_nowait())
                 except queue.Empty:
@@ -198,8 +203,12 @@ class Store:
                 self._pending.release_many(len(rows))
 
     def flush(self, timeout: float = 5.0) -> None:
-        """Wait until queued issued-card records are written (tests, shutdown)."""
-        self._pending.wait_empty(timeout)
+        """Write queued issued-card records now and wait until they are stored (tests, shutdown)."""
+        self._flush_now.set()
+        try:
+            self._pending.wait_empty(timeout)
+        finally:
+            self._flush_now.clear()
 
     def _insert_issued(self, rows: list[tuple[str, str, str]]) -> None:
         with self._transaction(durable=False) as conn:
