@@ -8,6 +8,7 @@ than show a card built on a broken entry.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import string
 import urllib.parse
@@ -32,6 +33,7 @@ __all__ = [
     "Option",
     "NotFavoured",
     "Caution",
+    "RiskFactor",
     "Pathway",
     "Meta",
     "load_knowledge",
@@ -171,6 +173,31 @@ class NotFavoured:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskFactor:
+    """One thing in the facts that makes a ``when: pjp_risk`` caution apply, and how the card names it.
+
+    ``ongoing_class``: a course of one of ``classes`` is ongoing. ``phenotype``: one of
+    ``phenotypes`` is recorded. ``daily_dose_above``: the current course of one of ``agents``
+    (by RxNorm ingredient code) has a recorded daily dose above ``above_mg_per_day``.
+    """
+
+    id: str
+    kind: str
+    shown_as: str  # template; placeholders per vocab.RISK_FACTOR_FIELDS[kind]
+    tag: str
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+    classes: tuple[str, ...] = ()
+    phenotypes: tuple[str, ...] = ()
+    agents: tuple[Agent, ...] = ()
+    above_mg_per_day: float | None = None
+
+    def describe(self, **values: str) -> str:
+        return self.shown_as.format(**values)
+
+
+@dataclass(frozen=True, slots=True)
 class Caution:
     id: str
     kind: str  # screening | reassess
@@ -185,6 +212,20 @@ class Caution:
     references: tuple[str, ...]
     reviewed: date
     source: str
+    # Only for "when: pjp_risk": what makes the caution apply, and the sentence (one {findings}
+    # placeholder) that says which of them the record shows. cards/rules.py fills it in.
+    risk_factors: tuple[RiskFactor, ...] = ()
+    findings_text: str | None = None
+
+    def findings_sentence(self, findings: Iterable[str]) -> str:
+        return (self.findings_text or "").format(findings="; ".join(findings))
+
+    def with_sentence_before(self, sentence: str) -> "Caution":
+        """A copy whose text starts with ``sentence`` (the record's findings), for an Assessment."""
+        return dataclasses.replace(self, text=f"{sentence} {self.text}")
+
+    def with_sentence_after(self, sentence: str) -> "Caution":
+        return dataclasses.replace(self, text=f"{self.text} {sentence}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,15 +605,64 @@ def _parse_not_favoured(directory: Path, refs: dict[str, Reference], classes: di
     return tuple(out)
 
 
+_RISK_FACTOR_FIELDS = {"id", "kind", "shown_as", "tag", "references", "reviewed", "source", "classes",
+                       "phenotypes", "agents", "above_mg_per_day"}
+# What each risk-factor kind needs (and no other kind may have).
+_RISK_FACTOR_NEEDS = {"ongoing_class": "classes", "phenotype": "phenotypes", "daily_dose_above": "agents"}
+
+
+def _placeholders(template: str) -> set[str] | None:
+    try:
+        return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError:
+        return None
+
+
+def _risk_factor(e: _Entry, classes: dict[str, TherapyClass]) -> RiskFactor:
+    kind = e.choice("kind", vocab.RISK_FACTOR_KINDS)
+    threshold = e.data.get("above_mg_per_day")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold <= 0):
+        e.problems.append("'above_mg_per_day' must be a number > 0")
+        threshold = None
+    item = RiskFactor(
+        id=e.text("id"), kind=kind, shown_as=e.text("shown_as"), tag=e.choice("tag", vocab.TAGS),
+        references=e.strings("references"), reviewed=e.day(), source=e.text("source"),
+        classes=e.strings("classes", classes, required=False),
+        phenotypes=e.strings("phenotypes", vocab.PHENOTYPES, required=False),
+        agents=tuple(e.sub("agents", a, {"name", "rxnorm_in"}, _agent) for a in e.mappings("agents", required=False)),
+        above_mg_per_day=float(threshold) if threshold is not None else None,
+    )
+    label = f"risk factor {item.id!r}"
+    if item.id and not _ID.match(item.id):
+        e.problems.append(f"{label}: malformed 'id'")
+    if kind in _RISK_FACTOR_NEEDS:
+        for k, field in _RISK_FACTOR_NEEDS.items():
+            if (k == kind) != bool(e.data.get(field)):
+                e.problems.append(f"{label}: '{field}' is {'required' if k == kind else 'not allowed'} for kind {kind!r}")
+        if (kind == "daily_dose_above") != (e.data.get("above_mg_per_day") is not None):
+            e.problems.append(f"{label}: 'above_mg_per_day' is {'required' if kind == 'daily_dose_above' else 'not allowed'} for kind {kind!r}")
+        used = _placeholders(item.shown_as)
+        if used is None or used - vocab.RISK_FACTOR_FIELDS[kind]:
+            e.problems.append(f"{label}: 'shown_as' may only use {sorted(vocab.RISK_FACTOR_FIELDS[kind])}")
+    if item.tag in ("evidence", "seed-only") and not item.references:
+        e.problems.append(f"{label} is tagged {item.tag!r} but cites nothing")
+    # render.py prints only the caution's own tag, so a convention must say so in its own words.
+    if item.tag == "convention" and "our convention" not in item.shown_as:
+        e.problems.append(f"{label} is tagged 'convention': its 'shown_as' must say 'our convention'")
+    return item
+
+
 def _parse_cautions(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]) -> dict[str, Caution]:
     file, body = _read_yaml(directory, "cautions")
     out: dict[str, Caution] = {}
     allowed = {"id", "kind", "title", "text", "applies_to", "labs", "conditions", "when", "harm", "tag",
-               "references", "reviewed", "source"}
+               "references", "reviewed", "source", "risk_factors", "findings_text"}
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         kind = e.choice("kind", vocab.CAUTION_KINDS)
         screening = kind == "screening"
+        risk_factors = tuple(e.sub("risk_factors", r, _RISK_FACTOR_FIELDS, lambda s: _risk_factor(s, classes))
+                             for r in e.mappings("risk_factors", required=False))
         item = Caution(
             id=entry_id, kind=kind, title=e.text("title"), text=e.text("text"),
             applies_to=e.strings("applies_to", classes, required=screening),
@@ -580,9 +670,23 @@ def _parse_cautions(directory: Path, refs: dict[str, Reference], classes: dict[s
             conditions=e.strings("conditions", vocab.DIAGNOSIS_GROUPS, required=screening),
             when=e.choice("when", vocab.REASSESS_WHEN, required=not screening) or None,
             harm=e.flag("harm"), tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
-            reviewed=e.day(), source=e.text("source"),
+            reviewed=e.day(), source=e.text("source"), risk_factors=risk_factors,
+            findings_text=e.opt_text("findings_text"),
         )
-        extra = _unknown_refs(item.references, refs)
+        extra = _unknown_refs([*item.references, *(r for f in risk_factors for r in f.references)], refs)
+        if (item.when == "pjp_risk") != bool(risk_factors):
+            extra.append("'risk_factors' are required for 'when: pjp_risk' and allowed nowhere else")
+        uncited = sorted({r for f in risk_factors for r in f.references} - set(item.references))
+        if uncited:  # the card cites the caution's references only
+            extra.append(f"risk factor reference(s) {uncited} must also be in the caution's 'references'")
+        if len({f.id for f in risk_factors}) != len(risk_factors):
+            extra.append("'risk_factors' lists an id twice")
+        if _placeholders(item.text) != set():
+            extra.append("'text' must not hold a placeholder (braces)")
+        if bool(item.findings_text) != bool(risk_factors):
+            extra.append("'findings_text' goes with 'risk_factors', and they need it")
+        elif item.findings_text and _placeholders(item.findings_text) != {"findings"}:
+            extra.append("'findings_text' must hold the placeholder {findings} and no other")
         if item.tag in ("evidence", "seed-only") and not item.references:
             extra.append(f"tagged {item.tag!r} but cites nothing")
         if screening and not item.applies_to:

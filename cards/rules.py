@@ -128,16 +128,70 @@ def _screening(knowledge: Knowledge, ranked: tuple[RankedOption, ...]) -> tuple[
     return tuple(knowledge.cautions[cid] for cid in ids if knowledge.cautions[cid].kind == "screening")
 
 
-# algorithm.md §5: PJP risk is highest with mycophenolate, cyclophosphamide and anti-MDA5/ILD.
-_PJP_DRUGS = frozenset({"mycophenolate", "cyclophosphamide"})
-_PJP_PHENOTYPES = frozenset({"ild", "anti_mda5"})
+def _current_daily_dose(states: tuple[ClassState, ...], rxcui: str) -> float | None:
+    """The recorded daily dose of the ongoing course of one ingredient, or None.
+
+    The latest-starting ongoing record decides (an older "active" record left open after a
+    taper must not speak for today); several records starting that day: the highest known dose.
+    """
+    ongoing = [d for s in states for d in s.trial.drugs if d.ongoing and d.ingredient_rxcui == rxcui]
+    if not ongoing:
+        return None
+    latest = max(d.start or date.min for d in ongoing)
+    doses = [d.daily_dose_mg for d in ongoing if (d.start or date.min) == latest and d.daily_dose_mg is not None]
+    return max(doses) if doses else None
+
+
+def _dose_text(mg: float, above: float | None = None) -> str:
+    """One decimal at most, unless rounding would hide that the dose is above the threshold."""
+    text = f"{round(mg, 1):g}"
+    return text if above is None or float(text) > above else f"{mg:.8g}"
+
+
+def _risk_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[str, str]) -> list[str]:
+    """What the record shows of the caution's risk factors (algorithm.md §5 for PJP), in knowledge order."""
+    out: list[str] = []
+    for factor in caution.risk_factors:
+        if factor.kind == "ongoing_class":
+            agents = sorted({d.ingredient for s in states if s.therapy_class in factor.classes
+                             for d in s.trial.drugs if d.ongoing})
+            if agents:
+                out.append(factor.describe(agents=", ".join(agents)))
+        elif factor.kind == "phenotype":
+            if any(p in phen for p in factor.phenotypes):
+                out.append(factor.describe())
+        elif factor.kind == "daily_dose_above" and factor.above_mg_per_day is not None:
+            for agent in factor.agents:
+                dose = _current_daily_dose(states, agent.rxnorm_in)
+                if dose is not None and dose > factor.above_mg_per_day:
+                    out.append(factor.describe(ingredient=agent.name, dose=_dose_text(dose, factor.above_mg_per_day),
+                                               threshold=_dose_text(factor.above_mg_per_day)))
+    return out
+
+
+# The PJP prompt is shown once per response: on the screening card when cyclophosphamide is
+# offered (this screening caution), otherwise as the "when: pjp_risk" reassess item.
+_PJP_SCREENING = "pjp-prophylaxis"
+
+
+def _risk_cautions(knowledge: Knowledge) -> tuple[Caution, ...]:
+    return tuple(c for c in knowledge.cautions.values() if c.kind == "reassess" and c.when == "pjp_risk")
+
+
+def _with_record_findings(knowledge: Knowledge, screening: tuple[Caution, ...], states: tuple[ClassState, ...],
+                          phen: dict[str, str]) -> tuple[Caution, ...]:
+    """The PJP screening item also says which risk factors the record shows (its reassess twin is not shown)."""
+    if not any(c.id == _PJP_SCREENING for c in screening):
+        return screening
+    sentences = [c.findings_sentence(f) for c in _risk_cautions(knowledge) if (f := _risk_findings(c, states, phen))]
+    if not sentences:
+        return screening
+    return tuple(c.with_sentence_after(" ".join(sentences)) if c.id == _PJP_SCREENING else c for c in screening)
 
 
 def _reassess(knowledge: Knowledge, states: tuple[ClassState, ...], is_dm: bool, phen: dict[str, str],
               screening: tuple[Caution, ...]) -> tuple[Caution, ...]:
     on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in states)
-    pjp_risk = (any(s.therapy_class in _PJP_DRUGS and s.trial.ongoing for s in states)
-                or bool(_PJP_PHENOTYPES & set(phen)))
     screened = {c.id for c in screening}
     out = []
     for caution in knowledge.cautions.values():
@@ -147,8 +201,13 @@ def _reassess(knowledge: Knowledge, states: tuple[ClassState, ...], is_dm: bool,
             continue
         if caution.when == "dermatomyositis" and not is_dm:
             continue
-        if caution.when == "pjp_risk" and (not pjp_risk or "pjp-prophylaxis" in screened):
-            continue  # shown once: on the screening card when cyclophosphamide is offered
+        if caution.when == "pjp_risk":
+            if _PJP_SCREENING in screened:
+                continue  # shown once: on the screening card when cyclophosphamide is offered
+            findings = _risk_findings(caution, states, phen)
+            if not findings:
+                continue
+            caution = caution.with_sentence_before(caution.findings_sentence(findings))
         out.append(caution)
     return tuple(out)
 
@@ -188,7 +247,8 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     if not second_agents:
         ranked, removed = _rank(knowledge.options_for("first_line"), states, phen, cond)
         return Assessment(route=FIRST_LINE, options=ranked, removed=removed, situations=situations,
-                          screening=_screening(knowledge, ranked), **base)
+                          screening=_with_record_findings(knowledge, _screening(knowledge, ranked), states, phen),
+                          **base)
     if not failed:
         # Only in-progress steroid-sparing trials: let them run; escalation would be premature.
         return Assessment(route=IN_PROGRESS_ONLY, situations=situations, **base)
@@ -196,6 +256,6 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     screening = _screening(knowledge, ranked)
     return Assessment(
         route=NEXT_LINE, options=ranked, removed=removed, not_favoured=knowledge.not_favoured,
-        situations=situations, screening=screening,
+        situations=situations, screening=_with_record_findings(knowledge, screening, states, phen),
         reassess=_reassess(knowledge, states, is_dm, phen, screening), **base,
     )

@@ -69,5 +69,13 @@ INDICATORS: frozenset[str] = frozenset({"info", "warning", "critical"})
 CAUTION_KINDS: frozenset[str] = frozenset({"screening", "reassess"})
 REASSESS_WHEN: frozenset[str] = frozenset({"always", "on_glucocorticoid", "dermatomyositis", "pjp_risk"})
 AVOID_EFFECTS: frozenset[str] = frozenset({"remove", "warn"})
+# What a risk factor of a "when: pjp_risk" caution looks for in the facts (cards/rules.py).
+RISK_FACTOR_KINDS: frozenset[str] = frozenset({"ongoing_class", "phenotype", "daily_dose_above"})
+# Placeholders each kind's shown_as text may use, filled from the facts (never record free text).
+RISK_FACTOR_FIELDS: dict[str, frozenset[str]] = {
+    "ongoing_class": frozenset({"agents"}),
+    "phenotype": frozenset(),
+    "daily_dose_above": frozenset({"ingredient", "dose", "threshold"}),
+}
 
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"

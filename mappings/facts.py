@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from mappings.conditions import counts_as_present, diagnoses_of
-from mappings.drugs import record_label, resolve_concepts
+from mappings.drugs import Match, record_label, resolve_concepts
 from mappings.labs import lab_result_of
 from mappings.lookup import IngredientLookup
 from mappings.model import (
@@ -43,6 +43,7 @@ def resolve_medication(
     if res.local or not res.matches:
         return []
     use = use_of(record, today or date.today())
+    dose = _dose_of(record, res.matches)
     out = []
     for m in res.matches:
         ing = terminology.ingredients[m.ingredient]
@@ -50,10 +51,17 @@ def resolve_medication(
             ResolvedDrug(
                 record_id=record.id, resource_type=record.resource_type, therapy_class=ing.therapy_class,
                 ingredient=ing.name, ingredient_rxcui=ing.rxcui, matched_by=m.matched_by, matched=m.matched,
-                start=use.start, end=use.end, ongoing=use.ongoing,
+                start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose,
             )
         )
     return out
+
+
+def _dose_of(record: MedicationRecord, matches: Sequence[Match]) -> float | None:
+    """The record's daily dose belongs to its ingredient only when it names one ingredient."""
+    if record.daily_dose_mg is None or len({m.ingredient for m in matches}) != 1:
+        return None
+    return record.daily_dose_mg
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -110,13 +118,14 @@ def build_facts(
         if res.local:
             local += 1
             continue
+        dose = _dose_of(r, res.matches)
         for m in res.matches:
             ing = term.ingredients[m.ingredient]
             drugs_by_class[ing.therapy_class].append(
                 ResolvedDrug(
                     record_id=r.id, resource_type=r.resource_type, therapy_class=ing.therapy_class,
                     ingredient=ing.name, ingredient_rxcui=ing.rxcui, matched_by=m.matched_by, matched=m.matched,
-                    start=use.start, end=use.end, ongoing=use.ongoing,
+                    start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose,
                 )
             )
             exposures[ing.therapy_class].update(use.exposure)

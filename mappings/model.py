@@ -97,6 +97,10 @@ class MedicationRecord:
     validity_end: date | None = None
     date_asserted: date | None = None  # MedicationStatement.dateAsserted
     medication_unresolved: bool = False  # a Medication reference we could not follow
+    # mg per day from the first structured dosage (Statement.dosage / Request.dosageInstruction),
+    # only when it is unambiguous (a single dose in mg, a fixed frequency per d/h/wk, not as needed);
+    # None otherwise, and always None for an Administration (one dose, not a daily dose).
+    daily_dose_mg: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,9 @@ class ResolvedDrug:
     start: date | None
     end: date | None
     ongoing: bool
+    # The record's unambiguous daily dose, when the record names this one ingredient only
+    # (a combination product's dose is not any one ingredient's dose).
+    daily_dose_mg: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ Two validation modes (setting ``FHIR_VALIDATION``):
   when an unrelated field (a note, an extension) is malformed - dropping it
   would make the service re-suggest a failed drug - and it costs a few
   microseconds per resource instead of ~100 (fhir.resources full validation).
+  One exception: the structured dosage (daily dose) is read leniently - a dosage we cannot
+  read unambiguously, malformed or not, gives no dose and keeps the resource.
 * ``strict`` - each resource must also pass full ``fhir.resources`` validation
   (R4B models, which are R4-compatible; R5 shapes are accepted where the
   fields we read are the same).
@@ -19,6 +21,7 @@ Skipped resources are logged by type and reason only: never ids or text.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections import Counter
 from functools import lru_cache
@@ -296,6 +299,75 @@ def _route(resource: dict[str, Any]) -> Concept | None:
     return None
 
 
+_UCUM = "http://unitsofmeasure.org"
+_HOURS = {"h": 1, "d": 24, "wk": 168}  # periodUnit -> hours (integers: 70 mg a week is exactly 10 mg/day)
+
+
+def _positive_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        return None
+    return float(value)
+
+
+def _is_mg(quantity: dict[str, Any]) -> bool:
+    """The quantity is in milligrams: UCUM code ``mg`` (no other system), or unit ``mg`` with no code."""
+    code, unit, system = quantity.get("code"), quantity.get("unit"), quantity.get("system")
+    if system is not None and system != _UCUM:
+        return False
+    if unit is not None and (not isinstance(unit, str) or unit.strip().lower() != "mg"):
+        return False  # "mg/kg", "tablet", or a display that contradicts the code
+    if code is not None:
+        return code == "mg"
+    return unit is not None
+
+
+def _daily_dose_mg(resource: dict[str, Any]) -> float | None:
+    """mg per day when the record states it unambiguously; None otherwise, never a guess.
+
+    Reads the one Dosage of a MedicationStatement (``dosage``) or MedicationRequest
+    (``dosageInstruction``): ``doseAndRate[0].doseQuantity`` in mg and ``timing.repeat``
+    with a fixed ``frequency`` per ``period`` of d, h or wk. None for: more than one Dosage
+    (a taper or split doses), as-needed, a dose range or several doseAndRate entries, a
+    comparator, another unit, no timing, timing by code or events only, frequency or period
+    ranges, specific days of the week, other period units. An Administration's dosage is one
+    dose, not a daily dose: None.
+
+    A malformed dosage also gives None rather than skipping the resource: the dose only
+    enriches the record, and dropping a medication for it would hide a course of therapy.
+    """
+    key = {"MedicationStatement": "dosage", "MedicationRequest": "dosageInstruction"}.get(resource["resourceType"])
+    dosages = resource.get(key) if key else None
+    if not isinstance(dosages, list) or len(dosages) != 1 or not isinstance(dosages[0], dict):
+        return None
+    dosage = dosages[0]
+    if dosage.get("asNeededBoolean") not in (None, False) or any(
+            k in dosage for k in ("asNeededCodeableConcept", "asNeeded", "asNeededFor")):
+        return None
+    dose_and_rate = dosage.get("doseAndRate")
+    if not isinstance(dose_and_rate, list) or len(dose_and_rate) != 1 or not isinstance(dose_and_rate[0], dict):
+        return None
+    quantity = dose_and_rate[0].get("doseQuantity")
+    if not isinstance(quantity, dict) or "comparator" in quantity or not _is_mg(quantity):
+        return None
+    dose = _positive_number(quantity.get("value"))
+    timing = dosage.get("timing")
+    if dose is None or not isinstance(timing, dict) or timing.get("event"):
+        return None
+    repeat = timing.get("repeat")
+    if not isinstance(repeat, dict) or repeat.get("dayOfWeek") or any(
+            repeat.get(k) is not None for k in ("frequencyMax", "periodMax")):
+        return None
+    frequency = repeat.get("frequency")
+    if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+        return None
+    period = _positive_number(repeat.get("period"))
+    hours = _HOURS.get(repeat.get("periodUnit")) if isinstance(repeat.get("periodUnit"), str) else None
+    if period is None or hours is None:
+        return None
+    daily = dose * frequency * 24 / (period * hours)
+    return round(daily, 6) if math.isfinite(daily) else None
+
+
 def _medication(resource: dict[str, Any], index: int, medications: dict[str, dict[str, Any]]) -> MedicationRecord:
     rtype = resource["resourceType"]
     med, ingredients, form, unresolved = _medication_of(resource, medications)
@@ -326,6 +398,7 @@ def _medication(resource: dict[str, Any], index: int, medications: dict[str, dic
         validity_end=validity_end,
         date_asserted=_fhir_date(resource.get("dateAsserted")),
         medication_unresolved=unresolved,
+        daily_dose_mg=_daily_dose_mg(resource),
     )
 
 
