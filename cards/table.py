@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from .knowledge import Knowledge
+from .knowledge import Knowledge, RiskFactor
 
 __all__ = ["render_knowledge_table"]
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
     return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+
+def _risk_factor_rule(factor: RiskFactor) -> str:
+    if factor.kind == "daily_dose_above":
+        agents = ", ".join(f"{a.name} (RxNorm {a.rxnorm_in})" for a in factor.agents)
+        return f"ongoing {agents} above {factor.above_mg_per_day:g} mg/day"
+    if factor.kind == "ongoing_class":
+        return "ongoing " + ", ".join(factor.classes)
+    return "recorded " + ", ".join(factor.phenotypes)
 
 
 def render_knowledge_table(knowledge: Knowledge) -> str:
@@ -36,6 +45,9 @@ def render_knowledge_table(knowledge: Knowledge) -> str:
     for c in knowledge.cautions.values():
         target = ", ".join(c.applies_to) if c.kind == "screening" else f"when {c.when}"
         out.append(f"  {c.kind:<9} {c.id} ({target}; tag {c.tag}) [{', '.join(c.references) or 'no reference'}]")
+        for f in c.risk_factors:
+            out.append(f"    risk factor {f.id}: {_risk_factor_rule(f)} (tag {f.tag}; reviewed {f.reviewed.isoformat()})"
+                       f" [{', '.join(f.references) or 'no reference'}]")
     out.append("")
     out.append("PATHWAYS")
     for p in knowledge.pathways:
@@ -45,6 +57,7 @@ def render_knowledge_table(knowledge: Knowledge) -> str:
                    | {r for o in knowledge.options for f in o.favoured_when for r in f.references}
                    | {r for nf in knowledge.not_favoured for r in nf.references}
                    | {r for c in knowledge.cautions.values() for r in c.references}
+                   | {r for c in knowledge.cautions.values() for f in c.risk_factors for r in f.references}
                    | {r for p in knowledge.pathways for r in p.references})
     out.append(f"REFERENCES CITED ({len(cited)} of {len(knowledge.references)} in references.yaml)")
     for rid in cited:

@@ -104,6 +104,12 @@ def test_knowledge_table_lists_options_and_references(knowledge):
     assert "CONSIDERED, NOT FAVOURED" in table
 
 
+def test_knowledge_table_shows_each_risk_factor_rule_for_review(knowledge):
+    table = render_knowledge_table(knowledge)
+    assert "risk factor prednisolone-over-10-mg: ongoing prednisolone (RxNorm 8638) above 10 mg/day (tag evidence" in table
+    assert "risk factor prednisone-over-10-mg: ongoing prednisone (RxNorm 8640) above 10 mg/day (tag convention" in table
+
+
 def test_fixture_with_a_valid_option_loads(tmp_path):
     assert [o.id for o in load_with(tmp_path, "valid_option").options] == ["fixture-option"]
 
