@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.servers import HOST, ServerConfig, gunicorn_server, service_env, worker_pids
 
@@ -31,6 +32,7 @@ __all__ = ["DurabilityReport", "run", "main"]
 
 FEEDBACK = "/cds-services/myositis-next-line/feedback"
 _TIMEOUT_S = 10.0
+_STARTUP_CAP_S = 60.0  # longest wait for spawned clients to get their first answer
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,14 @@ def _client(port: int, index: int, batch: int, stop_at: float, ack_path: str, se
     conn.close()
 
 
+def _wait_for_first_acks(work: Path, clients: int, procs: list[Any]) -> None:
+    cap = time.monotonic() + _STARTUP_CAP_S
+    while time.monotonic() < cap and any(p.is_alive() for p in procs):
+        if all(_lines(work / f"ack-{i}.txt") for i in range(clients)):
+            return
+        time.sleep(0.05)
+
+
 def _lines(path: Path) -> set[str]:
     if not path.exists():
         return set()
@@ -128,12 +138,16 @@ def run(clients: int = 4, seconds: float = 4.0, kill_after: float = 2.0, batch: 
         ctx = multiprocessing.get_context("spawn")
         killed: list[int] = []
         with gunicorn_server("durability", "service.wsgi:app", env, ServerConfig(workers=workers), work) as served:
-            start = time.time()
-            procs = [ctx.Process(target=_client, args=(served.port, i, batch, start + seconds,
+            # Clients post until the server dies (or a cap); the kill comes ``kill_after`` seconds after
+            # every client has had an answer, so slow process start-up on a busy machine cannot make
+            # the run kill a server nobody has written to yet.
+            stop_at = time.time() + seconds + _STARTUP_CAP_S
+            procs = [ctx.Process(target=_client, args=(served.port, i, batch, stop_at,
                                                          str(work / f"ack-{i}.txt"), str(work / f"sent-{i}.txt")))
                      for i in range(clients)]
             for proc in procs:
                 proc.start()
+            _wait_for_first_acks(work, clients, procs)
             time.sleep(kill_after)
             killed = [served.pid, *worker_pids(served.pid)]
             os.killpg(served.pid, signal.SIGKILL)  # master and workers at once, no chance to clean up

@@ -105,9 +105,9 @@ class _Pending:
             if self._count <= 0:
                 self._cond.notify_all()
 
-    def wait_empty(self, timeout: float) -> None:
+    def wait_empty(self, timeout: float) -> bool:
         with self._cond:
-            self._cond.wait_for(lambda: self._count <= 0, timeout)
+            return self._cond.wait_for(lambda: self._count <= 0, timeout)
 
 
 class Store:
@@ -202,11 +202,11 @@ class Store:
             finally:
                 self._pending.release_many(len(rows))
 
-    def flush(self, timeout: float = 5.0) -> None:
-        """Write queued issued-card records now and wait until they are stored (tests, shutdown)."""
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Write queued issued-card records now; True once they are stored, False on time-out."""
         self._flush_now.set()
         try:
-            self._pending.wait_empty(timeout)
+            return self._pending.wait_empty(timeout)
         finally:
             self._flush_now.clear()
 

@@ -65,9 +65,10 @@ def app_config(database: Path, **overrides: Any) -> dict[str, Any]:
         "AUTH_ENABLED": False,
         "DATABASE": str(database),
         "TODAY": TODAY,
-        "FHIR_CONNECT_TIMEOUT_S": 0.5,
-        "FHIR_READ_TIMEOUT_S": 0.5,
-        "FHIR_DEADLINE_S": 2.0,
+        # Generous: a loaded CI machine must never time out a healthy server (see tests/conftest.py).
+        "FHIR_CONNECT_TIMEOUT_S": 5.0,
+        "FHIR_READ_TIMEOUT_S": 10.0,
+        "FHIR_DEADLINE_S": 20.0,
         "LOG_LEVEL": "WARNING",
     }
     config.update(overrides)

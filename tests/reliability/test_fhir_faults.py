@@ -38,14 +38,19 @@ from tests.reliability.fault_server import (
 from tests.reliability.fuzz_support import SERVICE, assert_error_shape
 from tests.support import PREFETCH_TYPES, assert_valid_cds_response, hook_body, prefetch_for
 
-DEADLINE_S = 2.0
+# Healthy answers from the loopback server take ~0.1 s; READ_TIMEOUT_S and DEADLINE_S leave a loaded
+# machine a wide margin, and every stalling fault outlasts both by several seconds.
+READ_TIMEOUT_S = 2.0
+DEADLINE_S = 4.0
+STALL_S = 10.0
 TOKEN = "fault-test-token"
 KEY_OF = {rtype: key for key, rtype in PREFETCH_TYPES.items()} | {"Patient": "patient"}
 
 
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_DEADLINE_S=DEADLINE_S, FHIR_MAX_PAGES=4)
+    return make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_CONNECT_TIMEOUT_S=READ_TIMEOUT_S,
+                    FHIR_READ_TIMEOUT_S=READ_TIMEOUT_S, FHIR_DEADLINE_S=DEADLINE_S, FHIR_MAX_PAGES=4)
 
 
 def _call(client: FlaskClient, base_url: str, patient: str = "reference-dm",
@@ -79,8 +84,8 @@ def _assert_412(response: Any) -> None:
 
 
 FAULTS: dict[str, Callable[[], Fault]] = {  # factories: a fault may keep state (a counter) per test
-    "sleeps past the read timeout": lambda: sleep_then_answer(6.0),
-    "sends headers then stalls": lambda: headers_then_stall(6.0),
+    "sleeps past the read timeout": lambda: sleep_then_answer(STALL_S),
+    "sends headers then stalls": lambda: headers_then_stall(STALL_S),
     "closes the connection mid-body": lambda: cut_mid_body,
     "answers 500": lambda: status(500),
     "answers 503 with Retry-After": lambda: status(503, {"Retry-After": "1"}),
@@ -134,7 +139,7 @@ def test_a_failing_patient_read_leaves_a_gap(app: Flask, fault: str) -> None:
 def test_a_slowly_dripped_body_is_cut_off_at_the_deadline(app: Flask) -> None:
     """Each read is quick but the whole answer takes longer than the deadline: a gap."""
     with fault_server() as server:
-        server.faults["Observation"] = drip(0.05, 8.0)
+        server.faults["Observation"] = drip(0.05, STALL_S)
         response = _call(app.test_client(), server.base_url)
     _assert_cards_with_gap(response, "Observation")
 
@@ -142,7 +147,7 @@ def test_a_slowly_dripped_body_is_cut_off_at_the_deadline(app: Flask) -> None:
 def test_every_query_failing_at_once_with_conditions_prefetched_gives_cards_with_every_gap(app: Flask) -> None:
     with fault_server() as server:
         for rtype in ("Patient", "MedicationStatement", "MedicationRequest", "MedicationAdministration", "Observation"):
-            server.faults[rtype] = sleep_then_answer(6.0)
+            server.faults[rtype] = sleep_then_answer(STALL_S)
         prefetch = {"conditions": prefetch_for("reference-dm")["conditions"]}
         response = _call(app.test_client(), server.base_url, prefetch=prefetch)
     body = _assert_cards_with_gap(response, "Observation")
@@ -219,17 +224,19 @@ def test_a_drip_fed_server_does_not_starve_the_next_calls(make_app: Callable[...
     The read time-out bounds each socket read, not a whole body; the pool is per process and
     shared by every hook call, so a thread still reading after the deadline is a worker lost.
     """
-    app = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_DEADLINE_S=DEADLINE_S, FHIR_MAX_WORKERS=4)
+    app = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_CONNECT_TIMEOUT_S=READ_TIMEOUT_S,
+                   FHIR_READ_TIMEOUT_S=READ_TIMEOUT_S, FHIR_DEADLINE_S=DEADLINE_S, FHIR_MAX_WORKERS=4)
     client = app.test_client()
     with fault_server() as slow, fault_server() as healthy:
         for rtype in ("Patient", "Condition", "MedicationStatement", "MedicationRequest",
                       "MedicationAdministration", "Observation"):
-            slow.faults[rtype] = drip(0.05, 12.0)
+            slow.faults[rtype] = drip(0.05, 3 * STALL_S)
         _call(client, slow.base_url)
         response = _call(client, healthy.base_url)
         assert response.status_code == 200, response.get_data(as_text=True)[:300]
-        # With 4 workers and 6 readers stuck for 12 s, the healthy call's queries would queue past its
-        # own 2 s deadline and be stated as gaps: no gap means the stuck readers were let go.
+        # With 4 workers and 6 readers dripping for far longer than the deadline, the healthy call's
+        # queries would queue past its own deadline and be stated as gaps: no gap means the stuck
+        # readers were let go.
         assert "Data not available" not in _gaps_text(response.get_json()), _gaps_text(response.get_json())
 
 
@@ -261,8 +268,8 @@ def test_the_embedded_fhir_server_stopped_mid_run_gives_412_then_gaps(make_app: 
         ensure_installed()
     except FhirServerError as exc:
         _unavailable(str(exc))
-    app = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_DEADLINE_S=DEADLINE_S,
-                   FHIR_CONNECT_TIMEOUT_S=1.0, FHIR_READ_TIMEOUT_S=2.0)
+    app = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_DEADLINE_S=10.0,
+                   FHIR_CONNECT_TIMEOUT_S=2.0, FHIR_READ_TIMEOUT_S=5.0)
     client = app.test_client()
 
     def call(base_url: str, prefetch: dict[str, Any] | None = None) -> Any:

@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import threading
-import time
 
 import pytest
 import requests
@@ -59,28 +58,34 @@ def test_fetched_data_gives_the_same_cards_as_prefetch(client):
 
 @responses.activate
 def test_queries_run_in_parallel(client):
-    in_flight = 0
-    peak = 0
+    """The first three queries meet at a barrier: only queries running at the same time can pass it."""
+    arrived = 0
+    met: list[bool] = []
     lock = threading.Lock()
+    barrier = threading.Barrier(3, timeout=30)  # a sequential fetch would break it instead
     prefetch = prefetch_for("reference-dm")
 
-    def slow(body):  # noqa: ANN001, ANN202
+    def meeting(body):  # noqa: ANN001, ANN202
         def callback(request):  # noqa: ANN001, ANN202
-            nonlocal in_flight, peak
+            nonlocal arrived
             with lock:
-                in_flight += 1
-                peak = max(peak, in_flight)
-            time.sleep(0.05)
-            with lock:
-                in_flight -= 1
+                arrived += 1
+                first_three = arrived <= 3
+            if first_three:
+                try:
+                    barrier.wait()
+                    met.append(True)
+                except threading.BrokenBarrierError:
+                    met.append(False)
             return 200, {"Content-Type": "application/fhir+json"}, json.dumps(body)
         return callback
 
-    responses.add_callback(responses.GET, f"{BASE}/Patient/{PATIENT}", callback=slow(prefetch["patient"]))
+    responses.add_callback(responses.GET, f"{BASE}/Patient/{PATIENT}", callback=meeting(prefetch["patient"]))
     for key, rtype in PREFETCH_TYPES.items():
-        responses.add_callback(responses.GET, re.compile(rf"{re.escape(BASE)}/{rtype}\?.*"), callback=slow(prefetch[key]))
+        responses.add_callback(responses.GET, re.compile(rf"{re.escape(BASE)}/{rtype}\?.*"),
+                               callback=meeting(prefetch[key]))
     assert _call(client).status_code == 200
-    assert peak >= 3
+    assert met == [True, True, True]
 
 
 @responses.activate

@@ -79,7 +79,7 @@ def test_issued_cards_queued_from_the_hook_path_are_written_by_the_background_wr
     store = Store(tmp_path / "db.sqlite3")
     store.record_issued_later("svc", [IssuedCard(f"c{n}", "next-line") for n in range(50)])
     store.record_issued_later("svc", [IssuedCard("x", "caution")])
-    store.flush()
+    assert store.flush(timeout=60)
     assert {r.kind: r.issued for r in store.report()} == {"caution": 1, "next-line": 50}
 
 
@@ -92,6 +92,6 @@ def test_feedback_report_knows_the_kind_of_cards_the_hook_issued(client):
     client.post("/cds-services/myositis-next-line/feedback", json={"feedback": [item]})
     with client.application.app_context():
         store = get_store()
-        store.flush()
+        assert store.flush(timeout=60)
         rows = {r.kind: r for r in store.report()}
     assert rows["next-line"].overridden == 1 and rows["next-line"].issued == 1
