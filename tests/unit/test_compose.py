@@ -22,7 +22,9 @@ def test_services_and_images(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert set(services) == {"cds", "hapi", "loader"}
     assert services["cds"]["build"] == "."
-    assert services["hapi"]["image"].startswith("hapiproject/hapi:")
+    image, _, tag = services["hapi"]["image"].partition(":")
+    assert image == "hapiproject/hapi"
+    assert tag.startswith("v") and tag != "latest", "pin the HAPI FHIR version: a moving tag changes the server"
     # The loader is the service's own image: it runs the package's `myositis-cds load`.
     assert services["loader"]["build"] == "."
     assert services["loader"]["image"] == services["cds"]["image"]
