@@ -24,7 +24,7 @@ from mappings.model import (
     TrialHistory,
 )
 from mappings.terminology import Terminology, load_terminology
-from mappings.timeline import use_of
+from mappings.timeline import Use, use_of
 
 __all__ = ["build_facts", "resolve_medication"]
 
@@ -42,26 +42,23 @@ def resolve_medication(
     res = resolve_concepts(record, terminology, lookup)
     if res.local or not res.matches:
         return []
-    use = use_of(record, today or date.today())
-    dose = _dose_of(record, res.matches)
+    return _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology)
+
+
+def _resolved_drugs(record: MedicationRecord, matches: Sequence[Match], use: Use,
+                    term: Terminology) -> list[ResolvedDrug]:
+    # The record's daily dose belongs to its ingredient only when it names one ingredient.
+    single = record.daily_dose_mg is not None and len({m.ingredient for m in matches}) == 1
+    dose = record.daily_dose_mg if single else None
     out = []
-    for m in res.matches:
-        ing = terminology.ingredients[m.ingredient]
-        out.append(
-            ResolvedDrug(
-                record_id=record.id, resource_type=record.resource_type, therapy_class=ing.therapy_class,
-                ingredient=ing.name, ingredient_rxcui=ing.rxcui, matched_by=m.matched_by, matched=m.matched,
-                start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose,
-            )
-        )
+    for m in matches:
+        ing = term.ingredients[m.ingredient]
+        out.append(ResolvedDrug(
+            record_id=record.id, resource_type=record.resource_type, therapy_class=ing.therapy_class,
+            ingredient=ing.name, ingredient_rxcui=ing.rxcui, matched_by=m.matched_by, matched=m.matched,
+            start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose,
+        ))
     return out
-
-
-def _dose_of(record: MedicationRecord, matches: Sequence[Match]) -> float | None:
-    """The record's daily dose belongs to its ingredient only when it names one ingredient."""
-    if record.daily_dose_mg is None or len({m.ingredient for m in matches}) != 1:
-        return None
-    return record.daily_dose_mg
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -118,17 +115,9 @@ def build_facts(
         if res.local:
             local += 1
             continue
-        dose = _dose_of(r, res.matches)
-        for m in res.matches:
-            ing = term.ingredients[m.ingredient]
-            drugs_by_class[ing.therapy_class].append(
-                ResolvedDrug(
-                    record_id=r.id, resource_type=r.resource_type, therapy_class=ing.therapy_class,
-                    ingredient=ing.name, ingredient_rxcui=ing.rxcui, matched_by=m.matched_by, matched=m.matched,
-                    start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose,
-                )
-            )
-            exposures[ing.therapy_class].update(use.exposure)
+        for drug in _resolved_drugs(r, res.matches, use, term):
+            drugs_by_class[drug.therapy_class].append(drug)
+            exposures[drug.therapy_class].update(use.exposure)
     for why, n in sorted(ignored.items()):
         kind, _, reason = why.partition(" ")
         notes.append(f"{_plural(n, kind + ' record')} {reason} were ignored" if n > 1 else f"1 {kind} record {reason} was ignored")

@@ -97,8 +97,8 @@ class MedicationRecord:
     validity_end: date | None = None
     date_asserted: date | None = None  # MedicationStatement.dateAsserted
     medication_unresolved: bool = False  # a Medication reference we could not follow
-    # mg per day from the first structured dosage (Statement.dosage / Request.dosageInstruction),
-    # only when it is unambiguous (a single dose in mg, a fixed frequency per d/h/wk, not as needed);
+    # mg per day from the one structured dosage (Statement.dosage / Request.dosageInstruction),
+    # only when it is unambiguous (one dosage, one dose in mg, a fixed frequency per d/h/wk, not as needed);
     # None otherwise, and always None for an Administration (one dose, not a daily dose).
     daily_dose_mg: float | None = None
 
