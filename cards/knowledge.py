@@ -290,6 +290,7 @@ SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "in_progress": frozenset({"label", "weeks", "window"}),
     "no_medication_data": frozenset({"disease"}),
     "screening": frozenset({"checks", "n"}),
+    "safety_current": frozenset({"checks", "n"}),
     "reassess": frozenset(),
 }
 

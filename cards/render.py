@@ -374,10 +374,14 @@ def _screening(facts: PatientFacts, a: Assessment, knowledge: Knowledge, preview
         return None
     cites = _Citations(knowledge)
     shown = {r.option.therapy_class for r in a.options}
-    lines = ["Checks before starting the options listed:", ""]
+    # Without options (a steroid-sparing trial still in its window) the checks are about current therapy.
+    lead = "Checks before starting the options listed:" if a.options else "Checks for the current therapy:"
+    lines = [lead, ""]
     for c in a.screening:
+        title = f"**{c.title}**"
         applies = ", ".join(knowledge.classes[x].label for x in c.applies_to if x in shown)
-        line = f"- **{c.title}** ({applies}): {c.text}{_TAG_NOTE[c.tag]}{cites.cite(c.references)}"
+        line = f"- {title} ({applies}): " if applies else f"- {title} "
+        line += f"{c.text}{_TAG_NOTE[c.tag]}{cites.cite(c.references)}"
         found = _lab_evidence(facts, c.labs)
         conditions = [d.label for d in facts.diagnoses if d.group in c.conditions]
         if found or conditions:
@@ -385,7 +389,8 @@ def _screening(facts: PatientFacts, a: Assessment, knowledge: Knowledge, preview
         elif c.labs:
             line += " No result in the record."
         lines.append(line)
-    summary = _summary(knowledge, "screening", n=len(a.screening), checks=", ".join(c.title for c in a.screening))
+    key = "screening" if a.options else "safety_current"
+    summary = _summary(knowledge, key, n=len(a.screening), checks=", ".join(c.title for c in a.screening))
     indicator = "warning" if any(c.harm for c in a.screening) else "info"
     return _card(knowledge, "caution-screening", summary, indicator, lines, cites, preview_url)
 

@@ -189,6 +189,22 @@ def _with_record_findings(knowledge: Knowledge, screening: tuple[Caution, ...], 
     return tuple(c.with_sentence_after(" ".join(sentences)) if c.id == _PJP_SCREENING else c for c in screening)
 
 
+def _with_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[str, str]) -> Caution | None:
+    """A "when: pjp_risk" caution opened by what the record shows, or None when it shows none."""
+    findings = _risk_findings(caution, states, phen)
+    return caution.with_sentence_before(caution.findings_sentence(findings)) if findings else None
+
+
+def _with_pjp_prompt(knowledge: Knowledge, screening: tuple[Caution, ...], states: tuple[ClassState, ...],
+                     phen: dict[str, str]) -> tuple[Caution, ...]:
+    """Outside the next-line route there is no reassess card: the PJP prompt joins the safety checks
+    (high-dose glucocorticoid, the strongest drug risk factor, is most often met in first-line care)."""
+    if any(c.id == _PJP_SCREENING for c in screening):
+        return screening
+    prompts = [p for c in _risk_cautions(knowledge) if (p := _with_findings(c, states, phen)) is not None]
+    return (*screening, *prompts)
+
+
 def _reassess(knowledge: Knowledge, states: tuple[ClassState, ...], is_dm: bool, phen: dict[str, str],
               screening: tuple[Caution, ...]) -> tuple[Caution, ...]:
     on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in states)
@@ -204,10 +220,10 @@ def _reassess(knowledge: Knowledge, states: tuple[ClassState, ...], is_dm: bool,
         if caution.when == "pjp_risk":
             if _PJP_SCREENING in screened:
                 continue  # shown once: on the screening card when cyclophosphamide is offered
-            findings = _risk_findings(caution, states, phen)
-            if not findings:
+            prompt = _with_findings(caution, states, phen)
+            if prompt is None:
                 continue
-            caution = caution.with_sentence_before(caution.findings_sentence(findings))
+            caution = prompt
         out.append(caution)
     return tuple(out)
 
@@ -246,12 +262,13 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
         return Assessment(route=NO_MEDICATION_DATA, situations=situations, **base)
     if not second_agents:
         ranked, removed = _rank(knowledge.options_for("first_line"), states, phen, cond)
+        screening = _with_record_findings(knowledge, _screening(knowledge, ranked), states, phen)
         return Assessment(route=FIRST_LINE, options=ranked, removed=removed, situations=situations,
-                          screening=_with_record_findings(knowledge, _screening(knowledge, ranked), states, phen),
-                          **base)
+                          screening=_with_pjp_prompt(knowledge, screening, states, phen), **base)
     if not failed:
         # Only in-progress steroid-sparing trials: let them run; escalation would be premature.
-        return Assessment(route=IN_PROGRESS_ONLY, situations=situations, **base)
+        return Assessment(route=IN_PROGRESS_ONLY, situations=situations,
+                          screening=_with_pjp_prompt(knowledge, (), states, phen), **base)
     ranked, removed = _rank(knowledge.options_for("next_line"), states, phen, cond)
     screening = _screening(knowledge, ranked)
     return Assessment(

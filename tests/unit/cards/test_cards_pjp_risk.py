@@ -198,3 +198,42 @@ def test_a_bad_risk_factor_entry_is_refused(tmp_path, case):
 
 def test_the_unchanged_file_round_trips(tmp_path):
     _load_with_pjp(tmp_path, lambda e, _: None)
+
+
+# --- the prompt outside the next-line route (no reassess card there) ------------------------------
+
+
+def _cards(knowledge, *trials):  # noqa: ANN001, ANN202
+    return [c.to_json() for c in build_cards(facts(diagnoses=(DM,), trials=trials), knowledge=knowledge, today=TODAY)]
+
+
+def test_first_line_on_high_dose_prednisone_gets_the_prompt_among_the_safety_checks(knowledge):
+    cards = _cards(knowledge, glucocorticoid(course(PREDNISONE, 60, weeks_ago(3))))
+    assert cards[0]["summary"].startswith("DM on glucocorticoid alone")
+    screening = [c for c in cards if c["summary"].startswith("Before starting these options")]
+    assert len(screening) == 1
+    items = [line for line in screening[0]["detail"].splitlines() if line.startswith("- **PJP prophylaxis?**")]
+    assert items == [next(line for line in items)]  # once
+    assert items[0].startswith("- **PJP prophylaxis?** In the record: prednisone 60 mg/day recorded, above 10 mg/day")
+    assert CONVENTION in items[0]
+
+
+def test_first_line_below_the_threshold_has_no_prompt(knowledge):
+    cards = _cards(knowledge, glucocorticoid(course(PREDNISONE, 7.5, weeks_ago(3))))
+    assert not any("PJP" in c.get("detail", "") for c in cards)
+
+
+def test_a_steroid_sparing_trial_in_its_window_with_high_dose_prednisolone_gets_a_current_therapy_check(knowledge):
+    cards = _cards(knowledge, glucocorticoid(course(PREDNISOLONE, 40, weeks_ago(10))),
+                   trial("methotrexate", weeks_ago(4), ongoing=True))
+    assert [c["summary"] for c in cards][-1] == "Safety check for the current therapy: PJP prophylaxis?"
+    detail = cards[-1]["detail"]
+    assert detail.startswith("Checks for the current therapy:")
+    assert "- **PJP prophylaxis?** In the record: prednisolone 40 mg/day recorded, above 10 mg/day." in detail
+    assert "()" not in detail  # no empty "applies to" list
+
+
+def test_a_steroid_sparing_trial_in_its_window_without_a_risk_factor_has_no_safety_card(knowledge):
+    cards = _cards(knowledge, glucocorticoid(course(PREDNISOLONE, 5, weeks_ago(10))),
+                   trial("methotrexate", weeks_ago(4), ongoing=True))
+    assert not any(c["summary"].startswith("Safety check") for c in cards)
