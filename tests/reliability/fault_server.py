@@ -124,13 +124,18 @@ def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: 
     send_bytes(handler, status, json.dumps(body).encode(), headers)
 
 
-def send_bytes(handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+def send_head(handler: BaseHTTPRequestHandler, status: int, length: int, headers: dict[str, str] | None = None) -> None:
+    """Status line and headers of a FHIR JSON answer of ``length`` bytes; the body is the caller's."""
     handler.send_response(status)
     handler.send_header("Content-Type", "application/fhir+json")
-    handler.send_header("Content-Length", str(len(data)))
+    handler.send_header("Content-Length", str(length))
     for key, value in (headers or {}).items():
         handler.send_header(key, value)
     handler.end_headers()
+
+
+def send_bytes(handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+    send_head(handler, status, len(data), headers)
     handler.wfile.write(data)
     handler.wfile.flush()
 
@@ -174,10 +179,7 @@ def sleep_then_answer(seconds: float) -> Fault:
 def headers_then_stall(seconds: float) -> Fault:
     def fault(handler: Handler, normal: dict[str, Any]) -> None:
         data = json.dumps(normal).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/fhir+json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
+        send_head(handler, 200, len(data))
         handler.wfile.flush()
         handler.pause(seconds)
         handler.wfile.write(data)
@@ -190,10 +192,7 @@ def drip(interval_s: float, total_s: float) -> Fault:
 
     def fault(handler: Handler, normal: dict[str, Any]) -> None:
         data = json.dumps(normal).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/fhir+json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
+        send_head(handler, 200, len(data))
         started = time.monotonic()
         step = max(1, len(data) // 200)
         for at in range(0, len(data), step):
@@ -209,10 +208,7 @@ def drip(interval_s: float, total_s: float) -> Fault:
 
 def cut_mid_body(handler: Handler, normal: dict[str, Any]) -> None:
     data = json.dumps(normal).encode()
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/fhir+json")
-    handler.send_header("Content-Length", str(len(data)))
-    handler.end_headers()
+    send_head(handler, 200, len(data))
     handler.wfile.write(data[: len(data) // 2])
     handler.wfile.flush()
     handler.close_connection = True
