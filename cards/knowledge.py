@@ -89,6 +89,11 @@ class Reference:
         first = self.authors.split(",")[0].strip()
         return f"{first} {self.year}" if self.year else first
 
+    @property
+    def title_sentence(self) -> str:
+        """The title closed by a full stop, unless it already ends in one (or in ? or !)."""
+        return self.title if self.title.endswith((".", "?", "!")) else self.title + "."
+
 
 @dataclass(frozen=True, slots=True)
 class TrialWindow:

@@ -89,7 +89,7 @@ def _reference_line(ref: Reference) -> str:
     flag = {"not_verified": " *(not verified)*", "partial": " *(partly verified)*"}.get(ref.verification, "")
     year = f" {ref.year}" if ref.year else ""
     authors = ref.authors if ref.authors.endswith(".") else ref.authors + "."
-    return f"{md(authors)} {md(ref.title)}. *{md(ref.journal)}*{year}. [{_link_word(ref)}]({ref.url}){flag}"
+    return f"{md(authors)} {md(ref.title_sentence)} *{md(ref.journal)}*{year}. [{_link_word(ref)}]({ref.url}){flag}"
 
 
 def _link_word(ref: Reference) -> str:

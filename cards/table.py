@@ -63,7 +63,7 @@ def render_knowledge_table(knowledge: Knowledge) -> str:
     for rid in cited:
         ref = knowledge.references[rid]
         ids = " ".join(x for x in (f"PMID {ref.pmid}" if ref.pmid else "", f"DOI {ref.doi}" if ref.doi else "") if x)
-        out.append(f"  {rid}: {ref.authors} {ref.title}. {ref.journal} {ref.year or ''}. "
+        out.append(f"  {rid}: {ref.authors} {ref.title_sentence} {ref.journal} {ref.year or ''}. "
                    f"[{ref.verification}] {ids} {ref.url}".rstrip())
     out.append("")
     out.append(f"Knowledge directory: {knowledge.directory}")

@@ -392,3 +392,15 @@ def test_pjp_prompt_is_a_reassess_item_when_cyclophosphamide_was_already_tried(k
 def test_pjp_prompt_is_not_shown_without_a_risk_factor(knowledge):
     f = facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(150), weeks_ago(100)),))
     assert "PJP prophylaxis?" not in _reassess_text(f, knowledge)
+
+
+def test_a_reference_title_ending_in_a_question_mark_gets_no_extra_full_stop(knowledge):
+    from cards.render import _reference_line
+
+    questions = [r for r in knowledge.references.values() if r.title.endswith("?")]
+    assert questions, "the knowledge base cites at least one title that is a question"
+    for ref in questions:
+        line = _reference_line(ref)
+        assert "?." not in line and "?*" not in line, line
+    plain = next(r for r in knowledge.references.values() if not r.title.endswith((".", "?", "!")))
+    assert f"{plain.title.split()[-1]}. *" in _reference_line(plain).replace("\\", "")
