@@ -12,7 +12,7 @@ Two inputs are supported:
     back up to unrelated ingredients.
 
 ``--knowledge DIR``
-    The verified seed in /work/shared/knowledge/terminology
+    The verified seed in docs/sources/terminology
     (rxcui_to_drug.json + drugs.json); this is how the shipped table was made.
 
 Usage::

@@ -155,13 +155,9 @@ def assert_valid_cds_response(body: dict[str, Any]) -> None:
         assert body["systemActions"]
 
 
-def shared_knowledge(*parts: str) -> Path:
-    """A file of the verified knowledge folder: ``../shared`` beside the checkout (as CI has it), else /work/shared."""
-    repo = Path(__file__).resolve().parents[1]
-    for root in (repo.parent / "shared" / "knowledge", Path("/work/shared/knowledge")):
-        if root.exists():
-            return root.joinpath(*parts)
-    return repo.parent.joinpath("shared", "knowledge", *parts)
+def source_file(*parts: str) -> Path:
+    """A file of the verified sources copied into the repository (docs/sources, see its README)."""
+    return Path(__file__).resolve().parents[1].joinpath("docs", "sources", *parts)
 
 
 # --- hostile medication text (preview page injection tests) ----------------------------------

@@ -1,6 +1,6 @@
 """CDS Hooks 2.0 contract: one test per rule of the spec checklist that binds a patient-view service.
 
-Rule numbers refer to ../shared/knowledge/cds-hooks/spec-checklist.md.
+Rule numbers refer to docs/sources/cds-hooks/spec-checklist.md.
 """
 
 from __future__ import annotations

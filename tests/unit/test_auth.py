@@ -1,7 +1,7 @@
 """CDS client JWT verification (service.auth): one test per rule.
 
 CDS Hooks 2.0 §"Trusting CDS Clients"; rules and what real clients send are in
-/work/shared/knowledge/cds-hooks/spec-checklist.md §8. Real EC P-384 / RSA-2048
+docs/sources/cds-hooks/spec-checklist.md §8. Real EC P-384 / RSA-2048
 keys, PyJWT-signed tokens, JWKS/jku HTTP mocked with ``responses``.
 """
 

@@ -281,7 +281,7 @@ def bundle(resources: list[Resource]) -> dict[str, Any]:
 
 
 def reference_patient() -> list[Resource]:
-    """The reference case (shared/examples), with a CK that keeps rising."""
+    """The reference case (tests/fixtures/examples), with a CK that keeps rising."""
     p = "example-dm-001"
     return [
         patient(p, "Dana", "Example", "female", "1979-08-21"),

@@ -78,7 +78,7 @@ REFERENCE_CK = (
 
 
 def reference_patient(**changes) -> PatientFacts:
-    """The example-dm-001 patient of shared/examples, as mappings/ should describe it."""
+    """The example-dm-001 patient of tests/fixtures/examples, as mappings/ should describe it."""
     args = dict(diagnoses=(DM,), trials=REFERENCE_TRIALS, labs=REFERENCE_CK)
     args.update(changes)
     return facts(**args)

@@ -10,10 +10,10 @@ import pytest
 
 from cards import KnowledgeError, load_knowledge, render_knowledge_table
 from cards.knowledge import DEFAULT_DIRECTORY
-from tests.support import shared_knowledge
+from tests.support import source_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_REFERENCES = shared_knowledge("clinical", "references.json")
+SOURCE_REFERENCES = source_file("clinical", "references.json")
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +60,8 @@ def test_reference_without_pmid_or_doi_links_a_title_search(knowledge):
     assert ref.url.startswith("https://pubmed.ncbi.nlm.nih.gov/?term=A%20controlled%20trial")
 
 
-@pytest.mark.skipif(not SHARED_REFERENCES.exists(), reason="shared knowledge folder not mounted")
 def test_pmids_and_dois_match_the_verified_references_file(knowledge):
-    shared = {r["id"]: r for r in json.loads(SHARED_REFERENCES.read_text())}
+    shared = {r["id"]: r for r in json.loads(SOURCE_REFERENCES.read_text())}
     for ref in knowledge.references.values():
         assert ref.id in shared, ref.id
         assert ref.pmid == shared[ref.id]["pmid"], ref.id

@@ -14,7 +14,7 @@ from cards import KnowledgeError, build_cards, load_knowledge
 from cards.knowledge import DEFAULT_DIRECTORY
 from cards_factory import DM, TODAY, diagnosis, facts, trial, weeks_ago
 from mappings.model import ResolvedDrug, TrialHistory
-from tests.support import shared_knowledge
+from tests.support import source_file
 
 PREDNISONE, PREDNISOLONE, METHYLPREDNISOLONE = ("prednisone", "8640"), ("prednisolone", "8638"), ("methylprednisolone", "6902")
 CONVENTION = "applying it to prednisone mg for mg is our convention"
@@ -138,7 +138,7 @@ def test_the_threshold_and_ingredients_are_data_with_references(knowledge):
 
 
 def test_dose_risk_factor_codes_are_verified_rxnorm_ingredients(knowledge):
-    verified = {c["rxcui"]: d["name"] for d in json.loads(shared_knowledge("terminology", "drugs.json").read_text())["drugs"]
+    verified = {c["rxcui"]: d["name"] for d in json.loads(source_file("terminology", "drugs.json").read_text())["drugs"]
                 for c in d.get("rxnorm_in") or () if c.get("verified")}
     for factor in knowledge.cautions["reassess-pjp"].risk_factors:
         for agent in factor.agents:

@@ -9,10 +9,10 @@ import pytest
 
 from mappings import build_tables, load_terminology
 from mappings.build_tables import build_from_knowledge, build_from_rrf
-from tests.support import shared_knowledge
+from tests.support import source_file
 
 RRF = Path(__file__).parent / "fixtures" / "rrf"
-KNOWLEDGE = shared_knowledge("terminology")
+KNOWLEDGE = source_file("terminology")
 INGREDIENTS = ["42316", "8640", "6851"]  # tacrolimus, prednisone, methotrexate
 
 
@@ -68,7 +68,6 @@ def test_cli_output_loads_as_terminology(tmp_path: Path) -> None:
     assert term.ndc["00000000001"] == "9000003"
 
 
-@pytest.mark.skipif(not KNOWLEDGE.exists(), reason="knowledge folder not mounted")
 def test_knowledge_seed_rebuild_matches_shipped_table() -> None:
     shipped = json.loads((Path(build_tables.__file__).parent / "data" / "rxnorm_products.json").read_text())
     assert build_from_knowledge(KNOWLEDGE)["products"] == shipped["products"]

@@ -30,7 +30,7 @@ def classes(record: MedicationRecord, lookup=None) -> set[str]:
     return {d.therapy_class for d in resolve_medication(record, T, lookup, today=TODAY)}
 
 
-# (class, IN, SCD, SBD, BN) — codes copied from /work/shared/knowledge/terminology
+# (class, IN, SCD, SBD, BN) — codes copied from docs/sources/terminology
 CODED = [
     ("glucocorticoid", "8640", "198145", "206997", "227730"),  # prednisone / Deltasone
     ("glucocorticoid", "6902", None, "1743729", "203856"),  # methylprednisolone / Solu-Medrol

@@ -10,9 +10,9 @@ import pytest
 
 from mappings import TerminologyError, load_terminology, therapy_classes
 from mappings.terminology import DATA_DIR, REQUIRED_CLASSES
-from tests.support import shared_knowledge
+from tests.support import source_file
 
-KNOWLEDGE = shared_knowledge("terminology")
+KNOWLEDGE = source_file("terminology")
 
 
 def _doc(name: str) -> dict:

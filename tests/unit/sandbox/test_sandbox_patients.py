@@ -12,6 +12,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from service.sandbox.patients import PATIENTS_DIR, get_patient, list_patients
 from service.sandbox.patients import _generate as generate
+from tests.support import source_file
 
 PATIENTS = list_patients()
 TODAY = date(2026, 11, 23)
@@ -118,15 +119,6 @@ def test_coding_variants_cover_every_shape() -> None:
 # ------------------------------------------------------------------ terminology
 
 
-def _terminology_dir() -> Path | None:
-    root = Path(__file__).resolve().parents[3]
-    for candidate in (root.parent / "shared" / "knowledge" / "terminology",
-                      Path("/work/shared/knowledge/terminology")):
-        if (candidate / "drugs.json").is_file():
-            return candidate
-    return None
-
-
 def _known_codes(folder: Path) -> dict[str, set[str]]:
     """Every code string in the verified terminology research, by system."""
     known: dict[str, set[str]] = {"rxnorm": set(), "snomed": set(), "icd10cm": set(), "loinc": set()}
@@ -170,10 +162,7 @@ def _codings(node: Any) -> list[dict[str, Any]]:
 
 
 def test_only_verified_codes_are_used() -> None:
-    folder = _terminology_dir()
-    if folder is None:
-        pytest.skip("shared/knowledge/terminology not found beside the repository")
-    known = _known_codes(folder)
+    known = _known_codes(source_file("terminology"))
     systems = {RXNORM: "rxnorm", "http://snomed.info/sct": "snomed",
                "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm", "http://loinc.org": "loinc"}
     checked = 0
