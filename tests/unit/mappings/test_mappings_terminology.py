@@ -79,7 +79,6 @@ def test_tables_state_licence_and_nlm_attribution() -> None:
         assert "courtesy of the U.S. National Library of Medicine" in meta["attribution"]
 
 
-@pytest.mark.skipif(not KNOWLEDGE.exists(), reason="knowledge folder not mounted")
 def test_no_rxnorm_code_is_invented() -> None:
     known = set(json.loads((KNOWLEDGE / "rxcui_to_drug.json").read_text())["rxcui_map"])
     known |= set(_re_codes((KNOWLEDGE / "drugs.json").read_text()))
