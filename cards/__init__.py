@@ -17,7 +17,7 @@ from datetime import date
 
 from mappings.model import PatientFacts
 
-from .knowledge import Knowledge, KnowledgeError, load_knowledge
+from .knowledge_base import Knowledge, KnowledgeError, load_knowledge
 from .models import Card, CardSpecError
 from .render import render_cards
 from .rules import assess

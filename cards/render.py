@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from mappings.model import LabResult, PatientFacts
 
-from .knowledge import Agent, Knowledge, Reference
+from .knowledge_base import Agent, Knowledge, Reference
 from .models import Action, Card, Coding, Link, Source, Suggestion
 from .phenotype import latest
 from .rules import (FIRST_LINE, IBM, IN_PROGRESS_ONLY, JUVENILE, NEXT_LINE, NO_MEDICATION_DATA, NONE,

@@ -13,7 +13,7 @@ from datetime import date
 from mappings.model import PatientFacts
 
 from . import vocab
-from .knowledge import Avoid, Caution, Favour, Knowledge, NotFavoured, Option
+from .knowledge_base import Avoid, Caution, Favour, Knowledge, NotFavoured, Option
 from .phenotype import conditions, phenotypes
 from .trials import ClassState, trial_states
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .knowledge import Knowledge, RiskFactor
+from .knowledge_base import Knowledge, RiskFactor
 
 __all__ = ["render_knowledge_table"]
 

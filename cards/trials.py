@@ -11,7 +11,7 @@ from datetime import date
 
 from mappings.model import PatientFacts, TrialHistory
 
-from .knowledge import Knowledge
+from .knowledge_base import Knowledge
 
 __all__ = ["ClassState", "IN_PROGRESS", "ONGOING", "STOPPED", "STOPPED_EARLY", "trial_states"]
 

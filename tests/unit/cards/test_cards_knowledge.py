@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cards import KnowledgeError, load_knowledge, render_knowledge_table
-from cards.knowledge import DEFAULT_DIRECTORY
+from cards.knowledge_base import DEFAULT_DIRECTORY
 from tests.support import source_file
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cards import KnowledgeError, build_cards, load_knowledge
-from cards.knowledge import DEFAULT_DIRECTORY
+from cards.knowledge_base import DEFAULT_DIRECTORY
 from cards_factory import DM, TODAY, diagnosis, facts, trial, weeks_ago
 from mappings.model import ResolvedDrug, TrialHistory
 from tests.support import source_file

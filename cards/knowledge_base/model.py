@@ -1,0 +1,264 @@
+"""The knowledge base's typed records: what cards/knowledge/*.yaml hold once validated.
+
+Plain frozen dataclasses, no I/O; ``load.py`` builds them, ``reader.py`` reads the YAML fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterable
+
+__all__ = ["KnowledgeError", "Knowledge", "Reference", "TherapyClass", "TrialWindow", "Agent", "Favour",
+           "Avoid", "Option", "NotFavoured", "Caution", "RiskFactor", "Pathway", "Meta"]
+
+
+class KnowledgeError(Exception):
+    """A knowledge file is wrong; names the file and the entry so a reviewer can fix it."""
+
+    def __init__(self, file: str, entry_id: str | None, problems: Iterable[str]) -> None:
+        self.file = file
+        self.entry_id = entry_id
+        self.problems = tuple(problems)
+        where = f"{file}: entry {entry_id!r}" if entry_id else file
+        super().__init__(f"{where}: " + "; ".join(self.problems))
+
+
+# --- data -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    id: str
+    authors: str
+    title: str
+    journal: str
+    year: int | None
+    study_type: str
+    verification: str  # verified | partial | not_verified
+    url: str
+    key_finding: str
+    reviewed: date
+    source: str
+    pmid: str | None = None
+    doi: str | None = None
+    web: bool = False
+
+    @property
+    def short(self) -> str:
+        """'Oddis CV 2013' style label for lists and links."""
+        first = self.authors.split(",")[0].strip()
+        return f"{first} {self.year}" if self.year else first
+
+    @property
+    def title_sentence(self) -> str:
+        """The title closed by a full stop, unless it already ends in one (or in ? or !)."""
+        return self.title if self.title.endswith((".", "?", "!")) else self.title + "."
+
+
+@dataclass(frozen=True, slots=True)
+class TrialWindow:
+    weeks: int
+    text: str
+    tag: str
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TherapyClass:
+    id: str
+    label: str
+    counts_as_second_agent: bool
+    course_based: bool
+    adequate_trial: TrialWindow | None
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    name: str
+    rxnorm_in: str
+
+
+@dataclass(frozen=True, slots=True)
+class Favour:
+    phenotype: str
+    text: str
+    tag: str
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Avoid:
+    condition: str
+    effect: str  # remove | warn
+    text: str
+    tag: str
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    id: str
+    stage: str
+    therapy_class: str
+    label: str
+    agents: tuple[Agent, ...]
+    line: int
+    rank: int
+    evidence_level: str
+    study_type: str
+    rationale: str
+    rationale_tag: str
+    favoured_when: tuple[Favour, ...]
+    only_when: tuple[str, ...]
+    avoid_when: tuple[Avoid, ...]
+    cautions: tuple[str, ...]
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+    # Listed for everyone, but offered as a draft order only with one of these phenotypes
+    # (e.g. IV cyclophosphamide: severe organ involvement). Empty: always offered.
+    draft_order_when: tuple[str, ...] = ()
+    # A combination of classes (e.g. methotrexate + azathioprine): offered when each was tried,
+    # but never together; its draft orders create every agent.
+    combination_of: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NotFavoured:
+    id: str
+    therapy_class: str
+    label: str
+    text: str
+    tag: str
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFactor:
+    """One thing in the facts that makes a ``when: pjp_risk`` caution apply, and how the card names it.
+
+    ``ongoing_class``: a course of one of ``classes`` is ongoing. ``phenotype``: one of
+    ``phenotypes`` is recorded. ``daily_dose_above``: the current course of one of ``agents``
+    (by RxNorm ingredient code) has a recorded daily dose above ``above_mg_per_day``.
+    """
+
+    id: str
+    kind: str
+    shown_as: str  # template; placeholders per vocab.RISK_FACTOR_FIELDS[kind]
+    tag: str
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+    classes: tuple[str, ...] = ()
+    phenotypes: tuple[str, ...] = ()
+    agents: tuple[Agent, ...] = ()
+    above_mg_per_day: float | None = None
+
+    def describe(self, **values: str) -> str:
+        return self.shown_as.format(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Caution:
+    id: str
+    kind: str  # screening | reassess
+    title: str
+    text: str
+    applies_to: tuple[str, ...]
+    labs: tuple[str, ...]
+    conditions: tuple[str, ...]
+    when: str | None
+    harm: bool
+    tag: str
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+    # Only for "when: pjp_risk": what makes the caution apply, and the sentence (one {findings}
+    # placeholder) that says which of them the record shows. cards/rules.py fills it in.
+    risk_factors: tuple[RiskFactor, ...] = ()
+    findings_text: str | None = None
+
+    def findings_sentence(self, findings: Iterable[str]) -> str:
+        return (self.findings_text or "").format(findings="; ".join(findings))
+
+    def with_sentence_before(self, sentence: str) -> "Caution":
+        """A copy whose text starts with ``sentence`` (the record's findings), for an Assessment."""
+        return dataclasses.replace(self, text=f"{sentence} {self.text}")
+
+    def with_sentence_after(self, sentence: str) -> "Caution":
+        return dataclasses.replace(self, text=f"{self.text} {sentence}")
+
+
+@dataclass(frozen=True, slots=True)
+class Pathway:
+    id: str
+    situation: str
+    indicator: str
+    summary: str
+    text: str
+    replaces_escalation: bool
+    tag: str
+    references: tuple[str, ...]
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    source_label: str
+    main_reference: str
+    topic: tuple[str, str, str]  # system, code, display
+    override_reason_system: str
+    override_reasons: tuple[tuple[str, str], ...]  # (code, display)
+    max_reference_links: int
+    summaries: dict[str, str]
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    references: dict[str, Reference]
+    classes: dict[str, TherapyClass]
+    options: tuple[Option, ...]
+    not_favoured: tuple[NotFavoured, ...]
+    cautions: dict[str, Caution]
+    pathways: tuple[Pathway, ...]
+    meta: Meta
+    directory: str
+
+    @property
+    def source_url(self) -> str:
+        return self.references[self.meta.main_reference].url
+
+    def options_for(self, stage: str) -> tuple[Option, ...]:
+        return tuple(o for o in self.options if o.stage == stage)
+
+    def pathway(self, situation: str) -> Pathway | None:
+        for p in self.pathways:
+            if p.situation == situation:
+                return p
+        return None
+
+
+# Placeholders each summary template may use; anything else is a typo caught at load.
+SUMMARY_FIELDS: dict[str, frozenset[str]] = {
+    "next_line": frozenset({"disease", "n"}),
+    "next_line_waiting": frozenset({"disease", "n", "label"}),
+    "next_line_incomplete": frozenset({"disease", "n"}),
+    "next_line_none": frozenset({"disease"}),
+    "first_line": frozenset({"disease"}),
+    "in_progress": frozenset({"label", "weeks", "window"}),
+    "no_medication_data": frozenset({"disease"}),
+    "screening": frozenset({"checks", "n"}),
+    "safety_current": frozenset({"checks", "n"}),
+    "reassess": frozenset(),
+}
+
+
