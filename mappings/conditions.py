@@ -67,6 +67,10 @@ def _groups_by_text(text: str, term: Terminology) -> list[str]:
     return out
 
 
+def _status(c: ConditionRecord) -> str | None:
+    return (c.clinical_status or "").lower() or None
+
+
 def diagnoses_of(c: ConditionRecord, term: Terminology) -> list[Diagnosis]:
     out: dict[str, Diagnosis] = {}
     for cd in c.code.codings:
@@ -74,12 +78,13 @@ def diagnoses_of(c: ConditionRecord, term: Terminology) -> list[Diagnosis]:
             continue
         groups, what = _groups_by_code(cd.system.rstrip("/"), cd.code.strip(), term)
         for g in groups:
-            out.setdefault(g, Diagnosis(g, term.conditions[g].label, "code", what, c.id, c.onset))
+            out.setdefault(g, Diagnosis(g, term.conditions[g].label, "code", what, c.id, c.onset, _status(c)))
     if not out:
         texts = ([c.code.text] if c.code.text else []) + [cd.display for cd in c.code.codings if cd.display]
         for text in texts:
             for g in _groups_by_text(text, term):
-                out.setdefault(g, Diagnosis(g, term.conditions[g].label, "text", f"text ({term.conditions[g].label})", c.id, c.onset))
+                out.setdefault(g, Diagnosis(g, term.conditions[g].label, "text", f"text ({term.conditions[g].label})", c.id, c.onset,
+                                            _status(c)))
             if out:
                 break
     return list(out.values())

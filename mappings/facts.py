@@ -23,6 +23,7 @@ from mappings.model import (
     ResolvedDrug,
     TrialHistory,
 )
+from mappings.stop_reason import stop_reason
 from mappings.terminology import Terminology, load_terminology
 from mappings.timeline import Use, use_of
 
@@ -57,6 +58,7 @@ def _resolved_drugs(record: MedicationRecord, matches: Sequence[Match], use: Use
             record_id=record.id, resource_type=record.resource_type, therapy_class=ing.therapy_class,
             ingredient=ing.name, ingredient_rxcui=ing.rxcui, matched_by=m.matched_by, matched=m.matched,
             start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose,
+            stop_reason=stop_reason(record.status_reason),
         ))
     return out
 

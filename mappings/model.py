@@ -101,6 +101,9 @@ class MedicationRecord:
     # only when it is unambiguous (one dosage, one dose in mg, a fixed frequency per d/h/wk, not as needed);
     # None otherwise, and always None for an Administration (one dose, not a daily dose).
     daily_dose_mg: float | None = None
+    # Why the record says the drug was stopped or not taken (statusReason text or codings' display);
+    # mappings/stop_reason.py reads intolerance from it. Never shown on a card as free text.
+    status_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,7 @@ class Diagnosis:
     matched: str  # what matched, e.g. "SNOMED CT 396230008" or 'text "dermatomyositis"'
     record_id: str
     onset: date | None = None
+    clinical_status: str | None = None  # as recorded: active | recurrence | relapse (inactive ones are dropped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +159,7 @@ class ResolvedDrug:
     # The record's unambiguous daily dose, when the record names this one ingredient only
     # (a combination product's dose is not any one ingredient's dose).
     daily_dose_mg: float | None = None
+    stop_reason: str | None = None  # "intolerance" | "inefficacy" | None (not stated or not recognised)
 
 
 @dataclass(frozen=True, slots=True)

@@ -368,6 +368,28 @@ def _daily_dose_mg(resource: dict[str, Any]) -> float | None:
     return round(daily, 6) if math.isfinite(daily) else None
 
 
+def _status_reason(resource: dict[str, Any]) -> str | None:
+    """statusReason as plain words (Statement: a list; Request: one concept), for intolerance vs inefficacy.
+
+    Read leniently like the dose: a malformed statusReason gives None, never skips the resource
+    (skipping would hide the course itself and let the service re-suggest the drug)."""
+    raw = resource.get("statusReason")
+    concepts = raw if isinstance(raw, list) else [raw]
+    words: list[str] = []
+    for item in concepts[:5]:
+        if not isinstance(item, dict):
+            continue
+        try:
+            concept = _concept(item, "statusReason")
+        except InvalidField:
+            continue
+        if concept is None:
+            continue
+        words += [w for w in (concept.text, *(c.display for c in concept.codings)) if isinstance(w, str) and w]
+    text = "; ".join(words)[:200]
+    return text or None
+
+
 def _medication(resource: dict[str, Any], index: int, medications: dict[str, dict[str, Any]]) -> MedicationRecord:
     rtype = resource["resourceType"]
     med, ingredients, form, unresolved = _medication_of(resource, medications)
@@ -399,6 +421,7 @@ def _medication(resource: dict[str, Any], index: int, medications: dict[str, dic
         date_asserted=_fhir_date(resource.get("dateAsserted")),
         medication_unresolved=unresolved,
         daily_dose_mg=_daily_dose_mg(resource),
+        status_reason=_status_reason(resource),
     )
 
 
