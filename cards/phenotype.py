@@ -14,9 +14,6 @@ _NEGATIVE_CODES = frozenset({"NEG", "N", "ND", "L", "NR"})
 _NEGATIVE_WORDS = ("negative", "not detected", "undetected", "absent", "non-reactive", "nonreactive")
 _POSITIVE_WORDS = ("positive", "detected", "present", "reactive")
 
-PREGNANCY_TEST_DAYS = 280  # a positive test older than a pregnancy's length says nothing now
-
-
 def latest(facts: PatientFacts, group: str) -> LabResult | None:
     labs = facts.labs_in(group)
     if not labs:
@@ -79,15 +76,19 @@ def phenotypes(facts: PatientFacts) -> dict[str, str]:
     return {key: value for key, value in found.items() if value}
 
 
-def conditions(facts: PatientFacts, today: date) -> dict[str, str]:
-    """avoid-when condition id -> the record evidence for it."""
+def conditions(facts: PatientFacts, today: date, *, pregnancy_possible: bool = True,
+               pregnancy_test_days: int = 280) -> dict[str, str]:
+    """avoid-when condition id -> the record evidence for it.
+
+    Pregnancy counts only for someone who could be pregnant (cards/rules.py decides from sex and
+    age): a pregnancy code on a man's record is a data error, not a reason to change his options."""
     found: dict[str, str | None] = {
-        "pregnancy": _diag(facts, "pregnancy"),
+        "pregnancy": _diag(facts, "pregnancy") if pregnancy_possible else None,
         "hepatitis_b": _diag(facts, "hepatitis_b") or _positive(facts, "hbsag"),
         "latent_tuberculosis": _diag(facts, "latent_tuberculosis") or _positive(facts, "tb_igra"),
     }
-    if not found["pregnancy"]:
+    if not found["pregnancy"] and pregnancy_possible:
         test = latest(facts, "pregnancy_test")
-        if test is not None and test.date is not None and (today - test.date).days <= PREGNANCY_TEST_DAYS and lab_positive(test):
+        if test is not None and test.date is not None and (today - test.date).days <= pregnancy_test_days and lab_positive(test):
             found["pregnancy"] = _lab_line(test)
     return {key: value for key, value in found.items() if value}

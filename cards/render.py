@@ -1,5 +1,12 @@
-"""Assessment -> CDS Hooks cards. Wording comes from the knowledge base; this module only
-arranges it (tables, numbered references, suggestions) and escapes what the record says."""
+"""Assessment -> CDS Hooks cards.
+
+Python decides which cards fire (cards/rules.py) and gathers what each says into plain values;
+the wording is in cards/templates/ (one Markdown/Jinja template per card kind, each with a
+``summary`` and a ``detail`` block) and in the knowledge YAML. Record-supplied text is escaped
+here, once, before a template sees it. References are numbered in order of first citation and
+go in the card's ``links`` (never as inline links: in the HL7 sandbox those navigate the EHR tab
+away from the chart).
+"""
 
 from __future__ import annotations
 
@@ -7,30 +14,35 @@ import os
 import random
 import re
 import uuid
-from functools import lru_cache
+from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable
+
+import jinja2
 
 from mappings.model import LabResult, PatientFacts
 
+from .activity import Measure
 from .knowledge_base import Agent, Knowledge, Reference
 from .models import Action, Card, Coding, Link, Source, Suggestion
 from .phenotype import latest
-from .rules import (FIRST_LINE, IBM, IN_PROGRESS_ONLY, JUVENILE, NEXT_LINE, NO_MEDICATION_DATA, NONE,
-                    Assessment, RankedOption)
-from .trials import IN_PROGRESS, ONGOING, STOPPED_EARLY, ClassState
+from .rules import (FIRST_LINE, IBM, IN_PROGRESS_ONLY, JUDGE_RESPONSE, JUVENILE, NEXT_LINE, NO_MEDICATION_DATA,
+                    NONE, OPTIMISE, Assessment, RankedOption, SafetyItem)
+from .trials import INTOLERANT, ClassState
 from .vocab import RXNORM_SYSTEM
 
-__all__ = ["render_cards", "RECENT_CK_DAYS"]
+__all__ = ["render_cards", "TEMPLATE_DIRECTORY", "EVIDENCE_WORDS", "md"]
 
-RECENT_CK_DAYS = 182  # a CK older than ~6 months is not evidence of activity now
+TEMPLATE_DIRECTORY = Path(__file__).resolve().parent / "templates"
+
+# Study designs in the words a clinician uses (the knowledge tags never reach a card).
+EVIDENCE_WORDS = {"RCT": "randomised trial", "open-label": "open-label study", "cohort": "cohort study",
+                  "case series": "case series", "case report": "case report", "guideline": "guideline",
+                  "expert opinion": "expert opinion"}
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|])")
-_TAG_NOTE = {"seed-only": " *(seed-only: only the seed documents say this)*",
-             "convention": " *(our convention)*", "unverified": " *(cited papers unverified)*", "evidence": ""}
-_STATUS_TEXT = {IN_PROGRESS: "in progress", ONGOING: "ongoing", "stopped": "stopped",
-                STOPPED_EARLY: "stopped before an adequate trial"}
-
 
 # Card and suggestion uuids need uniqueness, not secrecy (feedback that quotes them is authenticated):
 # a per-process generator seeded from the OS avoids a getrandom() system call per uuid.
@@ -47,8 +59,49 @@ def md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
+def _fit(text: str, limit: int = 139) -> str:
+    """A summary must stay under 140 characters (CDS Hooks); cut at a word, never mid-word."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 3].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + "..."
+
+
+@lru_cache(maxsize=4)
+def _environment(directory: str) -> jinja2.Environment:
+    # Autoescape off: the output is Markdown, not HTML; record text is escaped by md() before it gets here.
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), autoescape=False,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=False)
+    env.filters["fit"] = _fit
+    env.filters["names"] = _names
+    return env
+
+
+def _names(items: Iterable[str], conjunction: str = "or") -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" {conjunction} " + items[-1]
+
+
+def _render(kind: str, **context: Any) -> tuple[str, str]:
+    """(summary, detail) from the kind's template."""
+    template = _environment(str(TEMPLATE_DIRECTORY)).get_template(f"{kind}.md.j2")
+    ctx = template.new_context(context)
+    summary = "".join(template.blocks["summary"](ctx))
+    detail = "".join(template.blocks["detail"](ctx))
+    detail = re.sub(r"\n{3,}", "\n\n", detail).strip()
+    return _fit(summary), detail
+
+
+# --- citations ----------------------------------------------------------------------------
+
+
 class _Citations:
-    """Numbers references in order of first citation within one card."""
+    """Numbers references in order of first citation within one card; they become its links."""
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
@@ -62,16 +115,8 @@ class _Citations:
             if number is None:
                 self.order.append(rid)
                 number = self._number[rid] = len(self.order)
-            numbers.append(f"[[{number}]]({self.knowledge.references[rid].url})")
-        return (" " + "".join(numbers)) if numbers else ""
-
-    def section(self) -> list[str]:
-        if not self.order:
-            return []
-        lines = ["", "**References**", ""]
-        for n, rid in enumerate(self.order, 1):
-            lines.append(f"{n}. {_reference_line(self.knowledge.references[rid])}")
-        return lines
+            numbers.append(f"\\[{number}\\]")
+        return "".join(numbers)
 
     def links(self, limit: int) -> tuple[Link, ...]:
         return tuple(_reference_link(n, self.knowledge.references[rid]) for n, rid in enumerate(self.order[:limit], 1))
@@ -79,35 +124,20 @@ class _Citations:
 
 @lru_cache(maxsize=4096)
 def _reference_link(number: int, ref: Reference) -> Link:
+    flag = {"not_verified": " (not verified)", "partial": " (partly verified)"}.get(ref.verification, "")
     label = f"[{number}] {ref.short}: {ref.title}"
-    return Link(label=label if len(label) <= 100 else label[:97] + "...", url=ref.url)
+    room = 100 - len(flag)
+    label = label if len(label) <= room else label[: room - 3] + "..."
+    return Link(label=label + flag, url=ref.url)
 
 
-@lru_cache(maxsize=None)
-def _reference_line(ref: Reference) -> str:
-    """A reference as one markdown line; knowledge text only, so it is built once per process."""
-    flag = {"not_verified": " *(not verified)*", "partial": " *(partly verified)*"}.get(ref.verification, "")
-    year = f" {ref.year}" if ref.year else ""
-    authors = ref.authors if ref.authors.endswith(".") else ref.authors + "."
-    return f"{md(authors)} {md(ref.title_sentence)} *{md(ref.journal)}*{year}. [{_link_word(ref)}]({ref.url}){flag}"
-
-
-def _link_word(ref: Reference) -> str:
-    if ref.pmid:
-        return f"PubMed {ref.pmid}"
-    if ref.doi:
-        return f"doi:{ref.doi}"
-    if ref.web:
-        return "web page"
-    return "PubMed search"
-
-
-# --- shared pieces --------------------------------------------------------------------
+# --- shared pieces ------------------------------------------------------------------------
 
 
 def _source(knowledge: Knowledge) -> Source:
     system, code, display = knowledge.meta.topic
-    return Source(label=knowledge.meta.source_label, url=knowledge.source_url, topic=Coding(system, code, display))
+    label = f"{knowledge.meta.source_label}, version {knowledge.meta.version}"
+    return Source(label=label, url=knowledge.source_url, topic=Coding(system, code, display))
 
 
 def _override_reasons(knowledge: Knowledge) -> tuple[Coding, ...]:
@@ -115,135 +145,149 @@ def _override_reasons(knowledge: Knowledge) -> tuple[Coding, ...]:
     return tuple(Coding(system, code, display) for code, display in knowledge.meta.override_reasons)
 
 
-def _links(knowledge: Knowledge, cites: _Citations, preview_url: str | None) -> tuple[Link, ...]:
-    preview = (Link(label="Open the myositis-cds preview page", url=preview_url),) if preview_url else ()
-    return preview + cites.links(knowledge.meta.max_reference_links)
+@dataclass
+class _Draft:
+    kind: str
+    summary: str
+    detail: str
+    indicator: str
+    cites: _Citations
+    suggestions: tuple[Suggestion, ...] = ()
+    overrides: bool = True
+    extra_links: tuple[Link, ...] = field(default=())
 
 
-def _card(knowledge: Knowledge, kind: str, summary: str, indicator: str, lines: list[str], cites: _Citations,
-          preview_url: str | None, suggestions: tuple[Suggestion, ...] = (), overrides: bool = False) -> Card:
-    detail = "\n".join([*lines, *cites.section()]).strip()
+def _card(knowledge: Knowledge, d: _Draft, preview_url: str | None) -> Card:
+    preview = (Link(label="Full option list, timeline and references (myositis-cds)", url=preview_url),) \
+        if preview_url else ()
     return Card(
-        kind=kind, uuid=_new_uuid(), summary=summary, indicator=indicator, source=_source(knowledge),
-        detail=detail or None, suggestions=suggestions,
-        selection_behavior="at-most-one" if suggestions else None,
-        override_reasons=_override_reasons(knowledge) if overrides else (),
-        links=_links(knowledge, cites, preview_url),
+        kind=d.kind, uuid=_new_uuid(), summary=d.summary, indicator=d.indicator, source=_source(knowledge),
+        detail=d.detail or None, suggestions=d.suggestions,
+        selection_behavior="at-most-one" if d.suggestions else None,
+        override_reasons=_override_reasons(knowledge) if d.overrides else (),
+        links=preview + d.cites.links(knowledge.meta.max_reference_links),
     )
 
 
-def _summary(knowledge: Knowledge, key: str, **values: Any) -> str:
-    text = knowledge.meta.summaries[key].format(**values)
-    return text if len(text) < 140 else text[:136] + "..."
+# --- record values in words -------------------------------------------------------------------
 
 
-def _fmt_lab(lab: LabResult) -> str:
+def _value(lab: LabResult) -> str:
     if lab.value is not None:
-        value = f"{lab.value:g}" + (f" {md(lab.unit)}" if lab.unit else "")
-    else:
-        value = md(lab.value_text or "result without value")
-    when = f" on {lab.date.isoformat()}" if lab.date else " (undated)"
-    return value + when
+        return f"{lab.value:g}" + (f" {md(lab.unit)}" if lab.unit else "")
+    return md(lab.value_text or "result without value")
 
 
-def _activity(facts: PatientFacts, today: date) -> list[str]:
-    """Latest CK and trend, aldolase; says plainly when there is none (never invents activity)."""
-    lines = ["**Activity evidence in the record** (the clinician judges activity; this card does not)", ""]
-    ck = sorted(facts.labs_in("creatine_kinase"), key=lambda lab: lab.date or date.min)
-    if not ck:
-        lines.append("- No CK in the record.")
-    else:
-        last = ck[-1]
-        recent = last.date is not None and (today - last.date).days <= RECENT_CK_DAYS
-        prefix = "Latest CK" if recent else "No recent CK in the record; latest CK"
-        text = f"- {prefix}: {_fmt_lab(last)}"
-        earlier = [lab for lab in ck[-4:-1] if lab.value is not None]
-        if earlier and last.value is not None:
-            trend = ", ".join(_fmt_lab(lab) for lab in reversed(earlier))
-            previous = earlier[-1].value
-            direction = "higher than" if last.value > previous * 1.1 else "lower than" if last.value < previous * 0.9 else "similar to"
-            text += f"; {direction} the previous result (earlier: {trend})"
-        lines.append(text + ".")
-    for group in ("aldolase",):
-        lab = latest(facts, group)
-        if lab is not None:
-            lines.append(f"- Latest {md(lab.label)}: {_fmt_lab(lab)}.")
-    return lines
+def _when(lab: LabResult) -> str:
+    return lab.date.isoformat() if lab.date else "undated"
 
 
-def _record_notes(facts: PatientFacts, assessment: Assessment) -> list[str]:
-    lines: list[str] = []
-    if facts.gaps:
-        lines += ["", "**Data not available**", ""]
-        lines += [f"- {md(g.resource_type)}: {md(g.reason)}" for g in facts.gaps]
-        if assessment.medication_incomplete:
-            lines.append("- Medication data is incomplete: \"not tried\" below means *not in the available record*.")
-    if facts.unrecognised_medications:
-        lines += ["", "**Medications not recognised** (check by hand; they may belong to a listed class)", ""]
-        lines += [f"- {md(m)}" for m in facts.unrecognised_medications]
-    if facts.notes:
-        lines += ["", "**Record notes**", ""] + [f"- {md(n)}" for n in facts.notes]
-    if assessment.age is None:
-        lines += ["", "- Age is not in the record; these options are for adults."]
-    return lines
-
-
-def _dates(state: ClassState) -> str:
-    t = state.trial
-    start = t.first_date.isoformat() if t.first_date else "start unknown"
-    if t.ongoing:
-        span = f"since {start}"
-    else:
-        end = t.last_date.isoformat() if t.last_date else "end unknown"
-        span = f"{start} to {end}"
-    if state.weeks is not None:
-        span += f" ({state.weeks} wk)"
-    return span
-
-
-def _tried_table(assessment: Assessment) -> list[str]:
-    lines = ["", "**Tried so far** (from the medication record)", "",
-             "| Class | Agents | Dates | Status | Recognised by |", "|---|---|---|---|---|"]
-    for s in assessment.states:
-        agents = ", ".join(md(a) for a in s.trial.agents) or "-"
-        status = _STATUS_TEXT.get(s.status, s.status)
-        if s.status in (IN_PROGRESS, STOPPED_EARLY) and s.window_weeks:
-            status += f" (window {s.window_weeks} wk)"
-        recognised = "; ".join(dict.fromkeys(md(d.matched) for d in s.trial.drugs)) or md(", ".join(s.trial.matched_by)) or "-"
-        lines.append(f"| {md(s.label)} | {agents} | {_dates(s)} | {status} | {recognised} |")
-    return lines
-
-
-def _option_line(n: int, r: RankedOption, assessment: Assessment, knowledge: Knowledge, cites: _Citations) -> str:
-    o = r.option
-    level = o.evidence_level.replace("_", " ")
-    text = f"{n}. **{o.label}** (line {o.line}; {level} evidence, {o.study_type}): {o.rationale}{_TAG_NOTE[o.rationale_tag]}{cites.cite(o.references)}"
-    for f in r.favoured:
-        evidence = md(assessment.phenotypes[f.phenotype])
-        text += f" *Favoured here* ({evidence}): {f.text}{_TAG_NOTE[f.tag]}{cites.cite(f.references)}."
-    for a in r.warnings:
-        evidence = md(assessment.conditions[a.condition])
-        text += f" **Caution** ({evidence}): {a.text}{_TAG_NOTE[a.tag]}{cites.cite(a.references)}."
-    if not _orderable(r, assessment):
-        needs = ", ".join(p.replace("_", " ") for p in o.draft_order_when)
-        text += f" *For severe disease only: no draft order unless the record shows {needs}.*"
-    cls = knowledge.classes[o.therapy_class]
-    if cls.adequate_trial is not None:
-        w = cls.adequate_trial
-        text += f" Adequate trial: {w.text}{_TAG_NOTE[w.tag]}{cites.cite(w.references)}."
-    if len(o.agents) > 1:
-        text += " Agents: " + ", ".join(a.name for a in o.agents) + "."
+def _measure_line(m: Measure, today: date) -> str:
+    """'CK 2100 U/L on 2026-10-18 (upper limit 192), rising from 1850' in plain words."""
+    text = f"{md(_short_label(m))} {_value(m.latest)} on {_when(m.latest)}"
+    if m.latest.reference_high is not None:
+        text += f" (upper limit {m.latest.reference_high:g})"
+    if m.decline is not None and m.best is not None:
+        text += f", down from {_value(m.best)} on {_when(m.best)}"
+    elif m.trend and m.previous is not None:
+        text += f", {m.trend} from {_value(m.previous)}"
+    if not m.recent:
+        text += " (not recent)"
     return text
 
 
-def _orderable(r: RankedOption, assessment: Assessment) -> bool:
-    """An option restricted to severe phenotypes is offered as a draft order only when one is present."""
-    when = r.option.draft_order_when
-    return not when or any(p in assessment.phenotypes for p in when)
+_SHORT_LABELS = {"creatine_kinase": "CK", "aldolase": "Aldolase", "fvc": "FVC", "dlco": "DLCO"}
 
 
-def _suggestions(assessment: Assessment, facts: PatientFacts) -> tuple[Suggestion, ...]:
-    return tuple(_suggestion(r, facts) for r in assessment.options if _orderable(r, assessment))
+def _short_label(m: Measure) -> str:
+    return _SHORT_LABELS.get(m.group, m.label)
+
+
+def _activity_lines(a: Assessment, today: date) -> list[str]:
+    act = a.activity
+    out = [_measure_line(m, today) for m in (*act.enzymes, *act.lung)]
+    if act.relapse:
+        out.append(f"{md(act.relapse)} recorded as relapse")
+    return out
+
+
+def _weeks(state: ClassState) -> str:
+    return f"{state.weeks} wk" if state.weeks is not None else "duration unknown"
+
+
+def _tried_line(states: Iterable[ClassState]) -> str:
+    return ", ".join(f"{md(s.label.lower())} ({_weeks(s)})" for s in states)
+
+
+def _notes(facts: PatientFacts, a: Assessment) -> list[str]:
+    out = []
+    if facts.gaps:
+        kinds = sorted({md(g.resource_type) for g in facts.gaps})
+        out.append("Not available from the EHR: " + ", ".join(kinds)
+                   + (" - 'not tried' means not in the available record" if a.medication_incomplete else "") + ".")
+    if facts.unrecognised_medications:
+        out.append(f"{len(facts.unrecognised_medications)} medication record(s) not recognised - check by hand.")
+    if a.activity.unjudged:
+        out.append("No reference range on " + ", ".join(md(x) for x in a.activity.unjudged) + ": activity not judged.")
+    if a.age is None:
+        out.append("Age not in the record; these options are for adults.")
+    return out
+
+
+def _situations(a: Assessment, knowledge: Knowledge, cites: _Citations) -> list[str]:
+    """One line per situation the record shows (pathways.yaml text), most important first."""
+    out = []
+
+    def line(situation: str, lead: str = "") -> None:
+        p = knowledge.pathway(situation)
+        if p is not None:
+            out.append(f"{lead}{p.text} {cites.cite(p.references)}".strip())
+
+    if "imnm" in a.phenotypes:
+        lead = f"**{md(_names(a.statins, 'and').capitalize())} active: stop the statin.** " if a.statins else ""
+        line("imnm", lead)
+    if "pregnancy" in a.conditions:
+        line("pregnancy")
+    if "cancer" in a.phenotypes:
+        line("cancer")
+    elif a.cancer_screen_first:
+        line("new_dm")
+    if "anti_mda5" in a.phenotypes and "ild" not in a.phenotypes:
+        line("anti_mda5_without_ild")
+    return out
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+def _check_for(r: RankedOption, a: Assessment) -> str | None:
+    classes = r.option.combination_of or (r.option.therapy_class,)
+    for item in a.safety:
+        if item.caution.kind == "screening" and item.caution.applies_to and set(item.caution.applies_to) & set(classes):
+            return item.caution.title
+    return None
+
+
+def _option_view(r: RankedOption, a: Assessment, knowledge: Knowledge, cites: _Citations) -> dict[str, Any]:
+    o = r.option
+    cls = knowledge.classes[o.therapy_class]
+    state = next((s for s in a.states if s.therapy_class == o.therapy_class), None)
+    return {
+        "label": o.label,
+        "line": o.card_line,
+        "mode": o.mode,
+        "evidence": EVIDENCE_WORDS.get(o.study_type, o.study_type),
+        "weeks": cls.adequate_trial.weeks if cls.adequate_trial else None,
+        "check": _check_for(r, a),
+        "retreat": r.retreat,
+        "retry": r.retry,
+        "retry_weeks": state.weeks if state is not None else None,
+        "favoured": [f.text for f in r.favoured],
+        "warnings": [w.text for w in r.warnings],
+        "orderable": r.orderable,
+        "cites": cites.cite([*o.references[:2], *(x for f in r.favoured for x in f.references[:1]),
+                             *(x for w in r.warnings for x in w.references[:1])]),
+    }
 
 
 def _draft_order(agent: Agent, facts: PatientFacts) -> Action:
@@ -261,196 +305,144 @@ def _draft_order(agent: Agent, facts: PatientFacts) -> Action:
                   description=f"Draft proposal for {agent.name}; dose, route and schedule to be set by the prescriber")
 
 
-def _suggestion(r: RankedOption, facts: PatientFacts) -> Suggestion:
-    # A combination orders every agent (actions in one suggestion are applied together);
-    # otherwise the first agent, the one the sources describe best.
-    agents = r.option.agents if r.option.combination_of else r.option.agents[:1]
-    names = " + ".join(a.name for a in agents)
-    return Suggestion(label=f"Consider {r.option.label}: draft {names} order{'s' if len(agents) > 1 else ''}",
-                      uuid=_new_uuid(), actions=tuple(_draft_order(a, facts) for a in agents))
+def _suggestion(label: str, agents: Iterable[Agent], facts: PatientFacts) -> Suggestion:
+    return Suggestion(label=label, uuid=_new_uuid(), actions=tuple(_draft_order(x, facts) for x in agents))
 
 
-def _options_block(assessment: Assessment, knowledge: Knowledge, cites: _Citations, heading: str) -> list[str]:
-    lines = ["", heading, ""]
-    for n, r in enumerate(assessment.options, 1):
-        lines.append(_option_line(n, r, assessment, knowledge, cites))
-    if assessment.removed:
-        lines += ["", f"**Not listed because of {md(', '.join(sorted({a.condition.replace('_', ' ') for _, a in assessment.removed})))} in the record**:"]
-        for option, avoid in assessment.removed:
-            lines.append(f"- {option.label}: {avoid.text}{_TAG_NOTE[avoid.tag]}{cites.cite(avoid.references)}")
-    return lines
+def _option_suggestions(a: Assessment, facts: PatientFacts) -> tuple[Suggestion, ...]:
+    out = []
+    for r in a.drafts:
+        # A combination orders every agent (actions in one suggestion are applied together);
+        # otherwise the first agent, the one the sources describe best.
+        agents = r.option.agents if r.option.combination_of else r.option.agents[:1]
+        verb = "Re-treat with" if r.retreat else "Add" if r.option.mode == "add_on" else "Start"
+        names = " + ".join(x.name for x in agents)
+        out.append(_suggestion(f"{verb} {names} (draft order{'s' if len(agents) > 1 else ''})", agents, facts))
+    return tuple(out)
 
 
-# --- cards -----------------------------------------------------------------------------
+# --- cards ------------------------------------------------------------------------------------
 
 
-def _next_line(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview_url: str | None) -> Card:
+def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date) -> _Draft | None:
     cites = _Citations(knowledge)
-    n = len(a.options)
-    waiting = [s for s in a.in_progress if s.counts_as_second_agent]
-    if n == 0:
-        summary = _summary(knowledge, "next_line_none", disease=a.disease)
-    elif waiting:
-        summary = _summary(knowledge, "next_line_waiting", disease=a.disease, n=n, label=waiting[0].label)
-    elif a.medication_incomplete:
-        summary = _summary(knowledge, "next_line_incomplete", disease=a.disease, n=n)
-    else:
-        summary = _summary(knowledge, "next_line", disease=a.disease, n=n)
-    lines = _activity(facts, today) + _tried_table(a)
-    word = "not in the available record" if a.medication_incomplete else "not yet tried"
-    lines += _options_block(a, knowledge, cites, f"**Options {word}** (ranked by phenotype, line and evidence; evidence is mostly low, so *consider*, not *recommended*)")
+    failed = [s for s in a.failed]
+    gc = next((s for s in a.states if s.therapy_class == "glucocorticoid" and s.trial.ongoing), None)
+    top = a.options[:3]
+    context: dict[str, Any] = dict(
+        disease=a.disease, activity=_activity_lines(a, today), active=a.activity.active,
+        options=[_option_view(r, a, knowledge, cites) for r in top],
+        more=max(0, len(a.options) - len(top)),
+        top_names=[r.option.label for r in top],
+        failed=_tried_line(failed), failed_count=len(failed), failed_names=[s.label.lower() for s in failed],
+        intolerant=_tried_line(s for s in a.states if s.outcome == INTOLERANT),
+        situations=_situations(a, knowledge, cites), notes=_notes(facts, a), drafts=bool(a.drafts),
+        gc=gc and {"agents": ", ".join(md(x) for x in gc.trial.agents), "weeks": gc.weeks},
+        in_progress=[{"label": s.label, "weeks": s.weeks, "window": s.window_weeks,
+                      "start": s.episode_start.isoformat() if s.episode_start else "unknown"} for s in a.in_progress],
+        judge=[{"label": s.label, "weeks": s.weeks} for s in a.states if s.outcome == "judge" and s.counts_as_second_agent],
+        stopped_early=[{"label": s.label, "weeks": s.weeks, "intolerance": s.outcome == INTOLERANT}
+                       for s in a.states if s.status == "stopped_early" and s.counts_as_second_agent],
+        refer=None, not_favoured=[], reassess=[], removed=[o.label for o, _ in a.removed],
+        recent_days=int(knowledge.threshold("activity-lab-recent-days")),
+    )
+    if a.refer:
+        p = knowledge.pathway("many_failures")
+        context["refer"] = p.text if p is not None else None
     if a.not_favoured:
-        tried = {s.therapy_class for s in a.states}
-        parts = []
-        for nf in a.not_favoured:
-            already = " (already tried here)" if nf.therapy_class in tried else ""
-            parts.append(f"{nf.label}{already}: {nf.text}{_TAG_NOTE[nf.tag]}{cites.cite(nf.references)}")
-        lines += ["", "**Considered, not favoured**: " + "; ".join(parts) + "."]
-    if waiting:
-        names = ", ".join(md(s.label.lower()) for s in waiting)
-        lines += ["", f"**No draft orders while {names} {'is' if len(waiting) == 1 else 'are'} inside the adequate-trial "
-                      "window**: judge the effect first; the options above are for planning if it fails."]
-    elif any(s.in_progress for s in a.states):
-        lines += ["", "Classes marked *in progress* are inside their adequate-trial window: judge their effect before switching."]
-    lines += _record_notes(facts, a)
-    suggestions = () if waiting else _suggestions(a, facts)
-    return _card(knowledge, "next-line", summary, "info", lines, cites, preview_url, suggestions, overrides=True)
+        context["not_favoured"] = [f"{n.label.split(' (')[0]}: {n.card_line} {cites.cite(n.references[:2])}"
+                                   for n in a.not_favoured]
+    if a.reassess:
+        context["reassess"] = [c.title for c in a.reassess]
+        for c in a.reassess:
+            cites.cite(c.references[:1])
+    kind = {FIRST_LINE: "first-line", OPTIMISE: "optimise", IN_PROGRESS_ONLY: "in-progress", NEXT_LINE: "next-line",
+            JUDGE_RESPONSE: "judge-response", NO_MEDICATION_DATA: "no-medication-data"}.get(a.route)
+    if kind is None:
+        return None
+    summary, detail = _render(kind, **context)
+    warning = bool(a.statins and "imnm" in a.phenotypes) or "lung_function_falling" in a.phenotypes
+    return _Draft(kind=kind, summary=summary, detail=detail, indicator="warning" if warning else "info", cites=cites,
+                  suggestions=_option_suggestions(a, facts), overrides=kind != "no-medication-data")
 
 
-def _first_line(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview_url: str | None) -> Card:
+def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date) -> _Draft | None:
+    if a.urgent is None:
+        return None
     cites = _Citations(knowledge)
-    summary = _summary(knowledge, "first_line", disease=a.disease)
-    lines = _activity(facts, today)
-    if a.states:
-        lines += _tried_table(a)
-    lines += _options_block(a, knowledge, cites, "**First-line steroid-sparing options** (alongside glucocorticoid; *consider*)")
-    lines += _record_notes(facts, a)
-    suggestions = _suggestions(a, facts)
-    return _card(knowledge, "first-line", summary, "info", lines, cites, preview_url, suggestions, overrides=True)
+    p = knowledge.pathway("anti_mda5")
+    lung = [m for m in a.activity.lung if m.group == "fvc"] + [m for m in a.activity.lung if m.group == "dlco"]
+    fvc = next(iter(lung), None)
+    summary, detail = _render(
+        "urgent-anti-mda5",
+        mda5=md(a.phenotypes["anti_mda5"]), ild=md(a.phenotypes["ild"]),
+        lung=[_measure_line(m, today) for m in lung],
+        fvc=fvc and {"from": f"{fvc.best.value:g}" if fvc.best and fvc.best.value is not None else None,
+                     "to": f"{fvc.latest.value:g}" if fvc.latest.value is not None else None},
+        falling=a.urgent.critical, text=p.text if p else "", cites=cites.cite(p.references) if p else "",
+        agents=[x.name for x in a.urgent.agents], held_back=[md(x) for x in a.urgent.held_back],
+        fallback=p.summary if p else "Anti-MDA5 with ILD",
+    )
+    suggestions = ()
+    if a.urgent.agents:
+        names = " + ".join(x.name for x in a.urgent.agents)
+        suggestions = (_suggestion(f"Start combination: {names} with high-dose glucocorticoid (draft orders)",
+                                   a.urgent.agents, facts),)
+    return _Draft(kind="urgent-anti-mda5", summary=summary, detail=detail,
+                  indicator="critical" if a.urgent.critical else "warning", cites=cites, suggestions=suggestions)
 
 
-def _in_progress(facts: PatientFacts, a: Assessment, state: ClassState, knowledge: Knowledge, preview_url: str | None) -> Card:
+def _found_lines(facts: PatientFacts, item: SafetyItem) -> list[str]:
+    out = []
+    for token in item.found:
+        kind, _, key = token.partition(":")
+        if kind == "lab":
+            lab = latest(facts, key)
+            if lab is not None:
+                out.append(f"{md(lab.label)} {_value(lab)} on {_when(lab)}")
+        elif kind == "condition":
+            out += [md(d.label) for d in facts.diagnoses if d.group == key]
+        else:
+            out.append(md(token))  # a risk-factor sentence built from knowledge text and numbers
+    return out
+
+
+def _safety(facts: PatientFacts, a: Assessment, knowledge: Knowledge) -> _Draft | None:
+    if not a.safety:
+        return None
     cites = _Citations(knowledge)
-    window = knowledge.classes[state.therapy_class].adequate_trial
-    assert window is not None and state.weeks is not None  # in progress implies both
-    summary = _summary(knowledge, "in_progress", label=state.label, weeks=state.weeks, window=window.weeks)
-    agents = ", ".join(md(x) for x in state.trial.agents) or md(state.label)
-    start = state.episode_start.isoformat() if state.episode_start else "an unknown date"
-    lines = [
-        f"{agents} started {start}, {state.weeks} weeks ago. Adequate trial: {window.text}{_TAG_NOTE[window.tag]}{cites.cite(window.references)}.",
-        "",
-        f"It is too early to call {md(state.label.lower())} failed; it is not counted as failed when listing options.",
-    ]
-    return _card(knowledge, "in-progress", summary, "info", lines, cites, preview_url)
+    items = [{"title": i.caution.title, "classes": ", ".join(i.classes), "text": i.caution.text,
+              "cites": cites.cite(i.caution.references), "found": _found_lines(facts, i), "labs": bool(i.caution.labs),
+              "kind": i.caution.kind, "open": i.open} for i in a.safety]
+    drafted = sorted({c for i in a.safety if i.caution.kind == "screening" for c in i.classes})
+    summary, detail = _render("safety", items=items, drafted=drafted,
+                              current=sorted({c for i in a.safety if i.caution.kind == "monitoring" for c in i.classes}))
+    harm_open = any(i.open and i.caution.harm for i in a.safety)
+    return _Draft(kind="safety", summary=summary, detail=detail, indicator="warning" if harm_open else "info",
+                  cites=cites, overrides=True)
 
 
-def _pathway(knowledge: Knowledge, situation: str, a: Assessment, preview_url: str | None, extra: list[str] | None = None) -> Card | None:
+def _pathway_card(knowledge: Knowledge, situation: str, a: Assessment) -> _Draft | None:
     p = knowledge.pathway(situation)
     if p is None:
         return None
     cites = _Citations(knowledge)
-    lines = [f"{p.text}{_TAG_NOTE[p.tag]}{cites.cite(p.references)}"]
-    evidence = {"imnm": a.phenotypes.get("imnm"), "anti_mda5": a.phenotypes.get("anti_mda5"),
-                "pregnancy": a.conditions.get("pregnancy"), "cancer": a.phenotypes.get("cancer")}.get(situation)
-    if evidence:
-        lines += ["", f"In the record: {md(evidence)}."]
-    if situation == "pregnancy" and a.removed:
-        lines += ["", "Left out of the options here: " + ", ".join(o.label for o, _ in a.removed) + "."]
-    lines += extra or []
-    return _card(knowledge, f"pathway-{p.id}", p.summary, p.indicator, lines, cites, preview_url)
-
-
-def _lab_evidence(facts: PatientFacts, groups: Iterable[str]) -> list[str]:
-    out = []
-    for group in groups:
-        lab = latest(facts, group)
-        if lab is not None:
-            out.append(f"{md(lab.label)}: {_fmt_lab(lab)}")
-    return out
-
-
-def _screening(facts: PatientFacts, a: Assessment, knowledge: Knowledge, preview_url: str | None) -> Card | None:
-    if not a.screening:
-        return None
-    cites = _Citations(knowledge)
-    shown = {r.option.therapy_class for r in a.options}
-    # Without options (a steroid-sparing trial still in its window) the checks are about current therapy.
-    lead = "Checks before starting the options listed:" if a.options else "Checks for the current therapy:"
-    lines = [lead, ""]
-    for c in a.screening:
-        title = f"**{c.title}**"
-        applies = ", ".join(knowledge.classes[x].label for x in c.applies_to if x in shown)
-        line = f"- {title} ({applies}): " if applies else f"- {title} "
-        line += f"{c.text}{_TAG_NOTE[c.tag]}{cites.cite(c.references)}"
-        found = _lab_evidence(facts, c.labs)
-        conditions = [d.label for d in facts.diagnoses if d.group in c.conditions]
-        if found or conditions:
-            line += " In the record: " + "; ".join([*found, *(md(x) for x in conditions)]) + "."
-        elif c.labs:
-            line += " No result in the record."
-        lines.append(line)
-    key = "screening" if a.options else "safety_current"
-    summary = _summary(knowledge, key, n=len(a.screening), checks=", ".join(c.title for c in a.screening))
-    indicator = "warning" if any(c.harm for c in a.screening) else "info"
-    return _card(knowledge, "caution-screening", summary, indicator, lines, cites, preview_url)
-
-
-def _reassess(facts: PatientFacts, a: Assessment, knowledge: Knowledge, preview_url: str | None) -> Card | None:
-    if not a.reassess:
-        return None
-    cites = _Citations(knowledge)
-    lines = ["Before calling the disease refractory and adding drugs:", ""]
-    for c in a.reassess:
-        title = c.title if c.title.endswith("?") else c.title + ":"
-        lines.append(f"- **{title}** {c.text}{_TAG_NOTE[c.tag]}{cites.cite(c.references)}")
-    flags = []
-    steroid = [d.label for d in facts.diagnoses if d.group == "drug_induced_or_steroid_myopathy"]
-    if steroid:
-        flags.append("drug-induced/steroid myopathy is recorded (" + ", ".join(md(x) for x in steroid) + ")")
-    if a.is_dm:
-        risk = [md(a.phenotypes[p]) for p in ("anti_tif1_gamma", "dysphagia", "skin_ulceration") if p in a.phenotypes]
-        if a.age is not None and a.age > 40:
-            risk.append(f"age {a.age}")
-        if risk:
-            flags.append("cancer risk features: " + "; ".join(risk))
-    if flags:
-        lines += ["", "In the record: " + "; ".join(flags) + "."]
-    indicator = "warning" if steroid else "info"
-    return _card(knowledge, "caution-reassess", _summary(knowledge, "reassess"), indicator, lines, cites, preview_url)
+    summary, detail = _render("pathway", summary=p.summary, text=p.text, cites=cites.cite(p.references),
+                              also=a.disease if situation == "ibm" and a.disease != "myositis" else None)
+    return _Draft(kind=f"pathway-{p.id}", summary=summary, detail=detail, indicator=p.indicator, cites=cites)
 
 
 def render_cards(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview_url: str | None) -> list[Card]:
+    """Most important first: the urgent card, the main card, then the safety checks they need."""
     if a.route == NONE:
         return []
     if a.route in (IBM, JUVENILE):
-        situation = "ibm" if a.route == IBM else "juvenile"
-        extra = []
-        if a.route == IBM and a.disease != "myositis":
-            extra = ["", f"The record also codes {a.disease}; reconcile the diagnosis before any escalation."]
-        card = _pathway(knowledge, situation, a, preview_url, extra)
-        return [card] if card is not None else []
+        d = _pathway_card(knowledge, "ibm" if a.route == IBM else "juvenile", a)
+        return [_card(knowledge, d, preview_url)] if d is not None else []
+    drafts = [_urgent(facts, a, knowledge, today)]
+    if a.urgent is None:
+        drafts.append(_main(facts, a, knowledge, today))
+    drafts.append(_safety(facts, a, knowledge))
+    return [_card(knowledge, d, preview_url) for d in drafts if d is not None]
 
-    cards: list[Card] = []
-    if a.route == NO_MEDICATION_DATA:
-        cites = _Citations(knowledge)
-        lines = ["No medication records could be read, so the card cannot tell which therapies were tried or suggest the next one.",
-                 *_record_notes(facts, a)]
-        cards.append(_card(knowledge, "no-medication-data", _summary(knowledge, "no_medication_data", disease=a.disease),
-                           "info", lines, cites, preview_url))
-    elif a.route == FIRST_LINE:
-        cards.append(_first_line(facts, a, knowledge, today, preview_url))
-    in_progress = [_in_progress(facts, a, s, knowledge, preview_url) for s in a.in_progress if s.counts_as_second_agent]
-    if a.route == NEXT_LINE:
-        # A trial still inside its window comes first: continue and judge it before switching.
-        cards += in_progress
-        cards.append(_next_line(facts, a, knowledge, today, preview_url))
-    else:
-        cards += in_progress
-    for situation in a.situations:
-        card = _pathway(knowledge, situation, a, preview_url)
-        if card is not None:
-            cards.append(card)
-    for card in (_screening(facts, a, knowledge, preview_url), _reassess(facts, a, knowledge, preview_url)):
-        if card is not None:
-            cards.append(card)
-    return cards
+

@@ -1,8 +1,20 @@
 """Who gets which card: pure functions from PatientFacts to an Assessment.
 
-No wording here beyond ids; cards/render.py turns the Assessment into card text using the
-knowledge base. Rules follow algorithm.md: stage by what was tried (§0, §6), trial windows
-(§3), special situations (§4), safety checks (§5), "before escalating" (§1).
+No wording here; cards/render.py fills the templates from the Assessment. The rules (issue 14):
+
+1. Activity gates escalation: a next-line list with draft orders only when the record shows
+   active disease (cards/activity.py) after an adequate trial of a steroid-sparing agent.
+2. A trial means what its timeline and the labs say (cards/trials.py): ongoing past its window
+   with no activity is "judge the response"; stopped early is "not an adequate trial"; stopped
+   for intolerance is intolerance. Only a failed class is kept out of the options.
+3. A prior responder to a course-based drug (rituximab, IVIG) may be re-treated; add-on options
+   say so.
+4. The phenotype leads: anti-MDA5 with ILD gets the urgent combination card and no slow agents;
+   skin-predominant disease puts skin-directed options first; IMNM names an active statin; after
+   many failures, referral and third-line agents rank above a lone first-line DMARD.
+5. Cautions apply to whom they concern: pregnancy only for people who could be pregnant; active
+   cancer removes JAK inhibitors and the "re-screen" advice; nothing is drafted on the strength
+   of the AI-generated seed alone.
 """
 
 from __future__ import annotations
@@ -13,11 +25,13 @@ from datetime import date
 from mappings.model import PatientFacts
 
 from . import vocab
-from .knowledge_base import Avoid, Caution, Favour, Knowledge, NotFavoured, Option
-from .phenotype import conditions, phenotypes
-from .trials import ClassState, trial_states
+from .activity import Activity, assess_activity
+from .knowledge_base import Agent, Avoid, Caution, Favour, Knowledge, NotFavoured, Option
+from .phenotype import conditions, latest, phenotypes
+from .trials import (EXCLUDING, FAILED, IN_PROGRESS, INADEQUATE, INTOLERANT, JUDGE, RESPONDED, ClassState,
+                     trial_states)
 
-__all__ = ["RankedOption", "Assessment", "assess", "ADULT_AGE"]
+__all__ = ["RankedOption", "SafetyItem", "Urgent", "Assessment", "assess", "ADULT_AGE"]
 
 ADULT_AGE = 18
 
@@ -26,9 +40,20 @@ NONE = "none"  # no myositis: no cards at all
 IBM = "ibm"
 JUVENILE = "juvenile"
 NO_MEDICATION_DATA = "no_medication_data"
-FIRST_LINE = "first_line"
-NEXT_LINE = "next_line"
-IN_PROGRESS_ONLY = "in_progress_only"  # a steroid-sparing trial is running and none has failed
+FIRST_LINE = "first_line"  # no steroid-sparing agent yet
+OPTIMISE = "optimise"  # active, but no steroid-sparing agent had an adequate trial
+IN_PROGRESS_ONLY = "in_progress_only"  # active while a trial runs its window: judge it first
+NEXT_LINE = "next_line"  # active after an adequate trial: the escalation list
+JUDGE_RESPONSE = "judge_response"  # past the window, but no recent CK/aldolase to judge it by
+QUIET = "quiet"  # no activity in the record: no main card
+
+MAX_DRAFTS = 3
+
+# The upfront combination described for anti-MDA5 ILD (Tsuji 2020): its two drafted agents come from
+# these options (glucocorticoid is named, not drafted: dose and route are the prescriber's).
+_COMBINATION_OPTIONS = ("calcineurin-inhibitor-next-line", "cyclophosphamide-next-line")
+# Slow agents never drafted beside the urgent combination.
+_SLOW_CLASSES = frozenset({"methotrexate", "azathioprine", "abatacept", "corticotropin", "mycophenolate"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +61,28 @@ class RankedOption:
     option: Option
     favoured: tuple[Favour, ...]  # favoured_when entries this patient matches
     warnings: tuple[Avoid, ...]  # avoid_when "warn" entries this patient matches
+    retreat: bool = False  # re-treating a prior responder
+    retry: bool = False  # the class was stopped before an adequate trial
+    orderable: bool = True  # offered as a draft order (severe-only options need their phenotype)
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyItem:
+    """One check on the safety card, with what the record shows for it."""
+
+    caution: Caution
+    classes: tuple[str, ...]  # class labels it applies to on this call
+    found: tuple[str, ...] = ()  # record evidence (lab results, conditions, risk factors)
+    open: bool = True  # nothing in the record shows it done
+
+
+@dataclass(frozen=True, slots=True)
+class Urgent:
+    """Anti-MDA5 with ILD: the combination, and what the record shows."""
+
+    critical: bool  # lung function falling: time-critical
+    agents: tuple[Agent, ...]  # to draft as one suggestion
+    held_back: tuple[str, ...]  # combination parts not drafted here, with why (e.g. pregnancy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +93,31 @@ class Assessment:
     age: int | None
     phenotypes: dict[str, str]
     conditions: dict[str, str]
+    activity: Activity
     states: tuple[ClassState, ...]
     medication_incomplete: bool
-    options: tuple[RankedOption, ...] = ()
+    options: tuple[RankedOption, ...] = ()  # ranked, every one (the preview page shows all)
+    drafts: tuple[RankedOption, ...] = ()  # at most MAX_DRAFTS, with draft orders
     removed: tuple[tuple[Option, Avoid], ...] = ()
     not_favoured: tuple[NotFavoured, ...] = ()
-    situations: tuple[str, ...] = ()
-    screening: tuple[Caution, ...] = ()
+    refer: bool = False  # many failures: a myositis centre or a clinical trial
+    urgent: Urgent | None = None
+    safety: tuple[SafetyItem, ...] = ()
     reassess: tuple[Caution, ...] = ()
+    statins: tuple[str, ...] = ()  # active statins (named for IMNM)
+    cancer_screen_first: bool = False  # new adult DM, no cancer recorded
 
     @property
     def in_progress(self) -> tuple[ClassState, ...]:
-        return tuple(s for s in self.states if s.in_progress)
+        return tuple(s for s in self.states if s.in_progress and s.counts_as_second_agent)
+
+    @property
+    def failed(self) -> tuple[ClassState, ...]:
+        return tuple(s for s in self.states if s.counts_as_second_agent and s.outcome == FAILED)
+
+    @property
+    def current(self) -> tuple[ClassState, ...]:
+        return tuple(s for s in self.states if s.trial.ongoing)
 
 
 def _disease(facts: PatientFacts) -> tuple[str, bool]:
@@ -75,31 +135,50 @@ def _disease(facts: PatientFacts) -> tuple[str, bool]:
     return "myositis", False
 
 
-def _medication_incomplete(facts: PatientFacts) -> bool:
-    return any(g.resource_type.startswith("Medication") for g in facts.gaps)
-
-
-def _tried_apart(option: Option, states: tuple[ClassState, ...]) -> bool:
-    """Every class of a combination was tried and stopped, and never at the same time as another."""
-    by_class = {s.therapy_class: s for s in states}
-    parts = [by_class.get(c) for c in option.combination_of]
-    if any(p is None or p.in_progress or p.trial.ongoing or p.trial.first_date is None for p in parts):
+def _pregnancy_possible(facts: PatientFacts, age: int | None, knowledge: Knowledge) -> bool:
+    """Pregnancy checks concern people who could be pregnant: not a man, and of child-bearing age."""
+    if (facts.sex or "").lower() == "male":
         return False
-    spans = sorted((p.trial.first_date, p.trial.last_date or p.trial.first_date) for p in parts if p is not None)
-    return all(later[0] > earlier[1] for earlier, later in zip(spans, spans[1:]))
+    if age is None:
+        return True
+    return knowledge.threshold("pregnancy-possible-age-min") <= age <= knowledge.threshold("pregnancy-possible-age-max")
+
+
+def _together(option: Option, by_class: dict[str, ClassState]) -> bool | None:
+    """For a combination: None unless each class failed alone; else whether they were ever taken together."""
+    parts = [by_class.get(c) for c in option.combination_of]
+    if any(p is None or p.outcome not in EXCLUDING or p.trial.first_date is None for p in parts):
+        return None
+    spans = sorted((p.trial.first_date, p.trial.last_date or p.trial.first_date) for p in parts if p is not None
+                   and p.trial.first_date is not None)
+    return not all(later[0] > earlier[1] for earlier, later in zip(spans, spans[1:]))
+
+
+def _candidate(option: Option, by_class: dict[str, ClassState]) -> tuple[bool, bool, bool]:
+    """(offered, retreat, retry) for one option given what was tried."""
+    if option.combination_of:
+        return _together(option, by_class) is False, False, False
+    state = by_class.get(option.therapy_class)
+    if state is None:
+        return True, False, False
+    if state.trial.ongoing or state.outcome == IN_PROGRESS:
+        return False, False, False  # what the patient takes now is not a new option
+    if state.outcome == RESPONDED:
+        return option.retreat_if_responded, True, False
+    if state.outcome == INADEQUATE:
+        return True, False, True
+    return state.outcome not in EXCLUDING, False, False
 
 
 def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dict[str, str],
-          cond: dict[str, str]) -> tuple[tuple[RankedOption, ...], tuple[tuple[Option, Avoid], ...]]:
-    tried = {s.therapy_class for s in states}
+          cond: dict[str, str], many_failed: bool) -> tuple[tuple[RankedOption, ...], tuple[tuple[Option, Avoid], ...]]:
+    by_class = {s.therapy_class: s for s in states}
     ranked: list[RankedOption] = []
     removed: list[tuple[Option, Avoid]] = []
     for option in options:
-        if option.combination_of:
-            if not _tried_apart(option, states):
-                continue  # the combination is for patients who failed each drug alone
-        elif option.therapy_class in tried:
-            continue  # a class already tried never comes back as a suggestion
+        offered, retreat, retry = _candidate(option, by_class)
+        if not offered:
+            continue
         if option.only_when and not any(p in phen for p in option.only_when):
             continue
         blocking = next((a for a in option.avoid_when if a.effect == "remove" and a.condition in cond), None)
@@ -107,39 +186,35 @@ def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dic
             removed.append((option, blocking))
             continue
         ranked.append(RankedOption(
-            option=option,
+            option=option, retreat=retreat, retry=retry,
             favoured=tuple(f for f in option.favoured_when if f.phenotype in phen),
             warnings=tuple(a for a in option.avoid_when if a.effect == "warn" and a.condition in cond),
+            orderable=not option.draft_order_when or any(p in phen for p in option.draft_order_when),
         ))
 
-    def key(r: RankedOption) -> tuple[int, int, int, int, str]:
+    def key(r: RankedOption) -> tuple[int, int, int, int, int, int, str]:
         o = r.option
-        return (0 if r.favoured else 1, o.line, vocab.EVIDENCE_LEVELS.index(o.evidence_level), o.rank, o.id)
+        return (0 if r.retreat else 1, 0 if r.favoured else 1, 0 if many_failed and o.favoured_after_failures else 1,
+                o.line, vocab.EVIDENCE_LEVELS.index(o.evidence_level), o.rank, o.id)
 
     return tuple(sorted(ranked, key=key)), tuple(removed)
 
 
-def _screening(knowledge: Knowledge, ranked: tuple[RankedOption, ...]) -> tuple[Caution, ...]:
-    ids: list[str] = []
-    for r in ranked:
-        for cid in r.option.cautions:
-            if cid not in ids:
-                ids.append(cid)
-    return tuple(knowledge.cautions[cid] for cid in ids if knowledge.cautions[cid].kind == "screening")
+# --- safety -------------------------------------------------------------------------------
 
 
-def _current_daily_dose(states: tuple[ClassState, ...], rxcui: str) -> float | None:
-    """The recorded daily dose of the ongoing course of one ingredient, or None.
+def _current_daily_dose(states: tuple[ClassState, ...], rxcui: str) -> tuple[bool, float | None]:
+    """(taking it now, the recorded daily dose of the ongoing course or None).
 
     The latest-starting ongoing record decides (an older "active" record left open after a
     taper must not speak for today); several records starting that day: the highest known dose.
     """
     ongoing = [d for s in states for d in s.trial.drugs if d.ongoing and d.ingredient_rxcui == rxcui]
     if not ongoing:
-        return None
+        return False, None
     latest = max(d.start or date.min for d in ongoing)
     doses = [d.daily_dose_mg for d in ongoing if (d.start or date.min) == latest and d.daily_dose_mg is not None]
-    return max(doses) if doses else None
+    return True, (max(doses) if doses else None)
 
 
 def _dose_text(mg: float, above: float | None = None) -> str:
@@ -148,8 +223,11 @@ def _dose_text(mg: float, above: float | None = None) -> str:
     return text if above is None or float(text) > above else f"{mg:.8g}"
 
 
-def _risk_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[str, str]) -> list[str]:
-    """What the record shows of the caution's risk factors (algorithm.md §5 for PJP), in knowledge order."""
+def risk_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[str, str]) -> list[str]:
+    """What the record shows of the caution's risk factors (algorithm.md §5 for PJP), in knowledge order.
+
+    A glucocorticoid taken now whose dose the record does not state is named too ("dose not
+    recorded - check"): silence would read as "below the threshold"."""
     out: list[str] = []
     for factor in caution.risk_factors:
         if factor.kind == "ongoing_class":
@@ -162,88 +240,128 @@ def _risk_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[
                 out.append(factor.describe())
         elif factor.kind == "daily_dose_above" and factor.above_mg_per_day is not None:
             for agent in factor.agents:
-                dose = _current_daily_dose(states, agent.rxnorm_in)
-                if dose is not None and dose > factor.above_mg_per_day:
+                taking, dose = _current_daily_dose(states, agent.rxnorm_in)
+                if taking and dose is None:
+                    out.append(f"{agent.name} ongoing, dose not recorded - check")
+                elif dose is not None and dose > factor.above_mg_per_day:
                     out.append(factor.describe(ingredient=agent.name, dose=_dose_text(dose, factor.above_mg_per_day),
                                                threshold=_dose_text(factor.above_mg_per_day)))
     return out
 
 
-# The PJP prompt is shown once per response: on the screening card when cyclophosphamide is
-# offered (this screening caution), otherwise as the "when: pjp_risk" reassess item.
-_PJP_SCREENING = "pjp-prophylaxis"
+def _taken_before(state: ClassState | None) -> bool:
+    return state is not None and state.trial.first_date is not None
 
 
-def _risk_cautions(knowledge: Knowledge) -> tuple[Caution, ...]:
-    return tuple(c for c in knowledge.cautions.values() if c.kind == "reassess" and c.when == "pjp_risk")
-
-
-def _with_record_findings(knowledge: Knowledge, screening: tuple[Caution, ...], states: tuple[ClassState, ...],
-                          phen: dict[str, str]) -> tuple[Caution, ...]:
-    """The PJP screening item also says which risk factors the record shows (its reassess twin is not shown)."""
-    if not any(c.id == _PJP_SCREENING for c in screening):
-        return screening
-    sentences = [c.findings_sentence(f) for c in _risk_cautions(knowledge) if (f := _risk_findings(c, states, phen))]
-    if not sentences:
-        return screening
-    return tuple(c.with_sentence_after(" ".join(sentences)) if c.id == _PJP_SCREENING else c for c in screening)
-
-
-def _with_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[str, str]) -> Caution | None:
-    """A "when: pjp_risk" caution opened by what the record shows, or None when it shows none."""
-    findings = _risk_findings(caution, states, phen)
-    return caution.with_sentence_before(caution.findings_sentence(findings)) if findings else None
-
-
-def _with_pjp_prompt(knowledge: Knowledge, screening: tuple[Caution, ...], states: tuple[ClassState, ...],
-                     phen: dict[str, str]) -> tuple[Caution, ...]:
-    """Outside the next-line route there is no reassess card: the PJP prompt joins the safety checks
-    (high-dose glucocorticoid, the strongest drug risk factor, is most often met in first-line care)."""
-    if any(c.id == _PJP_SCREENING for c in screening):
-        return screening
-    prompts = [p for c in _risk_cautions(knowledge) if (p := _with_findings(c, states, phen)) is not None]
-    return (*screening, *prompts)
-
-
-def _reassess(knowledge: Knowledge, states: tuple[ClassState, ...], is_dm: bool, phen: dict[str, str],
-              screening: tuple[Caution, ...]) -> tuple[Caution, ...]:
-    on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in states)
-    screened = {c.id for c in screening}
-    out = []
+def _safety(knowledge: Knowledge, facts: PatientFacts, drafted: tuple[str, ...], states: tuple[ClassState, ...],
+            phen: dict[str, str], gc_weeks: int | None, pregnancy_possible: bool) -> tuple[SafetyItem, ...]:
+    """Checks for the classes drafted on this call (before starting) and those taken now (while on them)."""
+    by_class = {s.therapy_class: s for s in states}
+    current = {s.therapy_class for s in states if s.trial.ongoing}
+    items: list[SafetyItem] = []
     for caution in knowledge.cautions.values():
-        if caution.kind != "reassess":
-            continue
-        if caution.when == "on_glucocorticoid" and not on_gc:
-            continue
-        if caution.when == "dermatomyositis" and not is_dm:
-            continue
-        if caution.when == "pjp_risk":
-            if _PJP_SCREENING in screened:
-                continue  # shown once: on the screening card when cyclophosphamide is offered
-            prompt = _with_findings(caution, states, phen)
-            if prompt is None:
+        if caution.kind == "screening":
+            classes = [c for c in caution.applies_to if c in drafted]
+            if caution.first_course_only:
+                classes = [c for c in classes if not _taken_before(by_class.get(c))]
+            if not classes:
                 continue
-            caution = prompt
-        out.append(caution)
-    return tuple(out)
+            if "pregnancy" in caution.conditions and not pregnancy_possible:
+                continue  # a pregnancy check for a man or a woman past child-bearing age is noise
+        elif caution.kind == "monitoring":
+            classes = [c for c in caution.applies_to if c in current]
+            if not classes:
+                continue
+            if caution.when == "glucocorticoid_long_course" and (
+                    gc_weeks is None or gc_weeks < knowledge.threshold("glucocorticoid-long-course-weeks")):
+                continue
+        else:
+            continue
+        found = tuple(_found(facts, caution))
+        if caution.when == "pjp_risk":
+            if "pjp_prophylaxis" in current:
+                continue  # already on prophylaxis: nothing to prompt
+            found = tuple(risk_findings(caution, states, phen))
+            if not found:
+                continue
+        items.append(SafetyItem(caution=caution, classes=tuple(knowledge.classes[c].label for c in classes),
+                                found=found, open=caution.when == "pjp_risk" or not found))
+    return tuple(items)
 
 
-def _situations(knowledge: Knowledge, phen: dict[str, str], cond: dict[str, str]) -> tuple[str, ...]:
-    present = {"imnm": "imnm" in phen, "anti_mda5": "anti_mda5" in phen,
-               "pregnancy": "pregnancy" in cond, "cancer": "cancer" in phen}
-    return tuple(p.situation for p in knowledge.pathways if present.get(p.situation))
+def _found(facts: PatientFacts, caution: Caution) -> list[str]:
+    """The record's latest result for each lab of the check, and its matching conditions (render formats)."""
+    out = [f"lab:{group}" for group in caution.labs if latest(facts, group) is not None]
+    out += [f"condition:{d.group}" for d in facts.diagnoses if d.group in caution.conditions]
+    return out
+
+
+def _reassess(knowledge: Knowledge, a_states: tuple[ClassState, ...], is_dm: bool, phen: dict[str, str],
+              activity: Activity) -> tuple[Caution, ...]:
+    on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in a_states)
+    rising = activity.raised_enzyme is not None and activity.raised_enzyme.trend == "rising"
+    keep = {
+        "always": True,
+        "on_glucocorticoid": on_gc,
+        "dermatomyositis": is_dm,
+        "not_imnm": "imnm" not in phen,
+        "no_cancer_recorded": "cancer" not in phen,
+        "enzymes_not_rising": on_gc and not rising,
+    }
+    return tuple(c for c in knowledge.cautions.values() if c.kind == "reassess" and keep.get(c.when or "", False))
+
+
+def _statins(facts: PatientFacts) -> tuple[str, ...]:
+    return tuple(sorted({d.ingredient for t in facts.trials if t.therapy_class == "statin" for d in t.drugs
+                         if d.ongoing}))
+
+
+def _urgent(knowledge: Knowledge, phen: dict[str, str], cond: dict[str, str],
+            states: tuple[ClassState, ...]) -> Urgent | None:
+    if not ("anti_mda5" in phen and "ild" in phen):
+        return None
+    by_id = {o.id: o for o in knowledge.options}
+    by_class = {s.therapy_class: s for s in states}
+    agents: list[Agent] = []
+    held: list[str] = []
+    for oid in _COMBINATION_OPTIONS:
+        option = by_id[oid]
+        state = by_class.get(option.therapy_class)
+        if state is not None and (state.trial.ongoing or state.outcome in EXCLUDING or state.in_progress):
+            held.append(f"{option.label}: {'taken now' if state.trial.ongoing else 'already tried'}")
+            continue
+        blocking = next((a for a in option.avoid_when if a.effect == "remove" and a.condition in cond), None)
+        if blocking is not None:
+            held.append(f"{option.label}: {blocking.text}")
+            continue
+        agents.append(option.agents[0])
+    return Urgent(critical="lung_function_falling" in phen, agents=tuple(agents), held_back=tuple(held))
 
 
 def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment:
     groups = {d.group for d in facts.diagnoses}
     disease, is_dm = _disease(facts)
     age = facts.age_on(today)
+    activity = assess_activity(facts, knowledge, today)
+    pregnancy_possible = _pregnancy_possible(facts, age, knowledge)
     phen = phenotypes(facts)
-    cond = conditions(facts, today)
-    states = trial_states(facts, knowledge, today)
-    incomplete = _medication_incomplete(facts)
-    base = dict(disease=disease, is_dm=is_dm, age=age, phenotypes=phen, conditions=cond,
-                states=states, medication_incomplete=incomplete)
+    if activity.lung_decline is not None:
+        phen["lung_function_falling"] = activity.lung_decline.label
+    if "clinically_amyopathic_dermatomyositis" in groups or (is_dm and activity.enzymes_normal):
+        phen["skin_predominant"] = next((d.label for d in facts.diagnoses
+                                         if d.group == "clinically_amyopathic_dermatomyositis"),
+                                        "muscle enzymes within range")
+    cond = conditions(facts, today, pregnancy_possible=pregnancy_possible,
+                      pregnancy_test_days=int(knowledge.threshold("pregnancy-test-days")))
+    if "cancer" in phen:
+        cond["active_cancer"] = phen["cancer"]
+    states = trial_states(facts, knowledge, activity, today)
+    incomplete = any(g.resource_type.startswith("Medication") for g in facts.gaps)
+    dm_onset = min((d.onset for d in facts.diagnoses if d.group in vocab.DM_GROUPS and d.onset), default=None)
+    base = dict(disease=disease, is_dm=is_dm, age=age, phenotypes=phen, conditions=cond, activity=activity,
+                states=states, medication_incomplete=incomplete, statins=_statins(facts),
+                cancer_screen_first=is_dm and "cancer" not in phen and dm_onset is not None
+                and (today - dm_onset).days <= knowledge.threshold("new-diagnosis-days"))
 
     if not groups & vocab.MYOSITIS_GROUPS:
         return Assessment(route=NONE, **base)
@@ -253,26 +371,52 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     if "inclusion_body_myositis" in groups:
         return Assessment(route=IBM, **base)
 
-    situations = _situations(knowledge, phen, cond)
-    tried = {s.therapy_class for s in states}
-    second_agents = [s for s in states if s.counts_as_second_agent]
-    failed = [s for s in second_agents if not s.in_progress]
+    gc = next((s for s in states if s.therapy_class == "glucocorticoid" and s.trial.ongoing), None)
+    gc_weeks = gc.weeks if gc is not None else None
+    urgent = _urgent(knowledge, phen, cond, states)
+    if urgent is not None:
+        drafted = tuple(o.therapy_class for oid in _COMBINATION_OPTIONS for o in knowledge.options
+                        if o.id == oid and o.agents[0] in urgent.agents)
+        return Assessment(route=NEXT_LINE if activity.active else QUIET, urgent=urgent,
+                          safety=_safety(knowledge, facts, drafted, states, phen, gc_weeks, pregnancy_possible),
+                          **base)
+
+    second = [s for s in states if s.counts_as_second_agent]
+    failed = [s for s in second if s.outcome == FAILED]
+    many_failed = len(failed) >= knowledge.threshold("many-failures")
+
+    def plan(route: str, stage: str, drafts_allowed: bool = True, not_favoured: tuple[NotFavoured, ...] = (),
+             refer: bool = False, reassess: tuple[Caution, ...] = ()) -> Assessment:
+        ranked, removed = _rank(knowledge.options_for(stage), states, phen, cond, many_failed)
+        drafts = tuple(r for r in ranked if r.orderable)[:MAX_DRAFTS] if drafts_allowed else ()
+        drafted = tuple(c for r in drafts for c in (r.option.combination_of or (r.option.therapy_class,)))
+        return Assessment(route=route, options=ranked, drafts=drafts, removed=removed,
+                          safety=_safety(knowledge, facts, drafted, states, phen, gc_weeks, pregnancy_possible),
+                          not_favoured=not_favoured, refer=refer, reassess=reassess, **base)
 
     if incomplete and not states:
-        return Assessment(route=NO_MEDICATION_DATA, situations=situations, **base)
-    if not second_agents:
-        ranked, removed = _rank(knowledge.options_for("first_line"), states, phen, cond)
-        screening = _with_record_findings(knowledge, _screening(knowledge, ranked), states, phen)
-        return Assessment(route=FIRST_LINE, options=ranked, removed=removed, situations=situations,
-                          screening=_with_pjp_prompt(knowledge, screening, states, phen), **base)
-    if not failed:
-        # Only in-progress steroid-sparing trials: let them run; escalation would be premature.
-        return Assessment(route=IN_PROGRESS_ONLY, situations=situations,
-                          screening=_with_pjp_prompt(knowledge, (), states, phen), **base)
-    ranked, removed = _rank(knowledge.options_for("next_line"), states, phen, cond)
-    screening = _screening(knowledge, ranked)
-    return Assessment(
-        route=NEXT_LINE, options=ranked, removed=removed, not_favoured=knowledge.not_favoured,
-        situations=situations, screening=_with_record_findings(knowledge, screening, states, phen),
-        reassess=_reassess(knowledge, states, is_dm, phen, screening), **base,
-    )
+        return Assessment(route=NO_MEDICATION_DATA, **base)
+    if not second:
+        # Glucocorticoid alone (or nothing) with activity, or any glucocorticoid now: a steroid-sparing
+        # agent is due whatever the enzymes say (BSR 2022: started early, alongside glucocorticoid).
+        if gc is not None or activity.active:
+            return plan(FIRST_LINE, "first_line")
+        return Assessment(route=QUIET, **base)
+    if any(s.in_progress for s in second):
+        if activity.active:
+            return plan(IN_PROGRESS_ONLY, "next_line", drafts_allowed=False)
+        return Assessment(route=QUIET, safety=_safety(knowledge, facts, (), states, phen, gc_weeks,
+                                                      pregnancy_possible), **base)
+    if not activity.active:
+        judge = [s for s in second if s.outcome == JUDGE]
+        if judge and not activity.measured:
+            return Assessment(route=JUDGE_RESPONSE, **base,
+                              safety=_safety(knowledge, facts, (), states, phen, gc_weeks, pregnancy_possible))
+        return Assessment(route=QUIET, safety=_safety(knowledge, facts, (), states, phen, gc_weeks,
+                                                      pregnancy_possible), **base)
+    if not any(s.outcome in (FAILED, RESPONDED) or (s.adequate and s.outcome != INTOLERANT) for s in second):
+        # Only inadequate or intolerant trials (nothing else is left once activity is present and no
+        # trial runs its window): optimise or switch within the first line, do not escalate.
+        return plan(OPTIMISE, "first_line")
+    return plan(NEXT_LINE, "next_line", not_favoured=knowledge.not_favoured, refer=many_failed,
+                reassess=_reassess(knowledge, states, is_dm, phen, activity))

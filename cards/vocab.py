@@ -46,16 +46,21 @@ LAB_GROUPS: frozenset[str] = frozenset({
 PHENOTYPES: frozenset[str] = frozenset({
     "ild", "antisynthetase", "anti_mda5", "skin_ulceration", "dysphagia", "anti_srp",
     "anti_hmgcr", "imnm", "cancer", "anti_tif1_gamma",
+    # From the record's trend, not a code: lung function falling by the cited margin (thresholds.yaml).
+    "lung_function_falling",
+    # Amyopathic DM code, or DM whose recent muscle enzymes are all within range.
+    "skin_predominant",
 })
 
 # Patient conditions an option can be avoided for.
 AVOID_CONDITIONS: frozenset[str] = frozenset({
-    "pregnancy", "hepatitis_b", "latent_tuberculosis", "active_infection",
+    "pregnancy", "hepatitis_b", "latent_tuberculosis", "active_infection", "active_cancer",
 })
 
 # Special situations with their own pathway card.
 SITUATIONS: frozenset[str] = frozenset({
-    "ibm", "juvenile", "imnm", "anti_mda5", "pregnancy", "cancer",
+    "ibm", "juvenile", "imnm", "anti_mda5", "anti_mda5_without_ild", "pregnancy", "cancer", "new_dm",
+    "many_failures",
 })
 
 STAGES: frozenset[str] = frozenset({"first_line", "next_line"})
@@ -66,8 +71,23 @@ STUDY_TYPES: frozenset[str] = frozenset({
 TAGS: frozenset[str] = frozenset({"evidence", "seed-only", "convention", "unverified"})
 VERIFICATION: frozenset[str] = frozenset({"verified", "partial", "not_verified"})
 INDICATORS: frozenset[str] = frozenset({"info", "warning", "critical"})
-CAUTION_KINDS: frozenset[str] = frozenset({"screening", "reassess"})
-REASSESS_WHEN: frozenset[str] = frozenset({"always", "on_glucocorticoid", "dermatomyositis", "pjp_risk"})
+# screening: before starting a drafted class; monitoring: while a class is taken; reassess: before escalating.
+CAUTION_KINDS: frozenset[str] = frozenset({"screening", "monitoring", "reassess"})
+REASSESS_WHEN: frozenset[str] = frozenset({
+    "always", "on_glucocorticoid", "dermatomyositis", "pjp_risk",
+    "not_imnm",  # never tell a patient coded with IMNM to exclude IMNM
+    "no_cancer_recorded",  # no "re-screen for cancer" when cancer is already recorded
+    "enzymes_not_rising",  # steroid myopathy is not the story while CK rises
+    "glucocorticoid_long_course",  # bone protection: glucocorticoid for 3 months or more
+})
+OPTION_MODES: frozenset[str] = frozenset({"start", "add_on", "replace"})
+# Every number a rule reads from thresholds.yaml (the loader requires each, and no other).
+THRESHOLDS: frozenset[str] = frozenset({
+    "activity-lab-recent-days", "enzyme-clearly-falling-fraction", "fvc-decline-points", "dlco-decline-points",
+    "lung-decline-window-days", "cancer-risk-age", "pregnancy-possible-age-min", "pregnancy-possible-age-max",
+    "many-failures", "responder-normal-days", "response-delay-weeks", "new-diagnosis-days",
+    "glucocorticoid-long-course-weeks", "pregnancy-test-days",
+})
 AVOID_EFFECTS: frozenset[str] = frozenset({"remove", "warn"})
 # What a risk factor of a "when: pjp_risk" caution looks for in the facts (cards/rules.py).
 RISK_FACTOR_KINDS: frozenset[str] = frozenset({"ongoing_class", "phenotype", "daily_dose_above"})

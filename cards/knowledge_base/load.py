@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import vocab
-from .model import (SUMMARY_FIELDS, Agent, Avoid, Caution, Favour, Knowledge, KnowledgeError, Meta, NotFavoured, Option, Pathway,
-                    Reference, RiskFactor, TherapyClass, TrialWindow)
+from .model import (Agent, Avoid, Caution, Favour, Knowledge, KnowledgeError, Meta, NotFavoured, Option, Pathway,
+                    Reference, RiskFactor, TherapyClass, Threshold, TrialWindow)
 from .reader import _Entry, _read_yaml
 
 __all__ = ["load_knowledge", "DEFAULT_DIRECTORY", "FILES"]
 
 # The data folder sits beside this package: cards/knowledge/ (data) vs cards/knowledge_base/ (code).
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "knowledge"
-FILES = ("references", "classes", "options", "not_favoured", "cautions", "pathways", "meta")
+FILES = ("references", "classes", "options", "not_favoured", "cautions", "pathways", "thresholds", "meta")
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _RXCUI = re.compile(r"^[0-9]{1,10}$")
@@ -151,13 +151,13 @@ def _agent(e: _Entry) -> Agent:
     return Agent(name=e.text("name"), rxnorm_in=code)
 
 
-def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass],
-                   caution_ids: set[str]) -> tuple[Option, ...]:
+def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]) -> tuple[Option, ...]:
     file, body = _read_yaml(directory, "options")
     out: list[Option] = []
     allowed = {"id", "stage", "therapy_class", "label", "agents", "line", "rank", "evidence", "rationale",
-               "rationale_tag", "favoured_when", "only_when", "avoid_when", "cautions", "references",
-               "reviewed", "source", "draft_order_when", "combination_of"}
+               "rationale_tag", "favoured_when", "only_when", "avoid_when", "references",
+               "reviewed", "source", "draft_order_when", "combination_of", "card_line", "mode",
+               "retreat_if_responded", "favoured_after_failures"}
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         agents = tuple(e.sub("agents", a, {"name", "rxnorm_in"}, _agent) for a in e.mappings("agents"))
@@ -178,10 +178,14 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
             rank=e.integer("rank") or 0, evidence_level=level, study_type=study,
             rationale=e.text("rationale"), rationale_tag=e.choice("rationale_tag", vocab.TAGS),
             favoured_when=favoured, only_when=e.strings("only_when", vocab.PHENOTYPES, required=False),
-            avoid_when=avoid, cautions=e.strings("cautions", caution_ids, required=False),
+            avoid_when=avoid,
             references=e.strings("references"), reviewed=e.day(), source=e.text("source"),
             draft_order_when=e.strings("draft_order_when", vocab.PHENOTYPES, required=False),
             combination_of=e.strings("combination_of", classes, required=False),
+            card_line=e.text("card_line"),
+            mode=e.choice("mode", vocab.OPTION_MODES, required=False) or ("start" if e.data.get("stage") == "first_line" else "replace"),
+            retreat_if_responded=e.flag("retreat_if_responded", required=False),
+            favoured_after_failures=e.flag("favoured_after_failures", required=False),
         )
         extra: list[str] = []
         if option.combination_of and (len(option.combination_of) < 2 or option.therapy_class not in option.combination_of
@@ -189,6 +193,8 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
             extra.append("'combination_of' needs two or more classes, including 'therapy_class', and one agent each")
         if not agents:
             extra.append("'agents' must list at least one agent")
+        if len(option.card_line) > 110:
+            extra.append("'card_line' must fit one short line (110 characters)")
         if option.line not in (0, 1, 2, 3):
             extra.append("'line' must be 1, 2 or 3")
         if not option.references:
@@ -207,12 +213,12 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
 def _parse_not_favoured(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]) -> tuple[NotFavoured, ...]:
     file, body = _read_yaml(directory, "not_favoured")
     out = []
-    allowed = {"id", "therapy_class", "label", "text", "tag", "references", "reviewed", "source"}
+    allowed = {"id", "therapy_class", "label", "text", "tag", "references", "reviewed", "source", "card_line"}
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         item = NotFavoured(id=entry_id, therapy_class=e.choice("therapy_class", classes), label=e.text("label"),
                            text=e.text("text"), tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
-                           reviewed=e.day(), source=e.text("source"))
+                           reviewed=e.day(), source=e.text("source"), card_line=e.text("card_line"))
         extra = _unknown_refs(item.references, refs)
         if not item.references:
             extra.append("'references' must cite the negative data")
@@ -262,9 +268,6 @@ def _risk_factor(e: _Entry, classes: dict[str, TherapyClass]) -> RiskFactor:
             e.problems.append(f"{label}: 'shown_as' may only use {sorted(vocab.RISK_FACTOR_FIELDS[kind])}")
     if item.tag in ("evidence", "seed-only") and not item.references:
         e.problems.append(f"{label} is tagged {item.tag!r} but cites nothing")
-    # render.py prints only the caution's own tag, so a convention must say so in its own words.
-    if item.tag == "convention" and "our convention" not in item.shown_as:
-        e.problems.append(f"{label} is tagged 'convention': its 'shown_as' must say 'our convention'")
     return item
 
 
@@ -272,11 +275,11 @@ def _parse_cautions(directory: Path, refs: dict[str, Reference], classes: dict[s
     file, body = _read_yaml(directory, "cautions")
     out: dict[str, Caution] = {}
     allowed = {"id", "kind", "title", "text", "applies_to", "labs", "conditions", "when", "harm", "tag",
-               "references", "reviewed", "source", "risk_factors", "findings_text"}
+               "references", "reviewed", "source", "risk_factors", "findings_text", "first_course_only"}
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         kind = e.choice("kind", vocab.CAUTION_KINDS)
-        screening = kind == "screening"
+        screening = kind in ("screening", "monitoring")
         risk_factors = tuple(e.sub("risk_factors", r, _RISK_FACTOR_FIELDS, lambda s: _risk_factor(s, classes))
                              for r in e.mappings("risk_factors", required=False))
         item = Caution(
@@ -284,10 +287,11 @@ def _parse_cautions(directory: Path, refs: dict[str, Reference], classes: dict[s
             applies_to=e.strings("applies_to", classes, required=screening),
             labs=e.strings("labs", vocab.LAB_GROUPS, required=screening),
             conditions=e.strings("conditions", vocab.DIAGNOSIS_GROUPS, required=screening),
-            when=e.choice("when", vocab.REASSESS_WHEN, required=not screening) or None,
+            when=e.choice("when", vocab.REASSESS_WHEN, required=kind == "reassess") or None,
             harm=e.flag("harm"), tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
             reviewed=e.day(), source=e.text("source"), risk_factors=risk_factors,
             findings_text=e.opt_text("findings_text"),
+            first_course_only=e.flag("first_course_only", required=False),
         )
         extra = _unknown_refs([*item.references, *(r for f in risk_factors for r in f.references)], refs)
         if (item.when == "pjp_risk") != bool(risk_factors):
@@ -336,10 +340,37 @@ def _parse_pathways(directory: Path, refs: dict[str, Reference]) -> tuple[Pathwa
     return tuple(out)
 
 
+def _parse_thresholds(directory: Path, refs: dict[str, Reference]) -> dict[str, Threshold]:
+    file, body = _read_yaml(directory, "thresholds")
+    out: dict[str, Threshold] = {}
+    allowed = {"id", "value", "unit", "text", "tag", "references", "reviewed", "source"}
+    for entry_id, raw in _entries(file, body):
+        e = _Entry(raw, allowed)
+        value = e.data.get("value")
+        extra: list[str] = []
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            extra.append("'value' must be a number >= 0")
+            value = 0
+        item = Threshold(id=entry_id, value=float(value), unit=e.text("unit"), text=e.text("text"),
+                         tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
+                         reviewed=e.day(), source=e.text("source"))
+        extra += _unknown_refs(item.references, refs)
+        if item.tag in ("evidence", "seed-only") and not item.references:
+            extra.append(f"tagged {item.tag!r} but cites nothing")
+        if entry_id not in vocab.THRESHOLDS:
+            extra.append(f"unknown threshold (rules read only {sorted(vocab.THRESHOLDS)})")
+        _check(file, entry_id, e, extra)
+        out[entry_id] = item
+    missing = sorted(vocab.THRESHOLDS - set(out))
+    if missing:
+        raise KnowledgeError(file, None, [f"threshold(s) missing: {missing}"])
+    return out
+
+
 def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
     file, body = _read_yaml(directory, "meta")
     allowed = {"id", "source_label", "main_reference", "topic", "override_reason_system", "override_reasons",
-               "max_reference_links", "summaries", "reviewed", "source"}
+               "max_reference_links", "version", "reviewed", "source"}
     e = _Entry(body, allowed)
     extra: list[str] = []
     topic = e.sub("topic", e.data.get("topic"), {"system", "code", "display"},
@@ -348,33 +379,14 @@ def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
                     for r in e.mappings("override_reasons"))
     if len({c for c, _ in reasons}) != len(reasons):
         extra.append("override reason codes must be unique")
-    summaries_raw = e.data.get("summaries")
-    summaries: dict[str, str] = {}
-    if not isinstance(summaries_raw, dict):
-        extra.append("'summaries' must be a mapping")
-    else:
-        for key in sorted(set(SUMMARY_FIELDS) - set(summaries_raw)):
-            extra.append(f"summary {key!r} is missing")
-        for key, template in summaries_raw.items():
-            if key not in SUMMARY_FIELDS:
-                extra.append(f"unknown summary {key!r}")
-                continue
-            if not isinstance(template, str) or not template.strip():
-                extra.append(f"summary {key!r} must be text")
-                continue
-            try:
-                used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-            except ValueError as exc:
-                extra.append(f"summary {key!r} is not a valid template ({exc})")
-                continue
-            if used - SUMMARY_FIELDS[key]:
-                extra.append(f"summary {key!r} uses unknown placeholder(s) {sorted(used - SUMMARY_FIELDS[key])}")
-            summaries[key] = template
+    version = e.text("version")
+    if version and not re.fullmatch(r"[0-9]{4}\.[0-9]{2}\.[0-9]{2}(\.[0-9]+)?", version):
+        extra.append("'version' must look like 2026.12.02 (the review date, with an optional .N)")
     main = e.text("main_reference")
     extra += _unknown_refs([main] if main else [], refs)
     meta = Meta(source_label=e.text("source_label"), main_reference=main, topic=topic,
                 override_reason_system=e.text("override_reason_system"), override_reasons=reasons,
-                max_reference_links=e.integer("max_reference_links") or 0, summaries=summaries,
+                max_reference_links=e.integer("max_reference_links") or 0, version=version,
                 reviewed=e.day(), source=e.text("source"))
     _check(file, "meta", e, extra)
     return meta
@@ -386,9 +398,10 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
     refs = _parse_references(directory)
     classes = _parse_classes(directory, refs)
     cautions = _parse_cautions(directory, refs, classes)
-    options = _parse_options(directory, refs, classes, set(cautions))
+    options = _parse_options(directory, refs, classes)
     not_favoured = _parse_not_favoured(directory, refs, classes)
     pathways = _parse_pathways(directory, refs)
+    thresholds = _parse_thresholds(directory, refs)
     meta = _parse_meta(directory, refs)
     # Each stage may offer a class once, or the card would list it twice.
     seen: set[tuple[str, str]] = set()
@@ -399,4 +412,5 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
             raise KnowledgeError("options.yaml", option.id, [f"class {option.therapy_class!r} already offered at stage {option.stage!r}"])
         seen.add(key)
     return Knowledge(references=refs, classes=classes, options=options, not_favoured=not_favoured,
-                     cautions=cautions, pathways=pathways, meta=meta, directory=str(directory))
+                     cautions=cautions, pathways=pathways, meta=meta, directory=str(directory),
+                     thresholds=thresholds)

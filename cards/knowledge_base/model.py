@@ -11,7 +11,7 @@ from datetime import date
 from typing import Iterable
 
 __all__ = ["KnowledgeError", "Knowledge", "Reference", "TherapyClass", "TrialWindow", "Agent", "Favour",
-           "Avoid", "Option", "NotFavoured", "Caution", "RiskFactor", "Pathway", "Meta"]
+           "Avoid", "Option", "NotFavoured", "Caution", "RiskFactor", "Pathway", "Meta", "Threshold"]
 
 
 class KnowledgeError(Exception):
@@ -115,7 +115,6 @@ class Option:
     favoured_when: tuple[Favour, ...]
     only_when: tuple[str, ...]
     avoid_when: tuple[Avoid, ...]
-    cautions: tuple[str, ...]
     references: tuple[str, ...]
     reviewed: date
     source: str
@@ -125,6 +124,15 @@ class Option:
     # A combination of classes (e.g. methotrexate + azathioprine): offered when each was tried,
     # but never together; its draft orders create every agent.
     combination_of: tuple[str, ...] = ()
+    # One line for the short card: what the option offers this patient, in plain words (<= 110 chars).
+    card_line: str = ""
+    # add_on: added to current therapy (e.g. IVIG with the current DMARD, as ProDERM tested);
+    # replace: instead of a failing agent; start: first steroid-sparing agent.
+    mode: str = "replace"
+    # Course-based agents a prior responder may be re-treated with after a relapse.
+    retreat_if_responded: bool = False
+    # Ranked above line-2 agents once several steroid-sparing agents have failed (thresholds.yaml).
+    favoured_after_failures: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +145,7 @@ class NotFavoured:
     references: tuple[str, ...]
     reviewed: date
     source: str
+    card_line: str = ""  # the few words the short card shows after the label
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +192,9 @@ class Caution:
     # placeholder) that says which of them the record shows. cards/rules.py fills it in.
     risk_factors: tuple[RiskFactor, ...] = ()
     findings_text: str | None = None
+    # Screening needed only before the first course of the class (e.g. TPMT before azathioprine):
+    # silent when the record shows the class was already taken.
+    first_course_only: bool = False
 
     def findings_sentence(self, findings: Iterable[str]) -> str:
         return (self.findings_text or "").format(findings="; ".join(findings))
@@ -217,7 +229,21 @@ class Meta:
     override_reason_system: str
     override_reasons: tuple[tuple[str, str], ...]  # (code, display)
     max_reference_links: int
-    summaries: dict[str, str]
+    version: str
+    reviewed: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One number a rule compares the record with, with where it comes from."""
+
+    id: str
+    value: float
+    unit: str
+    text: str  # what the number means, for the knowledge review table
+    tag: str
+    references: tuple[str, ...]
     reviewed: date
     source: str
 
@@ -232,6 +258,10 @@ class Knowledge:
     pathways: tuple[Pathway, ...]
     meta: Meta
     directory: str
+    thresholds: dict[str, Threshold] = dataclasses.field(default_factory=dict)
+
+    def threshold(self, threshold_id: str) -> float:
+        return self.thresholds[threshold_id].value
 
     @property
     def source_url(self) -> str:
@@ -247,18 +277,5 @@ class Knowledge:
         return None
 
 
-# Placeholders each summary template may use; anything else is a typo caught at load.
-SUMMARY_FIELDS: dict[str, frozenset[str]] = {
-    "next_line": frozenset({"disease", "n"}),
-    "next_line_waiting": frozenset({"disease", "n", "label"}),
-    "next_line_incomplete": frozenset({"disease", "n"}),
-    "next_line_none": frozenset({"disease"}),
-    "first_line": frozenset({"disease"}),
-    "in_progress": frozenset({"label", "weeks", "window"}),
-    "no_medication_data": frozenset({"disease"}),
-    "screening": frozenset({"checks", "n"}),
-    "safety_current": frozenset({"checks", "n"}),
-    "reassess": frozenset(),
-}
 
 
