@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import re
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,238 @@ def test_coding_variants_cover_every_shape() -> None:
     assert {"312617", "979094", "616435"} <= codes  # SCD, SBD, SBD
 
 
+# ------------------------------------------------------------------ issue 14 patients
+# Record-level checks: each patient shows the situation it was built for. What the service
+# should say about each is written down in EXPECTED below.
+
+CK_LOINC = "2157-6"
+
+
+def _of(pid: str, rtype: str) -> list[dict[str, Any]]:
+    return [r for r in _resources(get_patient(pid).bundle()) if r["resourceType"] == rtype]
+
+
+def _by_suffix(pid: str, suffix: str) -> dict[str, Any]:
+    return next(r for r in _resources(get_patient(pid).bundle()) if r["id"] == f"{pid}-{suffix}")
+
+
+def _day(value: str) -> date:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).date() if "T" in value else date.fromisoformat(value)
+
+
+def _series(pid: str, loinc: str) -> list[tuple[date, float, dict[str, Any]]]:
+    """(day, value, observation) for one LOINC code, oldest first."""
+    found = [(_day(o["effectiveDateTime"]), o["valueQuantity"]["value"], o) for o in _of(pid, "Observation")
+             if o["status"] != "entered-in-error" and any(c["code"] == loinc for c in o["code"]["coding"])]
+    return sorted(found, key=lambda t: t[0])
+
+
+def _ck_high(obs: dict[str, Any]) -> float:
+    return obs["referenceRange"][0]["high"]["value"]
+
+
+def _weeks(start: str, end: str | None = None) -> float:
+    return ((_day(end) if end else TODAY) - _day(start)).days / 7
+
+
+def _codes(concept: dict[str, Any]) -> set[str]:
+    return {c["code"] for c in concept.get("coding", [])}
+
+
+def test_every_patient_has_sex_and_birth_date() -> None:
+    for p in PATIENTS:
+        person = p.bundle()["entry"][0]["resource"]
+        assert person["gender"] in ("female", "male"), p.id
+        assert date.fromisoformat(person["birthDate"]) < TODAY, p.id
+
+
+def test_every_observation_is_dated_and_every_new_ck_has_its_range() -> None:
+    for p in PATIENTS:
+        for obs in (r for r in _resources(p.bundle()) if r["resourceType"] == "Observation"):
+            assert _day(obs["effectiveDateTime"]) <= TODAY, obs["id"]
+            if CK_LOINC in _codes(obs["code"]):
+                (rng,) = obs["referenceRange"]
+                assert rng["low"]["code"] == rng["high"]["code"] == "U/L" == obs["valueQuantity"]["code"], obs["id"]
+                assert rng["low"]["value"] < rng["high"]["value"], obs["id"]
+
+
+def test_stable_on_methotrexate() -> None:
+    pid = "example-dm-stable-mtx"
+    mtx = _by_suffix(pid, "mtx")
+    assert mtx["status"] == "active" and _weeks(mtx["effectivePeriod"]["start"]) > 150  # ~3 years
+    pred = _by_suffix(pid, "prednisone")
+    assert pred["status"] == "completed" and _weeks(pred["effectivePeriod"]["end"]) > 52
+    last_year = [(d, v, o) for d, v, o in _series(pid, CK_LOINC) if (TODAY - d).days <= 365]
+    assert len(last_year) >= 3 and all(v <= _ck_high(o) for _, v, o in last_year)
+
+
+def test_remission_off_drugs() -> None:
+    pid = "example-dm-remission"
+    meds = _of(pid, "MedicationStatement")
+    assert meds and all(m["status"] == "completed" and _weeks(m["effectivePeriod"]["end"]) > 52 for m in meds)
+    mtx = _by_suffix(pid, "mtx")
+    assert _weeks(mtx["effectivePeriod"]["start"], mtx["effectivePeriod"]["end"]) >= 104  # an adequate trial
+    assert all("remission" in m["statusReason"][0]["text"] or "controlled" in m["statusReason"][0]["text"]
+               for m in meds)
+    after = [(v, o) for d, v, o in _series(pid, CK_LOINC) if d > _day(mtx["effectivePeriod"]["end"])]
+    assert len(after) >= 3 and all(v <= _ck_high(o) for v, o in after)
+
+
+def test_methotrexate_stopped_early() -> None:
+    pid = "example-dm-mtx-early"
+    mtx, aza = _by_suffix(pid, "mtx"), _by_suffix(pid, "aza")
+    assert _weeks(mtx["effectivePeriod"]["start"], mtx["effectivePeriod"]["end"]) <= 4
+    assert mtx["status"] == "stopped" and "ntolerance" in mtx["statusReason"][0]["text"]
+    assert _weeks(aza["effectivePeriod"]["start"], aza["effectivePeriod"]["end"]) <= 8 and "statusReason" not in aza
+    assert _by_suffix(pid, "prednisone")["status"] == "active"
+    (_, value, obs) = _series(pid, CK_LOINC)[-1]
+    assert value > _ck_high(obs)
+
+
+def test_man_on_prednisone_dose_in_text_only() -> None:
+    pid = "example-pm-man-pred"
+    person = get_patient(pid).bundle()["entry"][0]["resource"]
+    assert person["gender"] == "male" and _age(person["birthDate"]) == 57
+    (pred,) = _of(pid, "MedicationStatement")
+    assert pred["dosage"] == [{"text": "60 mg daily"}]  # no doseAndRate, no timing
+    assert 27.5 <= _weeks(pred["effectivePeriod"]["start"]) <= 28.5 and pred["status"] == "active"
+    assert {"31384009", "M33.22"} <= _codes(_by_suffix(pid, "pm")["code"])
+    (_, value, obs) = _series(pid, CK_LOINC)[-1]
+    assert value > _ck_high(obs)
+
+
+def test_new_mda5_ild_with_falling_lung_function() -> None:
+    pid = "example-dm-mda5-ild"
+    fvc = _series(pid, "19872-1")
+    assert [v for _, v, _ in fvc] == [71.0, 64.0, 58.0] and (fvc[-1][0] - fvc[0][0]).days <= 100
+    dlco = [v for _, v, _ in _series(pid, "19911-7")]
+    assert len(dlco) == 3 and dlco == sorted(dlco, reverse=True)
+    mda5 = next(o for o in _of(pid, "Observation") if "107563-9" in _codes(o["code"]))
+    assert mda5["valueString"] == "Positive"
+    drugs = {c["code"] for r in _of(pid, "MedicationStatement") + _of(pid, "MedicationAdministration")
+             for c in r["medicationCodeableConcept"]["coding"]}
+    assert drugs == {"312615", "1743726"}  # prednisone 20 mg tablet, methylprednisolone 1 g: glucocorticoid only
+
+
+def test_imnm_on_atorvastatin() -> None:
+    pid = "example-imnm-statin"
+    assert "715863001" in _codes(_by_suffix(pid, "imnm")["code"])
+    statin = _by_suffix(pid, "atorvastatin")
+    assert statin["status"] == "active" and "effectivePeriod" in statin and "end" not in statin["effectivePeriod"]
+    concept = statin["medicationCodeableConcept"]
+    assert _codes(concept) == {"83367"} and concept["text"] == "atorvastatin 40 mg tablet"
+    assert _series(pid, CK_LOINC)[-1][1] >= 5000
+
+
+def test_rituximab_responder_relapsing() -> None:
+    pid = "example-dm-rtx-relapse"
+    doses = sorted(_day(a["effectiveDateTime"]) for a in _of(pid, "MedicationAdministration"))
+    assert len(doses) == 2 and 13 <= (TODAY - doses[0]).days / 30.4 <= 15
+    for drug in ("mtx", "mmf"):  # adequate trials, active disease throughout
+        trial = _by_suffix(pid, drug)
+        start, end = (_day(trial["effectivePeriod"][k]) for k in ("start", "end"))
+        assert (end - start).days >= 180 and trial["statusReason"][0]["text"] == "Inadequate response"
+        during = [(v, o) for d, v, o in _series(pid, CK_LOINC) if start <= d <= end]
+        assert during and all(v > _ck_high(o) for v, o in during)
+    after = [(d, v, o) for d, v, o in _series(pid, CK_LOINC) if d > doses[-1]]
+    normal = [d for d, v, o in after if v <= _ck_high(o)]
+    assert (normal[-1] - normal[0]).days >= 230  # normal for ~8-9 months
+    relapse = [(d, v, o) for d, v, o in after if d > normal[-1]]
+    assert len(relapse) >= 2 and all(v > _ck_high(o) and (TODAY - d).days <= 92 for d, v, o in relapse)
+    assert [v for _, v, _ in relapse] == sorted(v for _, v, _ in relapse)
+
+
+def test_active_cancer_after_failed_methotrexate() -> None:
+    pid = "example-dm-cancer"
+    cancer = _by_suffix(pid, "cancer")
+    assert "363346000" in _codes(cancer["code"]) and cancer["clinicalStatus"]["coding"][0]["code"] == "active"
+    mtx = _by_suffix(pid, "mtx")
+    start, end = (_day(mtx["effectivePeriod"][k]) for k in ("start", "end"))
+    assert (end - start).days >= 90 and mtx["statusReason"][0]["text"] == "Inadequate response"
+    assert all(v > _ck_high(o) for d, v, o in _series(pid, CK_LOINC) if d >= start)
+
+
+def test_skin_predominant() -> None:
+    pid = "example-dm-skin"
+    assert {"238935002", "M33.13"} == _codes(_by_suffix(pid, "dm")["code"])
+    cks = _series(pid, CK_LOINC)
+    assert len(cks) >= 3 and all(v <= _ck_high(o) for _, v, o in cks)
+    assert _by_suffix(pid, "hcq")["status"] == "completed" and _by_suffix(pid, "mtx")["status"] == "active"
+
+
+# What a rheumatologist expects the service to say for each issue-14 patient (the docstrings in
+# _generate.py say why). Patterns are case-insensitive regexes over every card's summary and detail;
+# drug names are matched in the draft orders' medication text and codings.
+#   escalation: False = no draft orders at all; True = at least one
+#   draft / no_draft: ingredients that must / must not be drafted
+#   together: ingredients that must be drafted in ONE suggestion (a combination regimen)
+#   say / not_say: patterns that must / must not appear
+#   first: the first card's indicator must be one of these
+JAK = ["tofacitinib", "baricitinib", "ruxolitinib", "upadacitinib"]
+SECOND_LINE = ["immunoglobulin", "rituximab", "cyclophosphamide", *JAK, "abatacept", "corticotropin"]
+EXPECTED: dict[str, dict[str, Any]] = {
+    "example-dm-stable-mtx": {"escalation": False, "not_say": [r"refractory"]},
+    "example-dm-remission": {"escalation": False, "not_say": [r"refractory"]},
+    "example-dm-mtx-early": {
+        "no_draft": SECOND_LINE, "say": [r"intoleran", r"adequate trial|not adequate|too (short|early)"],
+        "not_say": [r"refractory"],
+    },
+    "example-pm-man-pred": {
+        "escalation": True, "draft": ["methotrexate"], "no_draft": SECOND_LINE,
+        "say": [r"pneumocystis|PJP", r"bone"], "not_say": [r"pregnan", r"refractory"],
+    },
+    "example-dm-mda5-ild": {
+        "first": ["critical", "warning"], "together": ["tacrolimus|cyclosporine", "cyclophosphamide"],
+        "no_draft": ["methotrexate", "azathioprine", "abatacept", "corticotropin"], "say": [r"FVC"],
+        "not_say": [r"consider a steroid-sparing DMARD"],
+    },
+    "example-imnm-statin": {  # the active statin named in a stop prompt (a list of unrecognised drugs is not it)
+        "say": [r"(stop|discontinu|withdraw)[^\n]{0,60}atorvastatin|atorvastatin[^\n]{0,60}(stop|discontinu|withdraw)"],
+        "not_say": [r"exclude (an? )?(IMNM|necroti[sz]ing)"],
+    },
+    "example-dm-rtx-relapse": {"escalation": True, "draft": ["rituximab"]},
+    "example-dm-cancer": {"no_draft": JAK, "say": [r"oncolog"], "not_say": [r"re-?screen"]},
+    "example-dm-skin": {"not_say": [r"refractory (DM|dermatomyositis|myositis)"], "no_draft": ["cyclophosphamide"]},
+}
+
+
+def test_every_issue_14_patient_has_written_expectations() -> None:
+    new = {p.id for p in PATIENTS if p.name in list(generate.PATIENTS)[13:]}
+    assert set(EXPECTED) == new
+
+
+def _check_expected(pid: str, cards: list[dict[str, Any]]) -> list[str]:
+    """What the cards get wrong against EXPECTED[pid]; empty when they meet it."""
+    want = EXPECTED[pid]
+    text = "\n".join(f"{c['summary']}\n{c.get('detail', '')}" for c in cards)
+    suggestions = [[json.dumps(a.get("resource", {})).lower() for a in s.get("actions", []) if a.get("resource")]
+                   for c in cards for s in c.get("suggestions", [])]
+    drafts = [d for s in suggestions for d in s]
+    wrong = []
+    if "escalation" in want and bool(drafts) != want["escalation"]:
+        wrong.append(f"escalation: {len(drafts)} draft order(s)")
+    wrong += [f"not drafted: {d}" for d in want.get("draft", []) if not any(re.search(d, x) for x in drafts)]
+    wrong += [f"drafted: {d}" for d in want.get("no_draft", []) if any(re.search(d, x) for x in drafts)]
+    if want.get("together") and not any(all(any(re.search(d, x) for x in s) for d in want["together"])
+                                        for s in suggestions):
+        wrong.append(f"no single suggestion drafts {want['together']}")
+    wrong += [f"does not say /{p}/" for p in want.get("say", []) if not re.search(p, text, re.I)]
+    wrong += [f"says /{p}/" for p in want.get("not_say", []) if re.search(p, text, re.I)]
+    if "first" in want and (not cards or cards[0]["indicator"] not in want["first"]):
+        wrong.append("first card indicator")
+    return wrong
+
+
+@pytest.mark.xfail(reason="issue 14: the card rules that meet these expectations are being written", strict=False)
+@pytest.mark.parametrize("pid", list(EXPECTED))
+def test_cards_meet_the_written_expectations(pid: str, make_app: Any) -> None:
+    from tests.support import hook_body
+
+    name = get_patient(pid).name
+    cards = make_app().test_client().post("/cds-services/myositis-next-line", json=hook_body(name)).get_json()["cards"]
+    assert _check_expected(pid, cards) == []
+
+
 # ------------------------------------------------------------------ terminology
 
 
@@ -137,6 +370,7 @@ def _known_codes(folder: Path) -> dict[str, set[str]]:
                 walk(value)
 
     walk(json.loads((folder / "drugs.json").read_text()))
+    walk(json.loads((folder / "statins.json").read_text()))  # looked up for the IMNM patient
     for c in json.loads((folder / "conditions.json").read_text())["conditions"]:
         if c.get("code") and c.get("verified"):
             key = {"http://snomed.info/sct": "snomed", "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm"}.get(c["system"])
