@@ -115,12 +115,15 @@ def _enzyme(facts: PatientFacts, group: str, knowledge: Knowledge, today: date) 
 def _lung(facts: PatientFacts, group: str, knowledge: Knowledge, today: date) -> Measure | None:
     labs = sorted((lab for lab in facts.labs_in(group) if lab.date is not None and lab.value is not None),
                   key=lambda lab: lab.date or date.min)
+    # The cited margins are in % predicted: an absolute DLCO (mL/min/mmHg) is shown, never judged by them.
+    percent = [lab for lab in labs if (lab.unit or "").strip() == "%"]
     if not labs:
         return None
     latest = labs[-1]
     assert latest.date is not None and latest.value is not None  # filtered above
     window = timedelta(days=knowledge.threshold("lung-decline-window-days"))
-    earlier = [lab for lab in labs[:-1] if lab.date is not None and latest.date - lab.date <= window]
+    earlier = [lab for lab in percent[:-1] if lab.date is not None and latest.date - lab.date <= window] \
+        if percent and percent[-1] is latest else []
     best = max(earlier, key=lambda lab: lab.value or 0.0, default=None)
     decline = (best.value - latest.value) if best is not None and best.value is not None else None
     previous = labs[-2] if len(labs) > 1 else None

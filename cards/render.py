@@ -25,7 +25,7 @@ import jinja2
 from mappings.model import LabResult, PatientFacts
 
 from .activity import Measure
-from .knowledge_base import Agent, Knowledge, Reference
+from .knowledge_base import Agent, Knowledge, Option, Reference
 from .models import Action, Card, Coding, Link, Source, Suggestion
 from .phenotype import latest
 from .rules import (FIRST_LINE, IBM, IN_PROGRESS_ONLY, JUDGE_RESPONSE, JUVENILE, NEXT_LINE, NO_MEDICATION_DATA,
@@ -76,7 +76,13 @@ def _environment(directory: str) -> jinja2.Environment:
                              keep_trailing_newline=False)
     env.filters["fit"] = _fit
     env.filters["names"] = _names
+    env.filters["lowerfirst"] = _lowerfirst
     return env
+
+
+def _lowerfirst(text: str) -> str:
+    """'Methotrexate' -> 'methotrexate' mid-sentence; 'TPMT / NUDT15' and 'IV ...' stay as they are."""
+    return text[:1].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
 
 
 def _names(items: Iterable[str], conjunction: str = "or") -> str:
@@ -105,14 +111,19 @@ class _Citations:
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
+        self.limit = knowledge.meta.max_reference_links
         self.order: list[str] = []
         self._number: dict[str, int] = {}
 
     def cite(self, ids: Iterable[str]) -> str:
+        """'\\[1\\]\\[2\\]' for the card text; a reference past the link limit gets no number (every number
+        must match a link; the full list is on the preview page)."""
         numbers = []
         for rid in ids:
             number = self._number.get(rid)
             if number is None:
+                if len(self.order) >= self.limit:
+                    continue
                 self.order.append(rid)
                 number = self._number[rid] = len(self.order)
             numbers.append(f"\\[{number}\\]")
@@ -215,8 +226,27 @@ def _weeks(state: ClassState) -> str:
     return f"{state.weeks} wk" if state.weeks is not None else "duration unknown"
 
 
-def _tried_line(states: Iterable[ClassState]) -> str:
-    return ", ".join(f"{md(s.label.lower())} ({_weeks(s)})" for s in states)
+def _agent_name(ingredient: str, knowledge: Knowledge) -> str:
+    """The knowledge base's spelling of an ingredient (mappings lower-cases names: 'immunoglobulin g')."""
+    return _agent_names(knowledge.options).get(ingredient.lower(), ingredient)
+
+
+@lru_cache(maxsize=4)
+def _agent_names(options: tuple[Option, ...]) -> dict[str, str]:
+    return {a.name.lower(): a.name for o in options for a in o.agents}
+
+
+def _tried_line(states: Iterable[ClassState], knowledge: Knowledge) -> str:
+    """'methotrexate (56 wk), rituximab (course from 2025-04-20)': agents as the record names them."""
+    out = []
+    for s in states:
+        agents = ", ".join(md(_agent_name(x, knowledge)) for x in s.trial.agents) or md(_lowerfirst(s.label))
+        cls = knowledge.classes.get(s.therapy_class)
+        if cls is not None and cls.course_based and s.episode_start is not None:
+            out.append(f"{agents} (course from {s.episode_start.isoformat()})")
+        else:
+            out.append(f"{agents} ({_weeks(s)})")
+    return ", ".join(out)
 
 
 def _notes(facts: PatientFacts, a: Assessment) -> list[str]:
@@ -285,8 +315,8 @@ def _option_view(r: RankedOption, a: Assessment, knowledge: Knowledge, cites: _C
         "favoured": [f.text for f in r.favoured],
         "warnings": [w.text for w in r.warnings],
         "orderable": r.orderable,
-        "cites": cites.cite([*o.references[:2], *(x for f in r.favoured for x in f.references[:1]),
-                             *(x for w in r.warnings for x in w.references[:1])]),
+        "cites": cites.cite(dict.fromkeys([*o.references[:2], *(x for f in r.favoured for x in f.references[:1]),
+                                           *(x for w in r.warnings for x in w.references[:1])])),
     }
 
 
@@ -334,8 +364,11 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date)
         options=[_option_view(r, a, knowledge, cites) for r in top],
         more=max(0, len(a.options) - len(top)),
         top_names=[r.option.label for r in top],
-        failed=_tried_line(failed), failed_count=len(failed), failed_names=[s.label.lower() for s in failed],
-        intolerant=_tried_line(s for s in a.states if s.outcome == INTOLERANT),
+        failed=_tried_line(failed, knowledge), failed_count=len(failed),
+        failed_names=[", ".join(_agent_name(x, knowledge) for x in s.trial.agents) or _lowerfirst(s.label)
+                      for s in failed],
+        intolerant=_tried_line((s for s in a.states if s.outcome == INTOLERANT), knowledge),
+        skin="skin_predominant" in a.phenotypes,
         situations=_situations(a, knowledge, cites), notes=_notes(facts, a), drafts=bool(a.drafts),
         gc=gc and {"agents": ", ".join(md(x) for x in gc.trial.agents), "weeks": gc.weeks},
         in_progress=[{"label": s.label, "weeks": s.weeks, "window": s.window_weeks,
@@ -411,12 +444,16 @@ def _safety(facts: PatientFacts, a: Assessment, knowledge: Knowledge) -> _Draft 
     if not a.safety:
         return None
     cites = _Citations(knowledge)
-    items = [{"title": i.caution.title, "classes": ", ".join(i.classes), "text": i.caution.text,
+    items = [{"title": i.caution.title, "text": i.caution.text,
+              # "(JAK inhibitor)" after "JAK inhibitor boxed warning" says nothing new
+              "classes": ", ".join(c for c in i.classes if c.lower() not in i.caution.title.lower()),
               "cites": cites.cite(i.caution.references), "found": _found_lines(facts, i), "labs": bool(i.caution.labs),
               "kind": i.caution.kind, "open": i.open} for i in a.safety]
-    drafted = sorted({c for i in a.safety if i.caution.kind == "screening" for c in i.classes})
-    summary, detail = _render("safety", items=items, drafted=drafted,
-                              current=sorted({c for i in a.safety if i.caution.kind == "monitoring" for c in i.classes}))
+    drafted = [x.name for r in a.drafts for x in (r.option.agents if r.option.combination_of else r.option.agents[:1])]
+    drafted += [x.name for x in (a.urgent.agents if a.urgent else ())]
+    summary, detail = _render("safety", items=items, drafted=list(dict.fromkeys(drafted)),
+                              screening=sum(1 for i in a.safety if i.caution.kind == "screening"),
+                              monitoring=[i.caution.title for i in a.safety if i.caution.kind == "monitoring"])
     harm_open = any(i.open and i.caution.harm for i in a.safety)
     return _Draft(kind="safety", summary=summary, detail=detail, indicator="warning" if harm_open else "info",
                   cites=cites, overrides=True)

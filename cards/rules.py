@@ -192,10 +192,12 @@ def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dic
             orderable=not option.draft_order_when or any(p in phen for p in option.draft_order_when),
         ))
 
-    def key(r: RankedOption) -> tuple[int, int, int, int, int, int, str]:
+    def key(r: RankedOption) -> tuple[int, int, int, int, int, int, int, str]:
+        # Severe-only options without their phenotype (no draft order) go after every orderable one.
         o = r.option
-        return (0 if r.retreat else 1, 0 if r.favoured else 1, 0 if many_failed and o.favoured_after_failures else 1,
-                o.line, vocab.EVIDENCE_LEVELS.index(o.evidence_level), o.rank, o.id)
+        return (0 if r.orderable else 1, 0 if r.retreat else 1, 0 if r.favoured else 1,
+                0 if many_failed and o.favoured_after_failures else 1, o.line,
+                vocab.EVIDENCE_LEVELS.index(o.evidence_level), o.rank, o.id)
 
     return tuple(sorted(ranked, key=key)), tuple(removed)
 
@@ -286,7 +288,21 @@ def _safety(knowledge: Knowledge, facts: PatientFacts, drafted: tuple[str, ...],
                 continue
         items.append(SafetyItem(caution=caution, classes=tuple(knowledge.classes[c].label for c in classes),
                                 found=found, open=caution.when == "pjp_risk" or not found))
-    return tuple(items)
+    return _pjp_once(items)
+
+
+_PJP_SCREENING = "pjp-prophylaxis"
+
+
+def _pjp_once(items: list[SafetyItem]) -> tuple[SafetyItem, ...]:
+    """PJP is prompted once: when cyclophosphamide is drafted its screening item carries what the record
+    shows, and the while-on-therapy item is dropped."""
+    screening = next((i for i in items if i.caution.id == _PJP_SCREENING), None)
+    risk = next((i for i in items if i.caution.when == "pjp_risk"), None)
+    if screening is None or risk is None:
+        return tuple(items)
+    merged = SafetyItem(caution=screening.caution, classes=screening.classes, found=risk.found, open=True)
+    return tuple(merged if i is screening else i for i in items if i is not risk)
 
 
 def _found(facts: PatientFacts, caution: Caution) -> list[str]:
@@ -297,7 +313,7 @@ def _found(facts: PatientFacts, caution: Caution) -> list[str]:
 
 
 def _reassess(knowledge: Knowledge, a_states: tuple[ClassState, ...], is_dm: bool, phen: dict[str, str],
-              activity: Activity) -> tuple[Caution, ...]:
+              activity: Activity, cancer_screen_first: bool) -> tuple[Caution, ...]:
     on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in a_states)
     rising = activity.raised_enzyme is not None and activity.raised_enzyme.trend == "rising"
     keep = {
@@ -305,7 +321,8 @@ def _reassess(knowledge: Knowledge, a_states: tuple[ClassState, ...], is_dm: boo
         "on_glucocorticoid": on_gc,
         "dermatomyositis": is_dm,
         "not_imnm": "imnm" not in phen,
-        "no_cancer_recorded": "cancer" not in phen,
+        # New DM gets its own "screen for cancer" line; cancer already recorded needs no re-screen.
+        "no_cancer_recorded": "cancer" not in phen and not cancer_screen_first,
         "enzymes_not_rising": on_gc and not rising,
     }
     return tuple(c for c in knowledge.cautions.values() if c.kind == "reassess" and keep.get(c.when or "", False))
@@ -347,10 +364,11 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     phen = phenotypes(facts)
     if activity.lung_decline is not None:
         phen["lung_function_falling"] = activity.lung_decline.label
-    if "clinically_amyopathic_dermatomyositis" in groups or (is_dm and activity.enzymes_normal):
-        phen["skin_predominant"] = next((d.label for d in facts.diagnoses
-                                         if d.group == "clinically_amyopathic_dermatomyositis"),
-                                        "muscle enzymes within range")
+    if "clinically_amyopathic_dermatomyositis" in groups and not activity.raised_enzyme:
+        # Amyopathic DM coded, muscle enzymes not raised: the skin leads. (Normal CK alone does not make
+        # disease skin-predominant: it is also what a controlled myositis looks like.)
+        phen["skin_predominant"] = next(d.label for d in facts.diagnoses
+                                        if d.group == "clinically_amyopathic_dermatomyositis")
     cond = conditions(facts, today, pregnancy_possible=pregnancy_possible,
                       pregnancy_test_days=int(knowledge.threshold("pregnancy-test-days")))
     if "cancer" in phen:
@@ -409,6 +427,9 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
                                                       pregnancy_possible), **base)
     if not activity.active:
         judge = [s for s in second if s.outcome == JUDGE]
+        if judge and "skin_predominant" in phen:
+            # Muscle enzymes do not measure skin activity: name the skin-directed options, draft nothing.
+            return plan(JUDGE_RESPONSE, "next_line", drafts_allowed=False)
         if judge and not activity.measured:
             return Assessment(route=JUDGE_RESPONSE, **base,
                               safety=_safety(knowledge, facts, (), states, phen, gc_weeks, pregnancy_possible))
@@ -419,4 +440,4 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
         # trial runs its window): optimise or switch within the first line, do not escalate.
         return plan(OPTIMISE, "first_line")
     return plan(NEXT_LINE, "next_line", not_favoured=knowledge.not_favoured, refer=many_failed,
-                reassess=_reassess(knowledge, states, is_dm, phen, activity))
+                reassess=_reassess(knowledge, states, is_dm, phen, activity, bool(base["cancer_screen_first"])))

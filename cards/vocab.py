@@ -48,7 +48,7 @@ PHENOTYPES: frozenset[str] = frozenset({
     "anti_hmgcr", "imnm", "cancer", "anti_tif1_gamma",
     # From the record's trend, not a code: lung function falling by the cited margin (thresholds.yaml).
     "lung_function_falling",
-    # Amyopathic DM code, or DM whose recent muscle enzymes are all within range.
+    # Amyopathic DM coded and muscle enzymes not raised (cards/rules.py).
     "skin_predominant",
 })
 
