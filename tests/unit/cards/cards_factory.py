@@ -8,7 +8,7 @@ from mappings.model import DataGap, Diagnosis, LabResult, PatientFacts, Resolved
 
 TODAY = date(2026, 11, 23)
 
-INGREDIENT = {  # therapy class -> (ingredient, RxNorm IN) as the terminology table has them
+INGREDIENT: dict[str, tuple[str, str | None]] = {  # therapy class -> (ingredient, RxNorm IN) as the terminology table has them
     "glucocorticoid": ("prednisone", "8640"),
     "antimalarial": ("hydroxychloroquine", "5521"),
     "methotrexate": ("methotrexate", "6851"),
@@ -23,6 +23,9 @@ INGREDIENT = {  # therapy class -> (ingredient, RxNorm IN) as the terminology ta
     "jak_inhibitor": ("tofacitinib", "1357536"),
     "abatacept": ("abatacept", "614391"),
     "corticotropin": ("corticotropin", "376"),
+    # No RxNorm code is needed by the cards for these two (and none is invented here).
+    "pjp_prophylaxis": ("sulfamethoxazole / trimethoprim", None),
+    "statin": ("atorvastatin", None),
 }
 
 
@@ -45,10 +48,10 @@ def trial(therapy_class: str, start: date | None, end: date | None = None, *, on
 
 
 def lab(group: str, day: date | None, value: float | None = None, *, unit: str | None = "U/L",
-        text: str | None = None, interpretation: tuple[str, ...] = ()) -> LabResult:
+        text: str | None = None, interpretation: tuple[str, ...] = (), high: float | None = None) -> LabResult:
     return LabResult(group=group, loinc="0000-0", label=group.replace("_", " ").upper() if group == "creatine_kinase" else group,
                      record_id=f"obs-{group}-{day}", date=day, value=value, unit=unit if value is not None else None,
-                     value_text=text, interpretation=interpretation)
+                     value_text=text, interpretation=interpretation, reference_high=high)
 
 
 def facts(*, diagnoses: tuple[Diagnosis, ...] = (), trials: tuple[TrialHistory, ...] = (),
@@ -70,10 +73,10 @@ REFERENCE_TRIALS = (
     trial("il6_inhibitor", date(2024, 5, 15), date(2025, 3, 11)),
     trial("rituximab", date(2025, 4, 20), date(2025, 10, 17)),
 )
-REFERENCE_CK = (
-    lab("creatine_kinase", date(2026, 4, 15), 1850.0),
-    lab("creatine_kinase", date(2026, 8, 3), 2400.0),
-    lab("creatine_kinase", date(2026, 10, 18), 2100.0),
+REFERENCE_CK = (  # reference range as the example patients' laboratory reports it (26-192 U/L)
+    lab("creatine_kinase", date(2026, 4, 15), 1850.0, high=192.0),
+    lab("creatine_kinase", date(2026, 8, 3), 2400.0, high=192.0),
+    lab("creatine_kinase", date(2026, 10, 18), 2100.0, high=192.0),
 )
 
 

@@ -1,4 +1,7 @@
-"""build_cards behaviour, one rule per test (issue 5 "Done when")."""
+"""build_cards behaviour, one rule per test (issue 14 "clinically safe to fire", issue 16 short cards).
+
+Facts are hand-built (cards_factory) so each test shows exactly the record it judges.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,15 @@ from datetime import date
 import pytest
 
 from cards import build_cards, load_knowledge
-from cards_factory import (DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago)
-from mappings.model import DataGap
+from cards.rules import MAX_DRAFTS, assess
+from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
+from mappings.model import DataGap, Diagnosis, ResolvedDrug, TrialHistory
 
 TRIED_IN_REFERENCE = {"glucocorticoid", "antimalarial", "mycophenolate", "immune_globulin", "il6_inhibitor", "rituximab"}
 RXNORM_OF = {"mycophenolate": "68149", "immune_globulin": "5666", "il6_inhibitor": "612865", "rituximab": "121191",
-             "antimalarial": "5521", "glucocorticoid": "8640"}
+             "antimalarial": "5521", "glucocorticoid": "8640", "jak_inhibitor": "1357536", "methotrexate": "6851",
+             "azathioprine": "1256", "abatacept": "614391", "corticotropin": "376", "cyclophosphamide": "3002",
+             "calcineurin_inhibitor": "42316"}
 
 
 @pytest.fixture(scope="module")
@@ -29,30 +35,40 @@ def kinds(cards):
     return [c.kind for c in cards]
 
 
-def suggested_codes(card):
-    return [a["resource"]["medicationCodeableConcept"]["coding"][0]["code"]
-            for s in card.to_json().get("suggestions", []) for a in s["actions"]]
+def drafted(cards) -> set[str]:
+    return {a["resource"]["medicationCodeableConcept"]["coding"][0]["code"]
+            for c in cards for s in c.to_json().get("suggestions", []) for a in s["actions"]}
 
 
-def main(cards, kind):
+def card(cards, kind):
     return next(c for c in cards if c.kind == kind)
 
 
-# --- who gets cards -----------------------------------------------------------------------
+def text(cards) -> str:
+    return "\n".join(c.summary + "\n" + (c.detail or "") for c in cards)
+
+
+def ck(weeks: int, value: float, high: float = 200.0):
+    return lab("creatine_kinase", weeks_ago(weeks), value, high=high)
+
+
+RAISED = (ck(20, 1800), ck(2, 2400))  # above range and rising
+NORMAL = (ck(30, 90), ck(2, 95))
+FAILED_MTX = trial("methotrexate", weeks_ago(120), weeks_ago(60))  # 60 weeks: an adequate trial
+GC = trial("glucocorticoid", weeks_ago(130), ongoing=True)
+
+
+# --- who gets cards at all --------------------------------------------------------------------------
 
 
 def test_patient_without_myositis_gets_no_cards(knowledge):
     assert build(facts(diagnoses=(diagnosis("interstitial_lung_disease"),)), knowledge) == []
 
 
-def test_empty_diagnoses_give_no_cards(knowledge):
-    assert build(facts(diagnoses=(), trials=(trial("methotrexate", weeks_ago(100), weeks_ago(50)),)), knowledge) == []
-
-
 def test_juvenile_patient_gets_paediatric_card_not_adult_list(knowledge):
-    cards = build(reference_patient(birth_date=date(2012, 1, 1)), knowledge)
-    assert kinds(cards) == ["pathway-juvenile-dermatomyositis"]
-    assert "suggestions" not in cards[0].to_json()
+    cards = build(facts(diagnoses=(diagnosis("juvenile_dermatomyositis"),), birth_date=date(2015, 1, 1),
+                        trials=(FAILED_MTX,), labs=RAISED), knowledge)
+    assert kinds(cards) == ["pathway-juvenile-dermatomyositis"] and not drafted(cards)
 
 
 def test_juvenile_dm_code_without_age_gets_paediatric_card(knowledge):
@@ -61,269 +77,420 @@ def test_juvenile_dm_code_without_age_gets_paediatric_card(knowledge):
 
 
 def test_inclusion_body_myositis_gets_honest_card_without_escalation(knowledge):
-    cards = build(reference_patient(diagnoses=(diagnosis("inclusion_body_myositis"),)), knowledge)
-    assert kinds(cards) == ["pathway-inclusion-body-myositis"]
-    assert cards[0].to_json()["indicator"] == "warning"
-    assert "not recommended" in cards[0].to_json()["detail"]
+    cards = build(facts(diagnoses=(diagnosis("inclusion_body_myositis"),), trials=(FAILED_MTX,), labs=RAISED), knowledge)
+    assert kinds(cards) == ["pathway-inclusion-body-myositis"] and not drafted(cards)
+    assert "Level U" in cards[0].detail  # AAN: evidence insufficient, not "not recommended"
 
 
 def test_ibm_coded_with_dm_asks_to_reconcile_diagnosis(knowledge):
-    cards = build(reference_patient(diagnoses=(DM, diagnosis("inclusion_body_myositis"))), knowledge)
-    assert kinds(cards) == ["pathway-inclusion-body-myositis"]
-    assert "reconcile the diagnosis" in cards[0].to_json()["detail"]
+    cards = build(facts(diagnoses=(DM, diagnosis("inclusion_body_myositis"))), knowledge)
+    assert "reconcile the diagnosis" in cards[0].detail
 
 
-# --- stage -----------------------------------------------------------------------------------
+# --- rule 1: activity gates escalation -------------------------------------------------------------
 
 
-def test_dm_on_prednisone_alone_gets_first_line_card(knowledge):
-    cards = build(facts(diagnoses=(DM,), trials=(trial("glucocorticoid", weeks_ago(20), ongoing=True),)), knowledge)
-    card = main(cards, "first-line")
-    assert kinds(cards)[0] == "first-line"
-    assert set(suggested_codes(card)) == {"6851", "1256", "68149"}  # MTX, AZA, MMF
+def test_stable_on_methotrexate_with_normal_ck_gets_no_card(knowledge):
+    cards = build(facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(156), ongoing=True),), labs=NORMAL),
+                  knowledge)
+    assert cards == []
 
 
-def test_first_line_card_has_no_third_line_agents(knowledge):
-    cards = build(facts(diagnoses=(DM,), trials=(trial("glucocorticoid", weeks_ago(20), ongoing=True),)), knowledge)
-    codes = set(suggested_codes(main(cards, "first-line")))
-    assert not codes & {"3002", "1357536", "614391", "376", "121191"}
+def test_remission_off_all_drugs_gets_no_card(knowledge):
+    cards = build(facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(200), weeks_ago(70)),), labs=NORMAL),
+                  knowledge)
+    assert cards == []
 
 
-def test_untreated_dm_gets_first_line_card(knowledge):
-    assert kinds(build(facts(diagnoses=(DM,)), knowledge))[0] == "first-line"
+def test_raised_ck_after_a_failed_trial_gives_the_escalation_list(knowledge):
+    cards = build(facts(diagnoses=(DM,), trials=(GC, FAILED_MTX), labs=RAISED), knowledge)
+    main = card(cards, "next-line")
+    assert main.summary.startswith("Active DM despite methotrexate: consider ")
+    assert "CK 2400 U/L" in main.detail and "upper limit 200" in main.detail and "rising" in main.detail
+    assert 1 <= len(main.suggestions) <= MAX_DRAFTS
 
 
-def test_hydroxychloroquine_does_not_count_as_steroid_sparing(knowledge):
-    f = facts(diagnoses=(DM,), trials=(trial("antimalarial", weeks_ago(60), ongoing=True),))
-    assert kinds(build(f, knowledge))[0] == "first-line"
+def test_a_clearly_falling_raised_ck_is_not_activity_despite_therapy(knowledge):
+    falling = (ck(10, 3000), ck(2, 1200))  # more than 10 % down: still responding
+    a = assess(facts(diagnoses=(DM,), trials=(FAILED_MTX,), labs=falling), knowledge, TODAY)
+    assert not a.activity.active
 
 
-def test_first_line_with_ild_adds_calcineurin_inhibitor_first(knowledge):
-    f = facts(diagnoses=(DM, diagnosis("interstitial_lung_disease")))
-    codes = suggested_codes(main(build(f, knowledge), "first-line"))
-    assert codes[0] in ("42316", "68149") and "42316" in codes
+def test_ck_without_reference_range_or_flag_is_not_judged_and_the_card_says_so(knowledge):
+    unjudged = (lab("creatine_kinase", weeks_ago(2), 2400.0),)
+    a = assess(facts(diagnoses=(DM,), trials=(GC,), labs=unjudged), knowledge, TODAY)
+    assert not a.activity.active and a.activity.unjudged == ("CREATINE KINASE",)
+    cards = build(facts(diagnoses=(DM,), trials=(GC,), labs=unjudged), knowledge)
+    assert "No reference range on CREATINE KINASE: activity not judged." in cards[0].detail
 
 
-# --- the reference patient --------------------------------------------------------------------
+def test_a_high_flag_counts_when_there_is_no_range(knowledge):
+    flagged = (lab("creatine_kinase", weeks_ago(2), 2400.0, interpretation=("H",)),)
+    assert assess(facts(diagnoses=(DM,), labs=flagged), knowledge, TODAY).activity.active
 
 
-def test_reference_patient_gets_next_line_card_first(knowledge):
+def test_an_old_ck_is_not_activity_now(knowledge):
+    old = (ck(60, 1800), ck(40, 2400))
+    assert not assess(facts(diagnoses=(DM,), trials=(FAILED_MTX,), labs=old), knowledge, TODAY).activity.active
+
+
+def test_falling_fvc_by_the_cited_margin_is_activity_and_shown(knowledge):
+    fvc = (lab("fvc", weeks_ago(30), 80.0, unit="%"), lab("fvc", weeks_ago(2), 72.0, unit="%"))
+    f = facts(diagnoses=(DM, diagnosis("interstitial_lung_disease")), trials=(GC, FAILED_MTX), labs=(*NORMAL, *fvc))
+    a = assess(f, knowledge, TODAY)
+    assert a.activity.lung_decline is not None and "lung_function_falling" in a.phenotypes
+    main = card(build(f, knowledge), "next-line")
+    assert "FVC 72 % on" in main.detail and "down from 80 %" in main.detail
+    assert main.indicator == "warning"
+
+
+def test_an_fvc_fall_below_the_margin_is_not_activity(knowledge):
+    fvc = (lab("fvc", weeks_ago(30), 80.0, unit="%"), lab("fvc", weeks_ago(2), 77.0, unit="%"))
+    assert assess(facts(diagnoses=(DM,), labs=fvc), knowledge, TODAY).activity.lung_decline is None
+
+
+def test_an_absolute_dlco_is_shown_but_not_judged_by_the_percent_margin(knowledge):
+    dlco = (lab("dlco", weeks_ago(30), 20.0, unit="mL/min/mmHg"), lab("dlco", weeks_ago(2), 8.0, unit="mL/min/mmHg"))
+    assert assess(facts(diagnoses=(DM,), labs=dlco), knowledge, TODAY).activity.lung_decline is None
+
+
+def test_a_myositis_condition_recorded_as_relapse_is_activity(knowledge):
+    relapse = Diagnosis("dermatomyositis_adult", "Dermatomyositis", "code", "SNOMED CT x", "c1", None, "relapse")
+    assert assess(facts(diagnoses=(relapse,), trials=(FAILED_MTX,), labs=NORMAL), knowledge, TODAY).activity.active
+
+
+def test_no_recent_enzymes_past_the_window_asks_to_judge_the_response(knowledge):
+    cards = build(facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(40), ongoing=True),)), knowledge)
+    assert kinds(cards) == ["judge-response"]
+    assert "no recent CK or aldolase" in cards[0].summary and not drafted(cards)
+
+
+# --- rule 2: what a trial means ----------------------------------------------------------------------
+
+
+def test_ongoing_past_the_window_without_activity_is_not_failed(knowledge):
+    a = assess(facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(40), ongoing=True),), labs=NORMAL),
+               knowledge, TODAY)
+    assert [s.outcome for s in a.states] == ["judge"]
+
+
+def test_stopped_before_the_window_is_not_an_adequate_trial(knowledge):
+    early = trial("methotrexate", weeks_ago(10), weeks_ago(7))
+    cards = build(facts(diagnoses=(DM,), trials=(GC, early), labs=RAISED), knowledge)
+    main = card(cards, "optimise")
+    assert "methotrexate stopped after 3 wk, not failed" in main.summary
+    assert "retry: stopped after 3 wk, not an adequate trial" in main.detail
+    assert RXNORM_OF["methotrexate"] in drafted(cards)
+    assert not drafted(cards) & {RXNORM_OF["rituximab"], RXNORM_OF["immune_globulin"], RXNORM_OF["jak_inhibitor"]}
+
+
+def _stopped_for(reason: str | None, therapy_class: str = "methotrexate") -> TrialHistory:
+    base = trial(therapy_class, weeks_ago(10), weeks_ago(7))
+    drug = base.drugs[0]
+    stopped = ResolvedDrug(**{**{f: getattr(drug, f) for f in drug.__slots__}, "stop_reason": reason})
+    return TrialHistory(**{**{f: getattr(base, f) for f in base.__slots__}, "drugs": (stopped,)})
+
+
+def test_stopped_for_intolerance_is_intolerance_and_that_class_is_not_retried(knowledge):
+    cards = build(facts(diagnoses=(DM,), trials=(GC, _stopped_for("intolerance")), labs=RAISED), knowledge)
+    main = card(cards, "optimise")
+    assert "(intolerance)" in main.summary and "for intolerance" in main.detail
+    assert RXNORM_OF["methotrexate"] not in drafted(cards)
+
+
+def test_trial_in_its_window_with_activity_withholds_drafts(knowledge):
+    cards = build(facts(diagnoses=(DM,), trials=(GC, FAILED_MTX, trial("mycophenolate", weeks_ago(4), ongoing=True)),
+                        labs=RAISED), knowledge)
+    main = card(cards, "in-progress")
+    assert main.summary.startswith("Mycophenolate in its trial window (4 of 12 wk)")
+    assert not main.suggestions
+
+
+def test_rituximab_8_weeks_ago_is_in_progress_not_failed(knowledge):
+    a = assess(reference_patient(trials=(trial("glucocorticoid", date(2021, 8, 19), ongoing=True),
+                                         trial("rituximab", weeks_ago(8), weeks_ago(6)))), knowledge, TODAY)
+    assert [s.outcome for s in a.states if s.therapy_class == "rituximab"] == ["in_progress"]
+
+
+# --- rule 3: re-treatment and add-on --------------------------------------------------------------------
+
+
+def test_a_rituximab_responder_relapsing_is_offered_re_treatment_first(knowledge):
+    course = trial("rituximab", weeks_ago(60), weeks_ago(58))
+    labs = (ck(62, 3000), ck(48, 150), ck(30, 120), ck(20, 140), ck(8, 900), ck(2, 1400))
+    cards = build(facts(diagnoses=(DM,), trials=(GC, FAILED_MTX, course), labs=labs), knowledge)
+    main = card(cards, "next-line")
+    assert "re-treat: responded before" in main.detail.splitlines()[2]
+    assert main.suggestions[0].label.startswith("Re-treat with rituximab")
+
+
+def test_rituximab_that_never_brought_ck_down_stays_failed(knowledge):
+    course = trial("rituximab", weeks_ago(60), weeks_ago(58))
+    labs = (ck(62, 3000), ck(40, 2500), ck(2, 2800))
+    a = assess(facts(diagnoses=(DM,), trials=(GC, course), labs=labs), knowledge, TODAY)
+    assert [s.outcome for s in a.states if s.therapy_class == "rituximab"] == ["failed"]
+    assert "rituximab" not in {r.option.therapy_class for r in a.options}
+
+
+def test_ivig_is_offered_as_an_add_on(knowledge):
+    cards = build(facts(diagnoses=(DM,), trials=(GC, FAILED_MTX), labs=RAISED), knowledge)
+    assert "IV immune globulin** - add to current therapy" in card(cards, "next-line").detail
+
+
+def test_the_reference_patient_never_gets_a_failed_class_back(knowledge):
+    a = assess(reference_patient(), knowledge, TODAY)
+    assert a.route == "next_line"
+    assert not {r.option.therapy_class for r in a.options} & TRIED_IN_REFERENCE
     cards = build(reference_patient(), knowledge)
-    assert cards[0].kind == "next-line"
-    assert cards[0].to_json()["summary"] == "Refractory DM: 7 next-line options not yet tried"
+    assert not drafted(cards) & {RXNORM_OF[c] for c in TRIED_IN_REFERENCE}
 
 
-def test_reference_patient_options_include_expected_classes(knowledge):
-    main = build(reference_patient(), knowledge)[0]
-    codes = suggested_codes(main)
-    for code in ("42316", "1357536", "6851", "1256", "614391", "376"):
-        assert code in codes
-    # IV cyclophosphamide is listed, but offered as an order only for severe disease (ILD, anti-MDA5, ulceration).
-    assert "3002" not in codes
-    assert "**IV cyclophosphamide**" in main.to_json()["detail"]
-    assert "For severe disease only" in main.to_json()["detail"]
+def test_mtx_aza_combination_is_offered_after_each_failed_alone(knowledge):
+    f = facts(diagnoses=(DM,), labs=RAISED, trials=(trial("methotrexate", weeks_ago(200), weeks_ago(150)),
+                                                    trial("azathioprine", weeks_ago(149), weeks_ago(100))))
+    labels = [r.option.label for r in assess(f, knowledge, TODAY).options]
+    assert "Methotrexate + azathioprine (combination)" in labels
 
 
-def test_cyclophosphamide_is_offered_as_an_order_with_ild(knowledge):
-    ild = diagnosis("interstitial_lung_disease", "Interstitial lung disease")
-    codes = suggested_codes(build(reference_patient(diagnoses=(DM, ild)), knowledge)[0])
-    assert "3002" in codes
+def test_mtx_aza_combination_is_not_offered_when_they_were_given_together(knowledge):
+    f = facts(diagnoses=(DM,), labs=RAISED, trials=(trial("methotrexate", weeks_ago(200), weeks_ago(100)),
+                                                    trial("azathioprine", weeks_ago(150), weeks_ago(100))))
+    assert "Methotrexate + azathioprine (combination)" not in [r.option.label for r in assess(f, knowledge, TODAY).options]
 
 
-def test_reference_patient_tried_classes_never_resuggested(knowledge):
-    codes = set(suggested_codes(build(reference_patient(), knowledge)[0]))
-    assert not codes & set(RXNORM_OF.values())
+# --- rule 4: the phenotype leads -------------------------------------------------------------------------
 
 
-def test_reference_patient_detail_lists_tried_classes_with_recognition(knowledge):
-    detail = build(reference_patient(), knowledge)[0].to_json()["detail"]
-    for code in RXNORM_OF.values():
-        assert f"RxNorm {code}" in detail
-    assert "2022-03-07 to 2024-02-05" in detail
+MDA5 = lab("anti_mda5", weeks_ago(10), text="Positive", interpretation=("POS",), unit=None)
+ILD = diagnosis("interstitial_lung_disease", "Interstitial lung disease")
 
 
-def test_reference_patient_cites_pubmed_references(knowledge):
-    detail = build(reference_patient(), knowledge)[0].to_json()["detail"]
-    assert "https://pubmed.ncbi.nlm.nih.gov/9506565/" in detail  # MTX+AZA RCT
-    assert "https://pubmed.ncbi.nlm.nih.gov/16754626/" in detail  # IV CYC
+def test_anti_mda5_ild_gets_one_urgent_card_with_the_combination_and_no_slow_agents(knowledge):
+    fvc = (lab("fvc", weeks_ago(12), 71.0, unit="%"), lab("fvc", weeks_ago(6), 64.0, unit="%"),
+           lab("fvc", weeks_ago(1), 58.0, unit="%"))
+    cards = build(facts(diagnoses=(DM, ILD), trials=(trial("glucocorticoid", weeks_ago(12), ongoing=True),),
+                        labs=(MDA5, *fvc, *NORMAL)), knowledge)
+    assert kinds(cards) == ["urgent-anti-mda5", "safety"]
+    urgent = cards[0]
+    assert urgent.indicator == "critical"
+    assert urgent.summary == "Anti-MDA5 with ILD, FVC 71 -> 58% predicted: consider combination therapy now"
+    (suggestion,) = urgent.suggestions
+    assert drafted([urgent]) == {RXNORM_OF["calcineurin_inhibitor"], RXNORM_OF["cyclophosphamide"]}
+    assert len(suggestion.actions) == 2
+    assert not drafted(cards) & {RXNORM_OF[c] for c in ("methotrexate", "azathioprine", "abatacept", "corticotropin")}
 
 
-def test_anti_tnf_is_text_only_considered_not_favoured(knowledge):
-    card = build(reference_patient(), knowledge)[0]
-    assert "**Considered, not favoured**: Anti-TNF" in card.to_json()["detail"]
-    assert not set(suggested_codes(card)) & {"191831", "327361", "214555"}
-    assert "https://pubmed.ncbi.nlm.nih.gov/29174792/" in card.to_json()["detail"]
+def test_anti_mda5_ild_without_a_falling_lung_function_is_a_warning_not_critical(knowledge):
+    cards = build(facts(diagnoses=(DM, ILD), labs=(MDA5,)), knowledge)
+    assert cards[0].kind == "urgent-anti-mda5" and cards[0].indicator == "warning"
 
 
-def test_ulcerative_skin_favours_cyclophosphamide_marked_seed_only(knowledge):
-    f = reference_patient(diagnoses=(DM, diagnosis("cutaneous_ulceration", "Skin ulcer")))
-    detail = build(f, knowledge)[0].to_json()["detail"]
-    line = next(x for x in detail.splitlines() if "**IV cyclophosphamide**" in x)
-    assert "seed-only" in line and "Skin ulcer" in line
+def test_anti_mda5_without_ild_prompts_ild_screening(knowledge):
+    cards = build(facts(diagnoses=(DM,), trials=(GC,), labs=(MDA5, *RAISED)), knowledge)
+    assert "screen with HRCT and full lung function tests" in text(cards)
 
 
-def test_ild_moves_cyclophosphamide_and_cni_to_the_top(knowledge):
-    f = reference_patient(diagnoses=(DM, diagnosis("interstitial_lung_disease")))
-    codes = suggested_codes(build(f, knowledge)[0])
-    assert set(codes[:2]) == {"42316", "3002"}
+def test_skin_predominant_dm_puts_skin_options_first_without_drafts(knowledge):
+    amyopathic = diagnosis("clinically_amyopathic_dermatomyositis", "Clinically amyopathic dermatomyositis")
+    cards = build(facts(diagnoses=(amyopathic,), trials=(trial("methotrexate", weeks_ago(60), ongoing=True),),
+                        labs=NORMAL), knowledge)
+    main = card(cards, "judge-response")
+    assert main.summary.startswith("Skin-predominant DM on methotrexate: if the skin stays active, consider JAK inhibitor")
+    assert not main.suggestions
 
 
-def test_anti_mda5_adds_warning_pathway_card(knowledge):
-    f = reference_patient(labs=(lab("anti_mda5", weeks_ago(10), text="Positive"),))
-    cards = build(f, knowledge)
-    assert "pathway-anti-mda5" in kinds(cards)
+def test_normal_ck_alone_does_not_make_disease_skin_predominant(knowledge):
+    a = assess(facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(60), ongoing=True),), labs=NORMAL),
+               knowledge, TODAY)
+    assert "skin_predominant" not in a.phenotypes
 
 
-def test_imnm_gets_different_choices_card_and_ivig_first(knowledge):
-    f = facts(diagnoses=(diagnosis("immune_mediated_necrotizing_myopathy"),),
-              trials=(trial("methotrexate", weeks_ago(80), weeks_ago(30)),),
-              labs=(lab("anti_hmgcr", weeks_ago(70), text="positive"),))
-    cards = build(f, knowledge)
-    assert "pathway-necrotising-myopathy" in kinds(cards)
-    assert suggested_codes(main(cards, "next-line"))[0] == "5666"
+def test_imnm_names_an_active_statin_and_never_says_exclude_imnm(knowledge):
+    imnm = diagnosis("immune_mediated_necrotizing_myopathy", "Immune-mediated necrotizing myopathy")
+    cards = build(facts(diagnoses=(imnm,), trials=(GC, FAILED_MTX, trial("statin", weeks_ago(200), ongoing=True)),
+                        labs=RAISED), knowledge)
+    main = card(cards, "next-line")
+    assert "**Atorvastatin active: stop the statin.**" in main.detail and main.indicator == "warning"
+    assert "IMNM, mimics" not in text(cards)
+
+
+def test_after_many_failures_referral_and_third_line_rank_above_a_lone_first_line_dmard(knowledge):
+    failed = (trial("methotrexate", weeks_ago(300), weeks_ago(250)), trial("mycophenolate", weeks_ago(249), weeks_ago(200)),
+              trial("immune_globulin", weeks_ago(199), weeks_ago(150)), trial("calcineurin_inhibitor", weeks_ago(149), weeks_ago(100)))
+    cards = build(facts(diagnoses=(DM,), trials=(GC, *failed), labs=RAISED), knowledge)
+    main = card(cards, "next-line")
+    assert main.summary.startswith("Active DM despite 4 agents: refer to a myositis centre; consider JAK inhibitor")
+    assert "**Refer to a myositis centre or a clinical trial.**" in main.detail
+    first = main.detail.split("\n1. ", 1)[1]
+    assert first.startswith("**JAK inhibitor (tofacitinib)**")
+
+
+def test_cyclophosphamide_is_drafted_only_with_ild_or_anti_mda5(knowledge):
+    without = build(reference_patient(), knowledge)
+    assert RXNORM_OF["cyclophosphamide"] not in drafted(without)
+    with_ild = build(reference_patient(diagnoses=(DM, ILD)), knowledge)
+    assert RXNORM_OF["cyclophosphamide"] in drafted(with_ild)
+
+
+def test_skin_ulceration_alone_never_drafts_cyclophosphamide(knowledge):
+    ulcer = diagnosis("cutaneous_ulceration", "Skin ulcer")
+    cards = build(reference_patient(diagnoses=(DM, ulcer)), knowledge)
+    assert RXNORM_OF["cyclophosphamide"] not in drafted(cards)
+
+
+# --- rule 5: who a caution applies to --------------------------------------------------------------------
+
+
+PREGNANT = diagnosis("pregnancy", "Pregnant (finding)")
+
+
+def test_pregnancy_leaves_only_compatible_options_and_drafts(knowledge):
+    cards = build(facts(diagnoses=(DM, PREGNANT), trials=(GC, FAILED_MTX), labs=RAISED), knowledge)
+    codes = drafted(cards)
+    assert not codes & {RXNORM_OF[c] for c in ("rituximab", "abatacept", "jak_inhibitor", "cyclophosphamide",
+                                                  "methotrexate", "mycophenolate")}
+    assert codes <= {RXNORM_OF[c] for c in ("immune_globulin", "calcineurin_inhibitor", "azathioprine", "corticotropin")}
+    assert "only pregnancy-compatible options are listed" in card(cards, "next-line").detail
+
+
+def test_a_man_gets_no_pregnancy_check_or_pregnancy_rules(knowledge):
+    cards = build(facts(diagnoses=(DM, PREGNANT), sex="male", trials=(GC, FAILED_MTX), labs=RAISED), knowledge)
+    assert "regnan" not in text(cards)
+    prednisone_only = build(facts(diagnoses=(DM,), sex="male", trials=(GC,), labs=RAISED), knowledge)
+    assert "regnan" not in text(prednisone_only)
+
+
+def test_a_woman_past_child_bearing_age_gets_no_pregnancy_check(knowledge):
+    cards = build(facts(diagnoses=(DM,), birth_date=date(1950, 1, 1), trials=(GC,), labs=RAISED), knowledge)
+    assert "regnan" not in text(cards)
+
+
+def test_recent_positive_pregnancy_test_counts_as_pregnancy(knowledge):
+    test = lab("pregnancy_test", weeks_ago(2), text="Positive", interpretation=("POS",), unit=None)
+    a = assess(facts(diagnoses=(DM,), trials=(GC, FAILED_MTX), labs=(test, *RAISED)), knowledge, TODAY)
+    assert "pregnancy" in a.conditions
+
+
+def test_active_cancer_removes_jak_inhibitors_and_the_re_screen_advice(knowledge):
+    cancer = diagnosis("malignancy", "Malignant neoplastic disease")
+    cards = build(reference_patient(diagnoses=(DM, cancer)), knowledge)
+    assert RXNORM_OF["jak_inhibitor"] not in drafted(cards)
+    assert "cancer re-screen" not in text(cards)
+    assert "coordinate with oncology" in card(cards, "next-line").detail
+
+
+def test_new_dm_without_cancer_recorded_is_screened_first(knowledge):
+    new = Diagnosis("dermatomyositis_adult", "Dermatomyositis", "code", "SNOMED CT x", "c1", weeks_ago(20))
+    cards = build(facts(diagnoses=(new,), trials=(GC,), labs=RAISED), knowledge)
+    assert "screen for cancer by IMACS risk category" in text(cards)
+
+
+def test_steroid_myopathy_is_not_raised_while_ck_rises(knowledge):
+    a = assess(reference_patient(labs=(ck(20, 1800, 192), ck(2, 3150, 192))), knowledge, TODAY)
+    assert "reassess-steroid-myopathy" not in {c.id for c in a.reassess}
+    flat = assess(reference_patient(labs=(ck(20, 1900, 192), ck(2, 2000, 192))), knowledge, TODAY)
+    assert "reassess-steroid-myopathy" in {c.id for c in flat.reassess}
+
+
+# --- safety card -----------------------------------------------------------------------------------------
+
+
+def test_safety_card_lists_only_drafted_and_current_drugs(knowledge):
+    cards = build(reference_patient(), knowledge)
+    safety = card(cards, "safety")
+    drafted_names = [s.label for s in card(cards, "next-line").suggestions]
+    assert safety.summary.startswith("Before starting tofacitinib, tacrolimus or methotrexate")
+    assert "Hepatitis B" not in safety.detail  # rituximab is not drafted (it failed)
+    assert "**Bone protection**" in safety.detail  # glucocorticoid is taken now, for years
+    assert len(drafted_names) == 3
+
+
+def test_tpmt_is_silent_when_azathioprine_was_taken_before(knowledge):
+    aza = trial("azathioprine", weeks_ago(200), weeks_ago(190))  # stopped early: offered again as a retry
+    cards = build(facts(diagnoses=(DM,), trials=(GC, aza), labs=RAISED), knowledge)
+    assert RXNORM_OF["azathioprine"] in drafted(cards)
+    assert "TPMT" not in text(cards)
+
+
+def test_hepatitis_b_result_in_the_record_is_shown(knowledge):
+    hbs = lab("hbsag", date(2026, 3, 1), text="Negative", interpretation=("NEG",), unit=None)
+    cards = build(facts(diagnoses=(DM,), trials=(GC, FAILED_MTX), labs=(*RAISED, hbs)), knowledge)
+    safety = card(cards, "safety")
+    assert "In the record: hbsag Negative on 2026-03-01." in safety.detail
+
+
+# --- card shape (issue 16) ---------------------------------------------------------------------------------
+
+
+def test_the_main_card_is_short_names_its_top_options_and_drafts_at_most_three(knowledge):
+    main = card(build(reference_patient(), knowledge), "next-line")
+    assert len(main.summary) < 140 and len(main.detail) <= 1200
+    assert len(main.suggestions) <= MAX_DRAFTS
+    first = main.suggestions[0].actions[0].resource["medicationCodeableConcept"]["text"]
+    assert first in main.summary.lower() or "tofacitinib" in main.summary
+
+
+def test_no_inline_links_in_card_text_and_every_citation_number_has_a_link(knowledge):
+    import re
+    for f in (reference_patient(), reference_patient(diagnoses=(DM, PREGNANT))):
+        for c in build(f, knowledge):
+            assert "](" not in (c.detail or "")
+            numbers = {int(n) for n in re.findall(r"\\\[(\d+)\\\]", c.detail or "")}
+            assert numbers <= set(range(1, len(c.links) + 1))
+
+
+def test_source_label_carries_the_knowledge_version(knowledge):
+    for c in build(reference_patient(), knowledge):
+        assert c.source.label.endswith(f"version {knowledge.meta.version}")
+
+
+def test_no_internal_tag_words_reach_a_card(knowledge):
+    words = ("seed-only", "our convention", "(convention)", "cited papers unverified", "authors not seen",
+             "one source document", "anti_mda5", "skin_ulceration", "lung_function_falling")
+    for f in (reference_patient(), reference_patient(diagnoses=(DM, ILD)), reference_patient(diagnoses=(DM, PREGNANT))):
+        blob = text(build(f, knowledge)).lower()
+        assert not [w for w in words if w in blob]
+
+
+def test_medication_gap_is_stated(knowledge):
+    gap = DataGap("MedicationRequest", "the FHIR server timed out")
+    cards = build(reference_patient(gaps=(gap,)), knowledge)
+    assert "Not available from the EHR: MedicationRequest - 'not tried' means not in the available record." in text(cards)
+
+
+def test_no_medication_data_at_all_gives_honest_card_without_suggestions(knowledge):
+    cards = build(facts(diagnoses=(DM,), gaps=(DataGap("MedicationStatement", "failed"),)), knowledge)
+    assert kinds(cards) == ["no-medication-data"] and not cards[0].suggestions
+
+
+def test_unrecognised_medications_are_counted_not_echoed(knowledge):
+    cards = build(reference_patient(unrecognised=("<b>MadeUpDrug</b>",)), knowledge)
+    assert "1 medication record(s) not recognised" in text(cards) and "MadeUpDrug" not in text(cards)
+
+
+def test_suggestion_is_draft_medication_request_without_dose(knowledge):
+    main = card(build(reference_patient(), knowledge), "next-line")
+    resource = main.suggestions[0].actions[0].resource
+    assert resource["status"] == "draft" and resource["intent"] == "proposal"
+    assert "dosageInstruction" not in resource and resource["subject"] == {"reference": "Patient/example-dm-001"}
+
+
+def test_preview_link_only_when_preview_url_given(knowledge):
+    without = build(reference_patient(), knowledge)[0].to_json()
+    with_preview = build(reference_patient(), knowledge, preview_url="https://cds.example.org/preview")[0].to_json()
+    assert all("myositis-cds" not in link["label"] for link in without["links"])
+    assert with_preview["links"][0]["url"] == "https://cds.example.org/preview"
 
 
 def test_ranking_is_deterministic(knowledge):
-    first = build(reference_patient(), knowledge)
-    second = build(reference_patient(), knowledge)
-
-    def strip(card):
-        j = card.to_json()
+    def strip(c):
+        j = c.to_json()
         j.pop("uuid")
         for s in j.get("suggestions", []):
             s.pop("uuid")
         return j
 
-    assert [strip(c) for c in first] == [strip(c) for c in second]
-
-
-# --- trials in progress ---------------------------------------------------------------------------
-
-
-def test_rituximab_8_weeks_ago_is_in_progress_not_failed(knowledge):
-    f = facts(diagnoses=(DM,), trials=(trial("glucocorticoid", weeks_ago(60), ongoing=True),
-                                       trial("rituximab", weeks_ago(8), weeks_ago(6))))
-    cards = build(f, knowledge)
-    assert kinds(cards) == ["in-progress"]
-    assert "Rituximab" in cards[0].to_json()["summary"] and "8 of 26 weeks" in cards[0].to_json()["summary"]
-
-
-def test_in_progress_class_is_not_resuggested_alongside_failed_ones(knowledge):
-    f = facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(80), weeks_ago(40)),
-                                       trial("rituximab", weeks_ago(8), weeks_ago(6))))
-    cards = build(f, knowledge)
-    # The trial still inside its window comes first; options are for planning, with no draft orders yet.
-    assert kinds(cards)[:2] == ["in-progress", "next-line"]
-    main = cards[1]
-    assert "suggestions" not in main.to_json()
-    assert "still in its trial window" in main.summary
-    assert "in progress (window 26 wk)" in main.to_json()["detail"]
-
-
-def test_rituximab_past_window_counts_as_tried(knowledge):
-    f = facts(diagnoses=(DM,), trials=(trial("rituximab", weeks_ago(40), weeks_ago(38)),))
-    cards = build(f, knowledge)
-    assert kinds(cards)[0] == "next-line" and "in-progress" not in kinds(cards)
-
-
-def test_ongoing_azathioprine_for_two_months_is_in_progress(knowledge):
-    f = facts(diagnoses=(DM,), trials=(trial("azathioprine", weeks_ago(9), ongoing=True),))
-    assert kinds(build(f, knowledge)) == ["in-progress"]
-
-
-# --- pregnancy and screening ---------------------------------------------------------------------
-
-
-def test_pregnancy_removes_teratogenic_options_and_says_so(knowledge):
-    f = reference_patient(diagnoses=(DM, diagnosis("pregnancy", "Pregnant")))
-    cards = build(f, knowledge)
-    codes = set(suggested_codes(cards[0]))
-    assert not codes & {"6851", "68149", "3002", "1357536"}
-    assert {"42316", "1256"} <= codes
-    assert "Not listed because of pregnancy" in cards[0].to_json()["detail"]
-    assert "pathway-pregnancy" in kinds(cards)
-
-
-def test_recent_positive_pregnancy_test_counts_as_pregnancy(knowledge):
-    f = reference_patient(labs=(lab("pregnancy_test", weeks_ago(4), text="positive"),))
-    assert "6851" not in suggested_codes(build(f, knowledge)[0])
-
-
-def test_screening_card_names_checks_for_suggested_agents(knowledge):
-    cards = build(reference_patient(), knowledge)
-    screening = main(cards, "caution-screening").to_json()
-    assert screening["indicator"] == "warning"
-    assert "TPMT" in screening["detail"] and "Tuberculosis" in screening["detail"]
-    assert "Hepatitis B" not in screening["detail"]  # rituximab already tried, not suggested
-
-
-def test_hbv_screen_shown_when_rituximab_suggested(knowledge):
-    f = facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(80), weeks_ago(40)),),
-              labs=(lab("hbsag", weeks_ago(3), text="Negative"),))
-    detail = main(build(f, knowledge), "caution-screening").to_json()["detail"]
-    assert "Hepatitis B before rituximab" in detail and "In the record: hbsag: Negative" in detail
-
-
-def test_reassess_card_prompts_malignancy_screening_in_dm(knowledge):
-    detail = main(build(reference_patient(), knowledge), "caution-reassess").to_json()["detail"]
-    assert "Cancer screening" in detail and "Steroid myopathy" in detail
-
-
-# --- activity and data gaps -------------------------------------------------------------------------
-
-
-def test_activity_shows_latest_ck_and_trend(knowledge):
-    detail = build(reference_patient(), knowledge)[0].to_json()["detail"]
-    assert "Latest CK: 2100 U/L on 2026-10-18; lower than the previous result" in detail
-
-
-def test_without_ck_card_says_so(knowledge):
-    detail = build(reference_patient(labs=()), knowledge)[0].to_json()["detail"]
-    assert "No CK in the record" in detail
-
-
-def test_old_ck_is_not_called_recent(knowledge):
-    f = reference_patient(labs=(lab("creatine_kinase", date(2025, 1, 1), 900.0),))
-    assert "No recent CK in the record" in build(f, knowledge)[0].to_json()["detail"]
-
-
-def test_medication_gap_is_stated_and_not_tried_is_not_claimed(knowledge):
-    gap = DataGap(resource_type="MedicationRequest", reason="the EHR did not return medication orders")
-    card = build(reference_patient(gaps=(gap,)), knowledge)[0].to_json()
-    assert "not yet tried" not in card["summary"] and "not in the available medication record" in card["summary"]
-    assert "the EHR did not return medication orders" in card["detail"]
-    assert "Options not in the available record" in card["detail"]
-
-
-def test_no_medication_data_at_all_gives_honest_card_without_suggestions(knowledge):
-    gap = DataGap(resource_type="MedicationStatement", reason="medication statements could not be fetched")
-    cards = build(facts(diagnoses=(DM,), gaps=(gap,)), knowledge)
-    assert cards[0].kind == "no-medication-data" and "suggestions" not in cards[0].to_json()
-
-
-def test_unrecognised_medications_are_listed_escaped(knowledge):
-    card = build(reference_patient(unrecognised=("Mystery|pill <b>",)), knowledge)[0].to_json()
-    assert "Mystery\\|pill \\<b\\>" in card["detail"]
-
-
-# --- suggestions and fields -----------------------------------------------------------------------
-
-
-def test_suggestion_is_draft_medication_request_without_dose(knowledge):
-    suggestion = build(reference_patient(), knowledge)[0].to_json()["suggestions"][0]
-    resource = suggestion["actions"][0]["resource"]
-    assert resource["status"] == "draft" and resource["intent"] == "proposal"
-    assert resource["subject"] == {"reference": "Patient/example-dm-001"}
-    coding = resource["medicationCodeableConcept"]["coding"][0]
-    assert coding["system"] == "http://www.nlm.nih.gov/research/umls/rxnorm"
-    assert "dosageInstruction" not in resource
-
-
-def test_preview_link_only_when_preview_url_given(knowledge):
-    without = build(reference_patient(), knowledge)[0].to_json()
-    with_preview = build(reference_patient(), knowledge, preview_url="https://cds.example.org/preview/abc")[0].to_json()
-    assert all("preview" not in link["label"] for link in without["links"])
-    assert with_preview["links"][0]["url"] == "https://cds.example.org/preview/abc"
+    assert [strip(c) for c in build(reference_patient(), knowledge)] == [strip(c) for c in build(reference_patient(), knowledge)]
 
 
 def test_build_cards_logs_nothing(knowledge, caplog):
@@ -333,74 +500,15 @@ def test_build_cards_logs_nothing(knowledge, caplog):
 
 
 def test_card_repr_does_not_show_clinical_text(knowledge):
-    card = build(reference_patient(), knowledge)[0]
-    assert "Refractory" not in repr(card)
+    c = build(reference_patient(), knowledge)[0]
+    assert "Active" not in repr(c) and "CK" not in repr(c)
 
 
 @pytest.mark.parametrize(("groups", "label"), [
-    (("polymyositis", "dm_pm_with_myopathy"), "Refractory PM"),  # M33.22 "Polymyositis with myopathy"
-    (("dermatomyositis_adult", "dm_pm_with_myopathy"), "Refractory DM"),  # M33.12
-    (("dermatopolymyositis_unspecified", "dm_pm_with_myopathy"), "Refractory DM/PM"),  # M33.92
+    (("polymyositis", "dm_pm_with_myopathy"), "Active PM"),  # M33.22 "Polymyositis with myopathy"
+    (("dermatomyositis_adult", "dm_pm_with_myopathy"), "Active DM"),  # M33.12
+    (("dermatopolymyositis_unspecified", "dm_pm_with_myopathy"), "Active DM/PM"),  # M33.92
 ])
-def test_the_disease_named_in_the_summary_is_the_most_specific_one(groups, label):
-    patient = reference_patient(diagnoses=tuple(diagnosis(g) for g in groups))
-    main = build_cards(patient, knowledge=load_knowledge(), today=TODAY)[0]
-    assert main.summary.startswith(label + ":")
-
-
-def _combination_offered(trials, knowledge) -> bool:  # noqa: ANN001
-    main = build(facts(diagnoses=(DM,), trials=trials), knowledge)[0]
-    return "Methotrexate + azathioprine" in main.to_json().get("detail", "")
-
-
-def test_mtx_aza_combination_is_offered_after_each_failed_alone(knowledge):
-    trials = (trial("methotrexate", weeks_ago(150), weeks_ago(100)), trial("azathioprine", weeks_ago(90), weeks_ago(40)))
-    assert _combination_offered(trials, knowledge)
-    main = build(facts(diagnoses=(DM,), trials=trials), knowledge)[0]
-    combo = [s for s in main.to_json()["suggestions"] if "+" in s["label"]][0]
-    codes = [a["resource"]["medicationCodeableConcept"]["coding"][0]["code"] for a in combo["actions"]]
-    assert codes == ["6851", "1256"]  # both drafts in one suggestion: applied together
-
-
-def test_mtx_aza_combination_is_not_offered_when_they_were_given_together(knowledge):
-    trials = (trial("methotrexate", weeks_ago(150), weeks_ago(60)), trial("azathioprine", weeks_ago(90), weeks_ago(40)))
-    assert not _combination_offered(trials, knowledge)
-
-
-def test_mtx_aza_combination_is_not_offered_when_only_one_was_tried(knowledge):
-    assert not _combination_offered((trial("methotrexate", weeks_ago(150), weeks_ago(100)),), knowledge)
-
-
-def _reassess_text(f, knowledge) -> str:  # noqa: ANN001
-    return " ".join(c.to_json().get("detail", "") for c in build(f, knowledge) if c.kind == "caution-reassess")
-
-
-def test_pjp_prompt_appears_once_with_ongoing_mycophenolate(knowledge):
-    f = facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(150), weeks_ago(100)),
-                                       trial("mycophenolate", weeks_ago(60), None, ongoing=True)))
-    details = [c.to_json().get("detail", "") for c in build(f, knowledge)]
-    # Either on the screening card (cyclophosphamide is listed) or as its own reassess item, never both.
-    assert sum(d.count("**PJP prophylaxis") for d in details) == 1
-
-
-def test_pjp_prompt_is_a_reassess_item_when_cyclophosphamide_was_already_tried(knowledge):
-    f = facts(diagnoses=(DM,), trials=(trial("cyclophosphamide", weeks_ago(150), weeks_ago(100)),
-                                       trial("mycophenolate", weeks_ago(60), None, ongoing=True)))
-    assert "PJP prophylaxis?" in _reassess_text(f, knowledge)
-
-
-def test_pjp_prompt_is_not_shown_without_a_risk_factor(knowledge):
-    f = facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(150), weeks_ago(100)),))
-    assert "PJP prophylaxis?" not in _reassess_text(f, knowledge)
-
-
-def test_a_reference_title_ending_in_a_question_mark_gets_no_extra_full_stop(knowledge):
-    from cards.render import _reference_line
-
-    questions = [r for r in knowledge.references.values() if r.title.endswith("?")]
-    assert questions, "the knowledge base cites at least one title that is a question"
-    for ref in questions:
-        line = _reference_line(ref)
-        assert "?." not in line and "?*" not in line, line
-    plain = next(r for r in knowledge.references.values() if not r.title.endswith((".", "?", "!")))
-    assert f"{plain.title.split()[-1]}. *" in _reference_line(plain).replace("\\", "")
+def test_the_disease_named_in_the_summary_is_the_most_specific_one(knowledge, groups, label):
+    main = build(reference_patient(diagnoses=tuple(diagnosis(g) for g in groups)), knowledge)[0]
+    assert main.summary.startswith(label + " despite")

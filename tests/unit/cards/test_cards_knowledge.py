@@ -80,10 +80,25 @@ def test_anti_tnf_is_never_a_suggestable_option(knowledge):
     assert all(o.therapy_class not in ("tnf_inhibitor", "il6_inhibitor") for o in knowledge.options)
 
 
-def test_seed_only_cyclophosphamide_skin_claim_is_marked(knowledge):
-    cyc = next(o for o in knowledge.options if o.id == "cyclophosphamide-next-line")
-    skin = next(f for f in cyc.favoured_when if f.phenotype == "skin_ulceration")
-    assert skin.tag == "seed-only"
+def test_no_option_is_ranked_up_or_drafted_on_the_seed_alone(knowledge):
+    """The AI-generated seed may be quoted, never be the only ground for a draft order (issue 14)."""
+    for o in knowledge.options:
+        assert all(f.tag != "seed-only" for f in o.favoured_when), o.id
+        assert "skin_ulceration" not in o.draft_order_when, o.id
+
+
+INTERNAL_WORDS = ("seed-only", "our convention", "seed document", "one source document", "cited papers unverified",
+                  "authors not seen", "_")
+
+
+def test_no_text_that_reaches_a_card_carries_an_internal_word(knowledge):
+    texts = [(o.id, t) for o in knowledge.options for t in (o.card_line, *(f.text for f in o.favoured_when),
+                                                             *(a.text for a in o.avoid_when))]
+    texts += [(c.id, t) for c in knowledge.cautions.values() for t in (c.title, c.text, *(f.shown_as for f in c.risk_factors))]
+    texts += [(p.id, t) for p in knowledge.pathways for t in (p.summary, p.text)]
+    texts += [(n.id, n.card_line) for n in knowledge.not_favoured]
+    for entry, text in texts:
+        assert not [w for w in INTERNAL_WORDS if w in text.lower()], (entry, text)
 
 
 def test_rxnorm_codes_are_the_verified_ingredient_codes(knowledge):
@@ -122,7 +137,7 @@ BAD = [
     ("bad_rxnorm_code", "options.yaml", "fixture-option", "not an RxNorm code"),
     ("bad_date", "options.yaml", "fixture-option", "'reviewed' must be a date"),
     ("unknown_class", "options.yaml", "fixture-option", "'therapy_class' is 'calcineurin'"),
-    ("unknown_caution", "options.yaml", "fixture-option", "unknown value(s) ['check-the-moon']"),
+    ("bad_mode", "options.yaml", "fixture-option", "'mode' is 'sometimes'"),
     ("unknown_field", "options.yaml", "fixture-option", "unknown field 'dose'"),
     ("unknown_phenotype", "options.yaml", "fixture-option", "'phenotype' is 'sunburn'"),
     ("seed_claim_without_reference", "options.yaml", "fixture-option", "cites nothing"),
@@ -132,7 +147,7 @@ BAD = [
     ("missing_class", "classes.yaml", None, "therapy class(es) missing"),
     ("long_summary", "pathways.yaml", "too-long", "shorter than 140"),
     ("bad_indicator", "pathways.yaml", "too-long", "'indicator' is 'hard-stop'"),
-    ("bad_placeholder", "meta.yaml", "meta", "unknown placeholder(s) ['count']"),
+    ("bad_version", "meta.yaml", "meta", "'version' must look like 2026.12.02"),
     ("not_yaml", "options.yaml", None, "not valid YAML"),
     ("not_favoured_without_reference", "not_favoured.yaml", "tnf", "must cite the negative data"),
 ]

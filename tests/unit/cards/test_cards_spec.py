@@ -26,7 +26,8 @@ PATIENTS = {
     "IBM": facts(diagnoses=(diagnosis("inclusion_body_myositis"),)),
     "juvenile": facts(diagnoses=(DM,), birth_date=date(2015, 5, 5)),
     "no medication data": facts(diagnoses=(DM,), gaps=(DataGap("MedicationStatement", "not fetched"),)),
-    "everything tried": facts(diagnoses=(DM,), trials=tuple(trial(c, weeks_ago(200), weeks_ago(150)) for c in INGREDIENT)),
+    "everything tried": facts(diagnoses=(DM,), trials=tuple(trial(c, weeks_ago(200), weeks_ago(150)) for c in INGREDIENT),
+                              labs=(lab("creatine_kinase", weeks_ago(2), 2400.0, high=200.0),)),
     "no age": reference_patient(birth_date=None),
 }
 
@@ -83,7 +84,7 @@ def test_card_kinds_are_unique_per_response(name):
 
 def test_everything_tried_says_so_without_suggestions():
     card = build_cards(PATIENTS["everything tried"], knowledge=KNOWLEDGE, today=TODAY)[0].to_json()
-    assert card["summary"] == "Refractory DM: every listed next-line class already tried"
+    assert card["summary"] == "Active DM despite 12 agents: refer to a myositis centre or a clinical trial"
     assert "suggestions" not in card
 
 
