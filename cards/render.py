@@ -28,8 +28,8 @@ from .activity import Measure
 from .knowledge_base import Agent, Knowledge, Option, Reference
 from .models import Action, Card, Coding, Link, Source, Suggestion
 from .phenotype import latest
-from .rules import (FIRST_LINE, IBM, IN_PROGRESS_ONLY, JUDGE_RESPONSE, JUVENILE, NEXT_LINE, NO_MEDICATION_DATA,
-                    NONE, OPTIMISE, Assessment, RankedOption, SafetyItem)
+from .rules import (FIRST_LINE, IBM, IN_PROGRESS_ONLY, JUDGE_RESPONSE, JUVENILE, LABS_UNAVAILABLE, NEXT_LINE,
+                    NO_MEDICATION_DATA, NONE, OPTIMISE, Assessment, RankedOption, SafetyItem)
 from .trials import INTOLERANT, ClassState
 from .vocab import RXNORM_SYSTEM
 
@@ -252,8 +252,9 @@ def _tried_line(states: Iterable[ClassState], knowledge: Knowledge) -> str:
 def _notes(facts: PatientFacts, a: Assessment) -> list[str]:
     out = []
     if facts.gaps:
-        kinds = sorted({md(g.resource_type) for g in facts.gaps})
-        out.append("Not available from the EHR: " + ", ".join(kinds)
+        # Gap reasons are the service's own words (never record text), e.g. "the FHIR server timed out".
+        gaps = "; ".join(f"{md(g.resource_type)} ({md(g.reason)})" for g in facts.gaps)
+        out.append(f"Not available from the EHR: {gaps}"
                    + (" - 'not tried' means not in the available record" if a.medication_incomplete else "") + ".")
     if facts.unrecognised_medications:
         out.append(f"{len(facts.unrecognised_medications)} medication record(s) not recognised - check by hand.")
@@ -368,7 +369,7 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date)
         failed_names=[", ".join(_agent_name(x, knowledge) for x in s.trial.agents) or _lowerfirst(s.label)
                       for s in failed],
         intolerant=_tried_line((s for s in a.states if s.outcome == INTOLERANT), knowledge),
-        skin="skin_predominant" in a.phenotypes,
+        skin="skin_predominant" in a.phenotypes, incomplete=a.medication_incomplete,
         situations=_situations(a, knowledge, cites), notes=_notes(facts, a), drafts=bool(a.drafts),
         gc=gc and {"agents": ", ".join(md(x) for x in gc.trial.agents), "weeks": gc.weeks},
         in_progress=[{"label": s.label, "weeks": s.weeks, "window": s.window_weeks,
@@ -390,13 +391,14 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date)
         for c in a.reassess:
             cites.cite(c.references[:1])
     kind = {FIRST_LINE: "first-line", OPTIMISE: "optimise", IN_PROGRESS_ONLY: "in-progress", NEXT_LINE: "next-line",
-            JUDGE_RESPONSE: "judge-response", NO_MEDICATION_DATA: "no-medication-data"}.get(a.route)
+            JUDGE_RESPONSE: "judge-response", NO_MEDICATION_DATA: "no-medication-data",
+            LABS_UNAVAILABLE: "labs-unavailable"}.get(a.route)
     if kind is None:
         return None
     summary, detail = _render(kind, **context)
     warning = bool(a.statins and "imnm" in a.phenotypes) or "lung_function_falling" in a.phenotypes
     return _Draft(kind=kind, summary=summary, detail=detail, indicator="warning" if warning else "info", cites=cites,
-                  suggestions=_option_suggestions(a, facts), overrides=kind != "no-medication-data")
+                  suggestions=_option_suggestions(a, facts), overrides=kind not in ("no-medication-data", "labs-unavailable"))
 
 
 def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date) -> _Draft | None:

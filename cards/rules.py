@@ -45,6 +45,7 @@ OPTIMISE = "optimise"  # active, but no steroid-sparing agent had an adequate tr
 IN_PROGRESS_ONLY = "in_progress_only"  # active while a trial runs its window: judge it first
 NEXT_LINE = "next_line"  # active after an adequate trial: the escalation list
 JUDGE_RESPONSE = "judge_response"  # past the window, but no recent CK/aldolase to judge it by
+LABS_UNAVAILABLE = "labs_unavailable"  # the lab query failed: activity cannot be judged, and the card says so
 QUIET = "quiet"  # no activity in the record: no main card
 
 MAX_DRAFTS = 3
@@ -425,6 +426,10 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
             return plan(IN_PROGRESS_ONLY, "next_line", drafts_allowed=False)
         return Assessment(route=QUIET, safety=_safety(knowledge, facts, (), states, phen, gc_weeks,
                                                       pregnancy_possible), **base)
+    if not activity.active and any(g.resource_type == "Observation" for g in facts.gaps):
+        # "No activity in the record" would be a false reassurance when the labs could not be read.
+        return Assessment(route=LABS_UNAVAILABLE, **base,
+                          safety=_safety(knowledge, facts, (), states, phen, gc_weeks, pregnancy_possible))
     if not activity.active:
         judge = [s for s in second if s.outcome == JUDGE]
         if judge and "skin_predominant" in phen:

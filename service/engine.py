@@ -142,7 +142,7 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
     g.hook_facts = facts  # the preview page shows the facts behind the cards it renders
 
     t0 = time.perf_counter()
-    built = cards.build_cards(facts, knowledge=engine.knowledge, today=day, preview_url=_preview_url(request.patient_id))
+    built = cards.build_cards(facts, knowledge=engine.knowledge, today=day, preview_url=_preview_url())
     timings["cards_ms"] = _ms(t0)
     timings["cards"] = len(built)
     timings["card_kinds"] = [c.kind for c in built]
@@ -153,7 +153,8 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
     return {"cards": [c.to_json() for c in built]}
 
 
-def _preview_url(patient_id: str) -> str | None:
+def _preview_url() -> str | None:
+    """The preview page, with no patient data in the URL (it would land in browser history and proxy logs)."""
     if not current_app.config.get("PREVIEW_ENABLED"):
         return None
     base = current_app.config.get("PUBLIC_BASE_URL")
@@ -161,7 +162,7 @@ def _preview_url(patient_id: str) -> str | None:
         from flask import request as http_request
 
         base = http_request.host_url.rstrip("/")
-    return f"{base}/preview?patient={patient_id}"
+    return f"{base}/preview"
 
 
 def observation_codes(app: Flask) -> list[str]:

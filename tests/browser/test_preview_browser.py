@@ -150,7 +150,7 @@ def test_reference_patient_cards_suggestion_and_raw_json(driver: Any, base_url: 
 
     summary = driver.find_element(By.ID, "card-1-summary")
     assert summary.is_displayed()
-    assert "next-line options not yet tried" in summary.text
+    assert "Active DM despite" in summary.text and "consider" in summary.text
     indicator = driver.find_element(By.CSS_SELECTOR, "#card-1 .indicator")
     assert indicator.text.strip().lower().endswith("info")  # a text label, not colour alone
     assert "200" in driver.find_element(By.ID, "timing").text

@@ -26,7 +26,7 @@ def test_demo_prints_the_reference_patients_cards(fhir_server: FhirServerHandle)
     result = CliRunner().invoke(main, ["demo"])
     assert result.exit_code == 0, result.output
     assert "firing patient-view for example-dm-001 with prefetch" in result.output
-    assert re.search(r"\[1/\d+\] \S+ \w+: Refractory DM: \d+ next-line options not yet tried", result.output)
+    assert re.search(r"\[1/\d+\] \S+ \w+: Active DM despite \d+ agents: refer to a myositis centre", result.output)
     assert "Falling back" not in result.output
 
 
@@ -59,9 +59,9 @@ def test_sandbox_runs_until_ctrl_c(fhir_server: FhirServerHandle) -> None:
         args = fire_line.split()[1:]  # ready to paste: reuse it verbatim
         fired = CliRunner().invoke(main, args)
         assert fired.exit_code == 0, fired.output
-        assert "Refractory DM" in fired.output
+        assert "Active DM despite" in fired.output
         no_prefetch = CliRunner().invoke(main, [*args, "--no-prefetch"])
-        assert no_prefetch.exit_code == 0 and "Refractory DM" in no_prefetch.output
+        assert no_prefetch.exit_code == 0 and "Active DM despite" in no_prefetch.output
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -316,5 +316,6 @@ def test_an_unreadable_medication_reference_makes_the_history_incomplete(client)
     }
     body["prefetch"]["medicationStatements"]["entry"].append({"resource": statement})
     main = client.post(SERVICE, json=body).get_json()["cards"][0]
-    assert "not in the available medication record" in main["summary"]
+    assert "(medication record incomplete)" in main["summary"]
+    assert "not in the available record" in main["detail"]
     assert "could not be read" in main["detail"]

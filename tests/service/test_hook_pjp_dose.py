@@ -42,21 +42,27 @@ def _pjp_lines(client, resources) -> list[tuple[str, str]]:  # noqa: ANN001
             for line in card.get("detail", "").splitlines() if "**PJP prophylaxis" in line]
 
 
-def test_a_structured_prednisone_dose_above_10_mg_is_named_on_the_screening_card(client):
+def test_a_structured_prednisone_dose_above_10_mg_is_named_on_the_safety_card(client):
     ((summary, line),) = _pjp_lines(client, _reference_patient(_structured(20)))
-    assert summary.startswith("Before starting these options")  # cyclophosphamide is offered: shown there, once
-    assert "In the record: prednisone 20 mg/day recorded, above 10 mg/day" in line
-    assert "applying it to prednisone mg for mg is our convention" in line
+    assert summary.startswith("Before starting ") and "PJP prophylaxis" in summary  # while-taking item, once
+    assert line.endswith("In the record: prednisone 20 mg/day recorded, above 10 mg/day.")
+    assert "convention" not in line  # the equivalence is tagged in the data, not shown
 
 
-def test_without_cyclophosphamide_on_offer_the_reassess_item_appears_for_the_dose_alone(client):
-    ((summary, line),) = _pjp_lines(client, _reference_patient(_structured(7.5, frequency=2), cyclophosphamide_tried=True))
-    assert summary.startswith("Before escalating")
-    assert line.startswith("- **PJP prophylaxis?** In the record: prednisone 15 mg/day recorded, above 10 mg/day")
+def test_a_twice_daily_dose_is_summed_per_day(client):
+    ((_, line),) = _pjp_lines(client, _reference_patient(_structured(7.5, frequency=2), cyclophosphamide_tried=True))
+    assert line.endswith("In the record: prednisone 15 mg/day recorded, above 10 mg/day.")
 
 
-def test_10_mg_a_day_or_a_free_text_dose_triggers_nothing(client):
-    for dosage in (_structured(10), [{"text": "20 mg orally once daily"}]):
-        assert _pjp_lines(client, _reference_patient(dosage, cyclophosphamide_tried=True)) == []
-        ((_, line),) = _pjp_lines(client, _reference_patient(dosage))
-        assert "In the record" not in line
+def test_10_mg_a_day_triggers_nothing(client):
+    assert _pjp_lines(client, _reference_patient(_structured(10), cyclophosphamide_tried=True)) == []
+
+
+def test_a_dose_written_only_as_text_is_read_from_the_text(client):
+    ((_, line),) = _pjp_lines(client, _reference_patient([{"text": "20 mg orally once daily"}]))
+    assert line.endswith("In the record: prednisone 20 mg/day recorded, above 10 mg/day.")
+
+
+def test_a_dose_the_text_does_not_state_says_so(client):
+    ((_, line),) = _pjp_lines(client, _reference_patient([{"text": "as directed"}]))
+    assert line.endswith("In the record: prednisone ongoing, dose not recorded - check.")

@@ -75,7 +75,7 @@ def test_demo_offline_needs_no_fhir_server() -> None:
     result = CliRunner().invoke(commands.demo_command, ["--offline"])
     assert result.exit_code == 0, result.output
     assert "prefetch is built from the packaged Bundle" in result.output
-    assert "Refractory DM" in result.output
+    assert "Active DM despite" in result.output
 
 
 def test_demo_falls_back_when_the_fhir_server_cannot_start(monkeypatch) -> None:  # noqa: ANN001
@@ -88,7 +88,7 @@ def test_demo_falls_back_when_the_fhir_server_cannot_start(monkeypatch) -> None:
     result = CliRunner().invoke(commands.demo_command, [])
     assert result.exit_code == 0, result.output
     assert "not available: could not install sekmet-fhir" in result.output
-    assert "Falling back" in result.output and "Refractory DM" in result.output
+    assert "Falling back" in result.output and "Active DM despite" in result.output
 
 
 def test_demo_unknown_patient() -> None:
