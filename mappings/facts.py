@@ -38,11 +38,16 @@ def resolve_medication(
     *,
     today: date | None = None,
 ) -> list[ResolvedDrug]:
-    """Therapy-class members of one record (systemic products only; status is not judged here)."""
+    """Therapy-class members of one record (systemic products only; status is not judged here).
+
+    Context classes (statins) are left out: they are no therapy; ``build_facts`` carries them
+    on ``PatientFacts.statins``.
+    """
     res = resolve_concepts(record, terminology, lookup)
     if res.local or not res.matches:
         return []
-    return _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology)
+    drugs = _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology)
+    return [d for d in drugs if not terminology.classes[d.therapy_class].context]
 
 
 def _resolved_drugs(record: MedicationRecord, matches: Sequence[Match], use: Use,
@@ -95,6 +100,7 @@ def build_facts(
 
     # --- medications
     drugs_by_class: dict[str, list[ResolvedDrug]] = defaultdict(list)
+    statins: list[ResolvedDrug] = []
     exposures: dict[str, set[date]] = defaultdict(set)
     ignored: Counter[str] = Counter()
     local = 0
@@ -116,6 +122,10 @@ def build_facts(
             local += 1
             continue
         for drug in _resolved_drugs(r, res.matches, use, term):
+            if term.classes[drug.therapy_class].context:
+                # never a trial: cards would count an unknown class as a tried immunosuppressant
+                statins.append(drug)
+                continue
             drugs_by_class[drug.therapy_class].append(drug)
             exposures[drug.therapy_class].update(use.exposure)
     for why, n in sorted(ignored.items()):
@@ -154,6 +164,7 @@ def build_facts(
         trials=tuple(trials),
         labs=tuple(labs),
         unrecognised_medications=tuple(unrecognised),
+        statins=tuple(sorted(statins, key=lambda d: (d.start is None, d.start or date.min, d.record_id, d.ingredient))),
         gaps=tuple(gaps),
         notes=tuple(notes),
     )

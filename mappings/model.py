@@ -195,6 +195,9 @@ class PatientFacts:
     trials: tuple[TrialHistory, ...]  # sorted by first_date, then class id
     labs: tuple[LabResult, ...]  # sorted by date
     unrecognised_medications: tuple[str, ...] = ()  # labels of records no class matched
+    # Statin records (any status that counts as use), never in ``trials``: a statin is no line of
+    # myositis therapy, but cards must name an active one in necrotising myopathy (issue 14).
+    statins: tuple[ResolvedDrug, ...] = ()
     gaps: tuple[DataGap, ...] = ()
     notes: tuple[str, ...] = field(default=())  # e.g. "2 records marked entered-in-error were ignored"
 
@@ -208,6 +211,11 @@ class PatientFacts:
 
     def has_diagnosis(self, *groups: str) -> bool:
         return any(d.group in groups for d in self.diagnoses)
+
+    @property
+    def current_statins(self) -> tuple[ResolvedDrug, ...]:
+        """Statin records still ongoing on the day the facts were built."""
+        return tuple(d for d in self.statins if d.ongoing)
 
     def trial(self, therapy_class: str) -> TrialHistory | None:
         for t in self.trials:

@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "DATA_DIR",
     "REQUIRED_CLASSES",
+    "CONTEXT_CLASSES",
     "Ingredient",
     "Product",
     "TherapyClass",
@@ -36,7 +37,10 @@ REQUIRED_CLASSES = (
     "il6_inhibitor", "tnf_inhibitor", "jak_inhibitor", "abatacept", "corticotropin", "mtor_inhibitor",
     "leflunomide", "dapsone", "type1_ifn_inhibitor", "pjp_prophylaxis",
 )
-ROLES = ("immunosuppression", "supportive")
+ROLES = ("immunosuppression", "supportive", "context")
+# Context classes are recognised so cards can name them, never counted as therapy; build_facts
+# carries each on its own PatientFacts field, so a context class facts does not know would be lost.
+CONTEXT_CLASSES = ("statin",)
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -66,13 +70,17 @@ class Ingredient:
 class TherapyClass:
     id: str
     title: str
-    role: str  # "immunosuppression" | "supportive"
+    role: str  # "immunosuppression" | "supportive" | "context" (named on cards, never therapy)
     atc_codes: tuple[str, ...]  # current and legacy level-5 codes
     ingredients: tuple[tuple[str | None, str], ...]  # (RxNorm IN rxcui, name)
 
     @property
     def supportive(self) -> bool:
         return self.role == "supportive"
+
+    @property
+    def context(self) -> bool:
+        return self.role == "context"
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +280,8 @@ def _load_classes(file: Path):
         classes[cid] = TherapyClass(cid, c.get("title", cid), c["role"], tuple(codes), tuple(ing_list))
     missing = [c for c in REQUIRED_CLASSES if c not in classes]
     _need(not missing, f, "classes", f"missing required class ids {missing}")
+    context = sorted(c.id for c in classes.values() if c.context)
+    _need(context == sorted(CONTEXT_CLASSES), f, "classes", f"context classes {context} must be exactly {list(CONTEXT_CLASSES)}")
     return classes, ingredients, {k: tuple(v) for k, v in atc.items()}, atc4, text_map, local_text, class_codes
 
 
