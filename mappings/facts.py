@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from mappings.conditions import counts_as_present, diagnoses_of
+from mappings.dosetext import daily_dose_from_text
 from mappings.drugs import Match, record_label, resolve_concepts
 from mappings.labs import lab_result_of
 from mappings.lookup import IngredientLookup
@@ -53,17 +54,26 @@ def resolve_medication(
 def _resolved_drugs(record: MedicationRecord, matches: Sequence[Match], use: Use,
                     term: Terminology) -> list[ResolvedDrug]:
     # The record's daily dose belongs to its ingredient only when it names one ingredient.
-    single = record.daily_dose_mg is not None and len({m.ingredient for m in matches}) == 1
-    dose = record.daily_dose_mg if single else None
+    dose, source = _record_dose(record, term) if len({m.ingredient for m in matches}) == 1 else (None, None)
     out = []
     for m in matches:
         ing = term.ingredients[m.ingredient]
         out.append(ResolvedDrug(
             record_id=record.id, resource_type=record.resource_type, therapy_class=ing.therapy_class,
             ingredient=ing.name, ingredient_rxcui=ing.rxcui, matched_by=m.matched_by, matched=m.matched,
-            start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose,
+            start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose, dose_source=source,
         ))
     return out
+
+
+def _record_dose(record: MedicationRecord, term: Terminology) -> tuple[float | None, str | None]:
+    """Structured dose first; the Dosage text only when there is none (issue 15)."""
+    if record.daily_dose_mg is not None:
+        return record.daily_dose_mg, "structured"
+    if record.resource_type == "MedicationAdministration":
+        return None, None  # an administration's text describes one dose, not a daily dose
+    dose = daily_dose_from_text(record.dosage_text, term.drug_words)
+    return (dose, "text") if dose is not None else (None, None)
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:

@@ -101,6 +101,9 @@ class MedicationRecord:
     # only when it is unambiguous (one dosage, one dose in mg, a fixed frequency per d/h/wk, not as needed);
     # None otherwise, and always None for an Administration (one dose, not a daily dose).
     daily_dose_mg: float | None = None
+    # The free text of that one Dosage (Statement/Request, not as needed), read by mappings only
+    # when there is no structured dose. Patient data: never logged.
+    dosage_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,14 @@ class ResolvedDrug:
     # The record's unambiguous daily dose, when the record names this one ingredient only
     # (a combination product's dose is not any one ingredient's dose).
     daily_dose_mg: float | None = None
+    # Where daily_dose_mg came from: "structured" (Dosage.doseAndRate + timing), "text" (the
+    # Dosage's free text, read conservatively) or None when the dose is unknown - cards should
+    # then say "dose unknown - check" rather than stay silent.
+    dose_source: str | None = None
+
+    @property
+    def dose_known(self) -> bool:
+        return self.daily_dose_mg is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,8 @@ class Terminology:
     loinc: dict[str, tuple[str, str]]  # code -> (group, label)
     lab_groups: dict[str, str]  # group -> label
     provenance: dict[str, Any]
+    # Words of every drug name and alias ("prednisone", "medrol"): dose text may repeat the name.
+    drug_words: frozenset[str] = frozenset()
     _memo: dict = field(default_factory=dict, repr=False)
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -173,6 +175,14 @@ def _alternation(words: list[str]) -> re.Pattern[str]:
     return re.compile(rf" ({body})(?= )")
 
 
+def _name_words(text_map: dict[str, str]) -> frozenset[str]:
+    from mappings.dosetext import GRAMMAR_WORDS  # noqa: PLC0415 - dosetext needs nothing from here
+
+    # Short words ("ds", "g", "iv") are too easily an abbreviation the dose grammar must see.
+    return frozenset(w for alias in text_map for w in alias.split()
+                     if len(w) >= 4 and w.isalpha() and w not in GRAMMAR_WORDS)
+
+
 def _load(path: Path) -> Terminology:
     classes, ingredients, atc, atc4, text_map, local_text, class_codes = _load_classes(path / "therapy_classes.json")
     products, ndc = _load_products(path / "rxnorm_products.json", ingredients, class_codes)
@@ -186,6 +196,7 @@ def _load(path: Path) -> Terminology:
         atc=atc,
         atc_level4=atc4,
         drug_text=_alternation([w.strip() for w in text_map]),
+        drug_words=_name_words(text_map),
         text_to_ingredient=text_map,
         local_text=frozenset(local_text),
         conditions=conditions,
