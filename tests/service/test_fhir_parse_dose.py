@@ -184,3 +184,24 @@ def test_the_text_dose_reaches_the_facts_end_to_end():
     facts = build_facts(PID, None, [], parsed.medications, [], today=date(2026, 12, 1))
     (drug,) = facts.trials[0].drugs
     assert (drug.ingredient, drug.daily_dose_mg, drug.dose_source) == ("prednisone", 60.0, "text")
+
+
+def test_a_free_text_prednisone_dose_reaches_the_pjp_prompt(client):
+    """Issue 15's patient: prednisone "60 mg orally once daily" as text only now names the dose on the card."""
+    from tests.support import hook_body, prefetch_from_resources, resources_of  # noqa: PLC0415
+
+    def pjp_lines(text: str) -> list[str]:
+        resources = resources_of("reference-dm")
+        (statement,) = [r for r in resources if r["resourceType"] == "MedicationStatement"
+                        and r["medicationCodeableConcept"]["coding"][0]["code"] == "8640"]
+        statement["dosage"] = [{"text": text}]
+        response = client.post("/cds-services/myositis-next-line",
+                               json=hook_body("reference-dm", prefetch=prefetch_from_resources(resources)))
+        assert response.status_code == 200
+        return [line for card in response.get_json()["cards"]
+                for line in card.get("detail", "").splitlines() if "**PJP prophylaxis" in line]
+
+    (line,) = pjp_lines("60 mg orally once daily")
+    assert "In the record: prednisone 60 mg/day recorded, above 10 mg/day" in line
+    (line,) = pjp_lines("1 mg/kg orally once daily")  # weight-based: unknown, so no dose is claimed
+    assert "In the record" not in line
