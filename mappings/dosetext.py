@@ -27,6 +27,7 @@ _TOKEN = re.compile(r"[0-9][0-9.,]*|[a-z]+|\S")
 _NUMBER = re.compile(r"[0-9]{1,5}(?:\.[0-9]{1,3})?")
 _LETTER_DOT = re.compile(r"(?<=[a-z])\.(?=[a-z])")  # b.i.d. -> bid.
 _LONE_DOT = re.compile(r"\.(?![0-9])|(?<![0-9])\.")  # a full stop that is no decimal point
+_BARE_FRACTION = re.compile(r"(?<![0-9])[.,][0-9]")  # ".5 mg" must never become "5 mg"
 
 _MG = frozenset({"mg", "mgs", "milligram", "milligrams"})
 _DROPPED_PUNCTUATION = frozenset({"(", ")", ",", ":", ";"})
@@ -85,6 +86,8 @@ def daily_dose_from_text(text: object, name_words: frozenset[str] = frozenset())
     t = text.lower()
     if any(ch.isnumeric() and not ("0" <= ch <= "9") for ch in t):
         return None  # a non-ASCII digit or a vulgar fraction: never read as a number
+    if _BARE_FRACTION.search(t):
+        return None
     t = _LONE_DOT.sub(" ", _LETTER_DOT.sub("", t))
     words: list[str] = []
     for tok in _TOKEN.findall(t):

@@ -74,6 +74,9 @@ UNKNOWN = [
     "99999 mg daily",  # above the sanity bound
     "100000 mg daily",  # too many digits to be a dose
     "1,000 mg daily",  # thousands separator or decimal comma: ambiguous
+    ".5 mg daily",  # a bare fraction must never be read as 5
+    ",5 mg daily",
+    "2,5 mg daily",
     "1e9 mg daily",
     "nan mg daily",
     "inf mg daily",
