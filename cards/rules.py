@@ -330,8 +330,7 @@ def _reassess(knowledge: Knowledge, a_states: tuple[ClassState, ...], is_dm: boo
 
 
 def _statins(facts: PatientFacts) -> tuple[str, ...]:
-    return tuple(sorted({d.ingredient for t in facts.trials if t.therapy_class == "statin" for d in t.drugs
-                         if d.ongoing}))
+    return tuple(sorted({d.ingredient for d in facts.current_statins}))
 
 
 def _urgent(knowledge: Knowledge, phen: dict[str, str], cond: dict[str, str],

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from mappings.conditions import counts_as_present, diagnoses_of
+from mappings.dosetext import daily_dose_from_text
 from mappings.drugs import Match, record_label, resolve_concepts
 from mappings.labs import lab_result_of
 from mappings.lookup import IngredientLookup
@@ -39,28 +40,42 @@ def resolve_medication(
     *,
     today: date | None = None,
 ) -> list[ResolvedDrug]:
-    """Therapy-class members of one record (systemic products only; status is not judged here)."""
+    """Therapy-class members of one record (systemic products only; status is not judged here).
+
+    Context classes (statins) are left out: they are no therapy; ``build_facts`` carries them
+    on ``PatientFacts.statins``.
+    """
     res = resolve_concepts(record, terminology, lookup)
     if res.local or not res.matches:
         return []
-    return _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology)
+    drugs = _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology)
+    return [d for d in drugs if not terminology.classes[d.therapy_class].context]
 
 
 def _resolved_drugs(record: MedicationRecord, matches: Sequence[Match], use: Use,
                     term: Terminology) -> list[ResolvedDrug]:
     # The record's daily dose belongs to its ingredient only when it names one ingredient.
-    single = record.daily_dose_mg is not None and len({m.ingredient for m in matches}) == 1
-    dose = record.daily_dose_mg if single else None
+    dose, source = _record_dose(record, term) if len({m.ingredient for m in matches}) == 1 else (None, None)
     out = []
     for m in matches:
         ing = term.ingredients[m.ingredient]
         out.append(ResolvedDrug(
             record_id=record.id, resource_type=record.resource_type, therapy_class=ing.therapy_class,
             ingredient=ing.name, ingredient_rxcui=ing.rxcui, matched_by=m.matched_by, matched=m.matched,
-            start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose,
+            start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose, dose_source=source,
             stop_reason=stop_reason(record.status_reason),
         ))
     return out
+
+
+def _record_dose(record: MedicationRecord, term: Terminology) -> tuple[float | None, str | None]:
+    """Structured dose first; the Dosage text only when there is none (issue 15)."""
+    if record.daily_dose_mg is not None:
+        return record.daily_dose_mg, "structured"
+    if record.resource_type == "MedicationAdministration":
+        return None, None  # an administration's text describes one dose, not a daily dose
+    dose = daily_dose_from_text(record.dosage_text, term.drug_words)
+    return (dose, "text") if dose is not None else (None, None)
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -97,6 +112,7 @@ def build_facts(
 
     # --- medications
     drugs_by_class: dict[str, list[ResolvedDrug]] = defaultdict(list)
+    statins: list[ResolvedDrug] = []
     exposures: dict[str, set[date]] = defaultdict(set)
     ignored: Counter[str] = Counter()
     local = 0
@@ -118,6 +134,10 @@ def build_facts(
             local += 1
             continue
         for drug in _resolved_drugs(r, res.matches, use, term):
+            if term.classes[drug.therapy_class].context:
+                # never a trial: cards would count an unknown class as a tried immunosuppressant
+                statins.append(drug)
+                continue
             drugs_by_class[drug.therapy_class].append(drug)
             exposures[drug.therapy_class].update(use.exposure)
     for why, n in sorted(ignored.items()):
@@ -156,6 +176,7 @@ def build_facts(
         trials=tuple(trials),
         labs=tuple(labs),
         unrecognised_medications=tuple(unrecognised),
+        statins=tuple(sorted(statins, key=lambda d: (d.start is None, d.start or date.min, d.record_id, d.ingredient))),
         gaps=tuple(gaps),
         notes=tuple(notes),
     )

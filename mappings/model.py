@@ -104,6 +104,9 @@ class MedicationRecord:
     # Why the record says the drug was stopped or not taken (statusReason text or codings' display);
     # mappings/stop_reason.py reads intolerance from it. Never shown on a card as free text.
     status_reason: str | None = None
+    # The free text of that one Dosage (Statement/Request, not as needed), read by mappings only
+    # when there is no structured dose. Patient data: never logged.
+    dosage_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,14 @@ class ResolvedDrug:
     # (a combination product's dose is not any one ingredient's dose).
     daily_dose_mg: float | None = None
     stop_reason: str | None = None  # "intolerance" | "inefficacy" | None (not stated or not recognised)
+    # Where daily_dose_mg came from: "structured" (Dosage.doseAndRate + timing), "text" (the
+    # Dosage's free text, read conservatively) or None when the dose is unknown - cards should
+    # then say "dose unknown - check" rather than stay silent.
+    dose_source: str | None = None
+
+    @property
+    def dose_known(self) -> bool:
+        return self.daily_dose_mg is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +211,9 @@ class PatientFacts:
     trials: tuple[TrialHistory, ...]  # sorted by first_date, then class id
     labs: tuple[LabResult, ...]  # sorted by date
     unrecognised_medications: tuple[str, ...] = ()  # labels of records no class matched
+    # Statin records (any status that counts as use), never in ``trials``: a statin is no line of
+    # myositis therapy, but cards must name an active one in necrotising myopathy (issue 14).
+    statins: tuple[ResolvedDrug, ...] = ()
     gaps: tuple[DataGap, ...] = ()
     notes: tuple[str, ...] = field(default=())  # e.g. "2 records marked entered-in-error were ignored"
 
@@ -213,6 +227,11 @@ class PatientFacts:
 
     def has_diagnosis(self, *groups: str) -> bool:
         return any(d.group in groups for d in self.diagnoses)
+
+    @property
+    def current_statins(self) -> tuple[ResolvedDrug, ...]:
+        """Statin records still ongoing on the day the facts were built."""
+        return tuple(d for d in self.statins if d.ongoing)
 
     def trial(self, therapy_class: str) -> TrialHistory | None:
         for t in self.trials:

@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "DATA_DIR",
     "REQUIRED_CLASSES",
+    "CONTEXT_CLASSES",
     "Ingredient",
     "Product",
     "TherapyClass",
@@ -36,7 +37,10 @@ REQUIRED_CLASSES = (
     "il6_inhibitor", "tnf_inhibitor", "jak_inhibitor", "abatacept", "corticotropin", "mtor_inhibitor",
     "leflunomide", "dapsone", "type1_ifn_inhibitor", "pjp_prophylaxis",
 )
-ROLES = ("immunosuppression", "supportive")
+ROLES = ("immunosuppression", "supportive", "context")
+# Context classes are recognised so cards can name them, never counted as therapy; build_facts
+# carries each on its own PatientFacts field, so a context class facts does not know would be lost.
+CONTEXT_CLASSES = ("statin",)
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -66,13 +70,17 @@ class Ingredient:
 class TherapyClass:
     id: str
     title: str
-    role: str  # "immunosuppression" | "supportive"
+    role: str  # "immunosuppression" | "supportive" | "context" (named on cards, never therapy)
     atc_codes: tuple[str, ...]  # current and legacy level-5 codes
     ingredients: tuple[tuple[str | None, str], ...]  # (RxNorm IN rxcui, name)
 
     @property
     def supportive(self) -> bool:
         return self.role == "supportive"
+
+    @property
+    def context(self) -> bool:
+        return self.role == "context"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +120,8 @@ class Terminology:
     loinc: dict[str, tuple[str, str]]  # code -> (group, label)
     lab_groups: dict[str, str]  # group -> label
     provenance: dict[str, Any]
+    # Words of every drug name and alias ("prednisone", "medrol"): dose text may repeat the name.
+    drug_words: frozenset[str] = frozenset()
     _memo: dict = field(default_factory=dict, repr=False)
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -165,6 +175,14 @@ def _alternation(words: list[str]) -> re.Pattern[str]:
     return re.compile(rf" ({body})(?= )")
 
 
+def _name_words(text_map: dict[str, str]) -> frozenset[str]:
+    from mappings.dosetext import GRAMMAR_WORDS  # noqa: PLC0415 - dosetext needs nothing from here
+
+    # Short words ("ds", "g", "iv") are too easily an abbreviation the dose grammar must see.
+    return frozenset(w for alias in text_map for w in alias.split()
+                     if len(w) >= 4 and w.isalpha() and w not in GRAMMAR_WORDS)
+
+
 def _load(path: Path) -> Terminology:
     classes, ingredients, atc, atc4, text_map, local_text, class_codes = _load_classes(path / "therapy_classes.json")
     products, ndc = _load_products(path / "rxnorm_products.json", ingredients, class_codes)
@@ -178,6 +196,7 @@ def _load(path: Path) -> Terminology:
         atc=atc,
         atc_level4=atc4,
         drug_text=_alternation([w.strip() for w in text_map]),
+        drug_words=_name_words(text_map),
         text_to_ingredient=text_map,
         local_text=frozenset(local_text),
         conditions=conditions,
@@ -272,6 +291,8 @@ def _load_classes(file: Path):
         classes[cid] = TherapyClass(cid, c.get("title", cid), c["role"], tuple(codes), tuple(ing_list))
     missing = [c for c in REQUIRED_CLASSES if c not in classes]
     _need(not missing, f, "classes", f"missing required class ids {missing}")
+    context = sorted(c.id for c in classes.values() if c.context)
+    _need(context == sorted(CONTEXT_CLASSES), f, "classes", f"context classes {context} must be exactly {list(CONTEXT_CLASSES)}")
     return classes, ingredients, {k: tuple(v) for k, v in atc.items()}, atc4, text_map, local_text, class_codes
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from mappings.dosetext import MAX_TEXT as MAX_DOSAGE_TEXT
 from mappings.model import (
     Coding,
     Concept,
@@ -388,6 +389,29 @@ def _status_reason(resource: dict[str, Any]) -> str | None:
         words += [w for w in (concept.text, *(c.display for c in concept.codings)) if isinstance(w, str) and w]
     text = "; ".join(words)[:200]
     return text or None
+def _dosage_text(resource: dict[str, Any]) -> str | None:
+    """The free text of the one Dosage of a Statement or Request, for ``mappings`` to read a dose
+    from when the structure gives none (issue 15); None when the structure itself says the dose
+    is not one fixed amount (several Dosages, as needed, a range or several doseAndRate entries),
+    so a stale or simplified text never overrides it. Read leniently, like the structured dose,
+    and never longer than the parser reads (patient text: not logged)."""
+    key = {"MedicationStatement": "dosage", "MedicationRequest": "dosageInstruction"}.get(resource["resourceType"])
+    dosages = resource.get(key) if key else None
+    if not isinstance(dosages, list) or len(dosages) != 1 or not isinstance(dosages[0], dict):
+        return None
+    dosage = dosages[0]
+    text = dosage.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_DOSAGE_TEXT:
+        return None
+    if dosage.get("asNeededBoolean") not in (None, False) or any(
+            k in dosage for k in ("asNeededCodeableConcept", "asNeeded", "asNeededFor")):
+        return None
+    dose_and_rate = dosage.get("doseAndRate")
+    if dose_and_rate is not None and not (
+            isinstance(dose_and_rate, list) and len(dose_and_rate) == 1 and isinstance(dose_and_rate[0], dict)
+            and set(dose_and_rate[0]) <= {"type", "doseQuantity"}):
+        return None
+    return text
 
 
 def _medication(resource: dict[str, Any], index: int, medications: dict[str, dict[str, Any]]) -> MedicationRecord:
@@ -422,6 +446,7 @@ def _medication(resource: dict[str, Any], index: int, medications: dict[str, dic
         medication_unresolved=unresolved,
         daily_dose_mg=_daily_dose_mg(resource),
         status_reason=_status_reason(resource),
+        dosage_text=_dosage_text(resource),
     )
 
 

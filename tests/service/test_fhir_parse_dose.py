@@ -127,3 +127,81 @@ def test_fields_mode_and_strict_mode_read_the_same_dose():
         fast = parse_patient_data(PID, [], [copy.deepcopy(resource)], {})
         strict = parse_patient_data(PID, [], [copy.deepcopy(resource)], {}, strict=True)
         assert fast == strict and fast.medications[0].daily_dose_mg in (25.0, 15.0)
+
+
+# --- the Dosage text, carried for mappings to read when the structure gives no dose (issue 15)
+
+
+def _text(resource, strict=False):  # noqa: ANN001, ANN202
+    parsed = parse_patient_data(PID, [], [resource], {}, strict=strict)
+    assert len(parsed.medications) == 1, parsed.skipped
+    return parsed.medications[0].dosage_text
+
+
+@pytest.mark.parametrize("rtype", ["MedicationStatement", "MedicationRequest"])
+def test_the_one_dosages_text_is_carried(rtype):
+    assert _text(_resource(rtype, dosages=[{"text": "60 mg orally once daily"}])) == "60 mg orally once daily"
+    assert _text(_resource(rtype, dosages=[_dosage()])) == "as written by the prescriber"
+
+
+NO_TEXT = {
+    "no dosage": None,
+    "no text": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}],
+    "two dosages (a taper)": [{"text": "60 mg daily"}, {"text": "50 mg daily"}],
+    "as needed": [{"text": "20 mg daily", "asNeededBoolean": True}],
+    "as needed for a reason": [{"text": "20 mg daily", "asNeededCodeableConcept": {"text": "flare"}}],
+    "a structured range": [{"text": "20 mg daily", "doseAndRate": [{"doseRange": {"low": _dose(10), "high": _dose(20)}}]}],
+    "two doseAndRate entries": [{"text": "20 mg daily", "doseAndRate": [{"doseQuantity": _dose()}, {"doseQuantity": _dose(5)}]}],
+    "text not a string": [{"text": 60}],
+    "blank text": [{"text": "   "}],
+    "text longer than a sig": [{"text": "20 mg daily " + "x" * 300}],
+    "dosage not a list": {"text": "20 mg daily"},
+}
+
+
+@pytest.mark.parametrize("dosages", list(NO_TEXT.values()), ids=list(NO_TEXT))
+def test_no_text_when_the_structure_says_the_dose_is_not_one_amount(dosages):
+    assert _text(_resource(dosages=dosages)) is None
+
+
+def test_an_administrations_text_is_not_carried():
+    administration = _resource("MedicationAdministration", status="completed",
+                               dosage={"text": "1000 mg daily", "dose": _dose(1000)})
+    assert _text(administration) is None
+
+
+def test_fields_and_strict_mode_carry_the_same_text():
+    resource = _resource(dosages=[{"text": "20mg bd"}])
+    assert _text(copy.deepcopy(resource)) == _text(copy.deepcopy(resource), strict=True) == "20mg bd"
+
+
+def test_the_text_dose_reaches_the_facts_end_to_end():
+    from datetime import date  # noqa: PLC0415
+
+    from mappings import build_facts  # noqa: PLC0415
+
+    parsed = parse_patient_data(PID, [], [_resource(dosages=[{"text": "60 mg orally once daily"}])], {})
+    facts = build_facts(PID, None, [], parsed.medications, [], today=date(2026, 12, 1))
+    (drug,) = facts.trials[0].drugs
+    assert (drug.ingredient, drug.daily_dose_mg, drug.dose_source) == ("prednisone", 60.0, "text")
+
+
+def test_a_free_text_prednisone_dose_reaches_the_pjp_prompt(client):
+    """Issue 15's patient: prednisone "60 mg orally once daily" as text only now names the dose on the card."""
+    from tests.support import hook_body, prefetch_from_resources, resources_of  # noqa: PLC0415
+
+    def pjp_lines(text: str) -> list[str]:
+        resources = resources_of("reference-dm")
+        (statement,) = [r for r in resources if r["resourceType"] == "MedicationStatement"
+                        and r["medicationCodeableConcept"]["coding"][0]["code"] == "8640"]
+        statement["dosage"] = [{"text": text}]
+        response = client.post("/cds-services/myositis-next-line",
+                               json=hook_body("reference-dm", prefetch=prefetch_from_resources(resources)))
+        assert response.status_code == 200
+        return [line for card in response.get_json()["cards"]
+                for line in card.get("detail", "").splitlines() if "**PJP prophylaxis" in line]
+
+    (line,) = pjp_lines("60 mg orally once daily")
+    assert "In the record: prednisone 60 mg/day recorded, above 10 mg/day" in line
+    (line,) = pjp_lines("1 mg/kg orally once daily")  # weight-based: unknown, so no dose is claimed
+    assert line.endswith("In the record: prednisone ongoing, dose not recorded - check.")

@@ -58,11 +58,4 @@ def test_10_mg_a_day_triggers_nothing(client):
     assert _pjp_lines(client, _reference_patient(_structured(10), cyclophosphamide_tried=True)) == []
 
 
-def test_a_dose_written_only_as_text_is_read_from_the_text(client):
-    ((_, line),) = _pjp_lines(client, _reference_patient([{"text": "20 mg orally once daily"}]))
-    assert line.endswith("In the record: prednisone 20 mg/day recorded, above 10 mg/day.")
-
-
-def test_a_dose_the_text_does_not_state_says_so(client):
-    ((_, line),) = _pjp_lines(client, _reference_patient([{"text": "as directed"}]))
-    assert line.endswith("In the record: prednisone ongoing, dose not recorded - check.")
+# A dose written only as text: tests/service/test_fhir_parse_dose.py (read, or "dose not recorded - check").

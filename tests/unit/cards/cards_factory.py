@@ -25,7 +25,7 @@ INGREDIENT: dict[str, tuple[str, str | None]] = {  # therapy class -> (ingredien
     "corticotropin": ("corticotropin", "376"),
     # No RxNorm code is needed by the cards for these two (and none is invented here).
     "pjp_prophylaxis": ("sulfamethoxazole / trimethoprim", None),
-    "statin": ("atorvastatin", None),
+    "statin": ("atorvastatin", None),  # a context class: PatientFacts.statins, never a trial
 }
 
 
@@ -56,11 +56,12 @@ def lab(group: str, day: date | None, value: float | None = None, *, unit: str |
 
 def facts(*, diagnoses: tuple[Diagnosis, ...] = (), trials: tuple[TrialHistory, ...] = (),
           labs: tuple[LabResult, ...] = (), birth_date: date | None = date(1979, 8, 21), sex: str | None = "female",
-          gaps: tuple[DataGap, ...] = (), notes: tuple[str, ...] = (), unrecognised: tuple[str, ...] = ()) -> PatientFacts:
+          gaps: tuple[DataGap, ...] = (), notes: tuple[str, ...] = (), unrecognised: tuple[str, ...] = (),
+          statins: tuple[ResolvedDrug, ...] = ()) -> PatientFacts:
     return PatientFacts(patient_id="example-dm-001", birth_date=birth_date, sex=sex, diagnoses=diagnoses,
                         trials=tuple(sorted(trials, key=lambda t: (t.first_date or date.min, t.therapy_class))),
                         labs=tuple(sorted(labs, key=lambda x: x.date or date.min)), gaps=gaps, notes=notes,
-                        unrecognised_medications=unrecognised)
+                        unrecognised_medications=unrecognised, statins=statins)
 
 
 DM = diagnosis("dermatomyositis_adult", "Dermatomyositis")

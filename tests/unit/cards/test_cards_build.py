@@ -307,8 +307,8 @@ def test_normal_ck_alone_does_not_make_disease_skin_predominant(knowledge):
 
 def test_imnm_names_an_active_statin_and_never_says_exclude_imnm(knowledge):
     imnm = diagnosis("immune_mediated_necrotizing_myopathy", "Immune-mediated necrotizing myopathy")
-    cards = build(facts(diagnoses=(imnm,), trials=(GC, FAILED_MTX, trial("statin", weeks_ago(200), ongoing=True)),
-                        labs=RAISED), knowledge)
+    statin = trial("statin", weeks_ago(200), ongoing=True).drugs[0]
+    cards = build(facts(diagnoses=(imnm,), trials=(GC, FAILED_MTX), labs=RAISED, statins=(statin,)), knowledge)
     main = card(cards, "next-line")
     assert "**Atorvastatin active: stop the statin.**" in main.detail and main.indicator == "warning"
     assert "IMNM, mimics" not in text(cards)
@@ -455,7 +455,8 @@ def test_no_internal_tag_words_reach_a_card(knowledge):
 def test_medication_gap_is_stated(knowledge):
     gap = DataGap("MedicationRequest", "the FHIR server timed out")
     cards = build(reference_patient(gaps=(gap,)), knowledge)
-    assert "Not available from the EHR: MedicationRequest - 'not tried' means not in the available record." in text(cards)
+    assert ("Not available from the EHR: MedicationRequest (the FHIR server timed out) - 'not tried' means not in the "
+            "available record.") in text(cards)
 
 
 def test_no_medication_data_at_all_gives_honest_card_without_suggestions(knowledge):

@@ -117,8 +117,18 @@ def test_product_without_source_is_rejected_naming_file_and_entry(data_copy: Pat
 
 
 def test_missing_required_class_is_rejected(data_copy: Path) -> None:
-    _edit(data_copy / "therapy_classes.json", lambda d: d["classes"].pop())
+    _edit(data_copy / "therapy_classes.json", lambda d: d["classes"].remove(next(c for c in d["classes"] if c["id"] == "pjp_prophylaxis")))
     with pytest.raises(TerminologyError, match="pjp_prophylaxis"):
+        load_terminology(data_copy)
+
+
+def test_a_context_class_facts_cannot_carry_is_rejected(data_copy: Path) -> None:
+    # build_facts routes context classes to their own PatientFacts field; an unknown one would vanish
+    def relabel(d: dict) -> None:
+        next(c for c in d["classes"] if c["id"] == "statin")["id"] = "fibrate"
+
+    _edit(data_copy / "therapy_classes.json", relabel)
+    with pytest.raises(TerminologyError, match="context classes"):
         load_terminology(data_copy)
 
 

@@ -339,7 +339,6 @@ def _check_expected(pid: str, cards: list[dict[str, Any]]) -> list[str]:
     return wrong
 
 
-@pytest.mark.xfail(reason="issue 14: the card rules that meet these expectations are being written", strict=False)
 @pytest.mark.parametrize("pid", list(EXPECTED))
 def test_cards_meet_the_written_expectations(pid: str, make_app: Any) -> None:
     from tests.support import hook_body
