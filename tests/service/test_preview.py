@@ -16,9 +16,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.preview_markdown import render_markdown, safe_url
+from service.preview.markdown import render_markdown, safe_url
 from service.sandbox.patients import list_patients
-from service.svg_timeline import TimelineRow, render_timeline
+from service.preview.svg_timeline import TimelineRow, render_timeline
 from tests.support import HOSTILE_TEXT, hook_body, hostile_request, prefetch_for
 
 REFERENCE = "example-dm-001"
