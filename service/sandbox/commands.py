@@ -73,7 +73,7 @@ def load_command(fhir_url: str, token: str, wait_s: float, bundles: tuple[Path, 
 
 
 def _print_response(response: Any, as_json: bool) -> None:
-    from service.sandbox.ehr import format_cards
+    from service.sandbox.terminal import format_cards
 
     try:
         body = response.json()

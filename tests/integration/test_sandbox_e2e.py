@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from service.sandbox.ehr import build_request, find_service, fire, format_cards
+from service.sandbox.ehr import build_request, find_service, fire
+from service.sandbox.terminal import format_cards
 from service.sandbox.fhir_server import FhirServerHandle
 from service.sandbox.loader import LoadError, load_bundles
 from service.sandbox.patients import ExamplePatient, list_patients
