@@ -17,7 +17,7 @@ import copy
 import uuid
 from typing import Any
 
-from service.sandbox.patients import get_patient, list_patients
+from sandbox.patients import get_patient, list_patients
 from tests.support import prefetch_from_resources  # one way to build prefetch, shared with the tests
 
 __all__ = ["REFERENCE", "HEAVY", "HEAVY_PATIENT_ID", "HEAVY_COUNTS", "hook_body", "heavy_hook_body", "reference_resources"]

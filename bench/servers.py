@@ -36,7 +36,7 @@ __all__ = [
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
-SANDBOX_TODAY = "2026-11-23"  # the example patients' dates are fixed around it (service/sandbox/appserver.py)
+SANDBOX_TODAY = "2026-11-23"  # the example patients' dates are fixed around it (sandbox/appserver.py)
 _READY_TIMEOUT_S = 120.0  # a loaded CI machine starts gunicorn slowly
 _STOP_TIMEOUT_S = 5.0
 

@@ -83,7 +83,7 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
     """Fill ``{{context.<field>}}`` and ``{{userXxxId}}`` tokens; None if a token cannot be filled.
 
     CDS Hooks 2.0 §Prefetch tokens: any root-level primitive context field, plus the user-id
-    tokens derived from ``context.userId``. Also used by the EHR simulator (service.sandbox.ehr).
+    tokens derived from ``context.userId``. Also used by the EHR simulator (sandbox.ehr).
     """
     unsatisfied = False
 

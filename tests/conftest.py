@@ -86,7 +86,7 @@ _RUN_LOG = _RunLog()
 
 
 def _example_phi() -> set[str]:
-    from service.sandbox.patients import list_patients
+    from sandbox.patients import list_patients
 
     found: set[str] = set()
     for patient in list_patients():

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from service.sandbox.patients import get_patient, list_patients
+from sandbox.patients import get_patient, list_patients
 
 PREFETCH_TYPES = {
     "conditions": "Condition",

@@ -9,7 +9,8 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, g, render_template, request
@@ -17,11 +18,13 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from mappings.model import PatientFacts
 from service import registry
 from service.engine import today
-from service.myositis import SERVICE_ID
+from service.myositis import READ_SCOPES, SERVICE_ID
+from service.offline import DEFAULT_USER_ID, offline_request
 from service.preview.markdown import safe_url
 from service.preview.models import card_views, facts_view
-from service.sandbox.ehr import DEFAULT_SCOPE, DEFAULT_USER_ID, build_offline_request
-from service.sandbox.patients import ExamplePatient, get_patient, list_patients
+
+if TYPE_CHECKING:
+    from sandbox.patients import ExamplePatient
 
 __all__ = ["CSP", "bp", "fire_hook"]
 
@@ -130,30 +133,35 @@ class FactsResult:
 # --------------------------------------------------------------------------- requests the page builds
 
 
-def example_request(patient: ExamplePatient) -> dict[str, Any]:
-    """Full prefetch answered from the example's Bundle, as an EHR honouring every template would send.
+def _examples() -> ModuleType | None:
+    """The example patients, when the ``sandbox`` package is installed (a source checkout).
 
-    Medications that medication records point at ride along in their searchset
-    (``search.mode = include``), as a FHIR server answering with
-    ``_include=*:medication`` would return them: there is no FHIR server behind
-    an example, so without them a drug coded by Medication reference could not
-    be recognised and the cards would differ from the sandbox's.
+    The production image carries no sandbox: there the page offers the pasted-request and
+    FHIR-server forms only, and ``?patient=`` finds nobody.
     """
-    bundle = patient.bundle()
-    body = build_offline_request(registry.discovery_document(), bundle, patient.id, service_id=SERVICE_ID)
-    medications = {
-        f"Medication/{r['id']}": r
-        for e in bundle.get("entry") or []
-        if isinstance(r := e.get("resource"), dict) and r.get("resourceType") == "Medication" and "id" in r
-    }
-    for value in body.get("prefetch", {}).values():
-        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
-            continue
-        entries = value.get("entry") or []
-        wanted = {ref for e in entries if isinstance(ref := (e["resource"].get("medicationReference") or {}).get("reference"), str)}
-        for ref in sorted(wanted & medications.keys()):
-            entries.append({"fullUrl": ref, "resource": medications[ref], "search": {"mode": "include"}})
-    return body
+    try:
+        from sandbox import patients
+    except ImportError:
+        return None
+    return patients
+
+
+def list_examples() -> list[ExamplePatient]:
+    examples = _examples()
+    return examples.list_patients() if examples is not None else []
+
+
+def get_example(key: str) -> ExamplePatient:
+    examples = _examples()
+    if examples is None:
+        raise KeyError(key)
+    return examples.get_patient(key)  # type: ignore[no-any-return]  # ModuleType attributes are Any
+
+
+def example_request(patient: ExamplePatient) -> dict[str, Any]:
+    """Full prefetch answered from the example's Bundle, as an EHR honouring every template would send."""
+    entry = next(s for s in registry.discovery_document()["services"] if s["id"] == SERVICE_ID)
+    return offline_request(entry, patient.bundle(), patient.id)
 
 
 def fhir_request(fhir_server: str, patient_id: str, token: str) -> dict[str, Any]:
@@ -167,7 +175,7 @@ def fhir_request(fhir_server: str, patient_id: str, token: str) -> dict[str, Any
     if token:
         body["fhirAuthorization"] = {
             "access_token": token, "token_type": "Bearer", "expires_in": 300,
-            "scope": DEFAULT_SCOPE, "subject": EHR_SUBJECT, "patient": patient_id,
+            "scope": READ_SCOPES, "subject": EHR_SUBJECT, "patient": patient_id,
         }
     return body
 
@@ -211,7 +219,7 @@ def _render(state: PageState, exchange: HookExchange | None = None, facts: Facts
     html = render_template(
         "preview.html",
         state=state,
-        patients=list_patients(),
+        patients=list_examples(),
         exchange=exchange,
         cards=card_views(exchange.response_json) if exchange and exchange.status == 200 else [],
         facts=facts,
@@ -239,7 +247,7 @@ def page() -> tuple[str, int]:
     if not key:
         return _render(state)
     try:
-        patient = get_patient(key)
+        patient = get_example(key)
     except KeyError:
         state.problem = "There is no example patient with that id; choose one from the list."
         return _render(state, status=404)

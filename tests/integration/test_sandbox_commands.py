@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main
-from service.sandbox.fhir_server import FhirServerHandle
+from sandbox.fhir_server import FhirServerHandle
 
 pytestmark = pytest.mark.integration
 

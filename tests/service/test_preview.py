@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.preview.markdown import render_markdown, safe_url
-from service.sandbox.patients import list_patients
+from sandbox.patients import list_patients
 from service.preview.svg_timeline import TimelineRow, render_timeline
 from tests.support import HOSTILE_TEXT, hook_body, hostile_request, prefetch_for
 

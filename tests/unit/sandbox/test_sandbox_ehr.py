@@ -10,8 +10,8 @@ import pytest
 import requests
 import responses
 
-from service.sandbox import ehr, terminal
-from service.sandbox.patients import get_patient
+from sandbox import ehr, terminal
+from sandbox.patients import get_patient
 
 SERVICE = "http://127.0.0.1:9999"
 FHIR = "http://127.0.0.1:9998/fhir"

@@ -7,8 +7,8 @@ fills ``prefetch`` by GETting each rendered template from the FHIR server
 once (a paged search goes in as its first page, with its ``next`` link, as
 CDS Hooks 2.0 allows) or leaves prefetch out so the service fetches itself.
 
-``prefetch_from_bundle`` answers the templates from a local transaction
-Bundle instead, for the demo's offline fallback (no FHIR server at all).
+``build_offline_request`` answers the templates from a local transaction
+Bundle instead (``service.offline``), for the demo's offline fallback.
 Printing the answer for a terminal is ``sandbox.terminal``'s job.
 """
 
@@ -18,11 +18,13 @@ import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urljoin
+from urllib.parse import urljoin
 
 import requests
 
 from service.gather import render_template  # one implementation of CDS Hooks prefetch tokens
+from service.myositis import READ_SCOPES, SERVICE_ID
+from service.offline import DEFAULT_USER_ID, offline_request
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -34,20 +36,13 @@ __all__ = [
     "discovery",
     "find_service",
     "fire",
-    "prefetch_from_bundle",
     "render_template",
     "service_base",
 ]
 
 log = logging.getLogger("myositis_cds.sandbox.ehr")
 
-SERVICE_ID = "myositis-next-line"
-DEFAULT_USER_ID = "Practitioner/example-rheumatologist"
-DEFAULT_SCOPE = " ".join(
-    f"user/{t}.read"
-    for t in ("Patient", "Condition", "MedicationStatement", "MedicationRequest", "MedicationAdministration",
-              "Medication", "Observation")
-)
+DEFAULT_SCOPE = READ_SCOPES
 EHR_SUBJECT = "myositis-cds-ehr-simulator"
 FHIR_JSON = "application/fhir+json"
 
@@ -178,74 +173,10 @@ def build_request(
     return body
 
 
-def _reference_target(resource: Mapping[str, Any]) -> str | None:
-    for field in ("subject", "patient"):
-        ref = resource.get(field)
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            return ref["reference"]
-    return None
-
-
-def _matches_code(resource: Mapping[str, Any], wanted: str) -> bool:
-    concept = resource.get("code") or resource.get("medicationCodeableConcept") or {}
-    codings = concept.get("coding") or [] if isinstance(concept, dict) else []
-    for token in wanted.split(","):
-        system, sep, code = token.rpartition("|")
-        for coding in codings:
-            if coding.get("code") == code and (not sep or not system or coding.get("system") == system):
-                return True
-    return False
-
-
-def prefetch_from_bundle(entry: Mapping[str, Any], bundle: Mapping[str, Any], context: Mapping[str, Any]) -> dict:
-    """Answer a service's prefetch templates from a transaction Bundle, offline.
-
-    Supports what our templates need: reads (``Type/id``) and searches by
-    ``patient``/``subject`` with optional ``code`` and ``_include`` of
-    ``:medication``; every other parameter (``_count``, ``_sort``, ``status``...)
-    is ignored, so results are complete and unpaged.
-    """
-    resources = [e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and "resource" in e]
-    by_ref = {f"{r['resourceType']}/{r['id']}": r for r in resources if "id" in r}
-    out: dict[str, Any] = {}
-    for key, template in (entry.get("prefetch") or {}).items():
-        query = render_template(str(template), context)
-        if query is None:
-            continue
-        if _is_read(query):
-            out[key] = by_ref.get(query.strip("/"))
-            continue
-        rtype, _, qs = query.partition("?")
-        params = parse_qsl(qs, keep_blank_values=True)
-        matches = [r for r in resources if r.get("resourceType") == rtype.strip("/")]
-        for name, value in params:
-            base = name.split(":")[0]
-            if base in ("patient", "subject"):
-                target = value if "/" in value else f"Patient/{value}"
-                matches = [r for r in matches if _reference_target(r) == target]
-            elif base == "code":
-                matches = [r for r in matches if _matches_code(r, value)]
-        entries = [{"fullUrl": f"{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in matches]
-        if any(n == "_include" and v.endswith(":medication") for n, v in params):
-            for r in matches:
-                ref = (r.get("medicationReference") or {}).get("reference", "")
-                if ref in by_ref:
-                    entries.append({"fullUrl": ref, "resource": by_ref[ref], "search": {"mode": "include"}})
-        out[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
-    return out
-
-
 def build_offline_request(doc: Mapping[str, Any], bundle: Mapping[str, Any], patient_id: str, *,
                           user_id: str = DEFAULT_USER_ID, service_id: str = SERVICE_ID) -> dict[str, Any]:
     """A request with full prefetch from ``bundle`` and no ``fhirServer`` (no FHIR server needed)."""
-    entry = find_service(doc, service_id)
-    context = {"userId": user_id, "patientId": patient_id}
-    return {
-        "hook": entry.get("hook", "patient-view"),
-        "hookInstance": str(uuid.uuid4()),
-        "context": context,
-        "prefetch": prefetch_from_bundle(entry, bundle, context),
-    }
+    return offline_request(find_service(doc, service_id), bundle, patient_id, user_id=user_id)
 
 
 # --------------------------------------------------------------------------- call
