@@ -7,11 +7,12 @@ field named instead of silently disabling a key source.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from service.httpio import is_loopback
 
 __all__ = ["PRIVATE_JWK_MEMBERS", "TrustedIssuersError", "load_trusted_issuers", "validate_trusted_issuers"]
 
@@ -25,17 +26,6 @@ class TrustedIssuersError(ValueError):
     """The trusted-issuer configuration is malformed; the message says where."""
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(value: Any, where: str) -> str:
     # JWK Sets decide who may sign; fetching them over plain HTTP would let a
     # network attacker swap keys. http:// is allowed only on loopback (tests,
@@ -45,7 +35,7 @@ def _check_url(value: Any, where: str) -> str:
     parts = urlsplit(value)
     if parts.scheme == "https" and parts.hostname:
         return value
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback(parts.hostname):
         return value
     raise TrustedIssuersError(f"{where}: must be an https:// URL (http:// only on localhost), got {value!r}")
 

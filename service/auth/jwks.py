@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 
 from service.auth.issuers import PRIVATE_JWK_MEMBERS
+from service.httpio import BodyTooLarge, BodyTooSlow, read_capped
 
 __all__ = ["JWKS_DEADLINE_S", "JWKS_TIMEOUT_S", "MAX_JWKS_BYTES", "JwksCache", "keys_by_kid"]
 
@@ -99,6 +101,7 @@ class JwksCache:
 
 
 def _fetch_json(url: str) -> Any:
+    started = time.monotonic()
     try:
         # No redirects: following one would let an allow-listed host send us
         # to a URL nobody allow-listed.
@@ -111,20 +114,15 @@ def _fetch_json(url: str) -> Any:
         ) as resp:
             if resp.status_code != 200:
                 raise _JwksFetchError(f"HTTP {resp.status_code}")
-            declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
-                raise _JwksFetchError("response larger than the JWKS size limit")
-            body = bytearray()
-            started = time.monotonic()
-            for chunk in resp.iter_content(chunk_size=16384):
-                body.extend(chunk)
-                if len(body) > MAX_JWKS_BYTES:
-                    raise _JwksFetchError("response larger than the JWKS size limit")
-                if time.monotonic() - started > JWKS_DEADLINE_S:
-                    raise _JwksFetchError("response too slow")
-    except requests.RequestException as exc:
+            body = read_capped(resp, max_bytes=MAX_JWKS_BYTES, deadline=started + JWKS_DEADLINE_S)
+    except BodyTooLarge:
+        raise _JwksFetchError("response larger than the JWKS size limit") from None
+    except BodyTooSlow:
+        raise _JwksFetchError("response too slow") from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        # urllib3's errors and OSError come from the raw body read, which requests does not wrap.
         raise _JwksFetchError(type(exc).__name__) from None
     try:
-        return json.loads(bytes(body))
+        return json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         raise _JwksFetchError("response is not JSON") from None
