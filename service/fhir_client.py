@@ -182,7 +182,7 @@ class FhirConnection:
 
     def search(self, relative: str, *, max_pages: int) -> SearchResult:
         """Run a search and follow ``next`` links (same server only, no loops, at most ``max_pages``)."""
-        url = self.url_for(relative)
+        url: str | None = self.url_for(relative)
         resources: list[dict[str, Any]] = []
         seen: set[str] = set()
         pages = 0
@@ -235,5 +235,5 @@ def next_link(bundle: dict[str, Any]) -> str | None:
         return None
     for link in links:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return link["url"]
+            return str(link["url"])
     return None

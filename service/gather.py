@@ -305,7 +305,7 @@ def _collect_medications(out: Gathered) -> None:
 def _medication_reference(resource: dict[str, Any]) -> str | None:
     ref = resource.get("medicationReference")
     if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-        value = ref["reference"]
+        value = str(ref["reference"])
         if value.startswith("#"):
             return None  # contained: the parser reads it from the resource itself
         return value

@@ -95,7 +95,8 @@ class _AuthState:
 
 
 def _state(app: Flask) -> _AuthState:
-    return app.extensions[_EXT_KEY]  # type: ignore[no-any-return]
+    state: _AuthState = app.extensions[_EXT_KEY]
+    return state
 
 
 def _allowed_algorithms(configured: Any) -> list[str]:

@@ -108,8 +108,8 @@ def card_views(response_json: Any) -> list[CardView]:
     for n, card in enumerate(_dicts(cards), 1):
         indicator = _text(card.get("indicator"))
         icon, label = _INDICATORS.get(indicator, ("?", indicator or "Unknown"))
-        source = card.get("source") if isinstance(card.get("source"), dict) else {}
-        topic = source.get("topic") if isinstance(source.get("topic"), dict) else {}
+        source: dict[str, Any] = card["source"] if isinstance(card.get("source"), dict) else {}
+        topic: dict[str, Any] = source["topic"] if isinstance(source.get("topic"), dict) else {}
         view = CardView(
             dom_id=f"card-{n}",
             indicator=indicator if indicator in _INDICATORS else "unknown",

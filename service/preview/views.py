@@ -83,7 +83,7 @@ def fire_hook(source: str, body: bytes, shown: str | None = None) -> HookExchang
 
     ``shown`` is the request text for the page when it must differ from what was sent (a hidden token).
     """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy method Flask's stub hides
     exchange = HookExchange(source=source, request_text=shown if shown is not None else _pretty(body))
     client = app.test_client()
     # A fresh app context gives the inner request its own ``g``: without it the

@@ -54,8 +54,8 @@ class Service:
 @pytest.fixture(scope="session")
 def cds_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The Flask app on a free loopback port (werkzeug in a thread): real HTTP both ways."""
-    from service import create_app
     from sandbox.appserver import sandbox_config, serve_in_thread
+    from service import create_app
 
     db = Path(tmp_path_factory.mktemp("cds")) / "cds.sqlite3"
     app = create_app(sandbox_config(str(db), LOG_LEVEL="WARNING"))

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from service.cli import main
 from sandbox.fhir_server import FhirServerHandle
+from service.cli import main
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,10 @@ import pytest
 import requests
 
 from sandbox.ehr import build_request, find_service, fire
-from sandbox.terminal import format_cards
 from sandbox.fhir_server import FhirServerHandle
 from sandbox.loader import LoadError, load_bundles
 from sandbox.patients import ExamplePatient, list_patients
+from sandbox.terminal import format_cards
 
 from .conftest import TOKEN, Service
 

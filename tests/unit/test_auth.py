@@ -21,9 +21,9 @@ import jwt
 import pytest
 import requests
 import responses
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service import auth
 from service.auth import TrustedIssuersError, load_trusted_issuers

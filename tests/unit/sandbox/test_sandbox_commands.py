@@ -78,7 +78,7 @@ def test_demo_offline_needs_no_fhir_server() -> None:
     assert "Refractory DM" in result.output
 
 
-def test_demo_falls_back_when_the_fhir_server_cannot_start(monkeypatch) -> None:  # noqa: ANN001
+def test_demo_falls_back_when_the_fhir_server_cannot_start(monkeypatch) -> None:
     from sandbox import fhir_server
 
     def broken(*args: object, **kwargs: object) -> None:
