@@ -135,3 +135,28 @@ def test_the_checks_can_fail() -> None:
         "def f():\n    import sandbox.c\n"
     )
     assert list(_imports(tree)) == [("service", True), ("sandbox", True), ("sandbox", False), ("sandbox", False)]
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    """What the shipped packages import at run time is in ``[project] dependencies``, not borrowed from a dependency's."""
+    import importlib.metadata
+    import re
+    import sys
+    import tomllib
+
+    declared = {
+        re.split(r"[<>=\[ ;!~]", dep)[0].lower().replace("_", "-")
+        for dep in tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    }
+    distributions = importlib.metadata.packages_distributions()
+    undeclared: dict[str, list[str]] = {}
+    for path in _modules():
+        if path.is_relative_to(ROOT / "sandbox" / "patients"):
+            continue  # the patients' generator is a developer script, not run by the service
+        for name, _ in _imports(_parse(path)):
+            if name in sys.stdlib_module_names or name in PACKAGES or name == "__future__":
+                continue
+            dists = {d.lower().replace("_", "-") for d in distributions.get(name, [])}
+            if not dists & declared:
+                undeclared.setdefault(name, []).append(_rel(path))
+    assert not undeclared, f"imported but not declared in pyproject.toml dependencies: {undeclared}"
