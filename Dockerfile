@@ -1,7 +1,12 @@
 # The myositis-cds service image: python:3.11-slim, the package installed with
-# pip, served by gunicorn on 8080. Also used by docker-compose.yml's one-shot
-# loader (`myositis-cds load`).
-FROM python:3.11-slim
+# pip, served by gunicorn on 8080 (its settings: service/gunicorn_app.py, the one
+# place they live; the CMD goes through `myositis-cds serve`).
+#
+# Two targets. The default (last) one, `runtime`, carries only the runtime packages
+# (service, mappings, cards): no sandbox FHIR server, no example patients.
+# `sandbox` adds the sandbox package for docker-compose.yml's one-shot loader
+# (`myositis-cds load`) and `fire`.
+FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -13,21 +18,28 @@ COPY pyproject.toml README.md ./
 COPY service ./service
 COPY mappings ./mappings
 COPY cards ./cards
-RUN pip install . \
-    && useradd --system --uid 10001 --no-create-home cds \
+RUN useradd --system --uid 10001 --no-create-home cds \
     && mkdir -p /data \
     && chown cds /data
 
 # Feedback, issued cards and the JWT replay store live in one SQLite file.
 ENV MYOSITIS_CDS_DATABASE=/data/myositis-cds.sqlite3
 VOLUME ["/data"]
-USER cds
 EXPOSE 8080
+
+
+FROM base AS sandbox
+COPY sandbox ./sandbox
+RUN pip install .
+USER cds
+
+
+FROM base AS runtime
+RUN pip install .
+USER cds
 
 # python:3.11-slim has no curl: the readiness probe is a line of Python.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=5 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=3)"]
 
-# gthread: hook calls wait on the EHR's FHIR server, threads keep a worker useful meanwhile.
-CMD ["gunicorn", "--bind", "0.0.0.0:8080", "--workers", "2", "--worker-class", "gthread", "--threads", "4", \
-     "--timeout", "30", "--graceful-timeout", "10", "service.wsgi:app"]
+CMD ["myositis-cds", "serve", "--host", "0.0.0.0", "--port", "8080", "--workers", "2"]

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-unit bench sandbox serve clean
+.PHONY: install demo test test-unit lint bench sandbox serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,15 @@ demo: install
 	$(VENV)/bin/myositis-cds demo
 
 test: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --cov --cov-report=term
 
 test-unit: install
 	$(VENV)/bin/pytest -m "not integration and not browser"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: install
 	$(VENV)/bin/python -m bench

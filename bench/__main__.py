@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from bench import hotspots, noprefetch, startup, terminology, throughput
-from bench.latency import HOOK_PATH, Client, Stats, compare, summarize, measure
+from bench.latency import HOOK_PATH, Client, Stats, compare
 from bench.patients import HEAVY_COUNTS, HEAVY_PATIENT_ID, REFERENCE, heavy_hook_body, hook_body, reference_resources
 from bench.report import Row, format_table, machine, write_results
 from bench.servers import HOST, ServerConfig, fhir_stub, gunicorn_server, read_rss_kib, service_env, worker_pids

@@ -8,7 +8,7 @@ which batches them into SQLite). Never used for a target;
 
 from service import store
 
-store.Store.record_issued_later = lambda self, service_id, cards: None  # type: ignore[method-assign,assignment]
+store.Store.record_issued_later = lambda self, service_id, cards: None  # type: ignore[method-assign,assignment]  # the diagnostic replaces the method on purpose
 
 from service.wsgi import app  # noqa: E402 - the patch must be in place before the app is built
 

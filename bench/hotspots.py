@@ -120,7 +120,7 @@ def _profile_body(client: Any, label: str, body: bytes, n: int, warmup: int, top
 
     stats = pstats.Stats(profiler)
     rows: list[Hotspot] = []
-    for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]  # pstats.Stats.stats is undocumented, untyped
         rows.append(Hotspot(f"{_short(filename)}:{line}({func})", ncalls / n, cumtime / n * 1000, tottime / n * 1000))
     project = sorted((r for r in rows if r.where.startswith(_PROJECT_DIRS)), key=lambda r: r.cum_ms, reverse=True)
     self_time = sorted(rows, key=lambda r: r.self_ms, reverse=True)

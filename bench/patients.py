@@ -17,7 +17,9 @@ import copy
 import uuid
 from typing import Any
 
-from service.sandbox.patients import get_patient, list_patients
+from sandbox.patients import get_patient, list_patients
+from service.myositis import READ_SCOPES
+from service.offline import DEFAULT_USER_ID
 from tests.support import prefetch_from_resources  # one way to build prefetch, shared with the tests
 
 __all__ = ["REFERENCE", "HEAVY", "HEAVY_PATIENT_ID", "HEAVY_COUNTS", "hook_body", "heavy_hook_body", "reference_resources"]
@@ -44,7 +46,7 @@ def _body(patient_id: str, prefetch: dict[str, Any] | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": _HOOK_INSTANCE,
-        "context": {"userId": "Practitioner/example-rheumatologist", "patientId": patient_id},
+        "context": {"userId": DEFAULT_USER_ID, "patientId": patient_id},
     }
     if prefetch is not None:
         body["prefetch"] = prefetch
@@ -59,7 +61,7 @@ def hook_body(name: str = REFERENCE, *, prefetch: bool = True, fhir_server: str 
         body["fhirServer"] = fhir_server
         body["fhirAuthorization"] = {
             "access_token": "bench-token", "token_type": "Bearer", "expires_in": 300,
-            "scope": "user/Patient.read user/Condition.read user/MedicationStatement.read user/Observation.read",
+            "scope": READ_SCOPES,
             "subject": "bench-ehr",
         }
     return body

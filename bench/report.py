@@ -56,7 +56,7 @@ def format_table(rows: Sequence[Row], markdown: bool = False) -> str:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells[1:]]
         return "\n".join(lines)
     widths = [max(len(row[i]) for row in cells) for i in range(len(_HEADER))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    out = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
 
@@ -81,7 +81,7 @@ def machine() -> dict[str, str]:
         "cpu": model,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "os": f"{platform.system()} {platform.release()}",
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit,
         "load average at start": f"{load1:.2f} / {load5:.2f} (1 / 5 min)",
     }

@@ -36,7 +36,7 @@ __all__ = [
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
-SANDBOX_TODAY = "2026-11-23"  # the example patients' dates are fixed around it (service/sandbox/appserver.py)
+SANDBOX_TODAY = "2026-11-23"  # the example patients' dates are fixed around it (sandbox/appserver.py)
 _READY_TIMEOUT_S = 120.0  # a loaded CI machine starts gunicorn slowly
 _STOP_TIMEOUT_S = 5.0
 
@@ -192,7 +192,7 @@ class _StubHandler(BaseHTTPRequestHandler):
     # client's delayed ACK and add ~40 ms to every answer, measuring TCP rather than the service.
     disable_nagle_algorithm = True
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         time.sleep(self.server.delay_s)  # the "EHR" thinking: a fixed delay for every answer
         status, body = self.server.answer(self.path)
         head = (f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
@@ -201,7 +201,7 @@ class _StubHandler(BaseHTTPRequestHandler):
         self.wfile.write(head + body)
         self.server.count_request()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request lines
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 

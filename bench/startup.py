@@ -16,12 +16,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
 
-from bench.latency import Client, HOOK_PATH
+from bench.latency import HOOK_PATH, Client
 from bench.servers import REPO, SANDBOX_TODAY, read_rss_kib, worker_pids
 
 __all__ = ["ColdStart", "Rss", "cold_start", "rss_growth", "yaml_parse"]
@@ -64,7 +64,7 @@ class Rss:
 
     @property
     def growth_pct(self) -> float:
-        return max((b - a) / a * 100 for a, b in zip(self.at_100_kib, self.at_1000_kib))
+        return max((b - a) / a * 100 for a, b in zip(self.at_100_kib, self.at_1000_kib, strict=True))
 
 
 def _time_snippet(code: str, timeout_s: float = 60.0) -> dict[str, float]:
@@ -119,12 +119,12 @@ def yaml_parse(repeats: int = 3) -> tuple[float, float, int]:
     texts = [p.read_text(encoding="utf-8") for p in sorted((REPO / "cards" / "knowledge").glob("*.yaml"))]
     c_loader = getattr(yaml, "CSafeLoader", None)
 
-    def best(load: object) -> float:
+    def best(load: Callable[[str], object]) -> float:
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
             for text in texts:
-                load(text)  # type: ignore[operator]
+                load(text)
             times.append(time.perf_counter() - t0)
         return min(times)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mappings import build_facts, load_terminology, resolve_medication  # noqa: E402
-from mappings.model import Coding, Concept, MedicationRecord  # noqa: E402
+from mappings import build_facts, load_terminology, resolve_medication
+from mappings.model import Coding, Concept, MedicationRecord
 
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 TEXTS = ["CellCept 500 mg tablet", "methylprednisolone 1 g IV", "tacrolimus 0.1% ointment", "lisinopril 10 mg",

@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["Throughput", "interleaved", "run"]
@@ -75,8 +76,11 @@ def _wrk(base_url: str, body: bytes, *, seconds: float, connections: int, workdi
            "-s", str(script), base_url + HOOK_PATH]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True)
     out = done.stdout
-    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"([0-9]+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps_match = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    total_match = re.search(r"([0-9]+) requests in", out)
+    if rps_match is None or total_match is None:
+        raise RuntimeError(f"unexpected wrk output: {out[:200]!r}")
+    rps, total = float(rps_match.group(1)), int(total_match.group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+([0-9]+)", out)
     socket_errors = re.search(r"Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)", out)
     errors = int(non2xx.group(1)) if non2xx else 0
@@ -85,7 +89,7 @@ def _wrk(base_url: str, body: bytes, *, seconds: float, connections: int, workdi
     return Throughput(rps, total, errors, f"wrk, 1 thread, {connections} connections")
 
 
-def _client_process(host: str, port: int, body: bytes, stop_at: float, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+def _client_process(host: str, port: int, body: bytes, stop_at: float, queue: mp.Queue[Any]) -> None:
     """One client connection: POST back to back until ``stop_at`` (monotonic)."""
     conn = http.client.HTTPConnection(host, port, timeout=30)
     ok = errors = 0
@@ -109,7 +113,7 @@ def _client_process(host: str, port: int, body: bytes, stop_at: float, queue: mp
 
 def _python(base_url: str, body: bytes, *, seconds: float, connections: int) -> Throughput:
     parts = urlsplit(base_url)
-    queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    queue: mp.Queue[Any] = mp.Queue()
     start = time.monotonic() + 0.5  # let every process start before the clock runs
     stop_at = start + seconds
     procs = [mp.Process(target=_client_process, args=(parts.hostname, parts.port, body, stop_at, queue), daemon=True)

@@ -11,7 +11,30 @@ import click
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _sandbox_commands() -> dict[str, click.Command]:
+    """``load``, ``fire``, ``sandbox``, ``demo``: from the ``sandbox`` package, which the production image lacks."""
+    try:
+        from sandbox.commands import COMMANDS
+    except ImportError:
+        return {}
+    return {command.name: command for command in COMMANDS if command.name}
+
+
+class _Main(click.Group):
+    """The command group; the sandbox's commands are found only when asked for.
+
+    The runtime package never imports ``sandbox`` at import time (tests/architecture): the
+    server and ``--help`` of the runtime commands work in an image that carries no sandbox.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_sandbox_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or _sandbox_commands().get(cmd_name)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """myositis-cds: CDS Hooks service for refractory dermatomyositis / polymyositis."""
 
@@ -70,15 +93,6 @@ def knowledge() -> None:
     except cards.KnowledgeError as exc:
         raise click.ClickException(f"the knowledge base is not valid: {exc}") from None
     click.echo(cards.render_knowledge_table(loaded))
-
-
-def _register_sandbox() -> None:
-    from service.sandbox.commands import register
-
-    register(main)
-
-
-_register_sandbox()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from service import jsonio
+from service.httpio import BodyTooLarge, BodyTooSlow, read_capped
 
 __all__ = [
     "FhirError",
@@ -168,32 +169,20 @@ class FhirConnection:
         raise FhirUnavailable("the FHIR server asked us to slow down (HTTP 429)")  # pragma: no cover
 
     def _read_body(self, response: requests.Response) -> bytes:
-        """Read the body in chunks, under the size cap and the call's deadline.
-
-        The read time-out only bounds each socket read: a server dripping a few bytes at a
-        time would otherwise hold a pool thread long past the deadline.
-        """
-        chunks: list[bytes] = []
-        size = 0
-        raw = response.raw
-        while True:
-            # read1: whatever has arrived (up to 64 KiB), so the deadline is checked between drips.
-            chunk = raw.read1(64 * 1024, decode_content=True)
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > _MAX_BODY:
-                raise FhirInvalidResponse("the FHIR server's answer was too large")
-            chunks.append(chunk)
-            if self._remaining() <= 0:
-                raise FhirUnavailable("the FHIR server did not answer in time")
+        """Read the body under the size cap and the call's deadline."""
+        try:
+            return read_capped(response, max_bytes=_MAX_BODY, deadline=self.deadline)
+        except BodyTooLarge:
+            raise FhirInvalidResponse("the FHIR server's answer was too large") from None
+        except BodyTooSlow:
+            raise FhirUnavailable("the FHIR server did not answer in time") from None
 
     def read(self, relative: str) -> dict[str, Any]:
         return self._get_json(self.url_for(relative))
 
     def search(self, relative: str, *, max_pages: int) -> SearchResult:
         """Run a search and follow ``next`` links (same server only, no loops, at most ``max_pages``)."""
-        url = self.url_for(relative)
+        url: str | None = self.url_for(relative)
         resources: list[dict[str, Any]] = []
         seen: set[str] = set()
         pages = 0
@@ -246,5 +235,5 @@ def next_link(bundle: dict[str, Any]) -> str | None:
         return None
     for link in links:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return link["url"]
+            return str(link["url"])
     return None

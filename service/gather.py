@@ -37,6 +37,7 @@ from service.fhir_client import (
     next_link,
 )
 from service.hook_request import ABSENT, HookRequest
+from service.httpio import is_loopback
 from service.registry import PrefetchTemplate, ServiceSpec
 
 __all__ = ["Gathered", "GatherSettings", "gather", "render_template"]
@@ -50,7 +51,6 @@ _USER_TOKENS = {
     "userPatientId": "Patient",
     "userRelatedPersonId": "RelatedPerson",
 }
-_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _MEDICATION_SOURCES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 
 
@@ -83,7 +83,7 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
     """Fill ``{{context.<field>}}`` and ``{{userXxxId}}`` tokens; None if a token cannot be filled.
 
     CDS Hooks 2.0 §Prefetch tokens: any root-level primitive context field, plus the user-id
-    tokens derived from ``context.userId``. Also used by the EHR simulator (service.sandbox.ehr).
+    tokens derived from ``context.userId``. Also used by the EHR simulator (sandbox.ehr).
     """
     unsatisfied = False
 
@@ -120,7 +120,7 @@ def _connection(request: HookRequest, settings: GatherSettings, session: request
     parts = urlsplit(request.fhir_server)
     if parts.scheme != "https":
         host = (parts.hostname or "").lower()
-        if not ((settings.allow_insecure_local and host in _LOOPBACK) or host in settings.http_hosts):
+        if not ((settings.allow_insecure_local and is_loopback(host)) or host in settings.http_hosts):
             # CDS Hooks 2.0: fhirServer MUST be https for production data; never send the token in clear.
             return None, "the fhirServer is not https, so the access token was not sent"
     token = request.fhir_authorization.access_token if request.fhir_authorization else None
@@ -305,7 +305,7 @@ def _collect_medications(out: Gathered) -> None:
 def _medication_reference(resource: dict[str, Any]) -> str | None:
     ref = resource.get("medicationReference")
     if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-        value = ref["reference"]
+        value = str(ref["reference"])
         if value.startswith("#"):
             return None  # contained: the parser reads it from the resource itself
         return value

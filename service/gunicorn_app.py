@@ -9,7 +9,7 @@ from gunicorn.app.base import BaseApplication
 __all__ = ["run_gunicorn"]
 
 
-class _App(BaseApplication):  # type: ignore[misc]
+class _App(BaseApplication):  # type: ignore[misc]  # gunicorn has no type hints: its base class is Any
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         super().__init__()

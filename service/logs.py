@@ -52,7 +52,7 @@ def _configure_root(level: str) -> None:
     if not any(getattr(h, "_myositis", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
-        handler._myositis = True  # type: ignore[attr-defined]
+        handler._myositis = True  # type: ignore[attr-defined]  # our marker on a stdlib handler, to find it again
         logger.addHandler(handler)
     logger.propagate = True  # lets pytest's caplog see records
 

@@ -9,9 +9,14 @@ from flask import Flask
 from service import registry
 from service.registry import PrefetchTemplate, ServiceSpec
 
-__all__ = ["SERVICE_ID", "build_spec", "register_service"]
+__all__ = ["READ_SCOPES", "READ_TYPES", "SERVICE_ID", "build_spec", "register_service"]
 
 SERVICE_ID = "myositis-next-line"
+# What the service reads from the EHR, and so the read scopes an EHR's token must grant:
+# discovery's usageRequirements, the EHR simulator and the preview page all say it from here.
+READ_TYPES = ("Patient", "Condition", "MedicationStatement", "MedicationRequest", "MedicationAdministration",
+              "Medication", "Observation")
+READ_SCOPES = " ".join(f"user/{t}.read" for t in READ_TYPES)
 LOINC = "http://loinc.org"
 
 
@@ -44,8 +49,7 @@ def build_spec(loinc_codes: Iterable[str]) -> ServiceSpec:
         usage_requirements=(
             "Needs the patient's Conditions; medication history (statements, requests, administrations) and "
             "laboratory Observations make the cards complete. Without prefetch, needs fhirServer and fhirAuthorization "
-            "with read scopes for Patient, Condition, MedicationStatement, MedicationRequest, "
-            "MedicationAdministration, Medication and Observation."
+            f"with read scopes for {', '.join(READ_TYPES[:-1])} and {READ_TYPES[-1]}."
         ),
     )
 

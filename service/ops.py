@@ -30,7 +30,7 @@ def readyz() -> Response:
     try:
         get_store().feedback_count()
         checks["database"] = "ok"
-    except Exception:  # noqa: BLE001 - any storage failure means not ready
+    except Exception:
         checks["database"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
     return json_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)

@@ -78,7 +78,8 @@ def all_services() -> list[ServiceSpec]:
 
 
 def get(service_id: str) -> ServiceSpec | None:
-    return current_app.extensions.get(_KEY, {}).get(service_id)
+    specs: dict[str, ServiceSpec] = current_app.extensions.get(_KEY, {})
+    return specs.get(service_id)
 
 
 def discovery_document() -> dict[str, Any]:

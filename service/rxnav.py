@@ -97,7 +97,7 @@ class RxNavLookup:
         except _Unavailable as exc:
             log.warning("rxnav lookup unavailable: %s", exc)  # the code is not patient data, but keep it out anyway
             return None
-        except Exception:  # noqa: BLE001 - never fail the hook over a terminology lookup
+        except Exception:
             log.exception("rxnav lookup failed")
             return None
 

@@ -273,4 +273,5 @@ def init_app(app: Flask) -> None:
 
 
 def get_store() -> Store:
-    return current_app.extensions["myositis_store"]  # type: ignore[no-any-return]
+    store: Store = current_app.extensions["myositis_store"]
+    return store

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json as _json
+import logging as _logging
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,6 +12,7 @@ from flask.testing import FlaskClient
 from hypothesis import settings
 
 from service import create_app
+from service.logs import JsonFormatter as _JsonFormatter
 
 TODAY = "2026-11-23"
 
@@ -26,7 +29,7 @@ for _name in ("NO_PROXY", "no_proxy"):
 
 
 @pytest.fixture
-def make_app(tmp_path) -> Callable[..., Flask]:  # noqa: ANN001
+def make_app(tmp_path) -> Callable[..., Flask]:
     """Build an app with test settings; keyword overrides win."""
 
     def build(**overrides: Any) -> Flask:
@@ -48,7 +51,7 @@ def make_app(tmp_path) -> Callable[..., Flask]:  # noqa: ANN001
 
 
 @pytest.fixture
-def app(make_app) -> Iterator[Flask]:  # noqa: ANN001
+def app(make_app) -> Iterator[Flask]:
     yield make_app()
 
 
@@ -63,10 +66,6 @@ def client(app: Flask) -> FlaskClient:
 # dates. tests/reliability/test_no_phi_in_logs.py probes the paths on purpose; this catches the
 # paths nobody thought of.
 
-import json as _json
-import logging as _logging
-
-from service.logs import JsonFormatter as _JsonFormatter
 
 _PLANTED = "myositis_cds.planted"  # the reliability suite's deliberate leak, proving its trap works
 
@@ -86,7 +85,7 @@ _RUN_LOG = _RunLog()
 
 
 def _example_phi() -> set[str]:
-    from service.sandbox.patients import list_patients
+    from sandbox.patients import list_patients
 
     found: set[str] = set()
     for patient in list_patients():
@@ -103,12 +102,12 @@ def _example_phi() -> set[str]:
     return found
 
 
-def pytest_configure(config) -> None:  # noqa: ANN001
+def pytest_configure(config) -> None:
     logger = _logging.getLogger("myositis_cds")
     logger.addHandler(_RUN_LOG)
 
 
-def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+def pytest_sessionfinish(session, exitstatus) -> None:
     if not _RUN_LOG.lines:
         return
     phi = _example_phi()

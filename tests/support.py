@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import copy
+import functools
 import uuid
 from pathlib import Path
 from typing import Any
 
-from service.sandbox.patients import get_patient, list_patients
+import mappings
+from sandbox.patients import get_patient, list_patients
+from service import offline
+from service.myositis import READ_SCOPES, build_spec
+from service.offline import DEFAULT_USER_ID
 
 PREFETCH_TYPES = {
     "conditions": "Condition",
@@ -38,16 +43,15 @@ def prefetch_for(patient_name: str) -> dict[str, Any]:
 
 
 def prefetch_from_resources(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    """Full prefetch for one patient's resources (a Patient among them)."""
+    """Full prefetch for one patient's resources (a Patient among them), from the service's own templates."""
     patient = next(r for r in resources if r["resourceType"] == "Patient")
-    prefetch: dict[str, Any] = {"patient": patient}
-    medications = [r for r in resources if r["resourceType"] == "Medication"]
-    for key, rtype in PREFETCH_TYPES.items():
-        found = [r for r in resources if r["resourceType"] == rtype]
-        if rtype.startswith("Medication"):
-            found += medications  # as a server answering with _include would
-        prefetch[key] = searchset(found)
-    return prefetch
+    context = {"userId": DEFAULT_USER_ID, "patientId": patient["id"]}
+    return offline.prefetch_from_resources(_discovery_entry(), resources, context)
+
+
+@functools.cache
+def _discovery_entry() -> dict[str, Any]:
+    return build_spec(sorted(mappings.load_terminology().loinc)).discovery_entry()
 
 
 def patient_id_of(patient_name: str) -> str:
@@ -59,7 +63,7 @@ def hook_body(patient_name: str = "reference-dm", *, prefetch: dict[str, Any] | 
     body: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
-        "context": {"userId": "Practitioner/example-rheumatologist", "patientId": patient_id_of(patient_name)},
+        "context": {"userId": DEFAULT_USER_ID, "patientId": patient_id_of(patient_name)},
     }
     if prefetch is True:
         body["prefetch"] = prefetch_for(patient_name)
@@ -72,7 +76,7 @@ def hook_body(patient_name: str = "reference-dm", *, prefetch: dict[str, Any] | 
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": 300,
-            "scope": "user/Patient.read user/Condition.read user/MedicationStatement.read user/Observation.read",
+            "scope": READ_SCOPES,
             "subject": "example-ehr",
         }
     return body

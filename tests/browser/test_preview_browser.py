@@ -38,7 +38,7 @@ def _missing() -> str | None:
     if not CHROMEDRIVER.exists():
         return f"{CHROMEDRIVER} is not installed (apt-get install chromium-driver)"
     try:
-        import selenium  # noqa: F401
+        import selenium  # noqa: F401 - imported only to learn whether it is installed
     except ImportError:
         return "selenium is not installed (pip install selenium)"
     return None

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from service.sandbox.fhir_server import FhirServerError, FhirServerHandle, embedded_fhir_server, ensure_installed
-from service.sandbox.loader import load_bundles
-from service.sandbox.patients import list_patients
+from sandbox.fhir_server import FhirServerError, FhirServerHandle, embedded_fhir_server, ensure_installed
+from sandbox.loader import load_bundles
+from sandbox.patients import list_patients
 
 # The FHIR server accepts only this token: a service that did not pass
 # fhirAuthorization.access_token on its own reads would get 401s.
@@ -54,8 +54,8 @@ class Service:
 @pytest.fixture(scope="session")
 def cds_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The Flask app on a free loopback port (werkzeug in a thread): real HTTP both ways."""
+    from sandbox.appserver import sandbox_config, serve_in_thread
     from service import create_app
-    from service.sandbox.appserver import sandbox_config, serve_in_thread
 
     db = Path(tmp_path_factory.mktemp("cds")) / "cds.sqlite3"
     app = create_app(sandbox_config(str(db), LOG_LEVEL="WARNING"))

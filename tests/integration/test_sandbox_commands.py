@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from sandbox.fhir_server import FhirServerHandle
 from service.cli import main
-from service.sandbox.fhir_server import FhirServerHandle
 
 pytestmark = pytest.mark.integration
 

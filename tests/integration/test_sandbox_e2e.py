@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import requests
 
-from service.sandbox.ehr import build_request, find_service, fire, format_cards
-from service.sandbox.fhir_server import FhirServerHandle
-from service.sandbox.loader import LoadError, load_bundles
-from service.sandbox.patients import ExamplePatient, list_patients
+from sandbox.ehr import build_request, find_service, fire
+from sandbox.fhir_server import FhirServerHandle
+from sandbox.loader import LoadError, load_bundles
+from sandbox.patients import ExamplePatient, list_patients
+from sandbox.terminal import format_cards
 
 from .conftest import TOKEN, Service
 

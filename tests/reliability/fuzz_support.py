@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from service.sandbox.patients import list_patients
+from sandbox.patients import list_patients
 from tests.support import PREFETCH_TYPES, assert_valid_cds_response, hook_body
 
 SERVICE = "/cds-services/myositis-next-line"

@@ -258,9 +258,9 @@ def test_fault_server_answers_are_valid_json_when_unfaulted() -> None:
 @pytest.mark.integration
 def test_the_embedded_fhir_server_stopped_mid_run_gives_412_then_gaps(make_app: Callable[..., Flask]) -> None:
     """sekmet-fhir answers, then is stopped: the next calls get connection refused, not a hang."""
-    from service.sandbox.fhir_server import FhirServerError, embedded_fhir_server, ensure_installed
-    from service.sandbox.loader import load_bundles
-    from service.sandbox.patients import get_patient
+    from sandbox.fhir_server import FhirServerError, embedded_fhir_server, ensure_installed
+    from sandbox.loader import load_bundles
+    from sandbox.patients import get_patient
     from tests.integration.conftest import TOKEN as SANDBOX_TOKEN
     from tests.integration.conftest import _unavailable
 

@@ -123,7 +123,7 @@ def test_every_prefetch_key_holding_every_wrong_resource_type_is_answered(module
     for resource in example_resources():
         by_type.setdefault(resource["resourceType"], resource)
     for key in PREFETCH_KEYS:
-        for rtype, resource in by_type.items():
+        for resource in by_type.values():
             body = hook_body(patient)
             body["prefetch"][key] = copy.deepcopy(resource)
             assert_hook_answer(client.post(SERVICE, json=body))

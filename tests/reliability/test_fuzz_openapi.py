@@ -8,9 +8,9 @@ and feedback operations, sent through the Flask test client. Fixed seed, bounded
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ SERVICE = "/cds-services/myositis-next-line"
 TOKEN = re.compile(r"\{\{([^}]*)\}\}")
 
 
-def post(client, body, path=SERVICE):  # noqa: ANN001, ANN201
+def post(client, body, path=SERVICE):
     return client.post(path, json=body)
 
 
@@ -340,7 +341,7 @@ def test_rule69_cors_not_granted_to_unknown_origins(client):
 # --- §9 feedback ------------------------------------------------------------------------------
 
 
-def _feedback(card_uuid: str, **extra):  # noqa: ANN003, ANN202
+def _feedback(card_uuid: str, **extra):
     item = {"card": card_uuid, "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z"}
     item.update(extra)
     return {"feedback": [item]}
@@ -435,7 +436,8 @@ def test_request_body_that_is_not_an_object_is_400(client):
 def test_rule02_repeated_calls_for_the_same_patient_give_the_same_cards(client):
     first = post(client, hook_body()).get_json()["cards"]
     second = post(client, hook_body()).get_json()["cards"]
-    strip = lambda cards: [{k: v for k, v in c.items() if k not in ("uuid", "suggestions")} for c in cards]  # noqa: E731
+    def strip(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in c.items() if k not in ("uuid", "suggestions")} for c in cards]
     assert strip(first) == strip(second)
 
 

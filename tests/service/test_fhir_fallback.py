@@ -29,11 +29,11 @@ def _register_patient(rsps: responses.RequestsMock, name: str = "reference-dm", 
         rsps.get(re.compile(rf"{re.escape(BASE)}/{rtype}\?patient={patient_id}(&.*)?$"), json=prefetch[key])
 
 
-def _call(client, name: str = "reference-dm", token: str = "secret-token-123"):  # noqa: ANN001, ANN202
+def _call(client, name: str = "reference-dm", token: str = "secret-token-123"):
     return client.post(SERVICE, json=hook_body(name, prefetch=False, fhir_server=BASE, token=token))
 
 
-def _kinds_and_summaries(body):  # noqa: ANN001, ANN202
+def _kinds_and_summaries(body):
     return [(c["summary"], c["indicator"]) for c in body["cards"]]
 
 
@@ -65,8 +65,8 @@ def test_queries_run_in_parallel(client):
     barrier = threading.Barrier(3, timeout=30)  # a sequential fetch would break it instead
     prefetch = prefetch_for("reference-dm")
 
-    def meeting(body):  # noqa: ANN001, ANN202
-        def callback(request):  # noqa: ANN001, ANN202
+    def meeting(body):
+        def callback(request):
             nonlocal arrived
             with lock:
                 arrived += 1

@@ -13,7 +13,7 @@ from tests.support import example_names, resources_of
 PID = "p1"
 
 
-def _statement(**fields):  # noqa: ANN003, ANN202
+def _statement(**fields):
     base = {
         "resourceType": "MedicationStatement",
         "id": "ms1",
@@ -29,7 +29,7 @@ def _statement(**fields):  # noqa: ANN003, ANN202
     return base
 
 
-def _parse(resources, medications=None, strict=False):  # noqa: ANN001, ANN202
+def _parse(resources, medications=None, strict=False):
     return parse_patient_data(PID, [], resources, medications or {}, strict=strict)
 
 

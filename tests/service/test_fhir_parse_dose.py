@@ -13,12 +13,12 @@ RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
 
 
-def _dose(value=20, unit="mg", code="mg", system=UCUM):  # noqa: ANN001, ANN202
+def _dose(value=20, unit="mg", code="mg", system=UCUM):
     quantity = {"value": value, "unit": unit, "system": system, "code": code}
     return {key: v for key, v in quantity.items() if v is not None}
 
 
-def _dosage(dose=None, frequency=1, period=1, period_unit="d", **extra):  # noqa: ANN001, ANN003, ANN202
+def _dosage(dose=None, frequency=1, period=1, period_unit="d", **extra):
     repeat = {"frequency": frequency, "period": period, "periodUnit": period_unit}
     dosage = {"text": "as written by the prescriber",
               "timing": {"repeat": {k: v for k, v in repeat.items() if v is not None}},
@@ -27,7 +27,7 @@ def _dosage(dose=None, frequency=1, period=1, period_unit="d", **extra):  # noqa
     return dosage
 
 
-def _resource(rtype="MedicationStatement", dosages=None, **fields):  # noqa: ANN001, ANN003, ANN202
+def _resource(rtype="MedicationStatement", dosages=None, **fields):
     resource = {
         "resourceType": rtype,
         "id": "m1",
@@ -47,7 +47,7 @@ def _resource(rtype="MedicationStatement", dosages=None, **fields):  # noqa: ANN
     return resource
 
 
-def _read(resource, strict=False):  # noqa: ANN001, ANN202
+def _read(resource, strict=False):
     parsed = parse_patient_data(PID, [], [resource], {}, strict=strict)
     assert len(parsed.medications) == 1, parsed.skipped  # a dose never costs us the record
     return parsed.medications[0].daily_dose_mg

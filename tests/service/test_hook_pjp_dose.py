@@ -33,7 +33,7 @@ def _reference_patient(dosage: list[dict[str, Any]], *, cyclophosphamide_tried: 
     return resources
 
 
-def _pjp_lines(client, resources) -> list[tuple[str, str]]:  # noqa: ANN001
+def _pjp_lines(client, resources) -> list[tuple[str, str]]:
     response = client.post(SERVICE, json=hook_body("reference-dm", prefetch=prefetch_from_resources(resources)))
     assert response.status_code == 200
     body = response.get_json()

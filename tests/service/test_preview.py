@@ -16,16 +16,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.preview_markdown import render_markdown, safe_url
-from service.sandbox.patients import list_patients
-from service.svg_timeline import TimelineRow, render_timeline
+from sandbox.patients import list_patients
+from service.preview.markdown import render_markdown, safe_url
+from service.preview.svg_timeline import TimelineRow, render_timeline
 from tests.support import HOSTILE_TEXT, hook_body, hostile_request, prefetch_for
 
 REFERENCE = "example-dm-001"
 
 
 @pytest.fixture
-def app(make_app) -> Flask:  # noqa: ANN001
+def app(make_app) -> Flask:
     return make_app(PREVIEW_ENABLED=True)
 
 
@@ -87,7 +87,7 @@ def test_static_files_are_served(client: FlaskClient) -> None:
         response.close()
 
 
-def test_404_when_preview_is_disabled(make_app) -> None:  # noqa: ANN001
+def test_404_when_preview_is_disabled(make_app) -> None:
     client = make_app(PREVIEW_ENABLED=False).test_client()
     assert client.get("/preview").status_code == 404
     assert client.get(f"/preview?patient={REFERENCE}").status_code == 404
@@ -233,7 +233,7 @@ def test_cross_site_post_is_refused(client: FlaskClient) -> None:
 # --------------------------------------------------------------------------- FHIR server
 
 
-def test_fhir_server_without_prefetch_reports_the_service_answer(make_app) -> None:  # noqa: ANN001
+def test_fhir_server_without_prefetch_reports_the_service_answer(make_app) -> None:
     client = make_app(PREVIEW_ENABLED=True, ALLOW_INSECURE_LOCAL_FHIR=True).test_client()
     response = client.post("/preview", data={"mode": "fhir", "fhir_server": "http://127.0.0.1:9/fhir",
                                               "fhir_patient": REFERENCE, "fhir_token": "secret-token"})
@@ -248,7 +248,7 @@ def test_fhir_server_form_needs_an_http_url(client: FlaskClient) -> None:
     assert response.status_code == 400 and "http(s) FHIR server base URL" in _page(response)
 
 
-def test_auth_on_shows_the_401_an_unauthenticated_ehr_gets(make_app) -> None:  # noqa: ANN001
+def test_auth_on_shows_the_401_an_unauthenticated_ehr_gets(make_app) -> None:
     client = make_app(PREVIEW_ENABLED=True, AUTH_ENABLED=True).test_client()
     page = _page(client.get(f"/preview?patient={REFERENCE}"))
     assert "Client authentication is on" in page

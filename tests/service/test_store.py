@@ -24,7 +24,7 @@ def test_feedback_survives_a_restart(tmp_path):
 
 def test_the_database_runs_in_wal_mode(tmp_path):
     store = Store(tmp_path / "db.sqlite3")
-    with store._connection() as conn:  # noqa: SLF001 - checking the storage contract itself
+    with store._connection() as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

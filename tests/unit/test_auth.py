@@ -21,9 +21,9 @@ import jwt
 import pytest
 import requests
 import responses
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service import auth
 from service.auth import TrustedIssuersError, load_trusted_issuers
@@ -447,7 +447,7 @@ def test_jwks_fetch_uses_explicit_timeout(tmp_path, rsps):
     rsps.get(s.JWKS_URL, json=s.jwks(s.rsa_2048()))
     app = s.make_app(tmp_path, TRUSTED_ISSUERS=s.issuer_config(jwks_url=s.JWKS_URL))
     assert_ok(post(app, s.token(s.rsa_2048())))
-    assert rsps.calls[0].request.req_kwargs["timeout"] == auth.JWKS_TIMEOUT_S
+    assert rsps.calls[0].request.req_kwargs["timeout"] == auth.jwks.JWKS_TIMEOUT_S
 
 
 def test_jwks_endpoint_unreachable_is_401(tmp_path, rsps, caplog):
@@ -457,7 +457,7 @@ def test_jwks_endpoint_unreachable_is_401(tmp_path, rsps, caplog):
 
 
 def test_jwks_oversized_or_invalid_is_401(tmp_path, rsps, caplog):
-    rsps.get(s.JWKS_URL, body=b"x" * (auth.MAX_JWKS_BYTES + 1))
+    rsps.get(s.JWKS_URL, body=b"x" * (auth.jwks.MAX_JWKS_BYTES + 1))
     app = s.make_app(tmp_path, TRUSTED_ISSUERS=s.issuer_config(jwks_url=s.JWKS_URL), JWKS_MIN_REFRESH_S=0)
     assert_rejected(post(app, s.token(s.rsa_2048())), caplog, "no key with the token's kid")
     rsps.replace(responses.GET, s.JWKS_URL, body=b"not json")
@@ -738,13 +738,13 @@ def test_healthz_unauthenticated(app):
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/openapi.json", "/preview", "/cds-servicesX"])
 def test_non_cds_paths_not_checked(path):
-    assert not auth._needs_auth(path, "GET")
+    assert not auth.verify._needs_auth(path, "GET")
 
 
 @pytest.mark.parametrize("path", ["/cds-services", "/cds-services/", "/cds-services/x", "/cds-services/x/feedback"])
 def test_cds_paths_checked(path):
-    assert auth._needs_auth(path, "GET") and auth._needs_auth(path, "POST")
-    assert not auth._needs_auth(path, "OPTIONS")
+    assert auth.verify._needs_auth(path, "GET") and auth.verify._needs_auth(path, "POST")
+    assert not auth.verify._needs_auth(path, "OPTIONS")
 
 
 def test_unknown_cds_path_authenticates_before_404(app, caplog):
@@ -877,4 +877,4 @@ def test_load_error_names_file(tmp_path):
 
 def test_pyjwt_is_the_verifier():
     # Guard against someone swapping in hand-rolled crypto.
-    assert auth.jwt is jwt
+    assert auth.verify.jwt is jwt

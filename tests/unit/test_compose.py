@@ -25,9 +25,9 @@ def test_services_and_images(compose: dict[str, Any]) -> None:
     image, _, tag = services["hapi"]["image"].partition(":")
     assert image == "hapiproject/hapi"
     assert tag.startswith("v") and tag != "latest", "pin the HAPI FHIR version: a moving tag changes the server"
-    # The loader is the service's own image: it runs the package's `myositis-cds load`.
-    assert services["loader"]["build"] == "."
-    assert services["loader"]["image"] == services["cds"]["image"]
+    # The loader is the service's image plus the sandbox package: it runs `myositis-cds load`.
+    assert services["loader"]["build"] == {"context": ".", "target": "sandbox"}
+    assert services["loader"]["image"] != services["cds"]["image"]
 
 
 def test_ports(compose: dict[str, Any]) -> None:
@@ -73,14 +73,40 @@ def test_volumes_declared(compose: dict[str, Any]) -> None:
 
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert text.splitlines()[[i for i, ln in enumerate(text.splitlines()) if ln.startswith("FROM")][0]] == (
-        "FROM python:3.11-slim"
-    )
+    first_from = next(ln for ln in text.splitlines() if ln.startswith("FROM"))
+    assert first_from.split()[1] == "python:3.11-slim"
     assert "pip install ." in text
-    assert '"service.wsgi:app"' in text and "0.0.0.0:8080" in text
+    # gunicorn's settings live in service/gunicorn_app.py only: the image serves through the CLI.
+    assert '"myositis-cds", "serve", "--host", "0.0.0.0", "--port", "8080"' in text
+    assert "gunicorn" not in "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
     assert "EXPOSE 8080" in text and "HEALTHCHECK" in text and "USER cds" in text
     for path in ("pyproject.toml", "service", "mappings", "cards"):
-        assert path in text
+        assert f"COPY {path}" in text
+
+
+def _stages(text: str) -> dict[str, list[str]]:
+    """Dockerfile lines by build stage name (``FROM image AS name``)."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("FROM "):
+            current = stages.setdefault(line.split()[-1], [])
+        current.append(line)
+    return stages
+
+
+def test_production_image_carries_no_sandbox() -> None:
+    """The default (last) stage builds from the runtime packages only; the sandbox is COPYed in its own stage."""
+    stages = _stages((ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    names = list(stages)
+    assert names[-1] == "runtime", "the last stage is what `docker build .` produces"
+    chain, seen = ["runtime"], set()
+    while chain[-1] in stages and chain[-1] not in seen:  # runtime and the stages it builds FROM
+        seen.add(chain[-1])
+        chain.append(stages[chain[-1]][0].split()[1])
+    for stage in seen:
+        assert not any(ln.startswith("COPY sandbox") or ln.startswith("COPY . ") for ln in stages[stage]), stage
+    assert any(ln.startswith("COPY sandbox") for ln in stages["sandbox"])
 
 
 def test_dockerignore_keeps_secrets_and_venvs_out() -> None:

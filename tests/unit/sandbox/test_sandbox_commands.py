@@ -8,8 +8,8 @@ import click
 import responses
 from click.testing import CliRunner
 
-from service.sandbox import commands
-from service.sandbox.patients import list_patients
+from sandbox import commands
+from sandbox.patients import list_patients
 
 FHIR = "http://127.0.0.1:9998/fhir"
 SERVICE = "http://127.0.0.1:9999"
@@ -78,8 +78,8 @@ def test_demo_offline_needs_no_fhir_server() -> None:
     assert "Active DM despite" in result.output
 
 
-def test_demo_falls_back_when_the_fhir_server_cannot_start(monkeypatch) -> None:  # noqa: ANN001
-    from service.sandbox import fhir_server
+def test_demo_falls_back_when_the_fhir_server_cannot_start(monkeypatch) -> None:
+    from sandbox import fhir_server
 
     def broken(*args: object, **kwargs: object) -> None:
         raise fhir_server.FhirServerError("could not install sekmet-fhir==0.1.1 (needs access to PyPI)")

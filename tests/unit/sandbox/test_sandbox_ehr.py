@@ -10,8 +10,8 @@ import pytest
 import requests
 import responses
 
-from service.sandbox import ehr
-from service.sandbox.patients import get_patient
+from sandbox import ehr, terminal
+from sandbox.patients import get_patient
 
 SERVICE = "http://127.0.0.1:9999"
 FHIR = "http://127.0.0.1:9998/fhir"
@@ -136,7 +136,7 @@ def test_markdown_to_text() -> None:
         "- first [PubMed](https://pubmed.ncbi.nlm.nih.gov/1/) and a cite [[3]](https://example.org/x)\n"
         "  - nested\n1. numbered\n\n> quoted\n\n| a | b |\n|---|---|\n"
     )
-    text = ehr.markdown_to_text(md, width=200)
+    text = terminal.markdown_to_text(md, width=200)
     assert "OPTIONS" in text
     assert "Bold and italic and code." in text
     assert "• first PubMed <https://pubmed.ncbi.nlm.nih.gov/1/> and a cite [3]" in text
@@ -146,7 +146,7 @@ def test_markdown_to_text() -> None:
 
 def test_markdown_never_splits_a_url() -> None:
     url = "https://pubmed.ncbi.nlm.nih.gov/?term=" + "x" * 120
-    text = ehr.markdown_to_text(f"see [here]({url}) please", width=40)
+    text = terminal.markdown_to_text(f"see [here]({url}) please", width=40)
     assert url in text
 
 
@@ -158,7 +158,7 @@ def _card(**extra: Any) -> dict[str, Any]:
 
 
 def test_format_cards() -> None:
-    text = ehr.format_cards({"cards": [_card(
+    text = terminal.format_cards({"cards": [_card(
         suggestions=[{"label": "Consider tacrolimus", "isRecommended": False,
                       "actions": [{"type": "create", "description": "draft order",
                                    "resource": {"resourceType": "MedicationRequest"}}]}],
@@ -175,8 +175,8 @@ def test_format_cards() -> None:
 
 
 def test_format_cards_empty_and_invalid() -> None:
-    assert "No cards" in ehr.format_cards({"cards": []})
-    assert "not a CDS Hooks response" in ehr.format_cards({"error": "x"})
+    assert "No cards" in terminal.format_cards({"cards": []})
+    assert "not a CDS Hooks response" in terminal.format_cards({"error": "x"})
 
 
 def test_requests_session_is_not_leaked() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service.sandbox import fhir_server
-from service.sandbox.fhir_server import CONSTRAINTS_FILE, FhirServerError
+from sandbox import fhir_server
+from sandbox.fhir_server import CONSTRAINTS_FILE, FhirServerError
 
 
 def test_constraints_pin_everything() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import responses
 
-from service.sandbox.loader import LoadError, load_bundles, operation_outcome_text, wait_for_fhir
-from service.sandbox.patients import get_patient
+from sandbox.loader import LoadError, load_bundles, operation_outcome_text, wait_for_fhir
+from sandbox.patients import get_patient
 
 FHIR = "http://127.0.0.1:9998/fhir"
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [

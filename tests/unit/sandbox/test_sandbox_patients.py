@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from service.sandbox.patients import PATIENTS_DIR, get_patient, list_patients
-from service.sandbox.patients import _generate as generate
+from sandbox.patients import PATIENTS_DIR, get_patient, list_patients
+from sandbox.patients import _generate as generate
 from tests.support import source_file
 
 PATIENTS = list_patients()
@@ -67,7 +67,7 @@ def _references(node: Any) -> list[str]:
 def test_files_are_what_the_generator_makes() -> None:
     for name in generate.PATIENTS:
         assert (PATIENTS_DIR / f"{name}.json").read_text(encoding="utf-8") == generate.render(name), (
-            f"{name}.json is stale: run python -m service.sandbox.patients._generate"
+            f"{name}.json is stale: run python -m sandbox.patients._generate"
         )
 
 

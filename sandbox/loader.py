@@ -82,7 +82,7 @@ def _post(session: requests.Session, url: str, path: Path, bundle: dict[str, Any
     statuses = tuple(
         str(((entry or {}).get("response") or {}).get("status", "?")) for entry in body.get("entry") or []
     )
-    failed = [s for s in statuses if not s[:1] in ("2",)]
+    failed = [s for s in statuses if s[:1] not in ("2",)]
     if failed:
         # A batch (not a transaction) can partly fail with an overall 200.
         raise LoadError(f"{path.name}: {len(failed)} entries failed: {', '.join(sorted(set(failed)))}")

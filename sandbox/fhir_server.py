@@ -79,7 +79,7 @@ def default_venv_path() -> Path:
     env = os.environ.get(FHIR_VENV_ENV)
     if env:
         return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[1]
     # A source checkout (editable install, tests, CI): keep the venv beside the
     # code, as .gitignore expects. An installed wheel has no pyproject beside it.
     if (repo / "pyproject.toml").is_file() and os.access(repo, os.W_OK):

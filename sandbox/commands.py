@@ -1,6 +1,6 @@
 """Click commands: ``load``, ``fire``, ``sandbox`` and ``demo``.
 
-The CLI owner calls ``register(main)``. Heavy imports (Flask app, requests)
+The CLI (``service.cli``) finds ``COMMANDS`` here when one of them is asked for. Heavy imports (Flask app, requests)
 happen inside the commands so ``myositis-cds --help`` stays fast.
 """
 
@@ -35,7 +35,7 @@ def _fail(message: str) -> None:
 
 
 def _example_paths() -> list[Path]:
-    from service.sandbox.patients import list_patients
+    from sandbox.patients import list_patients
 
     return [p.path for p in list_patients()]
 
@@ -53,7 +53,7 @@ def _example_paths() -> list[Path]:
 @click.argument("bundles", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load_command(fhir_url: str, token: str, wait_s: float, bundles: tuple[Path, ...]) -> None:
     """Load transaction Bundles into a FHIR server (default: the example patients)."""
-    from service.sandbox.loader import LoadError, load_bundles, wait_for_fhir
+    from sandbox.loader import LoadError, load_bundles, wait_for_fhir
 
     paths = list(bundles) or _example_paths()
     try:
@@ -73,7 +73,7 @@ def load_command(fhir_url: str, token: str, wait_s: float, bundles: tuple[Path, 
 
 
 def _print_response(response: Any, as_json: bool) -> None:
-    from service.sandbox.ehr import format_cards
+    from sandbox.terminal import format_cards
 
     try:
         body = response.json()
@@ -106,7 +106,7 @@ def _print_response(response: Any, as_json: bool) -> None:
 def fire_command(patient_id: str, fhir_url: str, service_url: str, prefetch: bool, as_json: bool, token: str,
                  user_id: str, show_request: bool) -> None:
     """Act as the EHR: send a patient-view request to the service and print the cards."""
-    from service.sandbox.ehr import EhrError, build_request, fire
+    from sandbox.ehr import EhrError, build_request, fire
 
     try:
         body = build_request(service_url, fhir_url, patient_id, prefetch=prefetch, access_token=token,
@@ -128,8 +128,8 @@ def fire_command(patient_id: str, fhir_url: str, service_url: str, prefetch: boo
 @contextmanager
 def _service(database_dir: Path, port: int, **overrides: Any) -> Iterator[str]:
     """The CDS service, in-process, on 127.0.0.1 (werkzeug in a thread)."""
+    from sandbox.appserver import sandbox_config, serve_in_thread
     from service import create_app
-    from service.sandbox.appserver import sandbox_config, serve_in_thread
 
     app = create_app(sandbox_config(str(database_dir / "myositis-cds.sqlite3"), **overrides))
     with serve_in_thread(app, "127.0.0.1", port) as served:
@@ -153,9 +153,9 @@ def _quiet_http_logs() -> None:
               help=f"Make the FHIR server accept only the bearer token {SANDBOX_TOKEN!r}.")
 def sandbox_command(fhir_port: int, service_port: int, require_token: bool) -> None:
     """Run a FHIR server with the example patients and the service (no auth) until Ctrl-C."""
-    from service.sandbox.fhir_server import FhirServerError, embedded_fhir_server
-    from service.sandbox.loader import LoadError, load_bundles
-    from service.sandbox.patients import list_patients
+    from sandbox.fhir_server import FhirServerError, embedded_fhir_server
+    from sandbox.loader import LoadError, load_bundles
+    from sandbox.patients import list_patients
 
     token = SANDBOX_TOKEN if require_token else None
     click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...")
@@ -200,8 +200,8 @@ def sandbox_command(fhir_port: int, service_port: int, require_token: bool) -> N
 
 
 def _demo_offline(patient_id: str, as_json: bool, reason: str) -> None:
-    from service.sandbox.ehr import build_offline_request, discovery, fire
-    from service.sandbox.patients import get_patient
+    from sandbox.ehr import build_offline_request, discovery, fire
+    from sandbox.patients import get_patient
 
     if reason:
         click.secho(f"The embedded FHIR server is not available: {reason.splitlines()[0]}", fg="yellow", err=True)
@@ -220,10 +220,10 @@ def _demo_offline(patient_id: str, as_json: bool, reason: str) -> None:
 @click.option("--offline", is_flag=True, help="Skip the FHIR server: prefetch built from the packaged Bundle.")
 def demo_command(patient_id: str, as_json: bool, offline: bool) -> None:
     """One shot: FHIR server + example patients + service, fire one patient-view, print the cards."""
-    from service.sandbox.ehr import EhrError, build_request, fire
-    from service.sandbox.fhir_server import FhirServerError, embedded_fhir_server
-    from service.sandbox.loader import LoadError, load_bundles
-    from service.sandbox.patients import get_patient
+    from sandbox.ehr import EhrError, build_request, fire
+    from sandbox.fhir_server import FhirServerError, embedded_fhir_server
+    from sandbox.loader import LoadError, load_bundles
+    from sandbox.patients import get_patient
 
     _quiet_http_logs()
     try:

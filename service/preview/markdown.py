@@ -72,7 +72,7 @@ def _build() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable("table")
     md.disable("image")
-    md.validateLink = _validate_link  # type: ignore[method-assign]
+    md.validateLink = _validate_link  # type: ignore[method-assign]  # markdown-it's documented hook is replacing it
     md.add_render_rule("link_open", _link_open)
     md.add_render_rule("heading_open", _heading)
     md.add_render_rule("heading_close", _heading)

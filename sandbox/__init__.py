@@ -8,7 +8,8 @@ an EHR would, without Docker or the internet.
     fhir_server   install and run the embedded ``sekmet-fhir`` server
     patients      example patients as FHIR R4 transaction Bundles (package data)
     loader        POST transaction Bundles to any FHIR server
-    ehr           build / send patient-view requests, print cards
+    ehr           build / send patient-view requests (the EHR simulator)
+    terminal      print cards and their markdown for a terminal
     appserver     serve the Flask app on a loopback port in a thread
     commands      the click commands (``register(group)``)
 """

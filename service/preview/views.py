@@ -1,0 +1,285 @@
+"""The preview page's views: build a request, fire it through the real hook route, render.
+
+See ``service.preview`` for what the page is and its security headers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
+
+from mappings.model import PatientFacts
+from service import registry
+from service.engine import today
+from service.myositis import READ_SCOPES, SERVICE_ID
+from service.offline import DEFAULT_USER_ID, offline_request
+from service.preview.markdown import safe_url
+from service.preview.models import card_views, facts_view
+
+if TYPE_CHECKING:
+    from sandbox.patients import ExamplePatient
+
+__all__ = ["CSP", "bp", "fire_hook"]
+
+bp = Blueprint(
+    "preview",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/preview/static",
+)
+
+# No inline script or style anywhere: the page's JS and CSS are static files.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'none'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+HOOK_PATH = f"/cds-services/{SERVICE_ID}"
+EHR_SUBJECT = "myositis-cds-preview"
+_STAGES = (("gather_ms", "gather"), ("parse_ms", "parse"), ("facts_ms", "facts"), ("cards_ms", "cards"))
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # "same-origin", not "no-referrer": with no-referrer Chromium sends "Origin: null" on our own form
+    # posts, which the cross-site check must refuse. Outbound links still carry no referrer.
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"  # the page shows patient data
+    return response
+
+
+# --------------------------------------------------------------------------- firing the hook
+
+
+@dataclass(slots=True)
+class HookExchange:
+    """One request/response through the real hook route, as the page shows it."""
+
+    source: str  # what the user chose, in words
+    request_text: str
+    status: int = 0
+    response_text: str = ""
+    response_json: Any = None
+    elapsed_ms: float = 0.0
+    request_id: str = ""
+    error: str | None = None  # a non-200 answer, in words
+    stages: list[tuple[str, float]] = field(default_factory=list)  # (stage, ms) inside the service
+    facts: PatientFacts | None = None  # what the hook call itself made of the record
+
+
+def fire_hook(source: str, body: bytes, shown: str | None = None) -> HookExchange:
+    """POST ``body`` to the hook through the app's full WSGI stack, timing the round trip.
+
+    ``shown`` is the request text for the page when it must differ from what was sent (a hidden token).
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy method Flask's stub hides
+    exchange = HookExchange(source=source, request_text=shown if shown is not None else _pretty(body))
+    client = app.test_client()
+    # A fresh app context gives the inner request its own ``g``: without it the
+    # inner call would overwrite this request's request id and log timings.
+    with app.app_context():
+        started = time.perf_counter()
+        # base_url = this page's URL root, so links the service builds from the
+        # request host (the card's preview link) are what this browser can open.
+        response = client.post(HOOK_PATH, data=body, content_type="application/json", base_url=request.url_root)
+        exchange.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        # The inner request ran in this app context, so its per-stage timings (the
+        # same numbers its access log line carries) are still on ``g``.
+        timings = g.get("timings") or {}
+        exchange.stages = [(label, float(timings[key])) for key, label in _STAGES if isinstance(timings.get(key), (int, float))]
+        exchange.facts = g.get("hook_facts")
+    exchange.status = response.status_code
+    exchange.request_id = response.headers.get("X-Request-ID", "")
+    exchange.response_text = _pretty(response.get_data())
+    try:
+        exchange.response_json = json.loads(response.get_data())
+    except ValueError:
+        exchange.response_json = None
+    response.close()
+    if exchange.status != 200:
+        error = exchange.response_json if isinstance(exchange.response_json, dict) else {}
+        exchange.error = f"HTTP {exchange.status} {error.get('error', '')}: {error.get('message', '')}".strip()
+    return exchange
+
+
+def _pretty(raw: bytes) -> str:
+    try:
+        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass(slots=True)
+class FactsResult:
+    facts: PatientFacts | None = None
+    error: str | None = None
+    elapsed_ms: float = 0.0
+
+
+# --------------------------------------------------------------------------- requests the page builds
+
+
+def _examples() -> ModuleType | None:
+    """The example patients, when the ``sandbox`` package is installed (a source checkout).
+
+    The production image carries no sandbox: there the page offers the pasted-request and
+    FHIR-server forms only, and ``?patient=`` finds nobody.
+    """
+    try:
+        from sandbox import patients
+    except ImportError:
+        return None
+    return patients
+
+
+def list_examples() -> list[ExamplePatient]:
+    examples = _examples()
+    return examples.list_patients() if examples is not None else []
+
+
+def get_example(key: str) -> ExamplePatient:
+    examples = _examples()
+    if examples is None:
+        raise KeyError(key)
+    return examples.get_patient(key)  # type: ignore[no-any-return]  # ModuleType attributes are Any
+
+
+def example_request(patient: ExamplePatient) -> dict[str, Any]:
+    """Full prefetch answered from the example's Bundle, as an EHR honouring every template would send."""
+    entry = next(s for s in registry.discovery_document()["services"] if s["id"] == SERVICE_ID)
+    return offline_request(entry, patient.bundle(), patient.id)
+
+
+def fhir_request(fhir_server: str, patient_id: str, token: str) -> dict[str, Any]:
+    """No prefetch: the service reads everything from ``fhir_server`` itself."""
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": fhir_server.rstrip("/"),
+        "context": {"userId": DEFAULT_USER_ID, "patientId": patient_id},
+    }
+    if token:
+        body["fhirAuthorization"] = {
+            "access_token": token, "token_type": "Bearer", "expires_in": 300,
+            "scope": READ_SCOPES, "subject": EHR_SUBJECT, "patient": patient_id,
+        }
+    return body
+
+
+def _same_origin_post() -> bool:
+    """Refuse cross-site form posts: a POST here makes the service fetch from a URL it is given."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser (or an old one): nothing cross-site to refuse
+    own, theirs = urlsplit(request.host_url), urlsplit(origin)
+    return (theirs.scheme, theirs.netloc) == (own.scheme, own.netloc)
+
+
+def _redacted(body: dict[str, Any]) -> dict[str, Any]:
+    """The request as shown on the page: a bearer token typed into the form is not echoed back."""
+    auth = body.get("fhirAuthorization")
+    if not isinstance(auth, dict):
+        return body
+    return {**body, "fhirAuthorization": {**auth, "access_token": "(hidden)"}}
+
+
+# --------------------------------------------------------------------------- the page
+
+
+@dataclass(slots=True)
+class PageState:
+    mode: str = "example"  # which form is open: example | paste | fhir
+    patient: str = ""
+    pasted: str = ""
+    fhir_server: str = ""
+    fhir_patient: str = ""
+    problem: str | None = None  # a form error, shown above the forms
+
+
+def _render(state: PageState, exchange: HookExchange | None = None, facts: FactsResult | None = None,
+            status: int = 200) -> tuple[str, int]:
+    day = today()
+    html = render_template(
+        "preview.html",
+        state=state,
+        patients=list_examples(),
+        exchange=exchange,
+        cards=card_views(exchange.response_json) if exchange and exchange.status == 200 else [],
+        facts=facts,
+        facts_view=facts_view(facts.facts, day) if facts and facts.facts else None,
+        today=day.isoformat(),
+        auth_enabled=bool(current_app.config.get("AUTH_ENABLED")),
+        insecure_local=bool(current_app.config.get("ALLOW_INSECURE_LOCAL_FHIR")),
+    )
+    return html, status
+
+
+def _run(state: PageState, source: str, body_bytes: bytes, shown: str | None = None) -> tuple[str, int]:
+    exchange = fire_hook(source, body_bytes, shown)
+    if exchange.facts is not None:
+        facts = FactsResult(facts=exchange.facts, elapsed_ms=dict(exchange.stages).get("facts", 0.0))
+    else:
+        facts = FactsResult(error=exchange.error or "the hook call did not reach the patient facts")
+    return _render(state, exchange, facts)
+
+
+@bp.get("/preview")
+def page() -> tuple[str, int]:
+    key = request.args.get("patient", "").strip()
+    state = PageState(patient=key)
+    if not key:
+        return _render(state)
+    try:
+        patient = get_example(key)
+    except KeyError:
+        state.problem = "There is no example patient with that id; choose one from the list."
+        return _render(state, status=404)
+    state.patient = patient.id
+    body = example_request(patient)
+    return _run(state, f"example patient {patient.id}", json.dumps(body).encode())
+
+
+@bp.post("/preview")
+def fire_from_form() -> tuple[str, int]:
+    if not _same_origin_post():
+        abort(403)
+    # Werkzeug caps a form field at 500 kB; a pasted request may be as large as the hook accepts.
+    request.max_form_memory_size = int(current_app.config["MAX_CONTENT_LENGTH"])
+    mode = request.form.get("mode", "")
+    if mode == "paste":
+        text = request.form.get("request_json", "")
+        state = PageState(mode="paste", pasted=text)
+        if not text.strip():
+            state.problem = "Paste a patient-view request (JSON) first."
+            return _render(state, status=400)
+        # Sent as pasted, even when it is not JSON: the page shows what the service answers.
+        return _run(state, "pasted request", text.encode())
+    if mode == "fhir":
+        server = request.form.get("fhir_server", "").strip()
+        patient_id = request.form.get("fhir_patient", "").strip()
+        state = PageState(mode="fhir", fhir_server=server, fhir_patient=patient_id)
+        if safe_url(server) is None or not patient_id:
+            state.problem = "Give an http(s) FHIR server base URL and a patient id."
+            return _render(state, status=400)
+        body = fhir_request(server, patient_id, request.form.get("fhir_token", "").strip())
+        return _run(state, f"FHIR server {server}, patient {patient_id}", json.dumps(body).encode(),
+                    json.dumps(_redacted(body), indent=2))
+    state = PageState(problem="Unknown form.")
+    return _render(state, status=400)
