@@ -5,6 +5,7 @@ Public API (the service calls exactly this):
     load_knowledge(directory=None) -> Knowledge        # validates; raises KnowledgeError
     build_cards(facts, *, knowledge, today, preview_url=None) -> list[Card]
     render_knowledge_table(knowledge) -> str          # for `myositis-cds knowledge`
+    full_view(facts, *, knowledge, today) -> str       # Markdown of the whole assessment (preview page)
 
 ``cards`` never imports ``service`` and does no I/O after load_knowledge: build_cards is
 a pure function of its arguments (apart from fresh uuids) and logs nothing, so card text
@@ -19,14 +20,19 @@ from mappings.model import PatientFacts
 
 from .knowledge_base import Knowledge, KnowledgeError, load_knowledge
 from .models import Card, CardSpecError
-from .render import render_cards
+from .render import render_cards, render_full_view
 from .rules import assess
 from .table import render_knowledge_table
 
-__all__ = ["Card", "CardSpecError", "Knowledge", "KnowledgeError", "build_cards", "load_knowledge",
+__all__ = ["Card", "CardSpecError", "Knowledge", "KnowledgeError", "build_cards", "full_view", "load_knowledge",
            "render_knowledge_table"]
 
 
 def build_cards(facts: PatientFacts, *, knowledge: Knowledge, today: date, preview_url: str | None = None) -> list[Card]:
     """Cards for one patient, most important first; [] for a patient without myositis."""
     return render_cards(facts, assess(facts, knowledge, today), knowledge, today, preview_url)
+
+
+def full_view(facts: PatientFacts, *, knowledge: Knowledge, today: date) -> str:
+    """Everything the short cards leave out, as Markdown: the page an EHR integrator links to."""
+    return render_full_view(facts, assess(facts, knowledge, today), knowledge, today)

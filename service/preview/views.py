@@ -20,7 +20,7 @@ from service import registry
 from service.engine import today
 from service.myositis import READ_SCOPES, SERVICE_ID
 from service.offline import DEFAULT_USER_ID, offline_request
-from service.preview.markdown import safe_url
+from service.preview.markdown import render_markdown, safe_url
 from service.preview.models import card_views, facts_view
 
 if TYPE_CHECKING:
@@ -213,6 +213,14 @@ class PageState:
     problem: str | None = None  # a form error, shown above the forms
 
 
+def _full_view(facts: PatientFacts, day: Any) -> Any:
+    """The whole assessment behind the short cards (every option, references), as safe HTML."""
+    import cards  # the engine already loaded it; imported here to keep the page module's imports light
+
+    knowledge = current_app.extensions["myositis_engine"].knowledge
+    return render_markdown(cards.full_view(facts, knowledge=knowledge, today=day))
+
+
 def _render(state: PageState, exchange: HookExchange | None = None, facts: FactsResult | None = None,
             status: int = 200) -> tuple[str, int]:
     day = today()
@@ -224,6 +232,7 @@ def _render(state: PageState, exchange: HookExchange | None = None, facts: Facts
         cards=card_views(exchange.response_json) if exchange and exchange.status == 200 else [],
         facts=facts,
         facts_view=facts_view(facts.facts, day) if facts and facts.facts else None,
+        full_view=_full_view(facts.facts, day) if facts and facts.facts else None,
         today=day.isoformat(),
         auth_enabled=bool(current_app.config.get("AUTH_ENABLED")),
         insecure_local=bool(current_app.config.get("ALLOW_INSECURE_LOCAL_FHIR")),

@@ -133,14 +133,16 @@ def test_reference_patient_suggestions_links_overrides_and_source(client: FlaskC
     assert 'id="card-1-suggestion-1-button" aria-pressed="false"' in page
     assert 'aria-controls="card-1-suggestion-1-draft"' in page
     draft = page[page.index('id="card-1-suggestion-1-draft"'):]
-    assert "MedicationRequest (draft proposal): tacrolimus [RxNorm 42316]" in draft[:2000]
+    assert "MedicationRequest (draft proposal): tofacitinib [RxNorm 1357536]" in draft[:2000]
     assert 'data-selection="at-most-one"' in page
-    # Markdown detail rendered: the "Tried so far" table and bold headings.
-    assert "<table>" in page and "<strong>Tried so far</strong>" in page
-    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/11128676/" rel="noopener noreferrer nofollow" target="_blank">' in page
+    # The full assessment below the cards: the trial table, every option and every reference, linked.
+    full = page[page.index('id="full"'):page.index('id="facts"')]
+    assert "<table>" in full and "What the record shows" in full and "failed after an adequate trial" in full
+    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/11128676/" rel="noopener noreferrer nofollow" target="_blank">' in full
+    assert "IV cyclophosphamide" in full and "Considered, not favoured" in full
     # Links, with the preview link the engine adds when the preview is on.
-    assert ">Open the myositis-cds preview page</a>" in page
-    assert 'href="http://localhost/preview?patient=example-dm-001"' in page
+    assert ">Full option list, timeline and references (myositis-cds)</a>" in page
+    assert 'href="http://localhost/preview"' in page  # no patient data in the URL
     assert "Already planned or started" in page  # override reasons
     assert "Source:" in page and "myositis-cds knowledge base" in page
 

@@ -92,11 +92,12 @@ INTERNAL_WORDS = ("seed-only", "our convention", "seed document", "one source do
 
 
 def test_no_text_that_reaches_a_card_carries_an_internal_word(knowledge):
-    texts = [(o.id, t) for o in knowledge.options for t in (o.card_line, *(f.text for f in o.favoured_when),
+    texts = [(o.id, t) for o in knowledge.options for t in (o.card_line, o.rationale, *(f.text for f in o.favoured_when),
                                                              *(a.text for a in o.avoid_when))]
+    texts += [(c.id, c.adequate_trial.text) for c in knowledge.classes.values() if c.adequate_trial]
     texts += [(c.id, t) for c in knowledge.cautions.values() for t in (c.title, c.text, *(f.shown_as for f in c.risk_factors))]
     texts += [(p.id, t) for p in knowledge.pathways for t in (p.summary, p.text)]
-    texts += [(n.id, n.card_line) for n in knowledge.not_favoured]
+    texts += [(n.id, t) for n in knowledge.not_favoured for t in (n.card_line, n.text)]
     for entry, text in texts:
         assert not [w for w in INTERNAL_WORDS if w in text.lower()], (entry, text)
 
