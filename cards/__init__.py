@@ -20,7 +20,8 @@ from mappings.model import PatientFacts
 
 from .knowledge_base import Knowledge, KnowledgeError, load_knowledge
 from .models import Card, CardSpecError
-from .render import render_cards, render_full_view
+from .full_view import render_full_view
+from .render import render_cards
 from .rules import assess
 from .table import render_knowledge_table
 

@@ -27,11 +27,12 @@ from mappings.model import PatientFacts
 from . import vocab
 from .activity import Activity, assess_activity
 from .knowledge_base import Agent, Avoid, Caution, Favour, Knowledge, NotFavoured, Option
-from .phenotype import conditions, latest, phenotypes
+from .phenotype import conditions, phenotypes
+from .safety import SafetyItem, safety_items
 from .trials import (EXCLUDING, FAILED, IN_PROGRESS, INADEQUATE, INTOLERANT, JUDGE, RESPONDED, ClassState,
                      trial_states)
 
-__all__ = ["RankedOption", "SafetyItem", "Urgent", "Assessment", "assess", "ADULT_AGE"]
+__all__ = ["RankedOption", "Urgent", "Assessment", "assess", "ADULT_AGE"]
 
 ADULT_AGE = 18
 
@@ -65,16 +66,6 @@ class RankedOption:
     retreat: bool = False  # re-treating a prior responder
     retry: bool = False  # the class was stopped before an adequate trial
     orderable: bool = True  # offered as a draft order (severe-only options need their phenotype)
-
-
-@dataclass(frozen=True, slots=True)
-class SafetyItem:
-    """One check on the safety card, with what the record shows for it."""
-
-    caution: Caution
-    classes: tuple[str, ...]  # class labels it applies to on this call
-    found: tuple[str, ...] = ()  # record evidence (lab results, conditions, risk factors)
-    open: bool = True  # nothing in the record shows it done
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,116 +194,6 @@ def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dic
     return tuple(sorted(ranked, key=key)), tuple(removed)
 
 
-# --- safety -------------------------------------------------------------------------------
-
-
-def _current_daily_dose(states: tuple[ClassState, ...], rxcui: str) -> tuple[bool, float | None]:
-    """(taking it now, the recorded daily dose of the ongoing course or None).
-
-    The latest-starting ongoing record decides (an older "active" record left open after a
-    taper must not speak for today); several records starting that day: the highest known dose.
-    """
-    ongoing = [d for s in states for d in s.trial.drugs if d.ongoing and d.ingredient_rxcui == rxcui]
-    if not ongoing:
-        return False, None
-    latest = max(d.start or date.min for d in ongoing)
-    doses = [d.daily_dose_mg for d in ongoing if (d.start or date.min) == latest and d.daily_dose_mg is not None]
-    return True, (max(doses) if doses else None)
-
-
-def _dose_text(mg: float, above: float | None = None) -> str:
-    """One decimal at most, unless rounding would hide that the dose is above the threshold."""
-    text = f"{round(mg, 1):g}"
-    return text if above is None or float(text) > above else f"{mg:.8g}"
-
-
-def risk_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[str, str]) -> list[str]:
-    """What the record shows of the caution's risk factors (algorithm.md §5 for PJP), in knowledge order.
-
-    A glucocorticoid taken now whose dose the record does not state is named too ("dose not
-    recorded - check"): silence would read as "below the threshold"."""
-    out: list[str] = []
-    for factor in caution.risk_factors:
-        if factor.kind == "ongoing_class":
-            agents = sorted({d.ingredient for s in states if s.therapy_class in factor.classes
-                             for d in s.trial.drugs if d.ongoing})
-            if agents:
-                out.append(factor.describe(agents=", ".join(agents)))
-        elif factor.kind == "phenotype":
-            if any(p in phen for p in factor.phenotypes):
-                out.append(factor.describe())
-        elif factor.kind == "daily_dose_above" and factor.above_mg_per_day is not None:
-            for agent in factor.agents:
-                taking, dose = _current_daily_dose(states, agent.rxnorm_in)
-                if taking and dose is None:
-                    out.append(f"{agent.name} ongoing, dose not recorded - check")
-                elif dose is not None and dose > factor.above_mg_per_day:
-                    out.append(factor.describe(ingredient=agent.name, dose=_dose_text(dose, factor.above_mg_per_day),
-                                               threshold=_dose_text(factor.above_mg_per_day)))
-    return out
-
-
-def _taken_before(state: ClassState | None) -> bool:
-    return state is not None and state.trial.first_date is not None
-
-
-def _safety(knowledge: Knowledge, facts: PatientFacts, drafted: tuple[str, ...], states: tuple[ClassState, ...],
-            phen: dict[str, str], gc_weeks: int | None, pregnancy_possible: bool) -> tuple[SafetyItem, ...]:
-    """Checks for the classes drafted on this call (before starting) and those taken now (while on them)."""
-    by_class = {s.therapy_class: s for s in states}
-    current = {s.therapy_class for s in states if s.trial.ongoing}
-    items: list[SafetyItem] = []
-    for caution in knowledge.cautions.values():
-        if caution.kind == "screening":
-            classes = [c for c in caution.applies_to if c in drafted]
-            if caution.first_course_only:
-                classes = [c for c in classes if not _taken_before(by_class.get(c))]
-            if not classes:
-                continue
-            if "pregnancy" in caution.conditions and not pregnancy_possible:
-                continue  # a pregnancy check for a man or a woman past child-bearing age is noise
-        elif caution.kind == "monitoring":
-            classes = [c for c in caution.applies_to if c in current]
-            if not classes:
-                continue
-            if caution.when == "glucocorticoid_long_course" and (
-                    gc_weeks is None or gc_weeks < knowledge.threshold("glucocorticoid-long-course-weeks")):
-                continue
-        else:
-            continue
-        found = tuple(_found(facts, caution))
-        if caution.when == "pjp_risk":
-            if "pjp_prophylaxis" in current:
-                continue  # already on prophylaxis: nothing to prompt
-            found = tuple(risk_findings(caution, states, phen))
-            if not found:
-                continue
-        items.append(SafetyItem(caution=caution, classes=tuple(knowledge.classes[c].label for c in classes),
-                                found=found, open=caution.when == "pjp_risk" or not found))
-    return _pjp_once(items)
-
-
-_PJP_SCREENING = "pjp-prophylaxis"
-
-
-def _pjp_once(items: list[SafetyItem]) -> tuple[SafetyItem, ...]:
-    """PJP is prompted once: when cyclophosphamide is drafted its screening item carries what the record
-    shows, and the while-on-therapy item is dropped."""
-    screening = next((i for i in items if i.caution.id == _PJP_SCREENING), None)
-    risk = next((i for i in items if i.caution.when == "pjp_risk"), None)
-    if screening is None or risk is None:
-        return tuple(items)
-    merged = SafetyItem(caution=screening.caution, classes=screening.classes, found=risk.found, open=True)
-    return tuple(merged if i is screening else i for i in items if i is not risk)
-
-
-def _found(facts: PatientFacts, caution: Caution) -> list[str]:
-    """The record's latest result for each lab of the check, and its matching conditions (render formats)."""
-    out = [f"lab:{group}" for group in caution.labs if latest(facts, group) is not None]
-    out += [f"condition:{d.group}" for d in facts.diagnoses if d.group in caution.conditions]
-    return out
-
-
 def _reassess(knowledge: Knowledge, a_states: tuple[ClassState, ...], is_dm: bool, phen: dict[str, str],
               activity: Activity, cancer_screen_first: bool) -> tuple[Caution, ...]:
     on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in a_states)
@@ -391,12 +272,16 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
 
     gc = next((s for s in states if s.therapy_class == "glucocorticoid" and s.trial.ongoing), None)
     gc_weeks = gc.weeks if gc is not None else None
+
+    def checks(drafted: tuple[str, ...] = ()) -> tuple[SafetyItem, ...]:
+        return safety_items(knowledge, facts, drafted, states, phen, gc_weeks, pregnancy_possible)
+
     urgent = _urgent(knowledge, phen, cond, states)
     if urgent is not None:
         drafted = tuple(o.therapy_class for oid in _COMBINATION_OPTIONS for o in knowledge.options
                         if o.id == oid and o.agents[0] in urgent.agents)
         return Assessment(route=NEXT_LINE if activity.active else QUIET, urgent=urgent,
-                          safety=_safety(knowledge, facts, drafted, states, phen, gc_weeks, pregnancy_possible),
+                          safety=checks(drafted),
                           **base)
 
     second = [s for s in states if s.counts_as_second_agent]
@@ -408,8 +293,7 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
         ranked, removed = _rank(knowledge.options_for(stage), states, phen, cond, many_failed)
         drafts = tuple(r for r in ranked if r.orderable)[:MAX_DRAFTS] if drafts_allowed else ()
         drafted = tuple(c for r in drafts for c in (r.option.combination_of or (r.option.therapy_class,)))
-        return Assessment(route=route, options=ranked, drafts=drafts, removed=removed,
-                          safety=_safety(knowledge, facts, drafted, states, phen, gc_weeks, pregnancy_possible),
+        return Assessment(route=route, options=ranked, drafts=drafts, removed=removed, safety=checks(drafted),
                           not_favoured=not_favoured, refer=refer, reassess=reassess, **base)
 
     if incomplete and not states:
@@ -423,22 +307,18 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     if any(s.in_progress for s in second):
         if activity.active:
             return plan(IN_PROGRESS_ONLY, "next_line", drafts_allowed=False)
-        return Assessment(route=QUIET, safety=_safety(knowledge, facts, (), states, phen, gc_weeks,
-                                                      pregnancy_possible), **base)
+        return Assessment(route=QUIET, safety=checks(), **base)
     if not activity.active and any(g.resource_type == "Observation" for g in facts.gaps):
         # "No activity in the record" would be a false reassurance when the labs could not be read.
-        return Assessment(route=LABS_UNAVAILABLE, **base,
-                          safety=_safety(knowledge, facts, (), states, phen, gc_weeks, pregnancy_possible))
+        return Assessment(route=LABS_UNAVAILABLE, safety=checks(), **base)
     if not activity.active:
         judge = [s for s in second if s.outcome == JUDGE]
         if judge and "skin_predominant" in phen:
             # Muscle enzymes do not measure skin activity: name the skin-directed options, draft nothing.
             return plan(JUDGE_RESPONSE, "next_line", drafts_allowed=False)
         if judge and not activity.measured:
-            return Assessment(route=JUDGE_RESPONSE, **base,
-                              safety=_safety(knowledge, facts, (), states, phen, gc_weeks, pregnancy_possible))
-        return Assessment(route=QUIET, safety=_safety(knowledge, facts, (), states, phen, gc_weeks,
-                                                      pregnancy_possible), **base)
+            return Assessment(route=JUDGE_RESPONSE, safety=checks(), **base)
+        return Assessment(route=QUIET, safety=checks(), **base)
     if not any(s.outcome in (FAILED, RESPONDED) or (s.adequate and s.outcome != INTOLERANT) for s in second):
         # Only inadequate or intolerant trials (nothing else is left once activity is present and no
         # trial runs its window): optimise or switch within the first line, do not escalate.

@@ -1,5 +1,9 @@
 """Loads the clinical knowledge base (YAML under cards/knowledge/) and validates it at start-up.
 
+One module: one parser per knowledge file, all checked against the same reference and class tables
+and the cross-file rules at the end (each stage offers a class once); split per file, those checks
+would be scattered across modules that must still be read together.
+
 Every way a file can be wrong (unknown field, missing field, bad value, duplicate id,
 unknown reference, unknown class/cautions id, a URL that breaks the citation rule) raises
 ``KnowledgeError`` naming the file and the entry, so the service refuses to start rather

@@ -1,18 +1,18 @@
 
 
 def _draw_into(queue) -> None:  # noqa: ANN001
-    from cards.render import _new_uuid
+    from cards.text import new_uuid
 
-    queue.put(_new_uuid())
+    queue.put(new_uuid())
 
 
 def test_card_uuids_differ_between_forked_processes():
     """gunicorn may fork after import: each child must draw its own uuids, not the parent's sequence."""
     import multiprocessing
 
-    from cards.render import _new_uuid
+    from cards.text import new_uuid
 
-    _new_uuid()  # the generator exists before the fork, as it would in a preloaded app
+    new_uuid()  # the generator exists before the fork, as it would in a preloaded app
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     children = [ctx.Process(target=_draw_into, args=(queue,)) for _ in range(2)]
@@ -21,4 +21,4 @@ def test_card_uuids_differ_between_forked_processes():
     drawn = [queue.get(timeout=10) for _ in children]
     for child in children:
         child.join(10)
-    assert len(set(drawn)) == 2 and _new_uuid() not in drawn
+    assert len(set(drawn)) == 2 and new_uuid() not in drawn
