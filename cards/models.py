@@ -106,6 +106,9 @@ class Card:
     selection_behavior: str | None = None
     override_reasons: tuple[Coding, ...] = ()
     links: tuple[Link, ...] = field(default=())
+    # What drove the card (cards/fingerprint.py): a hash of ids and flags, never sent to the EHR.
+    # The service hides a card the clinician answered until this changes (issue 16).
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         if not self.summary or len(self.summary) >= 140:

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from mappings.model import PatientFacts
 
+from .fingerprint import fingerprint
 from .knowledge_base import Agent, Knowledge
 from .models import Action, Card, Coding, Link, Source, Suggestion
 from .phenotype import latest
@@ -55,7 +56,7 @@ class _Draft:
     extra_links: tuple[Link, ...] = field(default=())
 
 
-def _card(knowledge: Knowledge, d: _Draft, preview_url: str | None) -> Card:
+def _card(knowledge: Knowledge, d: _Draft, preview_url: str | None, a: Assessment) -> Card:
     preview = (Link(label="Full option list, timeline and references (myositis-cds)", url=preview_url),) \
         if preview_url else ()
     return Card(
@@ -64,6 +65,7 @@ def _card(knowledge: Knowledge, d: _Draft, preview_url: str | None) -> Card:
         selection_behavior="at-most-one" if d.suggestions else None,
         override_reasons=_override_reasons(knowledge) if d.overrides else (),
         links=preview + d.cites.links(knowledge.meta.max_reference_links),
+        fingerprint=fingerprint(a, d.kind),
     )
 
 
@@ -295,9 +297,9 @@ def render_cards(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today
         return []
     if a.route in (IBM, JUVENILE):
         d = _pathway_card(knowledge, "ibm" if a.route == IBM else "juvenile", a)
-        return [_card(knowledge, d, preview_url)] if d is not None else []
+        return [_card(knowledge, d, preview_url, a)] if d is not None else []
     drafts = [_urgent(facts, a, knowledge, today)]
     if a.urgent is None:
         drafts.append(_main(facts, a, knowledge, today))
     drafts.append(_safety(facts, a, knowledge))
-    return [_card(knowledge, d, preview_url) for d in drafts if d is not None]
+    return [_card(knowledge, d, preview_url, a) for d in drafts if d is not None]

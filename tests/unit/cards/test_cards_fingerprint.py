@@ -1,0 +1,67 @@
+"""A card's fingerprint changes exactly when a material fact changes (issue 16), and carries no patient data."""
+
+from __future__ import annotations
+
+import pytest
+
+from cards import build_cards, load_knowledge
+from cards.fingerprint import enzyme_band
+from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
+
+
+@pytest.fixture(scope="module")
+def knowledge():
+    return load_knowledge()
+
+
+def prints(f, knowledge) -> dict[str, str]:
+    return {c.kind: c.fingerprint for c in build_cards(f, knowledge=knowledge, today=TODAY)}
+
+
+def ck(weeks: int, value: float):
+    return lab("creatine_kinase", weeks_ago(weeks), value, high=200.0)
+
+
+GC = trial("glucocorticoid", weeks_ago(130), ongoing=True)
+MTX = trial("methotrexate", weeks_ago(120), weeks_ago(60))
+
+
+def test_same_record_same_fingerprint_and_it_is_not_sent_to_the_ehr(knowledge):
+    f = facts(diagnoses=(DM,), trials=(GC, MTX), labs=(ck(20, 1800), ck(2, 2400)))
+    assert prints(f, knowledge) == prints(f, knowledge)
+    for c in build_cards(f, knowledge=knowledge, today=TODAY):
+        assert "fingerprint" not in str(c.to_json()) and c.fingerprint not in str(c.to_json())
+
+
+def test_a_repeat_result_in_the_same_band_does_not_change_it(knowledge):
+    before = prints(facts(diagnoses=(DM,), trials=(GC, MTX), labs=(ck(20, 1800), ck(2, 2400))), knowledge)
+    again = prints(facts(diagnoses=(DM,), trials=(GC, MTX), labs=(ck(20, 1800), ck(4, 2400), ck(1, 2500))), knowledge)
+    assert before["next-line"] == again["next-line"]
+
+
+@pytest.mark.parametrize("change", ["new failure", "higher band", "ild", "pregnancy", "cancer"])
+def test_each_material_change_changes_the_main_card_fingerprint(knowledge, change):
+    base = dict(diagnoses=(DM,), trials=(GC, MTX), labs=(ck(20, 300), ck(2, 350)))
+    changed = dict(base)
+    if change == "new failure":
+        changed["trials"] = (GC, MTX, trial("azathioprine", weeks_ago(59), weeks_ago(20)))
+    elif change == "higher band":
+        changed["labs"] = (ck(20, 300), ck(2, 1200))
+    elif change == "ild":
+        changed["diagnoses"] = (DM, diagnosis("interstitial_lung_disease"))
+    elif change == "pregnancy":
+        changed["diagnoses"] = (DM, diagnosis("pregnancy"))
+    elif change == "cancer":
+        changed["diagnoses"] = (DM, diagnosis("malignancy"))
+    assert prints(facts(**base), knowledge)["next-line"] != prints(facts(**changed), knowledge)["next-line"]
+
+
+def test_no_patient_identifier_goes_into_it(knowledge):
+    a = prints(reference_patient(), knowledge)
+    b = prints(reference_patient(birth_date=reference_patient().birth_date), knowledge)
+    assert a == b and all(len(v) == 32 and "example" not in v for v in a.values())
+
+
+@pytest.mark.parametrize(("value", "band"), [(150, 0), (250, 1), (500, 2), (1500, 3), (2500, 4), (None, None)])
+def test_enzyme_bands_are_multiples_of_the_upper_limit(value, band):
+    assert enzyme_band(value, 200.0) == band
