@@ -37,8 +37,9 @@ def _material(a: Assessment, kind: str) -> dict[str, object]:
         "failed": sorted(s.therapy_class for s in a.failed),
         "in_progress": sorted(s.therapy_class for s in a.in_progress),
         "active": a.activity.active,
-        "enzyme": [raised.group, enzyme_band(raised.latest.value, raised.latest.reference_high),
-                   raised.trend == "rising"] if raised is not None else None,
+        # The band, not the trend: a rise that matters moves the band; rising -> plateau is no news.
+        "enzyme": [raised.group, enzyme_band(raised.latest.value, raised.latest.reference_high)]
+        if raised is not None else None,
         "lung_falling": a.activity.lung_decline is not None,
         "relapse": a.activity.relapse is not None,
         "phenotypes": sorted(p for p in a.phenotypes if p in MATERIAL_PHENOTYPES),
