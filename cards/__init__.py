@@ -18,9 +18,9 @@ from datetime import date
 
 from mappings.model import PatientFacts
 
+from .full_view import render_full_view
 from .knowledge_base import Knowledge, KnowledgeError, load_knowledge
 from .models import Card, CardSpecError
-from .full_view import render_full_view
 from .render import render_cards
 from .rules import assess
 from .table import render_knowledge_table

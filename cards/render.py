@@ -9,9 +9,10 @@ navigate the EHR tab away from the chart). The short cards' words come from card
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable
+from typing import Any
 
 from mappings.model import PatientFacts
 
@@ -19,11 +20,36 @@ from .fingerprint import fingerprint
 from .knowledge_base import Agent, Knowledge
 from .models import Action, Card, Coding, Link, Source, Suggestion
 from .phenotype import latest
-from .rules import (FIRST_LINE, IBM, IN_PROGRESS_ONLY, JUDGE_RESPONSE, JUVENILE, LABS_UNAVAILABLE, NEXT_LINE,
-                    NO_MEDICATION_DATA, NONE, OPTIMISE, Assessment, RankedOption)
+from .rules import (
+    FIRST_LINE,
+    IBM,
+    IN_PROGRESS_ONLY,
+    JUDGE_RESPONSE,
+    JUVENILE,
+    LABS_UNAVAILABLE,
+    NEXT_LINE,
+    NO_MEDICATION_DATA,
+    NONE,
+    OPTIMISE,
+    Assessment,
+    RankedOption,
+)
 from .safety import SafetyItem
-from .text import (EVIDENCE_WORDS, Citations, activity_lines, agent_name, lower_first, md, measure_line, names_list,
-                   new_uuid, render_template, tried_line, value_text, when_text)
+from .text import (
+    EVIDENCE_WORDS,
+    Citations,
+    activity_lines,
+    agent_name,
+    lower_first,
+    md,
+    measure_line,
+    names_list,
+    new_uuid,
+    render_template,
+    tried_line,
+    value_text,
+    when_text,
+)
 from .trials import INTOLERANT
 from .vocab import RXNORM_SYSTEM
 
@@ -238,7 +264,7 @@ def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: dat
         agents=[x.name for x in a.urgent.agents], held_back=[md(x) for x in a.urgent.held_back],
         fallback=p.summary if p else "Anti-MDA5 with ILD",
     )
-    suggestions = ()
+    suggestions: tuple[Suggestion, ...] = ()
     if a.urgent.agents:
         names = " + ".join(x.name for x in a.urgent.agents)
         suggestions = (_suggestion(f"Start combination: {names} with high-dose glucocorticoid (draft orders)",

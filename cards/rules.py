@@ -19,8 +19,9 @@ No wording here; cards/render.py fills the templates from the Assessment. The ru
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from itertools import pairwise
 
 from mappings.model import PatientFacts
 
@@ -29,8 +30,7 @@ from .activity import Activity, assess_activity
 from .knowledge_base import Agent, Avoid, Caution, Favour, Knowledge, NotFavoured, Option
 from .phenotype import conditions, phenotypes
 from .safety import SafetyItem, safety_items
-from .trials import (EXCLUDING, FAILED, IN_PROGRESS, INADEQUATE, INTOLERANT, JUDGE, RESPONDED, ClassState,
-                     trial_states)
+from .trials import EXCLUDING, FAILED, IN_PROGRESS, INADEQUATE, INTOLERANT, JUDGE, RESPONDED, ClassState, trial_states
 
 __all__ = ["RankedOption", "Urgent", "Assessment", "assess", "ADULT_AGE"]
 
@@ -143,7 +143,7 @@ def _together(option: Option, by_class: dict[str, ClassState]) -> bool | None:
         return None
     spans = sorted((p.trial.first_date, p.trial.last_date or p.trial.first_date) for p in parts if p is not None
                    and p.trial.first_date is not None)
-    return not all(later[0] > earlier[1] for earlier, later in zip(spans, spans[1:]))
+    return not all(later[0] > earlier[1] for earlier, later in pairwise(spans))
 
 
 def _candidate(option: Option, by_class: dict[str, ClassState]) -> tuple[bool, bool, bool]:
@@ -257,18 +257,19 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     states = trial_states(facts, knowledge, activity, today)
     incomplete = any(g.resource_type.startswith("Medication") for g in facts.gaps)
     dm_onset = min((d.onset for d in facts.diagnoses if d.group in vocab.DM_GROUPS and d.onset), default=None)
-    base = dict(disease=disease, is_dm=is_dm, age=age, phenotypes=phen, conditions=cond, activity=activity,
-                states=states, medication_incomplete=incomplete, statins=_statins(facts),
-                cancer_screen_first=is_dm and "cancer" not in phen and dm_onset is not None
-                and (today - dm_onset).days <= knowledge.threshold("new-diagnosis-days"))
+    # What every route shares; each route below is this with its own route and findings (dataclasses.replace).
+    base = Assessment(route=QUIET, disease=disease, is_dm=is_dm, age=age, phenotypes=phen, conditions=cond,
+                      activity=activity, states=states, medication_incomplete=incomplete, statins=_statins(facts),
+                      cancer_screen_first=is_dm and "cancer" not in phen and dm_onset is not None
+                      and (today - dm_onset).days <= knowledge.threshold("new-diagnosis-days"))
 
     if not groups & vocab.MYOSITIS_GROUPS:
-        return Assessment(route=NONE, **base)
+        return replace(base, route=NONE)
     # Juvenile first: a child with any myositis code belongs on the paediatric pathway.
     if (age is not None and age < ADULT_AGE) or (age is None and "juvenile_dermatomyositis" in groups):
-        return Assessment(route=JUVENILE, **base)
+        return replace(base, route=JUVENILE)
     if "inclusion_body_myositis" in groups:
-        return Assessment(route=IBM, **base)
+        return replace(base, route=IBM)
 
     gc = next((s for s in states if s.therapy_class == "glucocorticoid" and s.trial.ongoing), None)
     gc_weeks = gc.weeks if gc is not None else None
@@ -280,9 +281,8 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     if urgent is not None:
         drafted = tuple(o.therapy_class for oid in _COMBINATION_OPTIONS for o in knowledge.options
                         if o.id == oid and o.agents[0] in urgent.agents)
-        return Assessment(route=NEXT_LINE if activity.active else QUIET, urgent=urgent,
-                          safety=checks(drafted),
-                          **base)
+        return replace(base, route=NEXT_LINE if activity.active else QUIET, urgent=urgent,
+                          safety=checks(drafted))
 
     second = [s for s in states if s.counts_as_second_agent]
     failed = [s for s in second if s.outcome == FAILED]
@@ -293,35 +293,35 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
         ranked, removed = _rank(knowledge.options_for(stage), states, phen, cond, many_failed)
         drafts = tuple(r for r in ranked if r.orderable)[:MAX_DRAFTS] if drafts_allowed else ()
         drafted = tuple(c for r in drafts for c in (r.option.combination_of or (r.option.therapy_class,)))
-        return Assessment(route=route, options=ranked, drafts=drafts, removed=removed, safety=checks(drafted),
-                          not_favoured=not_favoured, refer=refer, reassess=reassess, **base)
+        return replace(base, route=route, options=ranked, drafts=drafts, removed=removed, safety=checks(drafted),
+                          not_favoured=not_favoured, refer=refer, reassess=reassess)
 
     if incomplete and not states:
-        return Assessment(route=NO_MEDICATION_DATA, **base)
+        return replace(base, route=NO_MEDICATION_DATA)
     if not second:
         # Glucocorticoid alone (or nothing) with activity, or any glucocorticoid now: a steroid-sparing
         # agent is due whatever the enzymes say (BSR 2022: started early, alongside glucocorticoid).
         if gc is not None or activity.active:
             return plan(FIRST_LINE, "first_line")
-        return Assessment(route=QUIET, **base)
+        return replace(base, route=QUIET)
     if any(s.in_progress for s in second):
         if activity.active:
             return plan(IN_PROGRESS_ONLY, "next_line", drafts_allowed=False)
-        return Assessment(route=QUIET, safety=checks(), **base)
+        return replace(base, route=QUIET, safety=checks())
     if not activity.active and any(g.resource_type == "Observation" for g in facts.gaps):
         # "No activity in the record" would be a false reassurance when the labs could not be read.
-        return Assessment(route=LABS_UNAVAILABLE, safety=checks(), **base)
+        return replace(base, route=LABS_UNAVAILABLE, safety=checks())
     if not activity.active:
         judge = [s for s in second if s.outcome == JUDGE]
         if judge and "skin_predominant" in phen:
             # Muscle enzymes do not measure skin activity: name the skin-directed options, draft nothing.
             return plan(JUDGE_RESPONSE, "next_line", drafts_allowed=False)
         if judge and not activity.measured:
-            return Assessment(route=JUDGE_RESPONSE, safety=checks(), **base)
-        return Assessment(route=QUIET, safety=checks(), **base)
+            return replace(base, route=JUDGE_RESPONSE, safety=checks())
+        return replace(base, route=QUIET, safety=checks())
     if not any(s.outcome in (FAILED, RESPONDED) or (s.adequate and s.outcome != INTOLERANT) for s in second):
         # Only inadequate or intolerant trials (nothing else is left once activity is present and no
         # trial runs its window): optimise or switch within the first line, do not escalate.
         return plan(OPTIMISE, "first_line")
     return plan(NEXT_LINE, "next_line", not_favoured=knowledge.not_favoured, refer=many_failed,
-                reassess=_reassess(knowledge, states, is_dm, phen, activity, bool(base["cancer_screen_first"])))
+                reassess=_reassess(knowledge, states, is_dm, phen, activity, base.cancer_screen_first))

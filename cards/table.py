@@ -8,7 +8,7 @@ __all__ = ["render_knowledge_table"]
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
 
 def _risk_factor_rule(factor: RiskFactor) -> str:

@@ -9,10 +9,11 @@ import os
 import random
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jinja2
 

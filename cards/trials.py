@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import pairwise
 
 from mappings.model import PatientFacts, TrialHistory
 from mappings.stop_reason import INTOLERANCE
@@ -74,7 +75,7 @@ def _episode_start(trial: TrialHistory, window_weeks: int | None) -> date | None
         return trial.first_date
     start = dates[0]
     if window_weeks:
-        for previous, current in zip(dates, dates[1:]):
+        for previous, current in pairwise(dates):
             if (current - previous).days > window_weeks * 7:
                 start = current
     return start

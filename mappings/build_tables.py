@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from mappings.doseform import UNKNOWN, classify_words
 
@@ -92,7 +93,7 @@ def _class_ingredients(classes_path: Path) -> dict[str, str]:
     return out
 
 
-def build_from_rrf(rrf_dir: Path, ingredients: Iterable[str], *, version: str) -> dict:
+def build_from_rrf(rrf_dir: Path, ingredients: Iterable[str], *, version: str) -> dict[str, Any]:
     wanted = set(ingredients)
     names: dict[str, tuple[str, str]] = {}  # rxcui -> (tty, name)
     for r in _rows(rrf_dir / "RXNCONSO.RRF"):
@@ -143,7 +144,7 @@ def build_from_rrf(rrf_dir: Path, ingredients: Iterable[str], *, version: str) -
     )
 
 
-def build_from_knowledge(knowledge_dir: Path) -> dict:
+def build_from_knowledge(knowledge_dir: Path) -> dict[str, Any]:
     drugs = json.loads((knowledge_dir / "drugs.json").read_text(encoding="utf-8"))
     seed = json.loads((knowledge_dir / "rxcui_to_drug.json").read_text(encoding="utf-8"))
     key_to_ins: dict[str, list[str]] = {}
@@ -152,7 +153,7 @@ def build_from_knowledge(knowledge_dir: Path) -> dict:
         if not ins:
             ins = [i["rxcui"] for i in d.get("related_single_ingredients") or [] if i.get("verified")]
         key_to_ins[d["key"]] = ins
-    products: dict[str, dict] = {}
+    products: dict[str, dict[str, Any]] = {}
     for rxcui, e in seed["rxcui_map"].items():
         ings = sorted({i for k in e["drugs"] for i in key_to_ins.get(k, [])}, key=int)
         if not ings:
@@ -177,7 +178,7 @@ def build_from_knowledge(knowledge_dir: Path) -> dict:
     )
 
 
-def _document(products: dict, ndc: dict, *, sources: dict[str, str], built_from: str) -> dict:
+def _document(products: dict[str, Any], ndc: dict[str, Any], *, sources: dict[str, str], built_from: str) -> dict[str, Any]:
     return {
         "meta": {
             "title": "RxNorm product -> ingredient table for the therapy classes",

@@ -15,6 +15,7 @@ matching is linear in the (capped) length.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 __all__ = ["MAX_TEXT", "MAX_DAILY_MG", "GRAMMAR_WORDS", "daily_dose_from_text"]
 
@@ -61,7 +62,7 @@ _FREQUENCIES: dict[str, float] = {
 _TIME_OF_DAY = ("in the morning", "at night", "at bedtime", "in the evening")
 
 
-def _alternation(phrases) -> str:  # noqa: ANN001
+def _alternation(phrases: Iterable[str]) -> str:
     return "|".join(re.escape(p) for p in sorted(phrases, key=lambda p: (-len(p), p)))
 
 

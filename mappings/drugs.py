@@ -17,6 +17,7 @@ product (eye drops, ointment, cream) is recognised but never counted.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mappings.doseform import LOCAL, SYSTEMIC_ORAL, SYSTEMIC_PARENTERAL, classify_words
@@ -52,7 +53,7 @@ _NONE = Resolution((), False)
 def resolve_concepts(record: MedicationRecord, term: Terminology, lookup: IngredientLookup | None = None) -> Resolution:
     """Resolve one record's medication (memoised per distinct concept set)."""
     key = (record.medication, record.ingredients, record.form, record.route, lookup is not None)
-    hit = term._memo.get(key)
+    hit: Resolution | None = term._memo.get(key)
     if hit is not None:
         return hit
     res = _resolve(record, term, lookup)
@@ -91,7 +92,8 @@ def _concept_words(c: Concept) -> list[str]:
     return out
 
 
-def _from_codes(concepts, term: Terminology, lookup, prefix: str):
+def _from_codes(concepts: Iterable[Concept], term: Terminology, lookup: IngredientLookup | None,
+                prefix: str) -> tuple[tuple[Match, ...], str | None, list[str]]:
     found: dict[str, Match] = {}
     routes: list[str] = []
     names: list[str] = []
@@ -145,7 +147,7 @@ def _from_codes(concepts, term: Terminology, lookup, prefix: str):
 def _safe_lookup(lookup: IngredientLookup, rxcui: str) -> LookupResult | None:
     try:
         return lookup.lookup(rxcui)
-    except Exception:  # noqa: BLE001 - a lookup must never break the hook
+    except Exception:
         return None
 
 
@@ -184,7 +186,7 @@ def _from_text(text: str, term: Terminology, prefix: str) -> tuple[tuple[Match, 
     return tuple(found.values()), local
 
 
-def _is_local(code_route: str | None, words: list[str], matches, term: Terminology) -> bool:
+def _is_local(code_route: str | None, words: list[str], matches: Sequence[Match], term: Terminology) -> bool:
     if code_route == LOCAL:
         return True
     if code_route is not None:

@@ -122,7 +122,7 @@ class Terminology:
     provenance: dict[str, Any]
     # Words of every drug name and alias ("prednisone", "medrol"): dose text may repeat the name.
     drug_words: frozenset[str] = frozenset()
-    _memo: dict = field(default_factory=dict, repr=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)  # concept set -> Resolution (mappings.drugs)
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def ingredient_by_rxcui(self, rxcui: str) -> Ingredient | None:
@@ -176,7 +176,7 @@ def _alternation(words: list[str]) -> re.Pattern[str]:
 
 
 def _name_words(text_map: dict[str, str]) -> frozenset[str]:
-    from mappings.dosetext import GRAMMAR_WORDS  # noqa: PLC0415 - dosetext needs nothing from here
+    from mappings.dosetext import GRAMMAR_WORDS
 
     # Short words ("ds", "g", "iv") are too easily an abbreviation the dose grammar must see.
     return frozenset(w for alias in text_map for w in alias.split()
@@ -214,7 +214,11 @@ def _load(path: Path) -> Terminology:
     )
 
 
-def _load_classes(file: Path):
+_ClassTables = tuple[dict[str, TherapyClass], dict[str, Ingredient], dict[str, tuple[str, ...]], dict[str, str],
+                     dict[str, str], set[str], dict[str, tuple[str, str]]]
+
+
+def _load_classes(file: Path) -> _ClassTables:
     doc = _read(file)
     f = file.name
     classes: dict[str, TherapyClass] = {}
@@ -244,7 +248,7 @@ def _load_classes(file: Path):
     for i, c in enumerate(doc.get("classes", [])):
         cid = c.get("id")
         entry = f"classes[{i}] ({cid})"
-        _need(isinstance(cid, str) and cid, f, entry, "missing id")
+        _need(isinstance(cid, str) and bool(cid), f, entry, "missing id")
         _need(cid not in classes, f, entry, "duplicate class id")
         _need(c.get("role") in ROLES, f, entry, f"role must be one of {ROLES}")
         codes: list[str] = []
@@ -296,7 +300,8 @@ def _load_classes(file: Path):
     return classes, ingredients, {k: tuple(v) for k, v in atc.items()}, atc4, text_map, local_text, class_codes
 
 
-def _load_products(file: Path, ingredients: dict[str, Ingredient], class_codes: dict[str, tuple[str, str]]):
+def _load_products(file: Path, ingredients: dict[str, Ingredient],
+                   class_codes: dict[str, tuple[str, str]]) -> tuple[dict[str, Product], dict[str, str]]:
     doc = _read(file)
     f = file.name
     sources = doc["meta"].get("sources") or {}
@@ -326,7 +331,15 @@ def _norm_icd(code: str) -> str:
     return code.replace(".", "").replace(" ", "").upper()
 
 
-def _load_conditions(file: Path):
+_ConditionTables = tuple[dict[str, ConditionGroup], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]],
+                         tuple[tuple[str, str, str], ...], dict[str, tuple[str, ...]], re.Pattern[str]]
+
+
+def _freeze(table: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    return {k: tuple(v) for k, v in table.items()}
+
+
+def _load_conditions(file: Path) -> _ConditionTables:
     doc = _read(file)
     f = file.name
     groups: dict[str, ConditionGroup] = {}
@@ -344,7 +357,8 @@ def _load_conditions(file: Path):
         for c in g.get("codes", []):
             _need(bool(c.get("sources")), f, entry, f"code {c.get('code')} has no source")
             table = systems.get(c.get("system"))
-            _need(table is not None, f, entry, f"unknown system {c.get('system')!r}")
+            if table is None:
+                raise TerminologyError(f"{f}: {entry}: unknown system {c.get('system')!r}")
             code = c["code"] if c["system"] == "http://snomed.info/sct" else _norm_icd(c["code"])
             table.setdefault(code, [])
             if gid not in table[code]:
@@ -359,11 +373,10 @@ def _load_conditions(file: Path):
             raise TerminologyError(f"{f}: {entry}: bad text pattern ({exc})") from exc
         groups[gid] = ConditionGroup(gid, g.get("label", gid), text, excl)
     negation = re.compile("|".join(doc["meta"].get("text_negations") or [r"(?!x)x"]))
-    freeze = lambda d: {k: tuple(v) for k, v in d.items()}  # noqa: E731
-    return groups, freeze(snomed), freeze(icd10), tuple(ranges), freeze(icd9), negation
+    return groups, _freeze(snomed), _freeze(icd10), tuple(ranges), _freeze(icd9), negation
 
 
-def _load_labs(file: Path):
+def _load_labs(file: Path) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
     doc = _read(file)
     f = file.name
     loinc: dict[str, tuple[str, str]] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 from service.errors import BadRequest
 from service.registry import ServiceSpec
@@ -84,7 +84,9 @@ def parse_feedback(body: Any) -> list[FeedbackItem]:
         if item_problems:
             problems.extend(item_problems)
             continue
-        out.append(FeedbackItem(card, outcome, tuple(suggestions), system, code, has_comment, stamp))
+        # Each field was checked above (any problem skipped this item): the casts only tell the type checker.
+        out.append(FeedbackItem(cast(str, card), cast(str, outcome), tuple(suggestions), system, code, has_comment,
+                                cast(str, stamp)))
     if problems:
         raise BadRequest("The feedback is not valid.", details=problems[:50])
     return out

@@ -24,9 +24,9 @@ import logging
 import math
 import re
 from collections import Counter
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from mappings.dosetext import MAX_TEXT as MAX_DOSAGE_TEXT
@@ -318,7 +318,7 @@ def _is_mg(quantity: dict[str, Any]) -> bool:
     if unit is not None and (not isinstance(unit, str) or unit.strip().lower() != "mg"):
         return False  # "mg/kg", "tablet", or a display that contradicts the code
     if code is not None:
-        return code == "mg"
+        return bool(code == "mg")
     return unit is not None
 
 
@@ -362,7 +362,8 @@ def _daily_dose_mg(resource: dict[str, Any]) -> float | None:
     if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
         return None
     period = _positive_number(repeat.get("period"))
-    hours = _HOURS.get(repeat.get("periodUnit")) if isinstance(repeat.get("periodUnit"), str) else None
+    unit = repeat.get("periodUnit")
+    hours = _HOURS.get(unit) if isinstance(unit, str) else None
     if period is None or hours is None:
         return None
     daily = dose * frequency * 24 / (period * hours)
@@ -509,7 +510,7 @@ def _strict_valid(resource: dict[str, Any]) -> bool:
         try:
             lookup(rtype).model_validate(resource)
             return True
-        except Exception:  # noqa: BLE001 - pydantic raises several types; any failure means invalid
+        except Exception:
             continue
     return False
 
@@ -570,7 +571,7 @@ def parse_patient_data(
         except InvalidField as exc:
             skipped[f"{rtype}: {_INVALID} {exc}"] += 1
             continue
-        key = (rtype, record.id)
+        key = (str(rtype), record.id)
         if key in seen:
             continue  # the same resource reached us twice (prefetch page + fetch)
         seen.add(key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from service.errors import BadRequest
@@ -142,7 +142,7 @@ def _parse_authorization(value: Any, problems: list[str]) -> FhirAuthorization |
     return FhirAuthorization(
         access_token=value["access_token"],
         token_type="Bearer",
-        expires_in=expires_in,
+        expires_in=cast(int, expires_in),  # checked above: any problem returned None
         scope=value["scope"],
         subject=value["subject"],
         patient=patient,
@@ -162,7 +162,7 @@ def parse_hook_request(body: Any, *, expected_hook: str, prefetch_keys: frozense
         problems.append(f'hook must be "{expected_hook}" for this service')
 
     hook_instance = body.get("hookInstance")
-    if not _nonempty_str(hook_instance) or not _is_uuid(hook_instance):
+    if not isinstance(hook_instance, str) or not hook_instance.strip() or not _is_uuid(hook_instance):
         problems.append("hookInstance is required and must be a UUID")
 
     fhir_server = body.get("fhirServer")

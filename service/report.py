@@ -67,7 +67,7 @@ def format_report(rows: list[KindReport], labels: dict[str, str] | None = None) 
 
 
 def _reason_labels() -> dict[str, str]:
-    from cards import load_knowledge  # noqa: PLC0415 - only the text report needs the knowledge base
+    from cards import load_knowledge
 
     return dict(load_knowledge().meta.override_reasons)
 

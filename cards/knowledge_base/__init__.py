@@ -2,8 +2,22 @@
 validation (load). The data itself lives in cards/knowledge/*.yaml."""
 
 from .load import DEFAULT_DIRECTORY, FILES, load_knowledge
-from .model import (Agent, Avoid, Caution, Favour, Knowledge, KnowledgeError, Meta, NotFavoured, Option, Pathway,
-                    Reference, RiskFactor, TherapyClass, TrialWindow)
+from .model import (
+                    Agent,
+                    Avoid,
+                    Caution,
+                    Favour,
+                    Knowledge,
+                    KnowledgeError,
+                    Meta,
+                    NotFavoured,
+                    Option,
+                    Pathway,
+                    Reference,
+                    RiskFactor,
+                    TherapyClass,
+                    TrialWindow,
+)
 
 __all__ = ["Agent", "Avoid", "Caution", "DEFAULT_DIRECTORY", "FILES", "Favour", "Knowledge", "KnowledgeError", "Meta",
            "NotFavoured", "Option", "Pathway", "Reference", "RiskFactor", "TherapyClass", "TrialWindow", "load_knowledge"]

@@ -15,13 +15,29 @@ from __future__ import annotations
 import re
 import string
 import urllib.parse
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .. import vocab
-from .model import (Agent, Avoid, Caution, Favour, Knowledge, KnowledgeError, Meta, NotFavoured, Option, Pathway,
-                    Reference, RiskFactor, TherapyClass, Threshold, TrialWindow)
-from .reader import _Entry, _read_yaml
+from .model import (
+    Agent,
+    Avoid,
+    Caution,
+    Favour,
+    Knowledge,
+    KnowledgeError,
+    Meta,
+    NotFavoured,
+    Option,
+    Pathway,
+    Reference,
+    RiskFactor,
+    TherapyClass,
+    Threshold,
+    TrialWindow,
+)
+from .reader import _Entry, _read_meta, _read_yaml
 
 __all__ = ["load_knowledge", "DEFAULT_DIRECTORY", "FILES"]
 
@@ -372,7 +388,7 @@ def _parse_thresholds(directory: Path, refs: dict[str, Reference]) -> dict[str, 
 
 
 def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
-    file, body = _read_yaml(directory, "meta")
+    file, body = _read_meta(directory)
     allowed = {"id", "source_label", "main_reference", "topic", "override_reason_system", "override_reasons",
                "max_reference_links", "version", "reviewed", "source"}
     e = _Entry(body, allowed)

@@ -6,9 +6,9 @@ Plain frozen dataclasses, no I/O; ``load.py`` builds them, ``reader.py`` reads t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable
 
 __all__ = ["KnowledgeError", "Knowledge", "Reference", "TherapyClass", "TrialWindow", "Agent", "Favour",
            "Avoid", "Option", "NotFavoured", "Caution", "RiskFactor", "Pathway", "Meta", "Threshold"]
@@ -199,11 +199,11 @@ class Caution:
     def findings_sentence(self, findings: Iterable[str]) -> str:
         return (self.findings_text or "").format(findings="; ".join(findings))
 
-    def with_sentence_before(self, sentence: str) -> "Caution":
+    def with_sentence_before(self, sentence: str) -> Caution:
         """A copy whose text starts with ``sentence`` (the record's findings), for an Assessment."""
         return dataclasses.replace(self, text=f"{sentence} {self.text}")
 
-    def with_sentence_after(self, sentence: str) -> "Caution":
+    def with_sentence_after(self, sentence: str) -> Caution:
         return dataclasses.replace(self, text=f"{self.text} {sentence}")
 
 

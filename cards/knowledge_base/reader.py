@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import yaml
 
@@ -107,19 +108,19 @@ class _Entry:
             return []
         return value
 
-    def sub(self, key: str, item: Any, allowed: set[str], reader: Callable[["_Entry"], Any]) -> Any:
+    def sub(self, key: str, item: Any, allowed: set[str], reader: Callable[[_Entry], Any]) -> Any:
         inner = _Entry(item, allowed)
         result = reader(inner)
         self.problems.extend(f"{key}: {p}" for p in inner.problems)
         return result
 
 
-def _read_yaml(directory: Path, name: str) -> tuple[str, list[Any] | dict[str, Any]]:
+def _read_body(directory: Path, name: str) -> tuple[str, Any]:
     file = f"{name}.yaml"
     path = directory / file
     try:
         with path.open("r", encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader, C-accelerated when libyaml is there
+            data = yaml.load(fh, Loader=_YAML_LOADER)
     except FileNotFoundError:
         raise KnowledgeError(file, None, ["file is missing"]) from None
     except yaml.YAMLError as exc:
@@ -132,6 +133,19 @@ def _read_yaml(directory: Path, name: str) -> tuple[str, list[Any] | dict[str, A
             raise KnowledgeError(file, None, ["'meta' must be a mapping"])
     elif not isinstance(body, list) or not body:
         raise KnowledgeError(file, None, [f"{name!r} must be a non-empty list"])
+    return file, body
+
+
+def _read_yaml(directory: Path, name: str) -> tuple[str, list[Any]]:
+    """A knowledge file's list of entries (every file but meta.yaml)."""
+    file, body = _read_body(directory, name)
+    assert isinstance(body, list)  # _read_body checked it
+    return file, body
+
+
+def _read_meta(directory: Path) -> tuple[str, dict[str, Any]]:
+    file, body = _read_body(directory, "meta")
+    assert isinstance(body, dict)  # _read_body checked it
     return file, body
 
 

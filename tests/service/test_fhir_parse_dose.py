@@ -132,7 +132,7 @@ def test_fields_mode_and_strict_mode_read_the_same_dose():
 # --- the Dosage text, carried for mappings to read when the structure gives no dose (issue 15)
 
 
-def _text(resource, strict=False):  # noqa: ANN001, ANN202
+def _text(resource, strict=False):
     parsed = parse_patient_data(PID, [], [resource], {}, strict=strict)
     assert len(parsed.medications) == 1, parsed.skipped
     return parsed.medications[0].dosage_text
@@ -176,9 +176,9 @@ def test_fields_and_strict_mode_carry_the_same_text():
 
 
 def test_the_text_dose_reaches_the_facts_end_to_end():
-    from datetime import date  # noqa: PLC0415
+    from datetime import date
 
-    from mappings import build_facts  # noqa: PLC0415
+    from mappings import build_facts
 
     parsed = parse_patient_data(PID, [], [_resource(dosages=[{"text": "60 mg orally once daily"}])], {})
     facts = build_facts(PID, None, [], parsed.medications, [], today=date(2026, 12, 1))
@@ -188,7 +188,7 @@ def test_the_text_dose_reaches_the_facts_end_to_end():
 
 def test_a_free_text_prednisone_dose_reaches_the_pjp_prompt(client):
     """Issue 15's patient: prednisone "60 mg orally once daily" as text only now names the dose on the card."""
-    from tests.support import hook_body, prefetch_from_resources, resources_of  # noqa: PLC0415
+    from tests.support import hook_body, prefetch_from_resources, resources_of
 
     def pjp_lines(text: str) -> list[str]:
         resources = resources_of("reference-dm")

@@ -23,7 +23,7 @@ def _override(card: dict, code: str | None, system: str = SYSTEM) -> dict:
     return item
 
 
-def _store_feedback(client, items_for) -> None:  # noqa: ANN001
+def _store_feedback(client, items_for) -> None:
     cards = client.post(SERVICE, json=hook_body()).get_json()["cards"]
     response = client.post(f"{SERVICE}/feedback", json={"feedback": items_for(cards)})
     assert response.status_code == 200, response.get_json()
@@ -31,7 +31,7 @@ def _store_feedback(client, items_for) -> None:  # noqa: ANN001
         assert get_store().flush(timeout=60)
 
 
-def _report(client, *args: str) -> str:  # noqa: ANN001
+def _report(client, *args: str) -> str:
     result = CliRunner().invoke(main, ["feedback-report", "--database", client.application.config["DATABASE"], *args])
     assert result.exit_code == 0, result.output
     return result.output
@@ -44,7 +44,7 @@ def test_the_cards_offer_the_new_override_reasons(client):
 
 
 def test_overrides_are_counted_per_reason_and_card_kind_in_json_and_text(client):
-    def items(cards):  # noqa: ANN001, ANN202
+    def items(cards):
         first, second = cards[0], cards[1]
         return ([_override(first, "disease-controlled") for _ in range(1)]  # same card, same stamp: stored once
                 + [_override(first, "cost-or-access")]

@@ -9,10 +9,10 @@ import logging
 from datetime import date
 
 import pytest
+from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
 
 from cards import build_cards, load_knowledge
 from cards.rules import MAX_DRAFTS, assess
-from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
 from mappings.model import DataGap, Diagnosis, ResolvedDrug, TrialHistory
 
 TRIED_IN_REFERENCE = {"glucocorticoid", "antimalarial", "mycophenolate", "immune_globulin", "il6_inhibitor", "rituximab"}

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
 
 from cards import build_cards, load_knowledge
 from cards.fingerprint import enzyme_band
-from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 
 
-def _draw_into(queue) -> None:  # noqa: ANN001
+def _draw_into(queue) -> None:
     from cards.text import new_uuid
 
     queue.put(new_uuid())

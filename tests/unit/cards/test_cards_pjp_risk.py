@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cards_factory import DM, TODAY, diagnosis, facts, lab, trial, weeks_ago
 
 from cards import KnowledgeError, build_cards, load_knowledge
 from cards.knowledge_base import DEFAULT_DIRECTORY
-from cards_factory import DM, TODAY, diagnosis, facts, lab, trial, weeks_ago
 from mappings.model import ResolvedDrug, TrialHistory
 from tests.support import source_file
 
@@ -48,12 +48,12 @@ def glucocorticoid(*drugs: ResolvedDrug) -> TrialHistory:
 FAILED = (trial("methotrexate", weeks_ago(150), weeks_ago(100)), trial("cyclophosphamide", weeks_ago(99), weeks_ago(80)))
 
 
-def pjp_lines(f, knowledge) -> list[str]:  # noqa: ANN001
+def pjp_lines(f, knowledge) -> list[str]:
     cards = build_cards(f, knowledge=knowledge, today=TODAY)
     return [line for c in cards for line in c.to_json().get("detail", "").splitlines() if "**PJP prophylaxis**" in line]
 
 
-def prompt(knowledge, *drugs: ResolvedDrug, others=(), diagnoses=(DM,)) -> str | None:  # noqa: ANN001
+def prompt(knowledge, *drugs: ResolvedDrug, others=(), diagnoses=(DM,)) -> str | None:
     lines = pjp_lines(facts(diagnoses=diagnoses, trials=(*FAILED, *others, glucocorticoid(*drugs))), knowledge)
     assert len(lines) <= 1  # once per response
     return lines[0] if lines else None
@@ -156,7 +156,7 @@ def test_dose_risk_factor_codes_are_verified_rxnorm_ingredients(knowledge):
             assert verified.get(agent.rxnorm_in) == agent.name
 
 
-def _load_with_pjp(tmp_path: Path, change) -> None:  # noqa: ANN001
+def _load_with_pjp(tmp_path: Path, change) -> None:
     target = tmp_path / "knowledge"
     shutil.copytree(DEFAULT_DIRECTORY, target)
     data = yaml.safe_load((target / "cautions.yaml").read_text(encoding="utf-8"))
@@ -166,7 +166,7 @@ def _load_with_pjp(tmp_path: Path, change) -> None:  # noqa: ANN001
     load_knowledge(target)
 
 
-def _factor(entry, fid):  # noqa: ANN001, ANN202
+def _factor(entry, fid):
     return next(f for f in entry["risk_factors"] if f["id"] == fid)
 
 
@@ -212,7 +212,7 @@ def test_the_unchanged_file_round_trips(tmp_path):
 # --- the prompt on the safety card, whatever the main card -------------------------------------------
 
 
-def _cards(knowledge, *trials):  # noqa: ANN001, ANN202
+def _cards(knowledge, *trials):
     return [c.to_json() for c in build_cards(facts(diagnoses=(DM,), trials=trials), knowledge=knowledge, today=TODAY)]
 
 

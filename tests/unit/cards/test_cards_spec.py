@@ -6,11 +6,11 @@ import uuid
 from datetime import date
 
 import pytest
+from cards_factory import DM, INGREDIENT, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cards import build_cards, load_knowledge
-from cards_factory import DM, INGREDIENT, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
 from mappings.model import DataGap
 
 KNOWLEDGE = load_knowledge()

@@ -19,7 +19,7 @@ def record(*codes: str, dose: float | None = 20.0, status: str = "active") -> Me
                             effective_start=date(2026, 10, 1), daily_dose_mg=dose)
 
 
-def drugs(r: MedicationRecord):  # noqa: ANN201
+def drugs(r: MedicationRecord):
     return [d for t in build_facts("p", None, [], [r], [], today=TODAY, terminology=T).trials for d in t.drugs]
 
 

@@ -126,7 +126,7 @@ def record(*codes: str, text: str | None, dose: float | None = None,
                             effective_start=date(2026, 10, 1), daily_dose_mg=dose, dosage_text=text)
 
 
-def drugs(r: MedicationRecord):  # noqa: ANN201
+def drugs(r: MedicationRecord):
     return [d for t in build_facts("p", None, [], [r], [], today=TODAY, terminology=T).trials for d in t.drugs]
 
 

@@ -22,7 +22,7 @@ def record(medication: Concept, *, rid: str = "m1", status: str = "active") -> M
                             effective_start=date(2026, 1, 5))
 
 
-def facts(*records: MedicationRecord):  # noqa: ANN201
+def facts(*records: MedicationRecord):
     return build_facts("p", None, [], records, [], today=TODAY, terminology=T)
 
 
