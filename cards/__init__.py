@@ -23,10 +23,10 @@ from .knowledge_base import Knowledge, KnowledgeError, load_knowledge
 from .models import Card, CardSpecError
 from .render import render_cards
 from .rules import assess
-from .table import render_knowledge_table
+from .table import render_claims_table, render_knowledge_table, stale_entries
 
 __all__ = ["Card", "CardSpecError", "Knowledge", "KnowledgeError", "build_cards", "full_view", "load_knowledge",
-           "render_knowledge_table"]
+           "render_claims_table", "render_knowledge_table", "stale_entries"]
 
 
 def build_cards(facts: PatientFacts, *, knowledge: Knowledge, today: date, preview_url: str | None = None) -> list[Card]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import date, datetime
 from typing import Any
 
 import click
@@ -84,15 +85,29 @@ def feedback_report(database: str | None, as_json: bool) -> None:
 
 
 @main.command()
-def knowledge() -> None:
-    """Print the reviewed table of therapy options with their references."""
+@click.option("--claims", is_flag=True, help="Audit view: every claim, its tag, each cited reference and its verification.")
+@click.option("--check", is_flag=True, help="Exit 1 if any entry's review is older than a year (names them).")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Date the --check is made on (default: today).")
+def knowledge(claims: bool, check: bool, today: datetime | None) -> None:
+    """Print the reviewed table of therapy options with their references (or the claims audit, or a staleness check)."""
     import cards
 
     try:
         loaded = cards.load_knowledge()
     except cards.KnowledgeError as exc:
         raise click.ClickException(f"the knowledge base is not valid: {exc}") from None
-    click.echo(cards.render_knowledge_table(loaded))
+    if check:
+        day = today.date() if today else date.today()
+        stale = cards.stale_entries(loaded, day)
+        for s in stale:
+            click.echo(f"{s.file}: {s.entry}: last reviewed {s.reviewed.isoformat()}")
+        click.echo(f"knowledge version {loaded.meta.version}: {len(stale)} entr{'y' if len(stale) == 1 else 'ies'} "
+                   f"reviewed more than a year before {day.isoformat()}")
+        if stale:
+            sys.exit(1)
+        return
+    click.echo(cards.render_claims_table(loaded) if claims else cards.render_knowledge_table(loaded))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -500,3 +500,10 @@ def test_rule71_nothing_is_cached_across_hook_instances(client):
     body = hook_body()
     body["prefetch"]["conditions"] = None  # the same patient, now with no myositis on record
     assert post(client, body).get_json() == {"cards": []}
+
+
+def test_readiness_reports_the_knowledge_version(client):
+    import cards
+
+    body = client.get("/readyz").get_json()
+    assert body["status"] == "ready" and body["knowledge_version"] == cards.load_knowledge().meta.version

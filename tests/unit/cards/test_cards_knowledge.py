@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -170,3 +171,58 @@ def test_missing_knowledge_file_is_refused(tmp_path):
     (target / "cautions.yaml").unlink()
     with pytest.raises(KnowledgeError, match="cautions.yaml: file is missing"):
         load_knowledge(target)
+
+
+# --- issue 15: safety entries, verification flags; issue 12: version and staleness --------------------
+
+
+def test_every_draftable_class_has_a_safety_check(knowledge):
+    """A class the cards can draft (alone, in a combination, or in the urgent combination) has at least
+    one check before starting it; the test fails when a new option's class has none."""
+    draftable = {c for o in knowledge.options for c in (o.combination_of or (o.therapy_class,))}
+    checked = {c for k in knowledge.cautions.values() if k.kind == "screening" for c in k.applies_to}
+    assert draftable - checked == set()
+
+
+def test_long_term_classes_have_a_while_taking_check(knowledge):
+    while_taking = {c for k in knowledge.cautions.values() if k.kind == "monitoring" for c in k.applies_to}
+    assert {"glucocorticoid", "calcineurin_inhibitor", "mycophenolate", "cyclophosphamide"} <= while_taking
+
+
+def test_a_reference_whose_finding_says_not_verified_is_not_flagged_verified(knowledge):
+    for ref in knowledge.references.values():
+        if "not verified" in ref.key_finding.lower():
+            assert ref.verification != "verified", ref.id
+
+
+def test_every_threshold_is_cited_or_tagged_convention(knowledge):
+    for t in knowledge.thresholds.values():
+        assert (t.tag == "evidence") == bool(t.references) or t.tag == "convention", t.id
+
+
+def test_the_knowledge_version_is_the_review_date_form(knowledge):
+    assert re.fullmatch(r"\d{4}\.\d{2}\.\d{2}(\.\d+)?", knowledge.meta.version)
+
+
+def test_knowledge_check_names_stale_entries_on_a_pinned_day():
+    from click.testing import CliRunner
+
+    from service.cli import main
+
+    fresh = CliRunner().invoke(main, ["knowledge", "--check", "--today", "2026-12-02"])
+    assert fresh.exit_code == 0 and "0 entries reviewed more than a year before 2026-12-02" in fresh.output
+    stale = CliRunner().invoke(main, ["knowledge", "--check", "--today", "2028-01-15"])
+    assert stale.exit_code == 1
+    assert "options.yaml: methotrexate-first-line: last reviewed 2026-12-02" in stale.output
+
+
+def test_the_claims_view_lists_each_claim_with_tag_and_verification():
+    from click.testing import CliRunner
+
+    from service.cli import main
+
+    out = CliRunner().invoke(main, ["knowledge", "--claims"]).output
+    block = out.split("option methotrexate-first-line / pregnancy: remove\n", 1)[1].split("\n\n", 1)[0]
+    assert "claim: teratogenic" in block and "tag:   cited" in block and "(guideline; verified)" in block
+    assert "threshold fvc-decline-points = 5" in out
+    assert "tag:   our convention (no source)" in out
