@@ -201,6 +201,10 @@ def _option_suggestions(a: Assessment, facts: PatientFacts) -> tuple[Suggestion,
 # --- cards ------------------------------------------------------------------------------------
 
 
+def _lists_options(a: Assessment) -> bool:
+    return a.route in (FIRST_LINE, OPTIMISE, NEXT_LINE) or (a.route == JUDGE_RESPONSE and "skin_predominant" in a.phenotypes)
+
+
 def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date) -> _Draft | None:
     cites = Citations(knowledge)
     failed = [s for s in a.failed]
@@ -208,7 +212,8 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date)
     top = a.options[:3]
     context: dict[str, Any] = dict(
         disease=a.disease, activity=activity_lines(a, today), active=a.activity.active,
-        options=[_option_view(r, a, knowledge, cites) for r in top],
+        # Only the cards that list options number their references; the others name them (top_names).
+        options=[_option_view(r, a, knowledge, cites) for r in top] if _lists_options(a) else [],
         more=max(0, len(a.options) - len(top)),
         top_names=[r.option.label for r in top],
         failed=tried_line(failed, knowledge), failed_count=len(failed),
@@ -233,9 +238,7 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date)
         context["not_favoured"] = [f"{n.label.split(' (')[0]}: {n.card_line} {cites.cite(n.references[:2])}"
                                    for n in a.not_favoured]
     if a.reassess:
-        context["reassess"] = [c.title for c in a.reassess]
-        for c in a.reassess:
-            cites.cite(c.references[:1])
+        context["reassess"] = [c.title for c in a.reassess]  # their sources are on the full view
     kind = {FIRST_LINE: "first-line", OPTIMISE: "optimise", IN_PROGRESS_ONLY: "in-progress", NEXT_LINE: "next-line",
             JUDGE_RESPONSE: "judge-response", NO_MEDICATION_DATA: "no-medication-data",
             LABS_UNAVAILABLE: "labs-unavailable"}.get(a.route)

@@ -153,7 +153,7 @@ def measure_line(m: Measure, today: date) -> str:
     """'CK 2100 U/L on 2026-10-18 (upper limit 192), rising from 1850' in plain words."""
     text = f"{md(_short_label(m))} {value_text(m.latest)} on {when_text(m.latest)}"
     if m.latest.reference_high is not None:
-        text += f" (upper limit {m.latest.reference_high:g})"
+        text += f" (ULN {m.latest.reference_high:g})"
     if m.decline is not None and m.best is not None:
         text += f", down from {value_text(m.best)} on {when_text(m.best)}"
     elif m.trend and m.previous is not None:

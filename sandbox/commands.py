@@ -259,7 +259,13 @@ def demo_command(patient_id: str, as_json: bool, offline: bool) -> None:
 
 # --------------------------------------------------------------------------- registration
 
-COMMANDS: Sequence[click.Command] = (load_command, fire_command, sandbox_command, demo_command)
+def _review() -> click.Command:
+    from sandbox.review import review_command
+
+    return review_command
+
+
+COMMANDS: Sequence[click.Command] = (load_command, fire_command, sandbox_command, demo_command, _review())
 
 
 def register(group: click.Group) -> None:

@@ -410,3 +410,57 @@ def test_only_verified_codes_are_used() -> None:
             assert coding["code"] in known[key], f"{patient.id}: {key} code {coding['code']} is not in our research"
             checked += 1
     assert checked > 50
+
+
+# ------------------------------------------------------------------ every patient's cards read well (issues 15, 16)
+
+INTERNAL_WORDS = ("seed-only", "our convention", "(convention)", "cited papers unverified", "authors not seen",
+                  "one source document", "anti_mda5", "skin_ulceration", "lung_function_falling", "example-")
+
+
+@pytest.fixture(scope="module")
+def every_patients_cards() -> dict[str, list[dict[str, Any]]]:
+    from service import create_app
+    from tests.support import hook_body
+
+    app = create_app({"TESTING": True, "AUTH_ENABLED": False, "DATABASE": ":memory:", "TODAY": "2026-11-23",
+                      "PREVIEW_ENABLED": False})
+    client = app.test_client()
+    return {p.id: client.post("/cds-services/myositis-next-line", json=hook_body(p.name)).get_json()["cards"]
+            for p in PATIENTS}
+
+
+def test_every_patient_gets_short_cards_with_few_drafts(every_patients_cards) -> None:
+    for pid, cards in every_patients_cards.items():
+        assert len(cards) <= 3, pid  # main (or urgent) card + safety card, at most one pathway card
+        for card in cards:
+            assert len(card["summary"]) < 140, (pid, card["summary"])
+            assert len(card.get("detail", "")) <= 1300, (pid, card["summary"], len(card.get("detail", "")))
+            drafts = sum(len(s.get("actions", [])) for s in card.get("suggestions", []))
+            assert drafts <= 3, (pid, card["summary"])
+        main = [c for c in cards if not c["summary"].startswith(("Before starting", "On current therapy"))]
+        for card in main:
+            assert len(card.get("detail", "")) <= 1200, (pid, card["summary"])
+
+
+def test_no_card_text_carries_an_internal_word_or_an_inline_link(every_patients_cards) -> None:
+    for pid, cards in every_patients_cards.items():
+        for card in cards:
+            text = (card["summary"] + "\n" + card.get("detail", "")).lower()
+            assert not [w for w in INTERNAL_WORDS if w in text], (pid, card["summary"])
+            assert "](" not in text, (pid, card["summary"])
+
+
+def test_every_citation_number_has_a_link_and_every_reference_link_a_number(every_patients_cards) -> None:
+    for pid, cards in every_patients_cards.items():
+        for card in cards:
+            numbers = {int(n) for n in re.findall(r"\\\[(\d+)\\\]", card.get("detail", ""))}
+            references = [link for link in card.get("links", []) if link["label"].startswith("[")]
+            assert numbers == set(range(1, len(references) + 1)), (pid, card["summary"])
+
+
+def test_critical_only_for_time_critical_risk(every_patients_cards) -> None:
+    for pid, cards in every_patients_cards.items():
+        for card in cards:
+            if card["indicator"] == "critical":
+                assert card["summary"].startswith("Anti-MDA5 with ILD"), (pid, card["summary"])
