@@ -4,7 +4,7 @@ The JSON files are the product (package data read by ``load``, ``demo`` and
 the tests); this script is how they were made, so a change to a patient is a
 change here followed by::
 
-    python -m service.sandbox.patients._generate
+    python -m sandbox.patients._generate
 
 A unit test checks that the files match this script's output.
 
