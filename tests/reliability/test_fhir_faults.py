@@ -4,7 +4,7 @@ The server (``fault_server``) speaks real HTTP on 127.0.0.1, so time-outs, cut c
 slow bodies happen on real sockets. Tests never time the service: each stalling fault lasts well
 past the hook deadline, so an answer that states the gap proves the deadline cut the wait (a
 service that waited would have had the data and stated no gap). Contract (README): the required key (conditions) failing is
-412 JSON; an optional key failing leaves a stated gap in the cards ("Data not available").
+412 JSON; an optional key failing leaves a stated gap in the cards ("Not available from the EHR: ...").
 Mocked faults already covered by tests/service/test_fhir_fallback.py are not repeated here.
 """
 
@@ -73,8 +73,8 @@ def _assert_cards_with_gap(response: Any, resource_type: str) -> dict[str, Any]:
     assert_valid_cds_response(body)
     assert body["cards"], "the cards that can honestly be made must still be made"
     text = _gaps_text(body)
-    assert "Data not available" in text, "a failed query must be stated in the cards"
-    assert f"- {resource_type}:" in text, f"the gap must name {resource_type}"
+    assert "Not available from the EHR" in text, "a failed query must be stated in the cards"
+    assert f"{resource_type} (" in text, f"the gap must name {resource_type}"
     return body
 
 
@@ -106,7 +106,7 @@ def test_a_healthy_loopback_server_gives_the_prefetch_cards(app: Flask) -> None:
         response = _call(client, server.base_url)
     assert response.status_code == 200
     assert _summaries(response.get_json()) == _summaries(client.post(SERVICE, json=hook_body()).get_json())
-    assert "Data not available" not in _gaps_text(response.get_json())
+    assert "Not available from the EHR" not in _gaps_text(response.get_json())
     assert server.calls and all(c.authorization == f"Bearer {TOKEN}" for c in server.calls)
 
 
@@ -162,7 +162,7 @@ def test_a_short_retry_after_is_honoured_once_and_the_data_used(app: Flask) -> N
         response = _call(app.test_client(), server.base_url)
         assert server.count("Observation") == 2
     assert response.status_code == 200
-    assert "Data not available" not in _gaps_text(response.get_json())
+    assert "Not available from the EHR" not in _gaps_text(response.get_json())
 
 
 @pytest.mark.parametrize("pages", [1, 2, 3])
@@ -237,7 +237,7 @@ def test_a_drip_fed_server_does_not_starve_the_next_calls(make_app: Callable[...
         # With 4 workers and 6 readers dripping for far longer than the deadline, the healthy call's
         # queries would queue past its own deadline and be stated as gaps: no gap means the stuck
         # readers were let go.
-        assert "Data not available" not in _gaps_text(response.get_json()), _gaps_text(response.get_json())
+        assert "Not available from the EHR" not in _gaps_text(response.get_json()), _gaps_text(response.get_json())
 
 
 def test_fault_server_answers_are_valid_json_when_unfaulted() -> None:
@@ -281,7 +281,7 @@ def test_the_embedded_fhir_server_stopped_mid_run_gives_412_then_gaps(make_app: 
         alive = call(handle.base_url)
         base_url = handle.base_url
     assert alive.status_code == 200 and alive.get_json()["cards"]
-    assert "Data not available" not in _gaps_text(alive.get_json())
+    assert "Not available from the EHR" not in _gaps_text(alive.get_json())
 
     _assert_412(call(base_url))  # conditions required: refused -> 412
     partial = call(base_url, prefetch={"conditions": prefetch_for("reference-dm")["conditions"]})
