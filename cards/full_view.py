@@ -18,7 +18,7 @@ __all__ = ["render_full_view"]
 _OUTCOME_WORDS = {"failed": "failed after an adequate trial", "tried": "tried; response not in the record",
                   "judge": "ongoing past its window: judge the response", "in_progress": "in its adequate-trial window",
                   "inadequate": "stopped before an adequate trial", "intolerance": "stopped for intolerance",
-                  "responded": "responded, now relapsing"}
+                  "responded": "responded, now relapsing", "stopped_pregnancy": "stopped for pregnancy"}
 _VERIFICATION_WORDS = {"not_verified": " (not verified)", "partial": " (partly verified)", "verified": ""}
 
 

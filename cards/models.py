@@ -37,16 +37,33 @@ class Coding:
 
 @dataclass(frozen=True, slots=True)
 class Action:
+    """``create`` carries a new resource; ``delete`` names the draft to remove by ``resourceId`` (CDS Hooks 2.0:
+    a relative reference such as ``MedicationRequest/123``; carrying the id in ``resource`` is deprecated)."""
+
     type: str
     description: str
-    resource: dict[str, Any]
+    resource: dict[str, Any] | None = None
+    resource_id: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.type != "create" or not self.description or not self.resource:
-            raise CardSpecError("only create actions with description and resource are produced")
+        if not self.description:
+            raise CardSpecError("an action needs a description")
+        if self.type == "create":
+            if not self.resource or self.resource_id:
+                raise CardSpecError("a create action carries a resource and no resourceId")
+        elif self.type == "delete":
+            if self.resource is not None or not self.resource_id or not all("/" in r for r in self.resource_id):
+                raise CardSpecError("a delete action names relative references in resourceId and no resource")
+        else:
+            raise CardSpecError(f"action type {self.type!r} is not produced")
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "description": self.description, "resource": self.resource}
+        out: dict[str, Any] = {"type": self.type, "description": self.description}
+        if self.resource is not None:
+            out["resource"] = self.resource
+        if self.resource_id:
+            out["resourceId"] = list(self.resource_id)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

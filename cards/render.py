@@ -161,6 +161,8 @@ def _option_view(r: RankedOption, a: Assessment, knowledge: Knowledge, cites: Ci
         "retry_weeks": state.weeks if state is not None else None,
         "favoured": [f.text for f in r.favoured],
         "warnings": [w.text for w in r.warnings],
+        "held": [h.text for h in r.held],
+        "ask_why": r.ask_why,
         "orderable": r.orderable,
         "cites": cites.cite(dict.fromkeys([*o.references[:2], *(x for f in r.favoured for x in f.references[:1]),
                                            *(x for w in r.warnings for x in w.references[:1])])),
@@ -193,7 +195,8 @@ def _option_suggestions(a: Assessment, facts: PatientFacts) -> tuple[Suggestion,
         # otherwise the first agent, the one the sources describe best.
         agents = r.option.agents if r.option.combination_of else r.option.agents[:1]
         verb = "Re-treat with" if r.retreat else "Add" if r.option.mode == "add_on" else "Start"
-        names = " + ".join(x.name for x in agents)
+        # The option's own label where it names one agent ("IV immune globulin", not the RxNorm "immunoglobulin G").
+        names = lower_first(r.option.label) if len(r.option.agents) == 1 else " + ".join(x.name for x in agents)
         out.append(_suggestion(f"{verb} {names} (draft order{'s' if len(agents) > 1 else ''})", agents, facts))
     return tuple(out)
 
@@ -205,12 +208,14 @@ def _lists_options(a: Assessment) -> bool:
     return a.route in (FIRST_LINE, OPTIMISE, NEXT_LINE) or (a.route == JUDGE_RESPONSE and "skin_predominant" in a.phenotypes)
 
 
-def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date) -> _Draft | None:
+def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview: bool) -> _Draft | None:
     cites = Citations(knowledge)
     failed = [s for s in a.failed]
     gc = next((s for s in a.states if s.therapy_class == "glucocorticoid" and s.trial.ongoing), None)
     top = a.options[:3]
+    situations = _situations(a, knowledge, cites)  # shown right under "Why", so cited first
     context: dict[str, Any] = dict(
+        situations=situations,
         disease=a.disease, activity=activity_lines(a, today), active=a.activity.active,
         # Only the cards that list options number their references; the others name them (top_names).
         options=[_option_view(r, a, knowledge, cites) for r in top] if _lists_options(a) else [],
@@ -221,7 +226,8 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date)
                       for s in failed],
         intolerant=tried_line((s for s in a.states if s.outcome == INTOLERANT), knowledge),
         skin="skin_predominant" in a.phenotypes, incomplete=a.medication_incomplete,
-        situations=_situations(a, knowledge, cites), notes=_notes(facts, a), drafts=bool(a.drafts),
+        retreat=[lower_first(r.option.label) for r in top if r.retreat],
+        notes=_notes(facts, a), drafts=bool(a.drafts), preview=preview,
         gc=gc and {"agents": ", ".join(md(x) for x in gc.trial.agents), "weeks": gc.weeks},
         in_progress=[{"label": s.label, "weeks": s.weeks, "window": s.window_weeks,
                       "start": s.episode_start.isoformat() if s.episode_start else "unknown"} for s in a.in_progress],
@@ -235,7 +241,7 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date)
         p = knowledge.pathway("many_failures")
         context["refer"] = p.text if p is not None else None
     if a.not_favoured:
-        context["not_favoured"] = [f"{n.label.split(' (')[0]}: {n.card_line} {cites.cite(n.references[:2])}"
+        context["not_favoured"] = [f"{n.label.split(' (')[0]}: {n.card_line} {cites.cite(n.references)}"
                                    for n in a.not_favoured]
     if a.reassess:
         context["reassess"] = [c.title for c in a.reassess]  # their sources are on the full view
@@ -245,7 +251,10 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date)
     if kind is None:
         return None
     summary, detail = render_template(kind, **context)
-    warning = bool(a.statins and "imnm" in a.phenotypes) or "lung_function_falling" in a.phenotypes
+    # Warning when something in the record changes what is safe: a statin in IMNM, falling lung function,
+    # pregnancy, active cancer. Critical is kept for the urgent anti-MDA5 card.
+    warning = (bool(a.statins and "imnm" in a.phenotypes) or "lung_function_falling" in a.phenotypes
+               or "pregnancy" in a.conditions or "active_cancer" in a.conditions)
     return _Draft(kind=kind, summary=summary, detail=detail, indicator="warning" if warning else "info", cites=cites,
                   suggestions=_option_suggestions(a, facts), overrides=kind not in ("no-medication-data", "labs-unavailable"))
 
@@ -257,15 +266,22 @@ def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: dat
     p = knowledge.pathway("anti_mda5")
     lung = [m for m in a.activity.lung if m.group == "fvc"] + [m for m in a.activity.lung if m.group == "dlco"]
     fvc = next(iter(lung), None)
+    ild = next((d for d in facts.diagnoses if d.group in ("interstitial_lung_disease", "dm_pm_with_respiratory_involvement")),
+               None)
+    referral = knowledge.pathway("urgent_referral")
+    stop = knowledge.pathway("stop_antiproliferative")
     summary, detail = render_template(
         "urgent-anti-mda5",
-        mda5=md(a.phenotypes["anti_mda5"]), ild=md(a.phenotypes["ild"]),
+        mda5=md(a.phenotypes["anti_mda5"]),
+        ild=f"ILD recorded{' ' + ild.onset.isoformat() if ild and ild.onset else ''}",
         lung=[measure_line(m, today) for m in lung],
         fvc=fvc and {"from": f"{fvc.best.value:g}" if fvc.best and fvc.best.value is not None else None,
                      "to": f"{fvc.latest.value:g}" if fvc.latest.value is not None else None},
         falling=a.urgent.critical, text=p.text if p else "", cites=cites.cite(p.references) if p else "",
         agents=[x.name for x in a.urgent.agents], held_back=[md(x) for x in a.urgent.held_back],
         fallback=p.summary if p else "Anti-MDA5 with ILD",
+        referral=referral.text if referral is not None and a.urgent.critical else None,
+        stop=f"Stop {names_list([md(x) for x in a.urgent.stop], 'and')} {stop.text}" if stop and a.urgent.stop else None,
     )
     suggestions: tuple[Suggestion, ...] = ()
     if a.urgent.agents:
@@ -300,8 +316,9 @@ def _safety(facts: PatientFacts, a: Assessment, knowledge: Knowledge) -> _Draft 
               "classes": ", ".join(c for c in i.classes if c.lower() not in i.caution.title.lower()),
               "cites": cites.cite(i.caution.references), "found": _found_lines(facts, i), "labs": bool(i.caution.labs),
               "kind": i.caution.kind, "open": i.open} for i in a.safety]
-    drafted = [x.name for r in a.drafts for x in (r.option.agents if r.option.combination_of else r.option.agents[:1])]
-    drafted += [x.name for x in (a.urgent.agents if a.urgent else ())]
+    drafted = [agent_name(x.name, knowledge) for r in a.drafts
+               for x in (r.option.agents if r.option.combination_of else r.option.agents[:1])]
+    drafted += [agent_name(x.name, knowledge) for x in (a.urgent.agents if a.urgent else ())]
     summary, detail = render_template("safety", items=items, drafted=list(dict.fromkeys(drafted)),
                               screening=sum(1 for i in a.safety if i.caution.kind == "screening"),
                               monitoring=[i.caution.title for i in a.safety if i.caution.kind == "monitoring"])
@@ -329,6 +346,6 @@ def render_cards(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today
         return [_card(knowledge, d, preview_url, a)] if d is not None else []
     drafts = [_urgent(facts, a, knowledge, today)]
     if a.urgent is None:
-        drafts.append(_main(facts, a, knowledge, today))
+        drafts.append(_main(facts, a, knowledge, today, preview_url is not None))
     drafts.append(_safety(facts, a, knowledge))
     return [_card(knowledge, d, preview_url, a) for d in drafts if d is not None]

@@ -54,6 +54,8 @@ MAX_DRAFTS = 3
 # The upfront combination described for anti-MDA5 ILD (Tsuji 2020): its two drafted agents come from
 # these options (glucocorticoid is named, not drafted: dose and route are the prescriber's).
 _COMBINATION_OPTIONS = ("calcineurin-inhibitor-next-line", "cyclophosphamide-next-line")
+# Taken with IV cyclophosphamide they add myelosuppression: the urgent card says to stop them.
+_ANTIPROLIFERATIVE = frozenset({"mycophenolate", "methotrexate", "azathioprine"})
 # Slow agents never drafted beside the urgent combination.
 _SLOW_CLASSES = frozenset({"methotrexate", "azathioprine", "abatacept", "corticotropin", "mycophenolate"})
 
@@ -66,6 +68,8 @@ class RankedOption:
     retreat: bool = False  # re-treating a prior responder
     retry: bool = False  # the class was stopped before an adequate trial
     orderable: bool = True  # offered as a draft order (severe-only options need their phenotype)
+    held: tuple[Avoid, ...] = ()  # avoid_when "hold" entries: listed, never drafted (e.g. after oncology review)
+    ask_why: bool = False  # a retry whose stop reason the record does not give: find out first, no draft
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class Urgent:
     critical: bool  # lung function falling: time-critical
     agents: tuple[Agent, ...]  # to draft as one suggestion
     held_back: tuple[str, ...]  # combination parts not drafted here, with why (e.g. pregnancy)
+    stop: tuple[str, ...] = ()  # antiproliferatives taken now, to stop when cyclophosphamide starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +102,7 @@ class Assessment:
     safety: tuple[SafetyItem, ...] = ()
     reassess: tuple[Caution, ...] = ()
     statins: tuple[str, ...] = ()  # active statins (named for IMNM)
-    cancer_screen_first: bool = False  # new adult DM, no cancer recorded
+    cancer_screen_first: bool = False  # new adult myositis, no cancer recorded
 
     @property
     def in_progress(self) -> tuple[ClassState, ...]:
@@ -163,7 +168,8 @@ def _candidate(option: Option, by_class: dict[str, ClassState]) -> tuple[bool, b
 
 
 def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dict[str, str],
-          cond: dict[str, str], many_failed: bool) -> tuple[tuple[RankedOption, ...], tuple[tuple[Option, Avoid], ...]]:
+          cond: dict[str, str], many_failed: bool,
+          first_line_dmards: frozenset[str]) -> tuple[tuple[RankedOption, ...], tuple[tuple[Option, Avoid], ...]]:
     by_class = {s.therapy_class: s for s in states}
     ranked: list[RankedOption] = []
     removed: list[tuple[Option, Avoid]] = []
@@ -177,18 +183,32 @@ def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dic
         if blocking is not None:
             removed.append((option, blocking))
             continue
+        held = tuple(a for a in option.avoid_when if a.effect == "hold" and a.condition in cond)
+        state = by_class.get(option.therapy_class)
+        ask_why = retry and state is not None and state.stop_reason is None
         ranked.append(RankedOption(
-            option=option, retreat=retreat, retry=retry,
+            option=option, retreat=retreat, retry=retry, held=held, ask_why=ask_why,
             favoured=tuple(f for f in option.favoured_when if f.phenotype in phen),
             warnings=tuple(a for a in option.avoid_when if a.effect == "warn" and a.condition in cond),
-            orderable=not option.draft_order_when or any(p in phen for p in option.draft_order_when),
+            orderable=(not option.draft_order_when or any(p in phen for p in option.draft_order_when))
+            and not held and not ask_why,
         ))
 
-    def key(r: RankedOption) -> tuple[int, int, int, int, int, int, int, str]:
-        # Severe-only options without their phenotype (no draft order) go after every orderable one.
+    def tier(o: Option) -> float:
+        # After many failures: line-2 agents first, then the third-line agents that are favoured then
+        # (JAK inhibitor, IV cyclophosphamide), then a lone first-line DMARD, then the rest of line 3.
+        if not many_failed:
+            return o.line
+        if o.favoured_after_failures:
+            return 2.5
+        if not o.combination_of and o.therapy_class in first_line_dmards:
+            return 2.7
+        return o.line
+
+    def key(r: RankedOption) -> tuple[int, int, int, float, int, int, str]:
+        # Options that cannot be drafted here (severe-only without the phenotype, held, ask why) come last.
         o = r.option
-        return (0 if r.orderable else 1, 0 if r.retreat else 1, 0 if r.favoured else 1,
-                0 if many_failed and o.favoured_after_failures else 1, o.line,
+        return (0 if r.orderable else 1, 0 if r.retreat else 1, 0 if r.favoured else 1, tier(o),
                 vocab.EVIDENCE_LEVELS.index(o.evidence_level), o.rank, o.id)
 
     return tuple(sorted(ranked, key=key)), tuple(removed)
@@ -197,15 +217,14 @@ def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dic
 def _reassess(knowledge: Knowledge, a_states: tuple[ClassState, ...], is_dm: bool, phen: dict[str, str],
               activity: Activity, cancer_screen_first: bool) -> tuple[Caution, ...]:
     on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in a_states)
-    rising = activity.raised_enzyme is not None and activity.raised_enzyme.trend == "rising"
     keep = {
         "always": True,
         "on_glucocorticoid": on_gc,
         "dermatomyositis": is_dm,
         "not_imnm": "imnm" not in phen,
-        # New DM gets its own "screen for cancer" line; cancer already recorded needs no re-screen.
+        # New myositis gets its own "screen for cancer" line; cancer already recorded needs no re-screen.
         "no_cancer_recorded": "cancer" not in phen and not cancer_screen_first,
-        "enzymes_not_rising": on_gc and not rising,
+        "enzymes_in_range": on_gc and activity.enzymes_normal,
     }
     return tuple(c for c in knowledge.cautions.values() if c.kind == "reassess" and keep.get(c.when or "", False))
 
@@ -233,7 +252,11 @@ def _urgent(knowledge: Knowledge, phen: dict[str, str], cond: dict[str, str],
             held.append(f"{option.label}: {blocking.text}")
             continue
         agents.append(option.agents[0])
-    return Urgent(critical="lung_function_falling" in phen, agents=tuple(agents), held_back=tuple(held))
+    stop = tuple(sorted({d.ingredient for s in states if s.therapy_class in _ANTIPROLIFERATIVE and s.trial.ongoing
+                         for d in s.trial.drugs if d.ongoing}))
+    return Urgent(critical="lung_function_falling" in phen, agents=tuple(agents), held_back=tuple(held),
+                  stop=stop if any(a.rxnorm_in == by_id[_COMBINATION_OPTIONS[1]].agents[0].rxnorm_in for a in agents)
+                  else ())
 
 
 def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment:
@@ -256,12 +279,12 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
         cond["active_cancer"] = phen["cancer"]
     states = trial_states(facts, knowledge, activity, today)
     incomplete = any(g.resource_type.startswith("Medication") for g in facts.gaps)
-    dm_onset = min((d.onset for d in facts.diagnoses if d.group in vocab.DM_GROUPS and d.onset), default=None)
+    onset = min((d.onset for d in facts.diagnoses if d.group in vocab.MYOSITIS_GROUPS and d.onset), default=None)
     # What every route shares; each route below is this with its own route and findings (dataclasses.replace).
     base = Assessment(route=QUIET, disease=disease, is_dm=is_dm, age=age, phenotypes=phen, conditions=cond,
                       activity=activity, states=states, medication_incomplete=incomplete, statins=_statins(facts),
-                      cancer_screen_first=is_dm and "cancer" not in phen and dm_onset is not None
-                      and (today - dm_onset).days <= knowledge.threshold("new-diagnosis-days"))
+                      cancer_screen_first="cancer" not in phen and onset is not None
+                      and (today - onset).days <= knowledge.threshold("new-diagnosis-days"))
 
     if not groups & vocab.MYOSITIS_GROUPS:
         return replace(base, route=NONE)
@@ -287,11 +310,16 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     second = [s for s in states if s.counts_as_second_agent]
     failed = [s for s in second if s.outcome == FAILED]
     many_failed = len(failed) >= knowledge.threshold("many-failures")
+    # The first-line DMARDs offered to everyone (not only with a phenotype): methotrexate, azathioprine, MMF.
+    first_line_dmards = frozenset(o.therapy_class for o in knowledge.options_for("first_line") if not o.only_when)
 
     def plan(route: str, stage: str, drafts_allowed: bool = True, not_favoured: tuple[NotFavoured, ...] = (),
              refer: bool = False, reassess: tuple[Caution, ...] = ()) -> Assessment:
-        ranked, removed = _rank(knowledge.options_for(stage), states, phen, cond, many_failed)
-        drafts = tuple(r for r in ranked if r.orderable)[:MAX_DRAFTS] if drafts_allowed else ()
+        ranked, removed = _rank(knowledge.options_for(stage), states, phen, cond, many_failed, first_line_dmards)
+        orderable = [r for r in ranked if r.orderable]
+        # The phenotype leads: when it favours some options, only those are drafted.
+        favoured = [r for r in orderable if r.favoured or r.retreat]
+        drafts = tuple(favoured or orderable)[:MAX_DRAFTS] if drafts_allowed else ()
         drafted = tuple(c for r in drafts for c in (r.option.combination_of or (r.option.therapy_class,)))
         return replace(base, route=route, options=ranked, drafts=drafts, removed=removed, safety=checks(drafted),
                           not_favoured=not_favoured, refer=refer, reassess=reassess)

@@ -75,8 +75,10 @@ def risk_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[s
     return out
 
 
-def _taken_before(state: ClassState | None) -> bool:
-    return state is not None and state.trial.first_date is not None
+def _tolerated_before(state: ClassState | None) -> bool:
+    """Given for a whole adequate trial: a first-course screen (TPMT) is no longer needed. A course stopped
+    early, for whatever reason, still needs it."""
+    return state is not None and state.adequate
 
 
 def safety_items(knowledge: Knowledge, facts: PatientFacts, drafted: tuple[str, ...], states: tuple[ClassState, ...],
@@ -89,7 +91,7 @@ def safety_items(knowledge: Knowledge, facts: PatientFacts, drafted: tuple[str, 
         if caution.kind == "screening":
             classes = [c for c in caution.applies_to if c in drafted]
             if caution.first_course_only:
-                classes = [c for c in classes if not _taken_before(by_class.get(c))]
+                classes = [c for c in classes if not _tolerated_before(by_class.get(c))]
             if not classes:
                 continue
             if "pregnancy" in caution.conditions and not pregnancy_possible:

@@ -75,8 +75,9 @@ def _environment(directory: str) -> jinja2.Environment:
 
 
 def lower_first(text: str) -> str:
-    """'Methotrexate' -> 'methotrexate' mid-sentence; 'TPMT / NUDT15' and 'IV ...' stay as they are."""
-    return text[:1].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
+    """'Methotrexate' -> 'methotrexate' mid-sentence; 'TPMT / NUDT15', 'IgA level', 'IV ...' stay as they are."""
+    first = text.split(" ", 1)[0]
+    return text[:1].lower() + text[1:] if len(first) > 1 and first[1:].islower() else text
 
 
 def names_list(items: Iterable[str], conjunction: str = "or") -> str:
@@ -141,6 +142,8 @@ def _reference_link(number: int, ref: Reference) -> Link:
 
 def value_text(lab: LabResult) -> str:
     if lab.value is not None:
+        if lab.unit and lab.unit.strip() == "%":
+            return f"{lab.value:g}%"
         return f"{lab.value:g}" + (f" {md(lab.unit)}" if lab.unit else "")
     return md(lab.value_text or "result without value")
 
@@ -150,14 +153,14 @@ def when_text(lab: LabResult) -> str:
 
 
 def measure_line(m: Measure, today: date) -> str:
-    """'CK 2100 U/L on 2026-10-18 (upper limit 192), rising from 1850' in plain words."""
+    """'CK 2100 U/L on 2026-10-18 (ULN 192), rising from 2400 U/L on 2026-08-03' in plain words."""
     text = f"{md(_short_label(m))} {value_text(m.latest)} on {when_text(m.latest)}"
     if m.latest.reference_high is not None:
         text += f" (ULN {m.latest.reference_high:g})"
     if m.decline is not None and m.best is not None:
         text += f", down from {value_text(m.best)} on {when_text(m.best)}"
     elif m.trend and m.previous is not None:
-        text += f", {m.trend} from {value_text(m.previous)}"
+        text += f", {m.trend} from {value_text(m.previous)} on {when_text(m.previous)}"
     if not m.recent:
         text += " (not recent)"
     return text
@@ -189,7 +192,12 @@ def agent_name(ingredient: str, knowledge: Knowledge) -> str:
 
 @lru_cache(maxsize=4)
 def _agent_names(options: tuple[Option, ...]) -> dict[str, str]:
-    return {a.name.lower(): a.name for o in options for a in o.agents}
+    """Ingredient -> how a card names it: the label of a single-agent option ('IV immune globulin' for the
+    RxNorm ingredient 'immunoglobulin G'), else the knowledge base's spelling of the ingredient."""
+    names = {a.name.lower(): a.name for o in options for a in o.agents}
+    names.update({o.agents[0].name.lower(): lower_first(o.label) for o in options
+                  if len(o.agents) == 1 and not o.combination_of})
+    return names
 
 
 def tried_line(states: Iterable[ClassState], knowledge: Knowledge) -> str:

@@ -10,7 +10,8 @@ after it, stopped before it); the *outcome* adds what the labs say (cards/activi
   (a prior responder: re-treatment is routine after a relapse);
 - failed: an adequate trial with activity during it or now;
 - judge: ongoing past its window with no activity in the record: judge the response, not failed;
-- tried: stopped after an adequate trial, response not in the record.
+- tried: stopped after an adequate trial, response not in the record;
+- stopped_pregnancy: stopped for (planned) pregnancy: neither failed nor intolerant.
 
 Only ``failed`` (and ``tried``, which cannot be told apart from it) keep a class out of the options.
 """
@@ -22,13 +23,13 @@ from datetime import date, timedelta
 from itertools import pairwise
 
 from mappings.model import PatientFacts, TrialHistory
-from mappings.stop_reason import INTOLERANCE
+from mappings.stop_reason import INTOLERANCE, PREGNANCY
 
 from .activity import Activity, enzyme_results, is_normal
 from .knowledge_base import Knowledge
 
 __all__ = ["ClassState", "IN_PROGRESS", "ONGOING", "STOPPED", "STOPPED_EARLY", "trial_states",
-           "FAILED", "TRIED", "JUDGE", "RESPONDED", "INADEQUATE", "INTOLERANT", "EXCLUDING"]
+           "FAILED", "TRIED", "JUDGE", "RESPONDED", "INADEQUATE", "INTOLERANT", "STOPPED_FOR_PREGNANCY", "EXCLUDING"]
 
 IN_PROGRESS = "in_progress"  # inside the adequate-trial window
 ONGOING = "ongoing"  # still taken, past the window (or class has no window)
@@ -41,6 +42,7 @@ JUDGE = "judge"
 RESPONDED = "responded"
 INADEQUATE = "inadequate"
 INTOLERANT = "intolerance"
+STOPPED_FOR_PREGNANCY = "stopped_pregnancy"
 EXCLUDING = frozenset({FAILED, TRIED, INTOLERANT})  # outcomes that keep the class out of the options
 
 
@@ -128,6 +130,8 @@ def _responded(facts: PatientFacts, start: date | None, activity: Activity, know
 def _outcome(status: str, stop_reason: str | None, course_based: bool, responded: bool, active: bool) -> str:
     if status == IN_PROGRESS:
         return IN_PROGRESS
+    if stop_reason == PREGNANCY and not status == ONGOING:
+        return STOPPED_FOR_PREGNANCY
     if status == STOPPED_EARLY:
         return INTOLERANT if stop_reason == INTOLERANCE else INADEQUATE
     if stop_reason == INTOLERANCE and status == STOPPED:

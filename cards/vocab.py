@@ -60,7 +60,7 @@ AVOID_CONDITIONS: frozenset[str] = frozenset({
 # Special situations with their own pathway card.
 SITUATIONS: frozenset[str] = frozenset({
     "ibm", "juvenile", "imnm", "anti_mda5", "anti_mda5_without_ild", "pregnancy", "cancer", "new_dm",
-    "many_failures",
+    "many_failures", "urgent_referral", "stop_antiproliferative",
 })
 
 STAGES: frozenset[str] = frozenset({"first_line", "next_line"})
@@ -77,7 +77,7 @@ REASSESS_WHEN: frozenset[str] = frozenset({
     "always", "on_glucocorticoid", "dermatomyositis", "pjp_risk",
     "not_imnm",  # never tell a patient coded with IMNM to exclude IMNM
     "no_cancer_recorded",  # no "re-screen for cancer" when cancer is already recorded
-    "enzymes_not_rising",  # steroid myopathy is not the story while CK rises
+    "enzymes_in_range",  # steroid myopathy: CK is not raised in it (the cited review), so only with enzymes in range
     "glucocorticoid_long_course",  # bone protection: glucocorticoid for 3 months or more
 })
 OPTION_MODES: frozenset[str] = frozenset({"start", "add_on", "replace"})
@@ -88,7 +88,8 @@ THRESHOLDS: frozenset[str] = frozenset({
     "many-failures", "responder-normal-days", "response-delay-weeks", "new-diagnosis-days",
     "glucocorticoid-long-course-weeks", "pregnancy-test-days",
 })
-AVOID_EFFECTS: frozenset[str] = frozenset({"remove", "warn"})
+# remove: dropped (the card says why); hold: listed, never drafted (e.g. "after oncology review"); warn: flagged.
+AVOID_EFFECTS: frozenset[str] = frozenset({"remove", "hold", "warn"})
 # What a risk factor of a "when: pjp_risk" caution looks for in the facts (cards/rules.py).
 RISK_FACTOR_KINDS: frozenset[str] = frozenset({"ongoing_class", "phenotype", "daily_dose_above"})
 # Placeholders each kind's shown_as text may use, filled from the facts (never record free text).

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["stop_reason", "INTOLERANCE", "INEFFICACY"]
+__all__ = ["stop_reason", "INTOLERANCE", "INEFFICACY", "PREGNANCY"]
 
 INTOLERANCE = "intolerance"
 INEFFICACY = "inefficacy"
+PREGNANCY = "pregnancy"  # stopped for (planned) pregnancy: neither failed nor intolerant
 
 # Word stems, matched at word starts only; each pattern is a flat alternation (linear time).
 _INTOLERANCE = re.compile(
@@ -26,10 +27,15 @@ _INEFFICACY = re.compile(
     r"inefficac|not effective|failed|failure|refractory|insufficient response|no improvement)", re.IGNORECASE)
 
 
+_PREGNANCY = re.compile(r"\b(pregnan|conception|conceive|trying for a baby)", re.IGNORECASE)
+
+
 def stop_reason(text: str | None) -> str | None:
     if not text:
         return None
     text = text[:200]
+    if _PREGNANCY.search(text):
+        return PREGNANCY
     intolerant = _INTOLERANCE.search(text) is not None
     ineffective = _INEFFICACY.search(text) is not None
     if intolerant == ineffective:

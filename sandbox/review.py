@@ -92,11 +92,14 @@ def _card_block(card: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_review() -> str:
-    """The whole review document (Markdown)."""
+def render_review(log_level: str | None = None) -> str:
+    """The whole review document (Markdown). ``log_level`` quiets the app's start-up warnings for the command
+    line; left alone in tests, where it would change the logging of every later test."""
+    settings: dict[str, Any] = {"AUTH_ENABLED": False, "TODAY": EXAMPLES_TODAY.isoformat(), "PREVIEW_ENABLED": False}
+    if log_level:
+        settings["LOG_LEVEL"] = log_level
     with tempfile.TemporaryDirectory(prefix="myositis-cds-review-") as tmp:
-        app = create_app({"AUTH_ENABLED": False, "DATABASE": str(Path(tmp) / "review.sqlite3"),
-                          "TODAY": EXAMPLES_TODAY.isoformat(), "LOG_LEVEL": "ERROR", "PREVIEW_ENABLED": False})
+        app = create_app({**settings, "DATABASE": str(Path(tmp) / "review.sqlite3")})
         knowledge = app.extensions["myositis_engine"].knowledge
         lines = [
             "# Clinical review of every example patient",
@@ -146,5 +149,5 @@ def review_command(out_path: Path, as_json: bool) -> None:
             _flush(app)
         return
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render_review(), encoding="utf-8")
+    out_path.write_text(render_review(log_level="ERROR"), encoding="utf-8")
     click.echo(f"wrote {out_path} ({len(list_patients())} patients, knowledge {cards.load_knowledge().meta.version})")

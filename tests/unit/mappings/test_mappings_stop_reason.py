@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mappings.stop_reason import INEFFICACY, INTOLERANCE, stop_reason
+from mappings.stop_reason import INEFFICACY, INTOLERANCE, PREGNANCY, stop_reason
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -18,6 +18,8 @@ from mappings.stop_reason import INEFFICACY, INTOLERANCE, stop_reason
     ("Lack of efficacy", INEFFICACY),
     ("treatment failure", INEFFICACY),
     ("patient preference", None),
+    ("Stopped for pregnancy", PREGNANCY),
+    ("planning to conceive", PREGNANCY),
     ("", None),
     (None, None),
     ("nausea and no response", None),  # both: the record does not say which; never guessed

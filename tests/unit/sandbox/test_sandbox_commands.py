@@ -15,10 +15,10 @@ FHIR = "http://127.0.0.1:9998/fhir"
 SERVICE = "http://127.0.0.1:9999"
 
 
-def test_register_adds_the_four_commands() -> None:
+def test_register_adds_the_sandbox_commands() -> None:
     group = click.Group("g")
     commands.register(group)
-    assert set(group.commands) == {"load", "fire", "sandbox", "demo"}
+    assert set(group.commands) == {"load", "fire", "sandbox", "demo", "review"}
 
 
 @responses.activate
