@@ -56,6 +56,7 @@ def _material(a: Assessment, kind: str) -> dict[str, object]:
     return facts
 
 
-def fingerprint(a: Assessment, kind: str) -> str:
-    canonical = json.dumps(_material(a, kind), sort_keys=True, separators=(",", ":"))
+def fingerprint(a: Assessment, kind: str, of: str = "") -> str:
+    """``of``: what else makes the card the same card (an order-time card: the draft order it is about)."""
+    canonical = json.dumps({**_material(a, kind), "of": of}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -10,7 +10,7 @@ navigate the EHR tab away from the chart). The short cards' words come from card
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -53,7 +53,7 @@ from .text import (
 from .trials import INTOLERANT
 from .vocab import RXNORM_SYSTEM
 
-__all__ = ["render_cards"]
+__all__ = ["render_cards", "make_card", "CardDraft", "draft_order"]
 
 
 # --- shared pieces ------------------------------------------------------------------------
@@ -71,7 +71,9 @@ def _override_reasons(knowledge: Knowledge) -> tuple[Coding, ...]:
 
 
 @dataclass
-class _Draft:
+class CardDraft:
+    """What a card says before it becomes a Card (uuid, source, override reasons, links added by make_card)."""
+
     kind: str
     summary: str
     detail: str
@@ -79,19 +81,20 @@ class _Draft:
     cites: Citations
     suggestions: tuple[Suggestion, ...] = ()
     overrides: bool = True
-    extra_links: tuple[Link, ...] = field(default=())
+    selection: str = "at-most-one"  # "any" when the suggestions are independent (e.g. several lab orders)
+    fingerprint_of: str = ""  # what else, beside the assessment, makes this card the same card (a draft order)
 
 
-def _card(knowledge: Knowledge, d: _Draft, preview_url: str | None, a: Assessment) -> Card:
+def make_card(knowledge: Knowledge, d: CardDraft, preview_url: str | None, a: Assessment) -> Card:
     preview = (Link(label="Full option list, timeline and references (myositis-cds)", url=preview_url),) \
         if preview_url else ()
     return Card(
         kind=d.kind, uuid=new_uuid(), summary=d.summary, indicator=d.indicator, source=_source(knowledge),
         detail=d.detail or None, suggestions=d.suggestions,
-        selection_behavior="at-most-one" if d.suggestions else None,
+        selection_behavior=d.selection if d.suggestions else None,
         override_reasons=_override_reasons(knowledge) if d.overrides else (),
         links=preview + d.cites.links(knowledge.meta.max_reference_links),
-        fingerprint=fingerprint(a, d.kind),
+        fingerprint=fingerprint(a, d.kind, d.fingerprint_of),
     )
 
 
@@ -169,7 +172,7 @@ def _option_view(r: RankedOption, a: Assessment, knowledge: Knowledge, cites: Ci
     }
 
 
-def _draft_order(agent: Agent, facts: PatientFacts) -> Action:
+def draft_order(agent: Agent, facts: PatientFacts) -> Action:
     resource = {
         "resourceType": "MedicationRequest",
         "status": "draft",
@@ -185,7 +188,7 @@ def _draft_order(agent: Agent, facts: PatientFacts) -> Action:
 
 
 def _suggestion(label: str, agents: Iterable[Agent], facts: PatientFacts) -> Suggestion:
-    return Suggestion(label=label, uuid=new_uuid(), actions=tuple(_draft_order(x, facts) for x in agents))
+    return Suggestion(label=label, uuid=new_uuid(), actions=tuple(draft_order(x, facts) for x in agents))
 
 
 def _option_suggestions(a: Assessment, facts: PatientFacts) -> tuple[Suggestion, ...]:
@@ -208,7 +211,7 @@ def _lists_options(a: Assessment) -> bool:
     return a.route in (FIRST_LINE, OPTIMISE, NEXT_LINE) or (a.route == JUDGE_RESPONSE and "skin_predominant" in a.phenotypes)
 
 
-def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview: bool) -> _Draft | None:
+def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview: bool) -> CardDraft | None:
     cites = Citations(knowledge)
     failed = [s for s in a.failed]
     gc = next((s for s in a.states if s.therapy_class == "glucocorticoid" and s.trial.ongoing), None)
@@ -255,11 +258,11 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date,
     # pregnancy, active cancer. Critical is kept for the urgent anti-MDA5 card.
     warning = (bool(a.statins and "imnm" in a.phenotypes) or "lung_function_falling" in a.phenotypes
                or "pregnancy" in a.conditions or "active_cancer" in a.conditions)
-    return _Draft(kind=kind, summary=summary, detail=detail, indicator="warning" if warning else "info", cites=cites,
+    return CardDraft(kind=kind, summary=summary, detail=detail, indicator="warning" if warning else "info", cites=cites,
                   suggestions=_option_suggestions(a, facts), overrides=kind not in ("no-medication-data", "labs-unavailable"))
 
 
-def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date) -> _Draft | None:
+def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date) -> CardDraft | None:
     if a.urgent is None:
         return None
     cites = Citations(knowledge)
@@ -288,7 +291,7 @@ def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: dat
         names = " + ".join(x.name for x in a.urgent.agents)
         suggestions = (_suggestion(f"Start combination: {names} with high-dose glucocorticoid (draft orders)",
                                    a.urgent.agents, facts),)
-    return _Draft(kind="urgent-anti-mda5", summary=summary, detail=detail,
+    return CardDraft(kind="urgent-anti-mda5", summary=summary, detail=detail,
                   indicator="critical" if a.urgent.critical else "warning", cites=cites, suggestions=suggestions)
 
 
@@ -307,7 +310,7 @@ def _found_lines(facts: PatientFacts, item: SafetyItem) -> list[str]:
     return out
 
 
-def _safety(facts: PatientFacts, a: Assessment, knowledge: Knowledge) -> _Draft | None:
+def _safety(facts: PatientFacts, a: Assessment, knowledge: Knowledge) -> CardDraft | None:
     if not a.safety:
         return None
     cites = Citations(knowledge)
@@ -323,18 +326,18 @@ def _safety(facts: PatientFacts, a: Assessment, knowledge: Knowledge) -> _Draft 
                               screening=sum(1 for i in a.safety if i.caution.kind == "screening"),
                               monitoring=[i.caution.title for i in a.safety if i.caution.kind == "monitoring"])
     harm_open = any(i.open and i.caution.harm for i in a.safety)
-    return _Draft(kind="safety", summary=summary, detail=detail, indicator="warning" if harm_open else "info",
+    return CardDraft(kind="safety", summary=summary, detail=detail, indicator="warning" if harm_open else "info",
                   cites=cites, overrides=True)
 
 
-def _pathway_card(knowledge: Knowledge, situation: str, a: Assessment) -> _Draft | None:
+def _pathway_card(knowledge: Knowledge, situation: str, a: Assessment) -> CardDraft | None:
     p = knowledge.pathway(situation)
     if p is None:
         return None
     cites = Citations(knowledge)
     summary, detail = render_template("pathway", summary=p.summary, text=p.text, cites=cites.cite(p.references),
                               also=a.disease if situation == "ibm" and a.disease != "myositis" else None)
-    return _Draft(kind=f"pathway-{p.id}", summary=summary, detail=detail, indicator=p.indicator, cites=cites)
+    return CardDraft(kind=f"pathway-{p.id}", summary=summary, detail=detail, indicator=p.indicator, cites=cites)
 
 
 def render_cards(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview_url: str | None) -> list[Card]:
@@ -343,9 +346,9 @@ def render_cards(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today
         return []
     if a.route in (IBM, JUVENILE):
         d = _pathway_card(knowledge, "ibm" if a.route == IBM else "juvenile", a)
-        return [_card(knowledge, d, preview_url, a)] if d is not None else []
+        return [make_card(knowledge, d, preview_url, a)] if d is not None else []
     drafts = [_urgent(facts, a, knowledge, today)]
     if a.urgent is None:
         drafts.append(_main(facts, a, knowledge, today, preview_url is not None))
     drafts.append(_safety(facts, a, knowledge))
-    return [_card(knowledge, d, preview_url, a) for d in drafts if d is not None]
+    return [make_card(knowledge, d, preview_url, a) for d in drafts if d is not None]

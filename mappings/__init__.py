@@ -6,7 +6,7 @@ through :class:`IngredientLookup`. It never imports ``service``.
 
 from __future__ import annotations
 
-from mappings.facts import build_facts, resolve_medication
+from mappings.facts import build_facts, resolve_medication, resolve_orders
 from mappings.lookup import IngredientLookup, LookupResult
 from mappings.terminology import Terminology, TerminologyError, TherapyClass, load_terminology
 
@@ -19,6 +19,7 @@ __all__ = [
     "build_facts",
     "load_terminology",
     "resolve_medication",
+    "resolve_orders",
     "therapy_classes",
 ]
 

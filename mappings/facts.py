@@ -13,6 +13,7 @@ from mappings.drugs import Match, record_label, resolve_concepts
 from mappings.labs import lab_result_of
 from mappings.lookup import IngredientLookup
 from mappings.model import (
+    DraftOrder,
     ConditionRecord,
     DataGap,
     Diagnosis,
@@ -50,6 +51,24 @@ def resolve_medication(
         return []
     drugs = _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology)
     return [d for d in drugs if not terminology.classes[d.therapy_class].context]
+
+
+def resolve_orders(
+    records: Sequence[MedicationRecord],
+    terminology: Terminology,
+    lookup: IngredientLookup | None = None,
+    *,
+    selections: frozenset[str] | None = None,
+) -> tuple[DraftOrder, ...]:
+    """The draft MedicationRequests of an order hook, each with the therapy classes it names (the same
+    terminology as the record: any RxNorm TTY, text, contained or referenced Medication)."""
+    out = []
+    for record in records:
+        reference = f"{record.resource_type}/{record.id}"
+        drugs = resolve_medication(record, terminology, lookup)
+        out.append(DraftOrder(reference=reference, label=record_label(record), drugs=tuple(drugs),
+                              selected=selections is None or reference in selections))
+    return tuple(out)
 
 
 def _resolved_drugs(record: MedicationRecord, matches: Sequence[Match], use: Use,

@@ -27,6 +27,7 @@ __all__ = [
     "TrialHistory",
     "LabResult",
     "PatientFacts",
+    "DraftOrder",
 ]
 
 
@@ -241,3 +242,13 @@ class PatientFacts:
 
     def labs_in(self, group: str) -> tuple[LabResult, ...]:
         return tuple(lab for lab in self.labs if lab.group == group)
+
+
+@dataclass(frozen=True, slots=True)
+class DraftOrder:
+    """One draft MedicationRequest of an order-select / order-sign call, as terminology sees it."""
+
+    reference: str  # "MedicationRequest/<id>": what a delete action names
+    label: str  # what the order names (record text, for the card: escaped there)
+    drugs: tuple[ResolvedDrug, ...]  # therapy-class members; empty when nothing is recognised
+    selected: bool = True  # order-select: one of context.selections (or no selections given)

@@ -9,6 +9,7 @@ from .model import (
                     Favour,
                     Knowledge,
                     KnowledgeError,
+    LabOrder,
                     Meta,
                     NotFavoured,
                     Option,
@@ -19,5 +20,5 @@ from .model import (
                     TrialWindow,
 )
 
-__all__ = ["Agent", "Avoid", "Caution", "DEFAULT_DIRECTORY", "FILES", "Favour", "Knowledge", "KnowledgeError", "Meta",
+__all__ = ["Agent", "Avoid", "Caution", "DEFAULT_DIRECTORY", "FILES", "Favour", "Knowledge", "KnowledgeError", "LabOrder", "Meta",
            "NotFavoured", "Option", "Pathway", "Reference", "RiskFactor", "TherapyClass", "TrialWindow", "load_knowledge"]

@@ -27,6 +27,7 @@ from .model import (
     Favour,
     Knowledge,
     KnowledgeError,
+    LabOrder,
     Meta,
     NotFavoured,
     Option,
@@ -291,11 +292,22 @@ def _risk_factor(e: _Entry, classes: dict[str, TherapyClass]) -> RiskFactor:
     return item
 
 
+_LOINC = re.compile(r"^[0-9]{1,7}-[0-9]$")
+
+
+def _lab_order(e: _Entry) -> LabOrder:
+    code = e.text("loinc")
+    if code and not _LOINC.match(code):
+        e.problems.append(f"'loinc' {code!r} is not a LOINC code")
+    return LabOrder(loinc=code, display=e.text("display"))
+
+
 def _parse_cautions(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]) -> dict[str, Caution]:
     file, body = _read_yaml(directory, "cautions")
     out: dict[str, Caution] = {}
     allowed = {"id", "kind", "title", "text", "applies_to", "labs", "conditions", "when", "harm", "tag",
-               "references", "reviewed", "source", "risk_factors", "findings_text", "first_course_only"}
+               "references", "reviewed", "source", "risk_factors", "findings_text", "first_course_only",
+               "lab_orders"}
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         kind = e.choice("kind", vocab.CAUTION_KINDS)
@@ -312,6 +324,8 @@ def _parse_cautions(directory: Path, refs: dict[str, Reference], classes: dict[s
             reviewed=e.day(), source=e.text("source"), risk_factors=risk_factors,
             findings_text=e.opt_text("findings_text"),
             first_course_only=e.flag("first_course_only", required=False),
+            lab_orders=tuple(e.sub("lab_orders", o, {"loinc", "display"}, _lab_order)
+                             for o in e.mappings("lab_orders", required=False)),
         )
         extra = _unknown_refs([*item.references, *(r for f in risk_factors for r in f.references)], refs)
         if (item.when == "pjp_risk") != bool(risk_factors):

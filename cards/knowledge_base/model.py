@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 __all__ = ["KnowledgeError", "Knowledge", "Reference", "TherapyClass", "TrialWindow", "Agent", "Favour",
-           "Avoid", "Option", "NotFavoured", "Caution", "RiskFactor", "Pathway", "Meta", "Threshold"]
+           "Avoid", "Option", "NotFavoured", "Caution", "LabOrder", "RiskFactor", "Pathway", "Meta", "Threshold"]
 
 
 class KnowledgeError(Exception):
@@ -174,6 +174,12 @@ class RiskFactor:
 
 
 @dataclass(frozen=True, slots=True)
+class LabOrder:
+    loinc: str
+    display: str  # the LOINC long name as the terminology research records it
+
+
+@dataclass(frozen=True, slots=True)
 class Caution:
     id: str
     kind: str  # screening | reassess
@@ -193,8 +199,10 @@ class Caution:
     risk_factors: tuple[RiskFactor, ...] = ()
     findings_text: str | None = None
     # Screening needed only before the first course of the class (e.g. TPMT before azathioprine):
-    # silent when the record shows the class was already taken.
+    # silent when the record shows the class was already taken for a whole adequate trial.
     first_course_only: bool = False
+    # The lab tests an order-time card may draft when the check has no result (LOINC, verified codes).
+    lab_orders: tuple["LabOrder", ...] = ()
 
     def findings_sentence(self, findings: Iterable[str]) -> str:
         return (self.findings_text or "").format(findings="; ".join(findings))

@@ -1,0 +1,165 @@
+"""Order-time checks (order-select, order-sign; issue 18): a drug being ordered that already failed, is
+unsafe for this patient, lacks its screening, duplicates a current class, or is not favoured in myositis.
+
+The same assessment as patient-view (cards/rules.py) judges each draft MedicationRequest against the
+record; silence when the order is fine. One card per draft order that needs one: its indicator follows the
+most serious finding (a contraindication is ``warning`` at order-select and ``critical`` at order-sign, when
+the order is about to be signed), its suggestions remove the draft (a ``delete`` action naming it), replace it
+with the top option not yet tried, or draft the missing lab test (a ServiceRequest with a verified LOINC code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from mappings.model import DraftOrder, PatientFacts
+
+from .knowledge_base import Agent, Knowledge
+from .models import Action, Card, Suggestion
+from .phenotype import latest
+from .render import CardDraft, draft_order, make_card
+from .rules import Assessment, RankedOption, assess
+from .text import Citations, agent_name, lower_first, md, new_uuid, render_template
+from .trials import EXCLUDING, ClassState
+
+__all__ = ["order_cards", "Finding", "STAGES"]
+
+STAGES = ("select", "sign")
+LOINC_SYSTEM = "http://loinc.org"
+
+# Order of seriousness: the card's kind and indicator follow the first finding present.
+_SEVERITY = ("contraindicated", "failed", "duplicate", "not_favoured", "screening")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str  # one of _SEVERITY
+    text: str  # one plain sentence (record values escaped)
+    references: tuple[str, ...] = ()
+    lab_orders: tuple[tuple[str, str], ...] = ()  # (LOINC, display) to draft when a screen is missing
+
+
+def _weeks(s: ClassState) -> str:
+    return f"{s.weeks} wk" if s.weeks is not None else "duration unknown"
+
+
+def _span(s: ClassState) -> str:
+    start = s.trial.first_date.isoformat() if s.trial.first_date else "start unknown"
+    end = "now" if s.trial.ongoing else (s.trial.last_date.isoformat() if s.trial.last_date else "end unknown")
+    return f"{start} to {end}, {_weeks(s)}"
+
+
+_OUTCOME = {"failed": "failed after an adequate trial", "tried": "was tried for a full trial",
+            "intolerance": "was stopped for intolerance"}
+
+
+def _findings(classes: set[str], a: Assessment, facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
+    out: list[Finding] = []
+    by_class = {s.therapy_class: s for s in a.states}
+    for cls in sorted(classes):
+        label = lower_first(knowledge.classes[cls].label) if cls in knowledge.classes else cls
+        # Contraindicated here: every "remove" rule of an option of this class whose condition is recorded,
+        # and hepatitis B with rituximab (a boxed warning, flagged "warn" on the patient-view card).
+        seen: set[str] = set()
+        for option in knowledge.options:
+            if option.therapy_class != cls:
+                continue
+            for avoid in option.avoid_when:
+                serious = avoid.effect == "remove" or avoid.condition == "hepatitis_b"
+                if serious and avoid.condition in a.conditions and avoid.condition not in seen:
+                    seen.add(avoid.condition)
+                    evidence = md(a.conditions[avoid.condition])
+                    out.append(Finding("contraindicated", f"{evidence} in the record: {avoid.text}.", avoid.references))
+        state = by_class.get(cls)
+        if state is not None and state.outcome in EXCLUDING:
+            agents = ", ".join(md(agent_name(x, knowledge)) for x in state.trial.agents) or label
+            out.append(Finding("failed", f"{agents} {_OUTCOME[state.outcome]} ({_span(state)})."))
+        elif state is not None and state.trial.ongoing:
+            agents = ", ".join(md(agent_name(x, knowledge)) for x in state.trial.agents) or label
+            out.append(Finding("duplicate", f"{agents} is already taken ({_span(state)})."))
+        for nf in knowledge.not_favoured:
+            if nf.therapy_class == cls:
+                out.append(Finding("not_favoured", f"{nf.label} is not favoured in myositis: {nf.text}.", nf.references))
+        for caution in knowledge.cautions.values():
+            if caution.kind != "screening" or cls not in caution.applies_to or not caution.labs:
+                continue
+            if caution.first_course_only and state is not None and state.adequate:
+                continue
+            if "pregnancy" in caution.conditions:
+                continue  # the pregnancy rules above speak for it
+            if any(latest(facts, group) is not None for group in caution.labs):
+                continue
+            out.append(Finding("screening", f"{caution.title}: no result in the record. {caution.text}",
+                               caution.references, tuple((o.loinc, o.display) for o in caution.lab_orders)))
+    return out
+
+
+def _lab_request(loinc: str, display: str, facts: PatientFacts) -> Action:
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "subject": {"reference": f"Patient/{facts.patient_id}"},
+        "code": {"coding": [{"system": LOINC_SYSTEM, "code": loinc, "display": display}], "text": display},
+    }
+    return Action(type="create", resource=resource, description=f"Draft lab order: {display}")
+
+
+def _replacement(a: Assessment, exclude: set[str]) -> RankedOption | None:
+    return next((r for r in a.options if r.orderable and r.option.therapy_class not in exclude
+                 and not r.option.combination_of), None)
+
+
+def _suggestions(order: DraftOrder, findings: list[Finding], a: Assessment, facts: PatientFacts,
+                 knowledge: Knowledge) -> tuple[tuple[Suggestion, ...], str]:
+    kinds = {f.kind for f in findings}
+    if kinds & {"contraindicated", "failed", "duplicate", "not_favoured"}:
+        remove = Action(type="delete", resource_id=(order.reference,), description=f"Remove the draft order {order.reference}")
+        out = [Suggestion(label="Remove this order", uuid=new_uuid(), actions=(remove,))]
+        replacement = _replacement(a, {d.therapy_class for d in order.drugs})
+        if replacement is not None:
+            agent: Agent = replacement.option.agents[0]
+            out.append(Suggestion(label=f"Replace with {lower_first(replacement.option.label)} (draft order)",
+                                  uuid=new_uuid(), actions=(remove, draft_order(agent, facts))))
+        return tuple(out), "at-most-one"
+    labs = [lab for f in findings for lab in f.lab_orders]
+    out = [Suggestion(label=f"Order {display.split(' [', 1)[0]} (draft lab order)", uuid=new_uuid(),
+                      actions=(_lab_request(loinc, display, facts),)) for loinc, display in dict.fromkeys(labs)]
+    return tuple(out), "any"
+
+
+def _order_card(order: DraftOrder, a: Assessment, facts: PatientFacts, knowledge: Knowledge, stage: str,
+                preview_url: str | None) -> Card | None:
+    classes = {d.therapy_class for d in order.drugs}
+    findings = sorted(_findings(classes, a, facts, knowledge), key=lambda f: _SEVERITY.index(f.kind))
+    if not findings:
+        return None
+    cites = Citations(knowledge)
+    top = findings[0].kind
+    indicator = ("critical" if stage == "sign" else "warning") if top == "contraindicated" else \
+        "warning" if top in ("failed", "not_favoured", "duplicate") else "info"
+    summary, detail = render_template(
+        "order-check", finding=top, stage=stage, order=md(order.label),
+        findings=[f"{f.text} {cites.cite(f.references)}".strip() for f in findings],
+        replacement=bool(_replacement(a, classes)),
+    )
+    suggestions, behaviour = _suggestions(order, findings, a, facts, knowledge)
+    draft = CardDraft(kind=f"order-{top.replace('_', '-')}", summary=summary, detail=detail, indicator=indicator,
+                      cites=cites, suggestions=suggestions, selection=behaviour, fingerprint_of=order.reference)
+    return make_card(knowledge, draft, preview_url, a)
+
+
+def order_cards(facts: PatientFacts, orders: tuple[DraftOrder, ...], *, knowledge: Knowledge, today: date,
+                stage: str, preview_url: str | None = None) -> list[Card]:
+    """Cards for the draft orders that need one (order-select: the selected ones only); [] when all are fine
+    or the patient has no myositis."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}")
+    a = assess(facts, knowledge, today)
+    if a.route in ("none", "ibm", "juvenile"):
+        return []
+    out = [_order_card(o, a, facts, knowledge, stage, preview_url) for o in orders if o.selected and o.drugs]
+    return [c for c in out if c is not None]
+
