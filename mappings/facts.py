@@ -13,10 +13,10 @@ from mappings.drugs import Match, record_label, resolve_concepts
 from mappings.labs import lab_result_of
 from mappings.lookup import IngredientLookup
 from mappings.model import (
-    DraftOrder,
     ConditionRecord,
     DataGap,
     Diagnosis,
+    DraftOrder,
     LabResult,
     MedicationRecord,
     ObservationRecord,

@@ -202,7 +202,7 @@ class Caution:
     # silent when the record shows the class was already taken for a whole adequate trial.
     first_course_only: bool = False
     # The lab tests an order-time card may draft when the check has no result (LOINC, verified codes).
-    lab_orders: tuple["LabOrder", ...] = ()
+    lab_orders: tuple[LabOrder, ...] = ()
 
     def findings_sentence(self, findings: Iterable[str]) -> str:
         return (self.findings_text or "").format(findings="; ".join(findings))

@@ -4,10 +4,10 @@ duplicates a current class or is not favoured gets one card; a fine order gets n
 from __future__ import annotations
 
 import pytest
+from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
 
 from cards import load_knowledge
 from cards.orders import order_cards
-from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
 from mappings.model import DraftOrder, ResolvedDrug
 
 RXCUI = {"rituximab": "121191", "methotrexate": "6851", "jak_inhibitor": "1357536", "tnf_inhibitor": "191831",
