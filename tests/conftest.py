@@ -27,6 +27,10 @@ if os.environ.get("HYPOTHESIS_PROFILE") == "ci" or os.environ.get("CI"):
 for _name in ("NO_PROXY", "no_proxy"):
     os.environ[_name] = ",".join(filter(None, [os.environ.get(_name, ""), "127.0.0.1", "localhost"]))
 
+# Patient keys (service/suppression.py) need a secret; without this every app built by a test would generate one
+# into the repository's instance folder. Servers the tests start inherit it.
+os.environ.setdefault("MYOSITIS_CDS_PATIENT_KEY_SECRET", "test-only-patient-key-secret-0123456789")
+
 
 @pytest.fixture
 def make_app(tmp_path) -> Callable[..., Flask]:
