@@ -79,7 +79,7 @@ class ClinicReport:
             f"  fewer cards shown          {self.reduction * 100:.1f} %  (target >= {REDUCTION_TARGET * 100:.0f} %)",
             f"  material changes           {len(self.changes)} scripted changes re-showed a card",
             f"  material changes missed    {len(self.missed)}  (target 0)",
-            f"  answers given              " + ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items())),
+            "  answers given              " + ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items())),
         ]
         out += [f"  MISSED: {m}" for m in self.missed]
         out += [f"  changed no card (nothing to show): {m}" for m in self.immaterial]

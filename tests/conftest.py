@@ -120,3 +120,33 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         sample = next(line for line in _RUN_LOG.lines if any(v in line for v in leaks))
         print(f"\nPHI in the service's logs during this run: {_json.dumps(leaks)}\n  e.g. {sample[:300]}")
         session.exitstatus = 1
+
+
+# --- PostgreSQL: one throw-away cluster per run, a fresh database per test ---------------------------
+# Without PostgreSQL these tests skip locally and fail under CI (.ci/run installs it).
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    from bench.postgres import postgres_cluster as start, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL for the storage tests: {reason}")
+        pytest.skip(reason)
+    with start() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster) -> str:
+    return postgres_cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_settings(request, tmp_path) -> dict[str, Any]:
+    """App settings for one shared database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return {"DATABASE": str(tmp_path / "shared.sqlite3")}
+    return {"DATABASE_URL": request.getfixturevalue("postgres_url")}
