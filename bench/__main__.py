@@ -360,6 +360,18 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None:
         replace_section(out, "Simulated clinic (issue 16)",
                         clinic.section(report, {d: clinic.run(SUPPRESS_DAYS=d) for d in clinic.WHAT_IF_DAYS}))
+    # Issue 17: SQLite vs PostgreSQL (throw-away local cluster); skipped, and said, without PostgreSQL.
+    from bench import postgres, storage
+
+    reason = postgres.unavailable_reason()
+    if reason:
+        _log(f"storage back-ends: skipped ({reason})")
+    else:
+        _log("storage back-ends: bench.storage.run()")
+        figures = storage.run(200 if args.quick else 400)
+        if out is not None:
+            replace_section(out, "Storage back-ends (issue 17)", storage.section(figures, 200 if args.quick else 400))
+    if out is not None:
         print(f"results written to {out}")
     return 0
 
