@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json as _json
 import logging as _logging
 import os
@@ -128,7 +129,8 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_cluster():
-    from bench.postgres import postgres_cluster as start, unavailable_reason
+    from bench.postgres import postgres_cluster as start
+    from bench.postgres import unavailable_reason
 
     reason = unavailable_reason()
     if reason:
@@ -150,3 +152,20 @@ def database_settings(request, tmp_path) -> dict[str, Any]:
     if request.param == "sqlite":
         return {"DATABASE": str(tmp_path / "shared.sqlite3")}
     return {"DATABASE_URL": request.getfixturevalue("postgres_url")}
+
+
+@contextlib.contextmanager
+def postgres_refusing(url: str) -> Iterator[None]:
+    """The database at ``url`` drops its connections and refuses new ones until the block ends (a lost server)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")  # a generated test database name
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    try:
+        yield
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")

@@ -189,22 +189,14 @@ def test_an_existing_sqlite_file_from_before_the_storage_layer_is_adopted(tmp_pa
 
 
 def test_postgresql_connection_loss_raises_storage_unavailable_and_the_pool_recovers(postgres_url) -> None:
-    import psycopg
+    from tests.conftest import postgres_refusing
 
     s = open_storage(url=postgres_url, timeout_s=1.0)
-    name = postgres_url.rsplit("/", 1)[1]
-    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-    try:
+    with postgres_refusing(postgres_url):
         for _ in range(3):  # the first call may meet the killed connection, the next ones cannot connect
             with pytest.raises(StorageUnavailable) as raised:
                 s.feedback.record("svc", [_item("lost")])
         assert "lost" not in str(raised.value) and "postgresql://" not in str(raised.value)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
     deadline = time.monotonic() + 30
     while True:
         try:

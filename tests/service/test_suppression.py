@@ -204,22 +204,14 @@ def test_decide_is_pure_and_follows_the_policy() -> None:
 
 
 def test_a_storage_fault_on_feedback_is_a_json_503_and_the_hook_still_answers(make_app, postgres_url) -> None:
-    import psycopg
+    from tests.conftest import postgres_refusing
 
     client = make_app(DATABASE_URL=postgres_url, DATABASE_TIMEOUT_S=1.0).test_client()
     cards = _fire(client, resources_of("reference-dm"))
-    name = postgres_url.rsplit("/", 1)[1]
-    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-    try:
+    with postgres_refusing(postgres_url):
         item = {"card": cards[0]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z"}
         response = client.post(f"{SERVICE}/feedback", json={"feedback": [item]})
         assert response.status_code == 503 and response.headers["Retry-After"]
         assert response.get_json()["error"] == "storage-unavailable"
         assert len(_fire(client, resources_of("reference-dm"))) == len(cards)  # fail open: advice never hidden
         assert client.get("/readyz").status_code == 503
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
