@@ -27,10 +27,11 @@ from typing import Any
 
 import orjson
 
-from bench import hotspots, noprefetch, startup, terminology, throughput
+from bench import clinic, hotspots, noprefetch, startup, terminology, throughput
 from bench.latency import HOOK_PATH, Client, Stats, compare
 from bench.patients import HEAVY_COUNTS, HEAVY_PATIENT_ID, REFERENCE, heavy_hook_body, hook_body, reference_resources
 from bench.report import Row, format_table, machine, write_results
+from bench.sections import replace_section
 from bench.servers import HOST, ServerConfig, fhir_stub, gunicorn_server, read_rss_kib, service_env, worker_pids
 
 SERVICE_APP = "service.wsgi:app"
@@ -352,6 +353,25 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None:
         command = "python -m bench" + (" --quick" if args.quick else "")
         write_results(out, command=command, rows=rows, notes=notes, profiles=profiles, info=info, elapsed_s=elapsed)
+    # Issue 16's simulated clinic: in-process, seconds; its own section (bench/clinic.py).
+    _log("simulated clinic: bench.clinic.run()")
+    report = clinic.run()
+    print("\n".join(report.lines()))
+    if out is not None:
+        replace_section(out, "Simulated clinic (issue 16)",
+                        clinic.section(report, {d: clinic.run(SUPPRESS_DAYS=d) for d in clinic.WHAT_IF_DAYS}))
+    # Issue 17: SQLite vs PostgreSQL (throw-away local cluster); skipped, and said, without PostgreSQL.
+    from bench import postgres, storage
+
+    reason = postgres.unavailable_reason()
+    if reason:
+        _log(f"storage back-ends: skipped ({reason})")
+    else:
+        _log("storage back-ends: bench.storage.run()")
+        figures = storage.run(200 if args.quick else 400)
+        if out is not None:
+            replace_section(out, "Storage back-ends (issue 17)", storage.section(figures, 200 if args.quick else 400))
+    if out is not None:
         print(f"results written to {out}")
     return 0
 

@@ -143,7 +143,7 @@ def _components(body: bytes, n: int) -> dict[str, float]:
     import orjson
 
     from service.hook_request import json_depth_exceeds, parse_hook_request
-    from service.store import IssuedCard, Store
+    from service.storage import IssuedCard, Show, SuppressionState, open_storage
 
     parsed = orjson.loads(body)
     keys = frozenset(parsed.get("prefetch", {}))
@@ -154,9 +154,15 @@ def _components(body: bytes, n: int) -> dict[str, float]:
             lambda: parse_hook_request(parsed, expected_hook="patient-view", prefetch_keys=keys), n),
     }
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
-        store = Store(f"{tmp}/s.db")
-        kinds = ("next-line", "caution-screening", "caution-reassess")
-        out["Store.record_issued_later(3 cards)"] = _median_ms(
-            lambda: store.record_issued_later("myositis-next-line", [IssuedCard(str(uuid.uuid4()), k) for k in kinds]), n)
-        store.flush()
+        storage = open_storage(database=f"{tmp}/s.db")
+        kinds = ("next-line", "urgent", "safety")
+
+        def shows() -> list[Show]:
+            return [Show(SuppressionState(k, "f" * 32, 1), IssuedCard(str(uuid.uuid4()), k, "info", "k" * 64, "f" * 32))
+                    for k in kinds]
+
+        out["suppression.states + record_shows(3 cards)"] = _median_ms(
+            lambda: (storage.suppression.states("k" * 64),
+                     storage.suppression.record_shows("myositis-next-line", "k" * 64, shows())), n)
+        storage.close()
     return out

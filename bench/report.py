@@ -113,9 +113,9 @@ SUGGESTIONS: dict[str, str] = {
     ),
     "section": "joins reference lines that are built once per process (`_reference_line`); small now",
     "render_cards": "the sum of `_next_line`, `_card`, `section` and `md`: fix `section`/`md` first.",
-    "record_issued": (
-        "used by tests and tools; the hook path calls `record_issued_later`, which queues the rows for a "
-        "background writer thread that batches them into SQLite"
+    "record_shows": (
+        "one transaction per hook call (suppression state + cards shown), not fsynced: WAL on SQLite, "
+        "`synchronous_commit = off` on PostgreSQL; it must be stored before the answer so any instance sees it"
     ),
     "load_knowledge": "start-up: YAML is parsed with libyaml's `CSafeLoader` (falls back to `SafeLoader` without libyaml)",
     "_request_id": "`uuid.UUID(header)` + `uuid4()` per request: cheap but visible; fine to leave.",

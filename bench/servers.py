@@ -136,6 +136,8 @@ def gunicorn_server(name: str, app: str, env: dict[str, str], config: ServerConf
     log_path = workdir / f"{name}.log"
     cmd = [
         sys.executable, "-m", "gunicorn", app,
+        # What `myositis-cds serve` runs with: prometheus multiprocess directory, /metrics on METRICS_PORT.
+        "--config", "python:service.gunicorn_conf",
         "--bind", f"{HOST}:{port}",
         "--workers", str(config.workers),
         "--worker-class", config.worker_class,

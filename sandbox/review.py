@@ -126,11 +126,10 @@ def render_review(log_level: str | None = None) -> str:
 
 
 def _flush(app: Any) -> None:
-    """Issued-card records are written in the background: let them land before the temp database goes."""
-    from service.store import get_store
+    """Close the throw-away database before its folder goes (issued cards are written before each answer)."""
+    from service.storage import get_storage
 
-    with app.app_context():
-        get_store().flush()
+    get_storage(app).close()
 
 
 @click.command("review")

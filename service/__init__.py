@@ -17,7 +17,7 @@ log = logging.getLogger("myositis_cds")
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    from service import auth, config, cors, engine, logs, ops, routes, store
+    from service import auth, config, cors, engine, logs, ops, routes, storage, suppression
     from service.errors import register_error_handlers
     from service.myositis import register_service
 
@@ -35,7 +35,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     logs.init_app(app)
     register_error_handlers(app)
-    store.init_app(app)
+    storage.init_app(app)  # applies pending schema migrations; an unreachable database stops start-up here
+    suppression.init_app(app)
     engine.init_app(app)  # loads terminology and knowledge: a bad data file stops start-up here
     register_service(app, engine.observation_codes(app))
     auth.init_app(app)

@@ -75,10 +75,10 @@ def serve(host: str, port: int, workers: int, no_auth: bool, dev: bool) -> None:
 
 
 @main.command("feedback-report")
-@click.option("--database", type=click.Path(dir_okay=False), help="SQLite file (default: the configured one).")
+@click.option("--database", type=click.Path(dir_okay=False), help="SQLite file (default: the configured storage, SQLite or DATABASE_URL).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def feedback_report(database: str | None, as_json: bool) -> None:
-    """Acceptance and override rates per card kind, from stored feedback."""
+    """Per card kind: shown, re-shown, suppressed, acceptance and override rates, overrides per reason."""
     from service.report import feedback_report as build
 
     click.echo(build(database, as_json=as_json))

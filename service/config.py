@@ -21,8 +21,20 @@ DEFAULTS: dict[str, Any] = {
     "JWT_MAX_LIFETIME_S": 300,
     "JWT_ALGORITHMS": ["ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS384"],
     "JWKS_CACHE_TTL_S": 3600,
-    # Storage: feedback, issued cards, JWT replay store. One SQLite file, WAL.
-    "DATABASE": None,  # default: <instance_path>/myositis-cds.sqlite3
+    # Storage: feedback, issued cards, JWT replay store, suppression state, RxNav cache (service/storage/).
+    "DATABASE": None,  # SQLite file, the embedded default: <instance_path>/myositis-cds.sqlite3
+    "DATABASE_URL": None,  # postgresql://... : PostgreSQL instead, shared by every instance
+    "DATABASE_POOL_SIZE": 8,  # PostgreSQL connections per process
+    "DATABASE_TIMEOUT_S": 5.0,  # longest wait for a PostgreSQL connection before a storage error
+    # Suppression (service/suppression.py, issue 16)
+    "PATIENT_KEY_SECRET": None,  # HMAC key for patient keys; default: generated once into the instance folder
+    "SUPPRESS_DAYS": 30,  # a card overridden is hidden this long, unless what drove it changes
+    "REMIND_LATER_DAYS": 7,  # ... or this long when the reason was remind-later
+    "DEMOTE_AFTER_SHOWS": 3,  # shown this often unanswered: warning becomes info
+    "SUPPRESS_AFTER_SHOWS": 6,  # shown this often unanswered: hidden until what drove it changes
+    # Metrics (service/metrics.py): served by the gunicorn master on their own port when set
+    "METRICS_PORT": None,
+    "METRICS_HOST": "127.0.0.1",
     # FHIR fallback
     "FHIR_CONNECT_TIMEOUT_S": 2.0,
     "FHIR_READ_TIMEOUT_S": 4.0,
@@ -55,9 +67,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _BOOL = {"AUTH_ENABLED", "ALLOW_INSECURE_LOCAL_FHIR", "RXNAV_ENABLED", "PREVIEW_ENABLED", "LOG_TRACEBACKS"}
-_INT = {"JWT_LEEWAY_S", "JWT_MAX_LIFETIME_S", "JWKS_CACHE_TTL_S", "FHIR_MAX_PAGES", "FHIR_MAX_WORKERS",
+_INT = {"DATABASE_POOL_SIZE", "SUPPRESS_DAYS", "REMIND_LATER_DAYS", "DEMOTE_AFTER_SHOWS", "SUPPRESS_AFTER_SHOWS",
+        "METRICS_PORT", "JWT_LEEWAY_S", "JWT_MAX_LIFETIME_S", "JWKS_CACHE_TTL_S", "FHIR_MAX_PAGES", "FHIR_MAX_WORKERS",
         "FHIR_MAX_MEDICATION_READS", "MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "MAX_RESOURCES"}
-_FLOAT = {"FHIR_CONNECT_TIMEOUT_S", "FHIR_READ_TIMEOUT_S", "FHIR_DEADLINE_S", "RXNAV_TIMEOUT_S"}
+_FLOAT = {"DATABASE_TIMEOUT_S", "FHIR_CONNECT_TIMEOUT_S", "FHIR_READ_TIMEOUT_S", "FHIR_DEADLINE_S", "RXNAV_TIMEOUT_S"}
 _LIST = {"JWT_ALGORITHMS", "CORS_ORIGINS", "HTTP_FHIR_HOSTS"}
 
 

@@ -19,12 +19,13 @@ from flask import Flask, current_app, g
 import cards
 import mappings
 from mappings.model import DataGap
+from service import metrics, suppression
+from service.errors import DataUnavailable
 from service.fhir_client import new_session
 from service.fhir_parse import parse_patient_data
 from service.gather import GatherSettings, gather
 from service.hook_request import parse_hook_request
 from service.registry import ServiceSpec
-from service.store import IssuedCard, get_store
 
 __all__ = ["Engine", "init_app", "run_hook", "today"]
 
@@ -57,8 +58,9 @@ def init_app(app: Flask) -> None:
     lookup = None
     if cfg.get("RXNAV_ENABLED"):
         from service.rxnav import RxNavClient  # an adapter at the edge: only when configured
+        from service.storage import get_storage
 
-        lookup = RxNavClient.from_config(cfg)
+        lookup = RxNavClient.from_config(cfg, get_storage(app).rxnav)
     workers = int(cfg["FHIR_MAX_WORKERS"])
     pinned = cfg.get("TODAY")
     app.extensions["myositis_engine"] = Engine(
@@ -95,8 +97,14 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
     timings["service_id"] = spec.id
 
     t0 = time.perf_counter()
-    gathered = gather(request, spec, settings=engine.gather_settings, session=engine.session, executor=engine.executor)
+    try:
+        gathered = gather(request, spec, settings=engine.gather_settings, session=engine.session,
+                          executor=engine.executor)
+    except DataUnavailable:
+        metrics.FHIR_FALLBACK_FAILURES.labels("required-data").inc()
+        raise
     timings["gather_ms"] = _ms(t0)
+    metrics.fhir_fallback((t.resource_type, gathered.origin.get(t.key, "")) for t in spec.prefetch)
     timings["origin"] = dict(gathered.origin)
 
     t0 = time.perf_counter()
@@ -144,13 +152,17 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     built = cards.build_cards(facts, knowledge=engine.knowledge, today=day, preview_url=_preview_url())
     timings["cards_ms"] = _ms(t0)
-    timings["cards"] = len(built)
-    timings["card_kinds"] = [c.kind for c in built]
     timings["gaps"] = len(gaps)
 
-    if built:
-        get_store().record_issued_later(spec.id, [IssuedCard(c.uuid, c.kind) for c in built])
-    return {"cards": [c.to_json() for c in built]}
+    # Hide what was answered until what drove it changes (issue 16); recorded before the answer.
+    t0 = time.perf_counter()
+    outcome = suppression.apply(spec.id, request.patient_id, built, today=day)
+    g.suppression = outcome  # the simulated clinic (bench/clinic.py) reads what was built and what was shown
+    timings["suppression_ms"] = _ms(t0)
+    timings["cards_built"] = len(built)
+    timings["cards"] = len(outcome.shown)
+    timings["card_kinds"] = [c.kind for c in outcome.shown]
+    return {"cards": [c.to_json() for c in outcome.shown]}
 
 
 def _preview_url() -> str | None:

@@ -16,6 +16,8 @@ tokens or stack traces.
     +- UnsupportedMediaType    415    body is not JSON
     +- DataUnavailable         412    CDS Hooks: required FHIR data could not be had
     +- UpstreamError           502    reserved: the FHIR server failed in a way we cannot degrade around
+    (storage.StorageUnavailable) 503  the database could not store or read (``storage-unavailable``,
+                                      with Retry-After): nothing in that request was acknowledged
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from service import metrics
 from service.jsonio import json_response
+from service.storage.base import StorageUnavailable
 
 __all__ = [
     "CdsError",
@@ -138,8 +142,17 @@ def register_error_handlers(app: Flask) -> None:
     def _cds_error(exc: CdsError) -> Response:
         if isinstance(exc, AuthError):
             log.warning("auth rejected", extra={"reason": exc.reason})
+            metrics.jwt_refused(exc.reason)
             return _error_response(exc.status, exc.to_json(), {"WWW-Authenticate": 'Bearer realm="cds-services"'})
         return _error_response(exc.status, exc.to_json())
+
+    @app.errorhandler(StorageUnavailable)
+    def _storage_error(exc: StorageUnavailable) -> Response:
+        # The store and error type only: the database's own message may quote a value or a host.
+        log.error("storage unavailable", extra={"store": exc.store, "backend": exc.backend, "error_type": exc.error_type})
+        return _error_response(503, {"error": "storage-unavailable",
+                                     "message": "The service could not store or read its data; nothing was recorded. "
+                                                "Try again shortly."}, {"Retry-After": "5"})
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

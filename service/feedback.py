@@ -12,9 +12,13 @@ import logging
 import re
 from typing import Any, cast
 
+from flask import current_app
+
+from service import metrics, suppression
+from service.engine import today
 from service.errors import BadRequest
 from service.registry import ServiceSpec
-from service.store import FeedbackItem, get_store
+from service.storage import FeedbackItem, get_storage
 
 __all__ = ["receive", "parse_feedback"]
 
@@ -94,6 +98,11 @@ def parse_feedback(body: Any) -> list[FeedbackItem]:
 
 def receive(spec: ServiceSpec, body: Any) -> dict[str, int]:
     items = parse_feedback(body)
-    stored = get_store().record_feedback(spec.id, items)
+    # Stored durably, with its effect on suppression, in one transaction before the answer; a storage
+    # fault raises StorageUnavailable, answered 503 (service/errors.py), and nothing is acknowledged.
+    stored = get_storage().feedback.record(spec.id, items, suppression.feedback_effects(items, today=today()))
+    own_codes = {code for code, _ in current_app.extensions["myositis_engine"].knowledge.meta.override_reasons}
+    for item in items:
+        metrics.feedback(item.outcome, item.override_code, own_codes)
     log.info("feedback stored", extra={"service_id": spec.id, "feedback_items": len(items), "stored": stored})
     return {"received": len(items), "stored": stored}

@@ -25,6 +25,8 @@ class _App(BaseApplication):  # type: ignore[misc]  # gunicorn has no type hints
 
 
 def run_gunicorn(*, host: str, port: int, workers: int) -> None:
+    from service import gunicorn_conf  # sets PROMETHEUS_MULTIPROC_DIR before anything imports prometheus_client
+
     _App({
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -34,4 +36,7 @@ def run_gunicorn(*, host: str, port: int, workers: int) -> None:
         "graceful_timeout": 10,
         "accesslog": None,  # our own JSON access log has no PHI; gunicorn's would log query strings
         "preload_app": False,
+        "on_starting": gunicorn_conf.on_starting,
+        "when_ready": gunicorn_conf.when_ready,  # /metrics on METRICS_PORT, from the master
+        "child_exit": gunicorn_conf.child_exit,
     }).run()

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app
 
 from service import registry
 from service.jsonio import json_response
-from service.store import get_store
+from service.storage import StorageUnavailable, get_storage
 
 __all__ = ["bp"]
 
@@ -28,9 +28,9 @@ def readyz() -> Response:
     checks["engine"] = "ok" if "myositis_engine" in current_app.extensions else "not loaded"
     checks["services"] = "ok" if registry.all_services() else "none registered"
     try:
-        get_store().feedback_count()
+        get_storage().ping()
         checks["database"] = "ok"
-    except Exception:
+    except StorageUnavailable:
         checks["database"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
     engine = current_app.extensions.get("myositis_engine")

@@ -1,4 +1,5 @@
-"""Feedback report: acceptance and override rates per card kind, and overrides per reason.
+"""Feedback report per card kind: shown, re-shown after a change, suppressed, accepted, overridden (rates), and
+overrides per reason.
 
 Override reason codes arrive in CDS clients' requests: before a code is printed to a
 terminal, escape sequences and control characters are removed (a code of ``"\\x1b[2J"``
@@ -12,11 +13,10 @@ import json
 import re
 import unicodedata
 
-from service.store import KindReport, Store
+from service.storage import NO_REASON, KindReport, open_storage
 
 __all__ = ["feedback_report", "format_report", "terminal_safe", "NO_REASON"]
 
-NO_REASON = "(no reason given)"  # the store's key for an override without a reason code
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _MAX_SHOWN = 64
 
@@ -45,11 +45,14 @@ def format_report(rows: list[KindReport], labels: dict[str, str] | None = None) 
     if not rows:
         return "No cards issued and no feedback stored yet."
     labels = labels or {}
-    header = f"{'card kind':<28} {'issued':>7} {'feedback':>9} {'accepted':>9} {'overridden':>11}"
+    header = (f"{'card kind':<28} {'shown':>7} {'re-shown':>9} {'suppressed':>11} {'feedback':>9} {'accepted':>9}"
+              f" {'overridden':>11}")
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{terminal_safe(r.kind, 28):<28} {r.issued:>7} {r.feedback:>9} "
+        lines.append(f"{terminal_safe(r.kind, 28):<28} {r.issued:>7} {r.reshown:>9} {r.suppressed:>11} {r.feedback:>9} "
                      f"{_pct(r.acceptance_rate):>9} {_pct(r.override_rate):>11}")
+    lines += ["", "re-shown: shown again because what drove it changed after it was answered or hidden;",
+              "suppressed: chart opens where the card was built but not shown (overridden, or ignored too often)."]
     overridden = [r for r in rows if r.override_reasons]
     if overridden:
         lines += ["", "Overrides per reason:"]
@@ -67,21 +70,33 @@ def format_report(rows: list[KindReport], labels: dict[str, str] | None = None) 
 
 
 def _reason_labels() -> dict[str, str]:
-    from cards import load_knowledge
+    from cards import load_knowledge  # only the text report needs the knowledge base
 
     return dict(load_knowledge().meta.override_reasons)
 
 
 def feedback_report(database: str | None, *, as_json: bool = False) -> str:
+    """The report from the SQLite file ``database``, or from the configured storage (SQLite or PostgreSQL)."""
+    url = None
     if database is None:
-        from service import create_app
+        from service.config import DEFAULTS, from_environ
 
-        database = create_app().config["DATABASE"]
-    rows = Store(database).report()
+        settings = {**DEFAULTS, **from_environ()}
+        url = settings["DATABASE_URL"]
+        if not url:
+            from service import create_app
+
+            database = create_app().config["DATABASE"]
+    storage = open_storage(database=database, url=url)
+    try:
+        rows = storage.report()
+    finally:
+        storage.close()
     if as_json:
         return json.dumps(
-            [{"kind": r.kind, "issued": r.issued, "feedback": r.feedback, "accepted": r.accepted,
-              "overridden": r.overridden, "acceptance_rate": r.acceptance_rate, "override_rate": r.override_rate,
+            [{"kind": r.kind, "issued": r.issued, "reshown": r.reshown, "suppressed": r.suppressed,
+              "feedback": r.feedback, "accepted": r.accepted, "overridden": r.overridden,
+              "acceptance_rate": r.acceptance_rate, "override_rate": r.override_rate,
               "override_reasons": r.override_reasons}  # every reason code -> its count
              for r in rows],
             indent=2,

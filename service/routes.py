@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from service import engine, feedback, registry
+from service import engine, feedback, metrics, registry
 from service.errors import BadRequest, NotFound, UnsupportedMediaType
 from service.hook_request import json_depth_exceeds
 from service.jsonio import JSONDecodeError, json_response, loads
@@ -54,8 +54,9 @@ def discovery() -> Response:
 def call_service(service_id: str) -> Response:
     """Run a CDS service for one hook call."""
     spec = _service_or_404(service_id)
-    body = read_json_body()
-    return json_response(engine.run_hook(spec, body))
+    with metrics.HOOK_LATENCY.labels(spec.id).time():
+        body = read_json_body()
+        return json_response(engine.run_hook(spec, body))
 
 
 @bp.post("/cds-services/<service_id>/feedback")

@@ -5,7 +5,8 @@ returns ``None`` unless ``MYOSITIS_RXNAV_ENABLED`` is true. Every answer is
 kept in a sqlite3 cache on disk, so a code costs network time once per
 deployment, not once per hook call. Any error, time-out or odd answer makes
 :meth:`RxNavLookup.lookup` return ``None`` (mappings then falls back to text);
-it never raises into the hook.
+it never raises into the hook. The cache is a storage-layer store (``service.storage.RxNavCache``): in the
+service, the configured database (so every instance on PostgreSQL shares it); given a path, a SQLite file.
 
 Calls (https://rxnav.nlm.nih.gov/REST, see knowledge/terminology/access.md):
 ``/rxcui/{id}/related.json?tty=IN+MIN+PIN`` -> ingredients (PIN/MIN resolved
@@ -20,8 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import requests
 
 from mappings.lookup import LookupResult
+from service.storage import RxNavCache, StorageUnavailable
 
 __all__ = ["RxNavLookup", "RxNavClient", "lookup_from_env", "DEFAULT_BASE_URL"]
 
@@ -47,7 +47,7 @@ class _Unavailable(Exception):
 class RxNavLookup:
     def __init__(
         self,
-        cache_path: str | os.PathLike[str],
+        cache: str | os.PathLike[str] | RxNavCache,
         *,
         base_url: str = DEFAULT_BASE_URL,
         timeout: tuple[float, float] = (1.0, 2.0),
@@ -59,28 +59,32 @@ class RxNavLookup:
         self._budget = budget_seconds
         self._session = session or requests.Session()
         self._session.headers.setdefault("Accept", "application/json")
-        self._lock = threading.Lock()
-        path = Path(cache_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        with self._lock, self._db:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS rxnav_cache (rxcui TEXT PRIMARY KEY, version INTEGER, answer TEXT, fetched REAL)"
-            )
+        self._closer: Any = None
+        if isinstance(cache, (str, os.PathLike)):
+            from service.storage import open_storage
+
+            storage = open_storage(database=Path(cache))
+            self._cache: RxNavCache = storage.rxnav
+            self._closer = storage
+        else:
+            self._cache = cache
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> RxNavLookup:
-        """Build from the Flask config keys RXNAV_BASE_URL, RXNAV_CACHE_PATH, RXNAV_TIMEOUT_S."""
+    def from_config(cls, cfg: Mapping[str, Any], cache: RxNavCache | None = None) -> RxNavLookup:
+        """Build from the Flask config keys RXNAV_BASE_URL, RXNAV_CACHE_PATH, RXNAV_TIMEOUT_S.
+
+        RXNAV_CACHE_PATH, when set, is a SQLite file of its own; else ``cache`` (the service's storage).
+        """
         read = float(cfg.get("RXNAV_TIMEOUT_S") or 2.0)
         return cls(
-            cfg.get("RXNAV_CACHE_PATH") or DEFAULT_CACHE_PATH,
+            cfg.get("RXNAV_CACHE_PATH") or cache or DEFAULT_CACHE_PATH,
             base_url=cfg.get("RXNAV_BASE_URL") or DEFAULT_BASE_URL,
             timeout=(min(1.0, read), read),
         )
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        if self._closer is not None:
+            self._closer.close()
 
     # --- IngredientLookup --------------------------------------------------------------
 
@@ -105,15 +109,12 @@ class RxNavLookup:
 
     def _cached(self, rxcui: str) -> LookupResult | None:
         try:
-            with self._lock:
-                row = self._db.execute(
-                    "SELECT answer FROM rxnav_cache WHERE rxcui = ? AND version = ?", (rxcui, _CACHE_VERSION)
-                ).fetchone()
-        except sqlite3.Error:
+            answer = self._cache.get(rxcui, _CACHE_VERSION)
+        except StorageUnavailable:
+            return None  # asked again on the network; counted in myositis_cds_store_errors
+        if answer is None:
             return None
-        if row is None:
-            return None
-        d = json.loads(row[0])
+        d = json.loads(answer)
         return LookupResult(
             rxcui=rxcui,
             ingredients=tuple((a, b) for a, b in d["ingredients"]),
@@ -124,11 +125,8 @@ class RxNavLookup:
     def _store(self, r: LookupResult) -> None:
         answer = json.dumps({"ingredients": r.ingredients, "atc": r.atc_codes, "name": r.name})
         try:
-            with self._lock, self._db:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO rxnav_cache VALUES (?, ?, ?, ?)", (r.rxcui, _CACHE_VERSION, answer, time.time())
-                )
-        except sqlite3.Error:
+            self._cache.put(r.rxcui, _CACHE_VERSION, answer)
+        except StorageUnavailable:
             log.warning("rxnav cache write failed")
 
     # --- network -----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json as _json
 import logging as _logging
 import os
@@ -26,6 +27,10 @@ if os.environ.get("HYPOTHESIS_PROFILE") == "ci" or os.environ.get("CI"):
 # configured for the machine's outbound traffic.
 for _name in ("NO_PROXY", "no_proxy"):
     os.environ[_name] = ",".join(filter(None, [os.environ.get(_name, ""), "127.0.0.1", "localhost"]))
+
+# Patient keys (service/suppression.py) need a secret; without this every app built by a test would generate one
+# into the repository's instance folder. Servers the tests start inherit it.
+os.environ.setdefault("MYOSITIS_CDS_PATIENT_KEY_SECRET", "test-only-patient-key-secret-0123456789")
 
 
 @pytest.fixture
@@ -116,3 +121,51 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         sample = next(line for line in _RUN_LOG.lines if any(v in line for v in leaks))
         print(f"\nPHI in the service's logs during this run: {_json.dumps(leaks)}\n  e.g. {sample[:300]}")
         session.exitstatus = 1
+
+
+# --- PostgreSQL: one throw-away cluster per run, a fresh database per test ---------------------------
+# Without PostgreSQL these tests skip locally and fail under CI (.ci/run installs it).
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    from bench.postgres import postgres_cluster as start
+    from bench.postgres import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL for the storage tests: {reason}")
+        pytest.skip(reason)
+    with start() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster) -> str:
+    return postgres_cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_settings(request, tmp_path) -> dict[str, Any]:
+    """App settings for one shared database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return {"DATABASE": str(tmp_path / "shared.sqlite3")}
+    return {"DATABASE_URL": request.getfixturevalue("postgres_url")}
+
+
+@contextlib.contextmanager
+def postgres_refusing(url: str) -> Iterator[None]:
+    """The database at ``url`` drops its connections and refuses new ones until the block ends (a lost server)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")  # a generated test database name
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    try:
+        yield
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")

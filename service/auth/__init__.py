@@ -11,7 +11,8 @@ Validation order (best practice, checklist item 67): header shape → ``iss``
 trusted → key (allow-listed ``jku`` or configured JWKS) → signature with an
 allow-listed asymmetric algorithm whose key type matches → ``aud`` is the URL
 called → ``exp``/``iat``/``nbf`` with leeway → lifetime cap → ``tenant`` →
-``jti`` never seen before (SQLite, shared by all worker processes).
+``jti`` never seen before (``service.storage``: shared by every worker, and by every instance
+on PostgreSQL).
 
 Every failure raises :class:`service.errors.AuthError` with a precise reason
 for the log; the client only ever sees a generic 401. Reasons name a claim or
@@ -32,14 +33,13 @@ module does not depend on when the config module runs):
 ``JWKS_CACHE_TTL_S``    how long a fetched JWK Set is trusted (default 3600)
 ``JWKS_MIN_REFRESH_S``  minimum seconds between two fetches of one JWKS URL
                         (default 10) — bounds refreshes an attacker can force
-``DATABASE``            SQLite file holding the ``jwt_jti`` replay table
-                        (default ``<instance_path>/myositis-cds.sqlite3``)
+``DATABASE`` / ``DATABASE_URL``  where the ``jwt_jti`` replay table lives
+                        (``service.storage``)
 
 The package, by job:
 
 ``issuers``  the trusted-issuer configuration and its checks
 ``jwks``     fetching and caching issuers' JWK Sets
-``replay``   the jti replay store (SQLite, shared by worker processes)
 ``verify``   the checks above, in order, and ``init_app``
 """
 
@@ -47,13 +47,11 @@ from __future__ import annotations
 
 from service.auth.issuers import TrustedIssuersError, load_trusted_issuers, validate_trusted_issuers
 from service.auth.jwks import JwksCache
-from service.auth.replay import ReplayStore
 from service.auth.verify import DEFAULT_ALGORITHMS, expected_audiences, init_app, verify_request, verify_token
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
     "JwksCache",
-    "ReplayStore",
     "TrustedIssuersError",
     "expected_audiences",
     "init_app",

@@ -6,9 +6,7 @@ See the package docstring (``service.auth``) for the order of checks and the set
 from __future__ import annotations
 
 import logging
-import os
 import re
-import sqlite3
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -19,8 +17,8 @@ from flask import Flask, g, request
 
 from service.auth.issuers import TrustedIssuersError, load_trusted_issuers, validate_trusted_issuers
 from service.auth.jwks import JwksCache, keys_by_kid
-from service.auth.replay import ReplayStore
 from service.errors import AuthError
+from service.storage import StorageUnavailable, get_storage
 
 __all__ = [
     "CDS_PREFIX",
@@ -69,17 +67,9 @@ class _AuthState:
     def __init__(self) -> None:
         self.warned_no_base_url = False
         self.jwks = JwksCache()
-        self._stores: dict[str, ReplayStore] = {}
         self._issuers_src: str | None = None
         self._issuers: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-
-    def replay_store(self, path: str) -> ReplayStore:
-        with self._lock:
-            store = self._stores.get(path)
-            if store is None:
-                store = self._stores[path] = ReplayStore(path)
-            return store
 
     def issuers(self, configured: Any) -> dict[str, dict[str, Any]]:
         """TRUSTED_ISSUERS as a validated dict; a string (path or JSON) is loaded once."""
@@ -108,13 +98,6 @@ def _allowed_algorithms(configured: Any) -> list[str]:
         names = [str(p) for p in configured]
     # Intersect with the asymmetric table: none/HS* can never get through.
     return [n for n in names if n in _ALG_KEY]
-
-
-def _database_path(app: Flask) -> str:
-    path = app.config.get("DATABASE")
-    if not path:
-        path = os.path.join(app.instance_path, "myositis-cds.sqlite3")
-    return str(path)
 
 
 # --------------------------------------------------------------------------
@@ -350,10 +333,11 @@ def verify_token(app: Flask, token: str) -> dict[str, Any]:
     # Keep the jti as long as the token could still be accepted (exp + leeway).
     expires_at = int(claims["exp"] + leeway) + 1
     try:
-        fresh = _state(app).replay_store(_database_path(app)).claim(iss, jti, expires_at)
-    except (sqlite3.Error, OSError) as exc:
+        # Shared by every worker and, with PostgreSQL, every instance: a token replayed anywhere is refused.
+        fresh = get_storage(app).replay.claim(iss, jti, expires_at)
+    except StorageUnavailable as exc:
         # Fail closed: without the replay store we cannot tell a replay apart.
-        raise AuthError(f"replay store unavailable: {type(exc).__name__}") from None
+        raise AuthError(f"replay store unavailable: {exc.error_type}") from None
     if not fresh:
         raise AuthError("claim jti was already used (replay)")
     return claims

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, g, jsonify
 
-from service import auth
+from service import auth, storage
 from service.errors import register_error_handlers
 
 ISS = "https://ehr.example.org"
@@ -116,9 +116,9 @@ def issuer_config(**entry: Any) -> dict[str, dict[str, Any]]:
     return {ISS: entry}
 
 
-def make_app(tmp_path: Path, **config: Any) -> Flask:
-    """Minimal Flask app with the real error handlers and auth hook, and dummy CDS routes."""
-    app = Flask(__name__)
+def make_app(tmp_path: Path, *, instance_path: str | None = None, **config: Any) -> Flask:
+    """Minimal Flask app with the real error handlers, storage (the replay store) and auth hook, and dummy CDS routes."""
+    app = Flask(__name__, instance_path=instance_path)
     app.config.update(
         TESTING=True,
         AUTH_ENABLED=True,
@@ -127,6 +127,7 @@ def make_app(tmp_path: Path, **config: Any) -> Flask:
     )
     app.config.update(config)
     register_error_handlers(app)
+    storage.init_app(app)
     auth.init_app(app)
 
     def ok() -> Any:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service import auth
+from service import auth, storage
 from service.auth import TrustedIssuersError, load_trusted_issuers
 
 try:  # rootdir-relative import (tests/unit has no __init__.py)
@@ -672,7 +672,7 @@ def test_replay_store_schema_and_wal(tmp_path, app):
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         cols = [(r[1], r[2]) for r in conn.execute("PRAGMA table_info(jwt_jti)")]
-        assert cols == [("jti", "TEXT"), ("expires_at", "INTEGER")]
+        assert cols == [("jti", "TEXT"), ("expires_at", "BIGINT")]
         assert conn.execute("SELECT COUNT(*) FROM jwt_jti").fetchone()[0] == 1
     finally:
         conn.close()
@@ -680,7 +680,7 @@ def test_replay_store_schema_and_wal(tmp_path, app):
 
 def test_replay_store_prunes_expired_and_reuses_expired_jti(tmp_path):
 
-    store = auth.ReplayStore(str(tmp_path / "r.sqlite3"))
+    store = storage.open_storage(database=tmp_path / "r.sqlite3").replay
     now = int(time.time())
     assert store.claim(s.ISS, "a", now - 10)  # an old use, already expired ...
     assert store.claim(s.ISS, "a", now + 100)  # ... does not block a new one
@@ -688,7 +688,7 @@ def test_replay_store_prunes_expired_and_reuses_expired_jti(tmp_path):
     store.claim(s.ISS, "b", now - 10)
     store._last_prune = -1e9  # pruning is throttled to once a minute; force it
     store.claim(s.ISS, "c", now + 100)
-    conn = sqlite3.connect(store.path)
+    conn = sqlite3.connect(tmp_path / "r.sqlite3")
     try:
         assert conn.execute("SELECT COUNT(*) FROM jwt_jti WHERE expires_at < ?", (now,)).fetchone()[0] == 0
         assert conn.execute("SELECT COUNT(*) FROM jwt_jti").fetchone()[0] == 2  # a and c
@@ -696,16 +696,18 @@ def test_replay_store_prunes_expired_and_reuses_expired_jti(tmp_path):
         conn.close()
 
 
-def test_replay_store_failure_fails_closed(tmp_path, caplog):
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    app = s.make_app(tmp_path, DATABASE=str(blocker / "cds.sqlite3"))  # parent is a file
-    assert_rejected(post(app, s.token(s.ec_p384())), caplog, "replay store unavailable")
+def test_replay_store_unavailable_fails_closed_and_says_so(tmp_path, caplog, monkeypatch):
+    app = s.make_app(tmp_path)
+
+    def unavailable(*args: object) -> bool:
+        raise storage.StorageUnavailable("replay", "postgresql", "OperationalError")
+
+    monkeypatch.setattr(storage.get_storage(app).replay, "claim", unavailable)
+    assert_rejected(post(app, s.token(s.ec_p384())), caplog, "replay store unavailable: OperationalError")
 
 
 def test_default_database_in_instance_path(tmp_path):
-    app = s.make_app(tmp_path, DATABASE=None)
-    app.instance_path = str(tmp_path / "instance")
+    app = s.make_app(tmp_path, DATABASE=None, instance_path=str(tmp_path / "instance"))
     assert_ok(post(app, s.token(s.ec_p384())))
     assert (tmp_path / "instance" / "myositis-cds.sqlite3").exists()
 

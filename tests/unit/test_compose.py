@@ -20,7 +20,9 @@ def compose() -> dict[str, Any]:
 
 def test_services_and_images(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"cds", "hapi", "loader"}
+    assert set(services) == {"cds", "cds2", "db", "hapi", "loader"}
+    assert services["cds2"]["image"] == services["cds"]["image"]  # two instances of one service
+    assert services["db"]["image"].split(":")[1] == "15"
     assert services["cds"]["build"] == "."
     image, _, tag = services["hapi"]["image"].partition(":")
     assert image == "hapiproject/hapi"
@@ -33,6 +35,8 @@ def test_services_and_images(compose: dict[str, Any]) -> None:
 def test_ports(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert services["cds"]["ports"] == ["8080:8080"]
+    assert services["cds2"]["ports"] == ["8081:8080"]
+    assert "ports" not in services["db"]  # the database is reached on the compose network only
     assert services["hapi"]["ports"] == ["8090:8080"]
     assert "ports" not in services["loader"]
 
@@ -40,7 +44,9 @@ def test_ports(compose: dict[str, Any]) -> None:
 def test_environment(compose: dict[str, Any]) -> None:
     cds_env = compose["services"]["cds"]["environment"]
     assert cds_env["MYOSITIS_CDS_AUTH_ENABLED"] == "false"  # local test set-up: fire sends no JWT
-    assert cds_env["MYOSITIS_CDS_DATABASE"].startswith("/data/")
+    assert cds_env["MYOSITIS_CDS_DATABASE_URL"].startswith("postgresql://") and "@db:" in cds_env["MYOSITIS_CDS_DATABASE_URL"]
+    assert compose["services"]["cds2"]["environment"] == cds_env  # same database, same patient-key secret
+    assert compose["services"]["cds"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert compose["services"]["hapi"]["environment"]["hapi.fhir.fhir_version"] == "R4"
     for value in cds_env.values():
         assert isinstance(value, str), "compose environment values must be strings"
@@ -67,7 +73,8 @@ def test_healthchecks(compose: dict[str, Any]) -> None:
 
 
 def test_volumes_declared(compose: dict[str, Any]) -> None:
-    used = {v.split(":")[0] for v in compose["services"]["cds"]["volumes"]}
+    used = {v.split(":")[0] for svc in compose["services"].values() for v in svc.get("volumes", [])}
+    assert used == {"cds-db"}  # the instances keep nothing on disk: their state is in PostgreSQL
     assert used <= set(compose["volumes"])
 
 

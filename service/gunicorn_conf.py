@@ -1,0 +1,43 @@
+"""gunicorn settings shared by ``myositis-cds serve`` and ``gunicorn -c python:service.gunicorn_conf``.
+
+Metrics from every worker: prometheus_client's multiprocess mode keeps each worker's values in
+files under ``PROMETHEUS_MULTIPROC_DIR``. The variable must be set before prometheus_client is
+first imported (it picks its value class then), so this module sets it at import, in the master,
+before any worker exists; a directory the operator gives is emptied at start (stale files from an
+earlier run would add to the counts). The master serves ``/metrics`` on ``METRICS_PORT`` when set.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from service.config import from_environ
+
+__all__ = ["on_starting", "when_ready", "child_exit", "MULTIPROC_DIR"]
+
+MULTIPROC_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="myositis-cds-metrics-"))
+
+
+def on_starting(server: Any) -> None:
+    path = Path(MULTIPROC_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
+def when_ready(server: Any) -> None:
+    settings = from_environ()
+    port = settings.get("METRICS_PORT")
+    if port:
+        from service import metrics
+
+        metrics.serve(int(port), settings.get("METRICS_HOST") or "127.0.0.1")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # untyped in prometheus_client

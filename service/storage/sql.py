@@ -1,0 +1,279 @@
+"""The stores, written once in SQL that SQLite (>= 3.24) and PostgreSQL (>= 9.5) both run.
+
+``INSERT ... ON CONFLICT`` (upsert, insert-if-absent) and ``excluded.`` are the same in both, so each
+store is one class over a :class:`Database`: a back-end only opens connections and runs transactions
+(``service/storage/sqlite.py``, ``service/storage/postgres.py``). Placeholders are written ``?``; the
+PostgreSQL back-end turns them into psycopg's ``%s``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from service.storage.base import FeedbackItem, IssuedCard, KindReport, Show, SuppressionState
+
+__all__ = [
+    "Database",
+    "Tx",
+    "SqlFeedbackStore",
+    "SqlIssuedCardStore",
+    "SqlReplayStore",
+    "SqlSuppressionStore",
+    "SqlRxNavCache",
+    "kind_report",
+    "NO_REASON",
+]
+
+NO_REASON = "(no reason given)"  # the report's key for an override without a reason code
+
+
+class Tx(Protocol):
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Execute one statement; the number of rows it changed."""
+        ...
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+class Database(Protocol):
+    backend: str  # "sqlite" | "postgresql": metric label and migration dialect
+    migration_lock: str | None  # statement that serialises migrations across processes, if BEGIN does not
+
+    def transaction(self, store: str, *, durable: bool = True) -> AbstractContextManager[Tx]:
+        """A write transaction; ``durable=False`` may lose the last commits on a power cut, never on a killed process.
+
+        Raises :class:`~service.storage.base.StorageUnavailable` when the database cannot be had.
+        """
+        ...
+
+    def read(self, store: str) -> AbstractContextManager[Tx]: ...
+
+    def close(self) -> None: ...
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_INSERT_ISSUED = (
+    "INSERT INTO issued_card (uuid, kind, service_id, issued_at, indicator, patient_key, fingerprint, reshown)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+def _issued_row(service_id: str, card: IssuedCard, now: str) -> tuple[Any, ...]:
+    return (card.uuid, card.kind, service_id, now, card.indicator, card.patient_key, card.fingerprint, int(card.reshown))
+
+
+class SqlIssuedCardStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(self, service_id: str, cards: Iterable[IssuedCard]) -> None:
+        now = _now()
+        rows = [_issued_row(service_id, c, now) for c in cards]
+        if not rows:
+            return
+        # Not fsynced: a killed process keeps it (WAL / PostgreSQL's own log); feedback, which is, never waits on it.
+        with self._db.transaction("issued", durable=False) as tx:
+            for row in rows:
+                tx.run(_INSERT_ISSUED, row)
+
+    def get(self, uuid: str) -> IssuedCard | None:
+        with self._db.read("issued") as tx:
+            found = tx.rows("SELECT uuid, kind, indicator, patient_key, fingerprint, reshown FROM issued_card"
+                            " WHERE uuid = ?", (uuid,))
+        if not found:
+            return None
+        u, kind, indicator, patient_key, fingerprint, reshown = found[0]
+        return IssuedCard(u, kind, indicator, patient_key, fingerprint, bool(reshown))
+
+
+# The card's row names the patient key, kind and fingerprint it was shown with: feedback acts on the
+# suppression row only while that row still holds the same fingerprint (a later change already re-showed it).
+_SAME_CARD = (
+    "EXISTS (SELECT 1 FROM issued_card c WHERE c.uuid = ? AND c.patient_key = suppression.patient_key"
+    " AND c.kind = suppression.kind AND c.fingerprint = suppression.fingerprint{extra})"
+)
+_SUPPRESS = ("UPDATE suppression SET suppressed_until = ?, shows_unanswered = 0, answered = 1, updated_at = ? WHERE "
+             + _SAME_CARD.format(extra=" AND c.indicator <> 'critical'"))
+_ANSWERED = "UPDATE suppression SET shows_unanswered = 0, updated_at = ? WHERE " + _SAME_CARD.format(extra="")
+
+
+class SqlFeedbackStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(self, service_id: str, items: Sequence[FeedbackItem],
+               suppress_until: Mapping[str, str | None] | None = None) -> int:
+        now = _now()
+        stored = 0
+        # Durable (fsync / synchronous_commit) before the caller acknowledges anything.
+        with self._db.transaction("feedback") as tx:
+            for i in items:
+                new = tx.run(
+                    "INSERT INTO feedback (service_id, card_uuid, outcome, accepted_suggestions, override_system,"
+                    " override_code, has_user_comment, outcome_timestamp, received_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (service_id, i.card_uuid, i.outcome, json.dumps(sorted(i.accepted_suggestions)), i.override_system,
+                     i.override_code, int(i.has_user_comment), i.outcome_timestamp, now),
+                )
+                stored += new
+                if new and suppress_until is not None and i.card_uuid in suppress_until:
+                    until = suppress_until[i.card_uuid]
+                    if until is None:
+                        tx.run(_ANSWERED, (now, i.card_uuid))
+                    else:
+                        tx.run(_SUPPRESS, (until, now, i.card_uuid))
+        return stored
+
+    def count(self) -> int:
+        with self._db.read("feedback") as tx:
+            return int(tx.rows("SELECT COUNT(*) FROM feedback")[0][0])
+
+
+class SqlReplayStore:
+    """Each (issuer, jti) once until the token expires, across every process and instance on the database.
+
+    One atomic upsert: the row is inserted if absent, or taken over only if its earlier use has
+    expired; two instances racing on one jti cannot both change a row. The key is a SHA-256 of
+    issuer and jti (fixed size; jti is scoped per issuer, RFC 7519 §4.1.7).
+    """
+
+    PRUNE_EVERY_S = 60.0
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._last_prune = 0.0
+        self._prune_lock = threading.Lock()
+
+    def claim(self, issuer: str, jti: str, expires_at: int) -> bool:
+        key = hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()
+        now = int(time.time())
+        with self._db.transaction("replay") as tx:
+            fresh = tx.run(
+                "INSERT INTO jwt_jti (jti, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE jwt_jti.expires_at < ?",
+                (key, expires_at, now),
+            ) == 1
+        self._maybe_prune(now)
+        return fresh
+
+    def prune(self, now: int) -> int:
+        with self._db.transaction("replay", durable=False) as tx:
+            return tx.run("DELETE FROM jwt_jti WHERE expires_at < ?", (now,))
+
+    def _maybe_prune(self, now: int) -> None:
+        # Expired rows go at most once a minute per process; claim() ignores them meanwhile anyway.
+        if not self._prune_lock.acquire(blocking=False):
+            return
+        try:
+            if time.monotonic() - self._last_prune < self.PRUNE_EVERY_S:
+                return
+            self._last_prune = time.monotonic()
+            self.prune(now)
+        finally:
+            self._prune_lock.release()
+
+
+class SqlSuppressionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def states(self, patient_key: str) -> dict[str, SuppressionState]:
+        with self._db.read("suppression") as tx:
+            rows = tx.rows("SELECT kind, fingerprint, shows_unanswered, suppressed_until, until_change, answered"
+                           " FROM suppression WHERE patient_key = ?", (patient_key,))
+        return {kind: SuppressionState(kind, fp, int(n), until, bool(change), bool(answered))
+                for kind, fp, n, until, change, answered in rows}
+
+    def record_shows(self, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
+        if not shows:
+            return
+        now = _now()
+        with self._db.transaction("suppression", durable=False) as tx:
+            for show in shows:
+                s = show.state
+                tx.run(
+                    "INSERT INTO suppression (patient_key, kind, fingerprint, shows_unanswered, suppressed_until,"
+                    " until_change, answered, suppressed_total, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (patient_key, kind) DO UPDATE SET fingerprint = excluded.fingerprint,"
+                    " shows_unanswered = excluded.shows_unanswered,"
+                    # An override stored by another instance between our read and this write must survive it.
+                    " suppressed_until = CASE WHEN suppression.fingerprint = excluded.fingerprint"
+                    "  AND suppression.suppressed_until > COALESCE(excluded.suppressed_until, '')"
+                    "  THEN suppression.suppressed_until ELSE excluded.suppressed_until END,"
+                    " until_change = excluded.until_change,"
+                    " answered = CASE WHEN suppression.fingerprint = excluded.fingerprint AND suppression.answered = 1"
+                    "  THEN 1 ELSE excluded.answered END,"
+                    " suppressed_total = suppression.suppressed_total + excluded.suppressed_total,"
+                    " updated_at = excluded.updated_at",
+                    (patient_key, s.kind, s.fingerprint, s.shows_unanswered, s.suppressed_until, int(s.until_change),
+                     int(s.answered), int(show.suppressed), now),
+                )
+                if show.card is not None:
+                    tx.run(_INSERT_ISSUED, _issued_row(service_id, show.card, now))
+
+
+class SqlRxNavCache:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get(self, rxcui: str, version: int) -> str | None:
+        with self._db.read("rxnav") as tx:
+            rows = tx.rows("SELECT answer FROM rxnav_cache WHERE rxcui = ? AND version = ?", (rxcui, version))
+        return str(rows[0][0]) if rows else None
+
+    def put(self, rxcui: str, version: int, answer: str) -> None:
+        with self._db.transaction("rxnav", durable=False) as tx:
+            tx.run("INSERT INTO rxnav_cache (rxcui, version, answer, fetched_at) VALUES (?, ?, ?, ?)"
+                   " ON CONFLICT (rxcui) DO UPDATE SET version = excluded.version, answer = excluded.answer,"
+                   " fetched_at = excluded.fetched_at", (rxcui, version, answer, int(time.time())))
+
+
+def kind_report(db: Database) -> list[KindReport]:
+    """Per card kind: shown, re-shown after a change, feedback by outcome and reason, and chart opens suppressed."""
+    with db.read("report") as tx:
+        issued = {k: (int(n), int(r or 0)) for k, n, r in
+                  tx.rows("SELECT kind, COUNT(*), SUM(reshown) FROM issued_card GROUP BY kind")}
+        rows = tx.rows(
+            "SELECT COALESCE(c.kind, 'unknown card'), f.outcome, f.override_code, COUNT(*)"
+            " FROM feedback f LEFT JOIN issued_card c ON c.uuid = f.card_uuid"
+            " GROUP BY COALESCE(c.kind, 'unknown card'), f.outcome, f.override_code"
+        )
+        suppressed = {k: int(n or 0) for k, n in
+                      tx.rows("SELECT kind, SUM(suppressed_total) FROM suppression GROUP BY kind")}
+    stats: dict[str, dict[str, Any]] = {}
+
+    def entry(kind: str) -> dict[str, Any]:
+        return stats.setdefault(kind, {"accepted": 0, "overridden": 0, "reasons": {}})
+
+    for kind in (*issued, *suppressed):
+        entry(kind)
+    for kind, outcome, reason, count in rows:
+        e = entry(kind)
+        e[outcome] += int(count)
+        if outcome == "overridden":
+            key = reason or NO_REASON
+            e["reasons"][key] = e["reasons"].get(key, 0) + int(count)
+    return [
+        KindReport(
+            kind=kind,
+            issued=issued.get(kind, (0, 0))[0],
+            feedback=s["accepted"] + s["overridden"],
+            accepted=s["accepted"],
+            overridden=s["overridden"],
+            override_reasons=dict(sorted(s["reasons"].items())),
+            suppressed=suppressed.get(kind, 0),
+            reshown=issued.get(kind, (0, 0))[1],
+        )
+        for kind, s in sorted(stats.items())
+    ]
+

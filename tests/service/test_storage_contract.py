@@ -1,0 +1,216 @@
+"""One contract, both back-ends: every store behaves the same on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from service.storage import FeedbackItem, IssuedCard, Show, Storage, StorageUnavailable, SuppressionState, open_storage
+from service.storage.migrate import migrations
+
+
+@pytest.fixture
+def open_db(database_settings: dict[str, Any]):
+    """Open (and re-open) storage on the parametrised database; everything opened is closed after the test."""
+    opened: list[Storage] = []
+
+    def make() -> Storage:
+        storage = open_storage(database=database_settings.get("DATABASE"), url=database_settings.get("DATABASE_URL"))
+        opened.append(storage)
+        return storage
+
+    yield make
+    for storage in opened:
+        storage.close()
+
+
+def _item(card: str, outcome: str = "accepted", code: str | None = None, stamp: str = "2026-11-23T10:00:00Z") -> FeedbackItem:
+    return FeedbackItem(card, outcome, ("s1",) if outcome == "accepted" else (), "https://x" if code else None, code,
+                        False, stamp)
+
+
+def test_feedback_survives_a_reopen_and_duplicates_count_once(open_db) -> None:
+    assert open_db().feedback.record("svc", [_item("c1"), _item("c1"), _item("c2")]) == 2
+    again = open_db()
+    assert again.feedback.record("svc", [_item("c1")]) == 0
+    assert again.feedback.count() == 2
+
+
+def test_report_gives_shown_feedback_and_reasons_per_kind(open_db) -> None:
+    s = open_db()
+    s.issued.record("svc", [IssuedCard("c1", "next-line"), IssuedCard("c2", "next-line"), IssuedCard("c3", "safety")])
+    s.feedback.record("svc", [_item("c1"), _item("c2", "overridden", "contraindicated"), _item("c3", "overridden"),
+                              _item("ghost")])
+    rows = {r.kind: r for r in s.report()}
+    assert rows["next-line"].issued == 2 and rows["next-line"].acceptance_rate == 0.5
+    assert rows["next-line"].override_reasons == {"contraindicated": 1}
+    assert rows["safety"].override_reasons == {"(no reason given)": 1}
+    assert rows["unknown card"].accepted == 1
+    assert s.issued.get("c3") == IssuedCard("c3", "safety") and s.issued.get("nope") is None
+
+
+def test_replay_claim_is_insert_if_absent_and_expired_uses_are_reclaimed_and_pruned(open_db) -> None:
+    replay = open_db().replay
+    now = int(time.time())
+    assert replay.claim("iss", "a", now + 100)
+    assert not replay.claim("iss", "a", now + 100)
+    assert replay.claim("other-iss", "a", now + 100)  # jti is scoped per issuer
+    assert replay.claim("iss", "old", now - 10)
+    assert replay.claim("iss", "old", now + 100)  # its earlier use had expired
+    assert replay.claim("iss", "gone", now - 10)
+    assert replay.prune(now) == 1
+
+
+def test_concurrent_claims_of_one_jti_have_exactly_one_winner(open_db) -> None:
+    stores = [open_db().replay for _ in range(4)]
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def claim(store: Any) -> None:
+        barrier.wait()
+        results.append(store.claim("iss", "race", int(time.time()) + 100))
+
+    threads = [threading.Thread(target=claim, args=(stores[n % 4],)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def _show(kind: str, fp: str, n: int = 1, *, card: str | None = None, indicator: str = "warning",
+          suppressed: bool = False) -> Show:
+    issued = IssuedCard(card, kind, indicator, "pk", fp) if card else None
+    return Show(SuppressionState(kind, fp, n), issued, suppressed)
+
+
+def test_suppression_state_round_trips_and_counts_hidden_opens(open_db) -> None:
+    s = open_db()
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1"), _show("safety", "g1", card="u2")])
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", 1, suppressed=True)])
+    states = open_db().suppression.states("pk")
+    assert states["next-line"] == SuppressionState("next-line", "f1", 1)
+    assert set(states) == {"next-line", "safety"} and open_db().suppression.states("other") == {}
+    assert {r.kind: r.suppressed for r in s.report()} == {"next-line": 1, "safety": 0}
+    assert s.issued.get("u1") == IssuedCard("u1", "next-line", "warning", "pk", "f1")
+
+
+def test_an_override_suppresses_only_the_fingerprint_it_was_given_on_and_never_a_critical_card(open_db) -> None:
+    s = open_db()
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1"),
+                                             _show("urgent", "c1", card="u2", indicator="critical")])
+    s.feedback.record("svc", [_item("u1", "overridden", "contraindicated"), _item("u2", "overridden")],
+                      {"u1": "2026-12-23", "u2": "2026-12-23"})
+    states = s.suppression.states("pk")
+    assert states["next-line"].suppressed_until == "2026-12-23" and states["next-line"].answered
+    assert states["urgent"].suppressed_until is None
+    # a later card with another fingerprint: feedback on the old one no longer acts
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f2", card="u3")])
+    s.feedback.record("svc", [_item("u1", "overridden", "cost-or-access")], {"u1": "2027-01-23"})
+    assert s.suppression.states("pk")["next-line"].suppressed_until is None
+
+
+def test_an_override_stored_between_read_and_write_of_a_show_survives_it(open_db) -> None:
+    s = open_db()
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1")])
+    s.feedback.record("svc", [_item("u1", "overridden")], {"u1": "2026-12-23"})
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", 2, card="u2")])  # decided before the override
+    assert s.suppression.states("pk")["next-line"].suppressed_until == "2026-12-23"
+
+
+def test_duplicate_feedback_does_not_extend_a_suppression(open_db) -> None:
+    s = open_db()
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1")])
+    s.feedback.record("svc", [_item("u1", "overridden")], {"u1": "2026-12-23"})
+    assert s.feedback.record("svc", [_item("u1", "overridden")], {"u1": "2027-06-01"}) == 0
+    assert s.suppression.states("pk")["next-line"].suppressed_until == "2026-12-23"
+
+
+def test_rxnav_cache_keeps_one_answer_per_code_and_version(open_db) -> None:
+    cache = open_db().rxnav
+    assert cache.get("123", 1) is None
+    cache.put("123", 1, '{"a": 1}')
+    cache.put("123", 1, '{"a": 2}')
+    assert open_db().rxnav.get("123", 1) == '{"a": 2}' and cache.get("123", 2) is None
+
+
+def test_migrations_run_once_and_are_recorded(open_db, database_settings) -> None:
+    s = open_db()
+    open_db()
+    with s.database.read("test") as tx:
+        versions = [r[0] for r in tx.rows("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == [m.version for m in migrations(s.backend)] == [1, 2]
+
+
+def _writer(settings: dict[str, Any], worker: int, count: int) -> None:
+    storage = open_storage(database=settings.get("DATABASE"), url=settings.get("DATABASE_URL"))
+    for n in range(count):
+        storage.feedback.record("svc", [_item(f"w{worker}-c{n}")])
+    storage.close()
+
+
+def test_concurrent_writers_in_several_processes_lose_nothing(open_db, database_settings) -> None:
+    open_db()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(database_settings, w, 40)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    assert open_db().feedback.count() == 160
+
+
+def test_an_existing_sqlite_file_from_before_the_storage_layer_is_adopted(tmp_path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE issued_card (uuid TEXT PRIMARY KEY, kind TEXT NOT NULL, service_id TEXT NOT NULL,
+            issued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+        CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, service_id TEXT NOT NULL, card_uuid TEXT NOT NULL,
+            outcome TEXT NOT NULL, accepted_suggestions TEXT NOT NULL DEFAULT '[]', override_system TEXT,
+            override_code TEXT, has_user_comment INTEGER NOT NULL DEFAULT 0, outcome_timestamp TEXT NOT NULL,
+            received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+        CREATE TABLE jwt_jti (jti TEXT PRIMARY KEY, expires_at INTEGER);
+        INSERT INTO issued_card (uuid, kind, service_id) VALUES ('old', 'next-line', 'svc');
+        INSERT INTO feedback (service_id, card_uuid, outcome, outcome_timestamp) VALUES ('svc', 'old', 'accepted', 't');
+    """)
+    conn.close()
+    s = open_storage(database=path)
+    assert s.feedback.count() == 1 and s.issued.get("old") == IssuedCard("old", "next-line")
+    s.feedback.record("svc", [_item("old", stamp="2026-11-24T10:00:00Z")])
+    assert [r.accepted for r in s.report()] == [2]
+    s.close()
+
+
+def test_postgresql_connection_loss_raises_storage_unavailable_and_the_pool_recovers(postgres_url) -> None:
+    from tests.conftest import postgres_refusing
+
+    s = open_storage(url=postgres_url, timeout_s=1.0)
+    with postgres_refusing(postgres_url):
+        for _ in range(3):  # the first call may meet the killed connection, the next ones cannot connect
+            with pytest.raises(StorageUnavailable) as raised:
+                s.feedback.record("svc", [_item("lost")])
+        assert "lost" not in str(raised.value) and "postgresql://" not in str(raised.value)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert s.feedback.record("svc", [_item("back")]) == 1
+            break
+        except StorageUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert s.feedback.count() == 1  # nothing from the failed calls
+    s.close()
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ValueError, match="postgresql://") as raised:
+        open_storage(url="mysql://user:secret@host/db")
+    assert "secret" not in str(raised.value)
