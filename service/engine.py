@@ -156,7 +156,8 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
 
     # Hide what was answered until what drove it changes (issue 16); recorded before the answer.
     t0 = time.perf_counter()
-    outcome = suppression.apply(spec.id, request.patient_id, built, today=day)
+    outcome = suppression.apply(spec.id, request.patient_id, built, today=day,
+                                knowledge_version=engine.knowledge.meta.version)
     g.suppression = outcome  # the simulated clinic (bench/clinic.py) reads what was built and what was shown
     timings["suppression_ms"] = _ms(t0)
     timings["cards_built"] = len(built)

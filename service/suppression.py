@@ -125,7 +125,7 @@ def _hidden(state: SuppressionState, today: date) -> bool:
 
 
 def decide(built: Sequence[Card], states: Mapping[str, SuppressionState], *, today: date, policy: Policy,
-           key: str) -> list[Decision]:
+           key: str, knowledge_version: str = "") -> list[Decision]:
     """What to show of ``built``, and each kind's next state (pure: no store, no clock)."""
     out: list[Decision] = []
     for card in built:
@@ -148,18 +148,19 @@ def decide(built: Sequence[Card], states: Mapping[str, SuppressionState], *, tod
                 demote = n > policy.demote_after and card.indicator == "warning"
                 shown = dataclasses.replace(card, indicator="info") if demote else card
         issued = None if shown is None else IssuedCard(shown.uuid, shown.kind, shown.indicator, key, shown.fingerprint,
-                                                       reshown)
+                                                       reshown, knowledge_version)
         out.append(Decision(card.kind, Show(state, issued, suppressed=shown is None), shown, reshown))
     return out
 
 
-def apply(service_id: str, patient_id: str, built: Sequence[Card], *, today: date) -> Outcome:
+def apply(service_id: str, patient_id: str, built: Sequence[Card], *, today: date, knowledge_version: str = "") -> Outcome:
     """The cards to answer with; each kind's state and every card shown are stored before the answer."""
     state: _State = current_app.extensions[_EXT]
     key = patient_key(state.secret, patient_id)
     storage = get_storage()
     try:
-        decisions = decide(built, storage.suppression.states(key), today=today, policy=state.policy, key=key)
+        decisions = decide(built, storage.suppression.states(key), today=today, policy=state.policy, key=key,
+                           knowledge_version=knowledge_version)
         storage.suppression.record_shows(service_id, key, [d.show for d in decisions])
     except StorageUnavailable as exc:
         log.warning("suppression store unavailable: every card shown, none recorded",

@@ -50,6 +50,7 @@ class IssuedCard:
     patient_key: str | None = None
     fingerprint: str = ""
     reshown: bool = False  # shown again because its fingerprint changed after it was answered or hidden
+    knowledge_version: str = ""  # meta.version of the knowledge base the card was built from
 
 
 @dataclass(frozen=True, slots=True)

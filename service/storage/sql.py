@@ -63,13 +63,14 @@ def _now() -> str:
 
 
 _INSERT_ISSUED = (
-    "INSERT INTO issued_card (uuid, kind, service_id, issued_at, indicator, patient_key, fingerprint, reshown)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    "INSERT INTO issued_card (uuid, kind, service_id, issued_at, indicator, patient_key, fingerprint, reshown,"
+    " knowledge_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 
 
 def _issued_row(service_id: str, card: IssuedCard, now: str) -> tuple[Any, ...]:
-    return (card.uuid, card.kind, service_id, now, card.indicator, card.patient_key, card.fingerprint, int(card.reshown))
+    return (card.uuid, card.kind, service_id, now, card.indicator, card.patient_key, card.fingerprint, int(card.reshown),
+            card.knowledge_version)
 
 
 class SqlIssuedCardStore:
@@ -88,12 +89,12 @@ class SqlIssuedCardStore:
 
     def get(self, uuid: str) -> IssuedCard | None:
         with self._db.read("issued") as tx:
-            found = tx.rows("SELECT uuid, kind, indicator, patient_key, fingerprint, reshown FROM issued_card"
-                            " WHERE uuid = ?", (uuid,))
+            found = tx.rows("SELECT uuid, kind, indicator, patient_key, fingerprint, reshown, knowledge_version"
+                            " FROM issued_card WHERE uuid = ?", (uuid,))
         if not found:
             return None
-        u, kind, indicator, patient_key, fingerprint, reshown = found[0]
-        return IssuedCard(u, kind, indicator, patient_key, fingerprint, bool(reshown))
+        u, kind, indicator, patient_key, fingerprint, reshown, version = found[0]
+        return IssuedCard(u, kind, indicator, patient_key, fingerprint, bool(reshown), version)
 
 
 # The card's row names the patient key, kind and fingerprint it was shown with: feedback acts on the

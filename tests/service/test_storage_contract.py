@@ -144,7 +144,7 @@ def test_migrations_run_once_and_are_recorded(open_db, database_settings) -> Non
     open_db()
     with s.database.read("test") as tx:
         versions = [r[0] for r in tx.rows("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [m.version for m in migrations(s.backend)] == [1, 2]
+    assert versions == [m.version for m in migrations(s.backend)] == [1, 2, 3]
 
 
 def _writer(settings: dict[str, Any], worker: int, count: int) -> None:
@@ -214,3 +214,10 @@ def test_a_database_url_that_is_not_postgresql_is_refused_without_echoing_it() -
     with pytest.raises(ValueError, match="postgresql://") as raised:
         open_storage(url="mysql://user:secret@host/db")
     assert "secret" not in str(raised.value)
+
+
+def test_an_issued_card_keeps_the_knowledge_version_it_was_built_from(open_db) -> None:
+    s = open_db()
+    s.issued.record("svc", [IssuedCard("kv1", "next-line", "info", "pk", "fp", False, "2026.12.02")])
+    found = s.issued.get("kv1")
+    assert found is not None and found.knowledge_version == "2026.12.02"
