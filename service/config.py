@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "PATIENT_KEY_SECRET": None,  # HMAC key for patient keys; default: generated once into the instance folder
     "SUPPRESS_DAYS": 30,  # a card overridden is hidden this long, unless what drove it changes
     "REMIND_LATER_DAYS": 7,  # ... or this long when the reason was remind-later
+    "REPEAT_SUPPRESS_DAYS": 90,  # ... or this long when the same unchanged card is overridden again
     "DEMOTE_AFTER_SHOWS": 3,  # shown this often unanswered: warning becomes info
     "SUPPRESS_AFTER_SHOWS": 6,  # shown this often unanswered: hidden until what drove it changes
     # Metrics (service/metrics.py): served by the gunicorn master on their own port when set
@@ -67,7 +68,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _BOOL = {"AUTH_ENABLED", "ALLOW_INSECURE_LOCAL_FHIR", "RXNAV_ENABLED", "PREVIEW_ENABLED", "LOG_TRACEBACKS"}
-_INT = {"DATABASE_POOL_SIZE", "SUPPRESS_DAYS", "REMIND_LATER_DAYS", "DEMOTE_AFTER_SHOWS", "SUPPRESS_AFTER_SHOWS",
+_INT = {"DATABASE_POOL_SIZE", "SUPPRESS_DAYS", "REMIND_LATER_DAYS", "REPEAT_SUPPRESS_DAYS", "DEMOTE_AFTER_SHOWS", "SUPPRESS_AFTER_SHOWS",
         "METRICS_PORT", "JWT_LEEWAY_S", "JWT_MAX_LIFETIME_S", "JWKS_CACHE_TTL_S", "FHIR_MAX_PAGES", "FHIR_MAX_WORKERS",
         "FHIR_MAX_MEDICATION_READS", "MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "MAX_RESOURCES"}
 _FLOAT = {"DATABASE_TIMEOUT_S", "FHIR_CONNECT_TIMEOUT_S", "FHIR_READ_TIMEOUT_S", "FHIR_DEADLINE_S", "RXNAV_TIMEOUT_S"}

@@ -4,7 +4,8 @@ Per patient and card kind the store keeps the fingerprint of the card last built
 a hash of the material facts, no patient data), and where it stands:
 
 * overridden (feedback, any reason): hidden for ``SUPPRESS_DAYS`` (30), or ``REMIND_LATER_DAYS`` (7)
-  when the reason is ``remind-later``;
+  when the reason is ``remind-later``; overridden *again* with nothing changed (the clinician has said no
+  twice to the same facts): ``REPEAT_SUPPRESS_DAYS`` (90);
 * shown ``DEMOTE_AFTER_SHOWS`` (3) times with no feedback at all: the next shows go from ``warning``
   to ``info``; after ``SUPPRESS_AFTER_SHOWS`` (6): hidden until the fingerprint changes;
 * a new fingerprint (a material fact changed) shows the card again and clears all of the above;
@@ -55,6 +56,7 @@ class Policy:
     remind_later_days: int = 7
     demote_after: int = 3
     suppress_after: int = 6
+    repeat_suppress_days: int = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ def init_app(app: Flask) -> None:
     else:
         secret = _instance_secret(Path(app.instance_path))
     policy = Policy(int(cfg["SUPPRESS_DAYS"]), int(cfg["REMIND_LATER_DAYS"]), int(cfg["DEMOTE_AFTER_SHOWS"]),
-                    int(cfg["SUPPRESS_AFTER_SHOWS"]))
+                    int(cfg["SUPPRESS_AFTER_SHOWS"]), int(cfg["REPEAT_SUPPRESS_DAYS"]))
     if not 0 < policy.demote_after <= policy.suppress_after:
         raise ValueError("DEMOTE_AFTER_SHOWS must be at least 1 and at most SUPPRESS_AFTER_SHOWS")
     app.extensions[_EXT] = _State(secret, policy)
@@ -177,14 +179,20 @@ def apply(service_id: str, patient_id: str, built: Sequence[Card], *, today: dat
     return Outcome(tuple(built), shown, tuple(decisions), recorded=True)
 
 
-def feedback_effects(items: Sequence[FeedbackItem], *, today: date, app: Flask | None = None) -> dict[str, str | None]:
-    """Card uuid -> the date its kind is hidden until (overridden), or None (accepted: the count starts again)."""
+def feedback_effects(items: Sequence[FeedbackItem], *, today: date,
+                     app: Flask | None = None) -> dict[str, tuple[str, str] | None]:
+    """Card uuid -> (hidden until, hidden until when the same unchanged card was overridden before), or None
+    (accepted: the count starts again). The store picks one by what it already holds for that card."""
     policy = (app or current_app).extensions[_EXT].policy
-    out: dict[str, str | None] = {}
+    out: dict[str, tuple[str, str] | None] = {}
     for item in items:
         if item.outcome == "overridden":
-            days = policy.remind_later_days if item.override_code == REMIND_LATER else policy.suppress_days
-            out[item.card_uuid] = (today + timedelta(days=days)).isoformat()
+            if item.override_code == REMIND_LATER:
+                first = repeat = policy.remind_later_days  # "not now": never a long silence
+            else:
+                first, repeat = policy.suppress_days, max(policy.suppress_days, policy.repeat_suppress_days)
+            out[item.card_uuid] = ((today + timedelta(days=first)).isoformat(),
+                                   (today + timedelta(days=repeat)).isoformat())
         else:
             out.setdefault(item.card_uuid, None)
     return out

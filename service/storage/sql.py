@@ -103,7 +103,9 @@ _SAME_CARD = (
     "EXISTS (SELECT 1 FROM issued_card c WHERE c.uuid = ? AND c.patient_key = suppression.patient_key"
     " AND c.kind = suppression.kind AND c.fingerprint = suppression.fingerprint{extra})"
 )
-_SUPPRESS = ("UPDATE suppression SET suppressed_until = ?, shows_unanswered = 0, answered = 1, updated_at = ? WHERE "
+# ``answered`` is 1 once this card (this fingerprint) was overridden: a second override takes the longer period.
+_SUPPRESS = ("UPDATE suppression SET suppressed_until = CASE WHEN answered = 1 THEN ? ELSE ? END,"
+             " shows_unanswered = 0, answered = 1, updated_at = ? WHERE "
              + _SAME_CARD.format(extra=" AND c.indicator <> 'critical'"))
 _ANSWERED = "UPDATE suppression SET shows_unanswered = 0, updated_at = ? WHERE " + _SAME_CARD.format(extra="")
 
@@ -113,7 +115,7 @@ class SqlFeedbackStore:
         self._db = db
 
     def record(self, service_id: str, items: Sequence[FeedbackItem],
-               suppress_until: Mapping[str, str | None] | None = None) -> int:
+               suppress_until: Mapping[str, tuple[str, str] | None] | None = None) -> int:
         now = _now()
         stored = 0
         # Durable (fsync / synchronous_commit) before the caller acknowledges anything.
@@ -132,7 +134,8 @@ class SqlFeedbackStore:
                     if until is None:
                         tx.run(_ANSWERED, (now, i.card_uuid))
                     else:
-                        tx.run(_SUPPRESS, (until, now, i.card_uuid))
+                        first, repeat = until
+                        tx.run(_SUPPRESS, (repeat, first, now, i.card_uuid))
         return stored
 
     def count(self) -> int:

@@ -105,20 +105,20 @@ def test_an_override_suppresses_only_the_fingerprint_it_was_given_on_and_never_a
     s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1"),
                                              _show("urgent", "c1", card="u2", indicator="critical")])
     s.feedback.record("svc", [_item("u1", "overridden", "contraindicated"), _item("u2", "overridden")],
-                      {"u1": "2026-12-23", "u2": "2026-12-23"})
+                      {"u1": ("2026-12-23", "2027-03-23"), "u2": ("2026-12-23", "2027-03-23")})
     states = s.suppression.states("pk")
     assert states["next-line"].suppressed_until == "2026-12-23" and states["next-line"].answered
     assert states["urgent"].suppressed_until is None
     # a later card with another fingerprint: feedback on the old one no longer acts
     s.suppression.record_shows("svc", "pk", [_show("next-line", "f2", card="u3")])
-    s.feedback.record("svc", [_item("u1", "overridden", "cost-or-access")], {"u1": "2027-01-23"})
+    s.feedback.record("svc", [_item("u1", "overridden", "cost-or-access")], {"u1": ("2027-01-23", "2027-03-23")})
     assert s.suppression.states("pk")["next-line"].suppressed_until is None
 
 
 def test_an_override_stored_between_read_and_write_of_a_show_survives_it(open_db) -> None:
     s = open_db()
     s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1")])
-    s.feedback.record("svc", [_item("u1", "overridden")], {"u1": "2026-12-23"})
+    s.feedback.record("svc", [_item("u1", "overridden")], {"u1": ("2026-12-23", "2027-03-23")})
     s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", 2, card="u2")])  # decided before the override
     assert s.suppression.states("pk")["next-line"].suppressed_until == "2026-12-23"
 
@@ -126,8 +126,8 @@ def test_an_override_stored_between_read_and_write_of_a_show_survives_it(open_db
 def test_duplicate_feedback_does_not_extend_a_suppression(open_db) -> None:
     s = open_db()
     s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1")])
-    s.feedback.record("svc", [_item("u1", "overridden")], {"u1": "2026-12-23"})
-    assert s.feedback.record("svc", [_item("u1", "overridden")], {"u1": "2027-06-01"}) == 0
+    s.feedback.record("svc", [_item("u1", "overridden")], {"u1": ("2026-12-23", "2027-03-23")})
+    assert s.feedback.record("svc", [_item("u1", "overridden")], {"u1": ("2027-06-01", "2027-03-23")}) == 0
     assert s.suppression.states("pk")["next-line"].suppressed_until == "2026-12-23"
 
 
@@ -221,3 +221,13 @@ def test_an_issued_card_keeps_the_knowledge_version_it_was_built_from(open_db) -
     s.issued.record("svc", [IssuedCard("kv1", "next-line", "info", "pk", "fp", False, "2026.12.02")])
     found = s.issued.get("kv1")
     assert found is not None and found.knowledge_version == "2026.12.02"
+
+
+def test_a_second_override_of_the_same_card_takes_the_longer_period(open_db) -> None:
+    s = open_db()
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1")])
+    s.feedback.record("svc", [_item("u1", "overridden")], {"u1": ("2026-12-23", "2027-02-21")})
+    assert s.suppression.states("pk")["next-line"].suppressed_until == "2026-12-23"
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u9")])  # shown again, same facts
+    s.feedback.record("svc", [_item("u9", "overridden")], {"u9": ("2027-01-22", "2027-03-23")})
+    assert s.suppression.states("pk")["next-line"].suppressed_until == "2027-03-23"

@@ -104,6 +104,30 @@ def test_the_override_period_ends_after_30_days_and_remind_later_after_7(two_app
     assert kind in _kinds(a, _fire(a, other)).values()
 
 
+def test_the_same_unchanged_card_overridden_twice_stays_hidden_for_the_longer_period(two_apps) -> None:
+    a, b = two_apps
+    resources = resources_of("reference-dm")
+    kind = _override_main_card(a, b, resources)
+    _set_today(a, b, day=TODAY + timedelta(days=30))
+    again = next(c for c in _fire(a, resources) if _kinds(a, [c])[c["uuid"]] == kind)
+    _feedback(b, again)  # the clinician says no again to the same facts
+    _set_today(a, b, day=TODAY + timedelta(days=30 + 89))
+    assert kind not in _kinds(a, _fire(a, resources)).values()
+    _set_today(a, b, day=TODAY + timedelta(days=30 + 90))
+    assert kind in _kinds(b, _fire(b, resources)).values()
+
+
+def test_remind_later_never_gives_the_long_period(two_apps) -> None:
+    a, b = two_apps
+    resources = resources_of("polymyositis")
+    kind = _override_main_card(a, b, resources, code="remind-later")
+    _set_today(a, b, day=TODAY + timedelta(days=7))
+    again = next(c for c in _fire(a, resources) if _kinds(a, [c])[c["uuid"]] == kind)
+    _feedback(b, again, code="remind-later")
+    _set_today(a, b, day=TODAY + timedelta(days=14))
+    assert kind in _kinds(a, _fire(a, resources)).values()
+
+
 def test_a_card_left_unanswered_is_demoted_then_hidden_until_it_changes(two_apps) -> None:
     a, b = two_apps
     resources = resources_of("reference-dm")
@@ -172,7 +196,8 @@ def test_without_a_configured_secret_one_is_generated_once_into_the_instance_fol
     for _ in range(2):
         app = Flask("x", instance_path=str(tmp_path / "instance"))
         app.config.update(DATABASE=str(tmp_path / "s.sqlite3"), PATIENT_KEY_SECRET=None, SUPPRESS_DAYS=30,
-                          REMIND_LATER_DAYS=7, DEMOTE_AFTER_SHOWS=3, SUPPRESS_AFTER_SHOWS=6)
+                          REMIND_LATER_DAYS=7, DEMOTE_AFTER_SHOWS=3, SUPPRESS_AFTER_SHOWS=6,
+                          REPEAT_SUPPRESS_DAYS=90)
         storage.init_app(app)
         suppression.init_app(app)
         keys.append(app.extensions["myositis_suppression"].secret)
