@@ -11,8 +11,9 @@ card's draft orders join the record as active orders (the order was placed). At 
 changes (``bench/changes.py``): a new failed trial, CK into a higher band, ILD found, a pregnancy.
 
 Printed: cards shown with and without suppression (without = every card the service built), and
-every scripted change that altered a card's fingerprint yet produced no card of that kind at the
-chart open where it first appeared ("missed"). A change that alters no card's fingerprint is listed
+every scripted change that brought a card news (a material fact its fingerprint did not hold the week
+before, ``cards.fingerprint.is_news``) yet produced no card of that kind at the chart open where it
+first appeared ("missed"). A change that alters no card's fingerprint is listed
 apart: the cards do not depend on it, so there is nothing to show. Targets: at least 80 % fewer cards,
 zero missed.
 """
@@ -110,6 +111,7 @@ def run(weeks: int = 52, **settings: Any) -> ClinicReport:
     """``settings``: service settings to try (e.g. ``SUPPRESS_DAYS=90``); the defaults otherwise."""
     from flask import g
 
+    from cards.fingerprint import is_news
     from sandbox.patients import list_patients
     from service import create_app, registry
     from service.engine import run_hook
@@ -147,7 +149,9 @@ def run(weeks: int = 52, **settings: Any) -> ClinicReport:
                 now = {c.kind: c.fingerprint for c in outcome.built}
                 if changed_by:
                     what = f"week {week} {patient.name}: {' + '.join(changed_by)}"
-                    kinds = sorted(k for k in now if now[k] != before.get(k))
+                    # Material = news: a fact the card did not have last week (cards.fingerprint.is_news); a fact
+                    # that only disappears changes the hash but is no reason to interrupt the clinician.
+                    kinds = sorted(k for k in now if is_news(now[k], before.get(k, "")))
                     shown = {c.kind for c in outcome.shown}
                     if not kinds:
                         report.immaterial.append(what)

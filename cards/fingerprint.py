@@ -1,21 +1,24 @@
-"""What made a card say what it says, as a short hash: the alert-fatigue rules (issue 16) hide a card the
-clinician already answered until this changes.
+"""What made a card say what it says, for the alert-fatigue rules (issue 16): a card the clinician already
+answered stays hidden until there is *news* - a material fact the card did not have when it was answered.
 
-Only *material* facts go in: which agents failed, whether disease is active and how raised the
-enzymes are (a rise into a higher band re-shows the card; a repeat result in the same band does not),
-falling lung function, the phenotypes and conditions that change the plan (ILD, anti-MDA5, cancer,
-pregnancy, IMNM, an active statin), what is drafted, and which safety checks are still open. Ids and
-flags only, never values or dates, and then hashed: a fingerprint carries no patient data.
+A fingerprint is a set of material-fact tokens, each hashed (ids and flags only, never values or dates, so it
+carries no patient data), written as space-separated short hashes. News is a token the stored fingerprint
+does not hold (``is_news``): a new failed agent, activity appearing or enzymes rising into a higher band, lung
+function starting to fall, a new phenotype or condition (ILD, anti-MDA5, cancer, pregnancy, IMNM, a statin),
+a different draft, an option becoming unsafe, a new check. Facts that *disappear* (a result ageing out of
+"recent", enzymes falling a band) are not news: the card was already answered with more than that.
+
+Enzyme bands are cumulative tokens ("above 1x", "above 2x", ... the upper limit), so a rise adds a token and a
+fall only removes some.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 
 from .rules import Assessment
 
-__all__ = ["fingerprint", "MATERIAL_PHENOTYPES", "enzyme_band"]
+__all__ = ["fingerprint", "is_news", "MATERIAL_PHENOTYPES", "enzyme_band"]
 
 MATERIAL_PHENOTYPES = ("ild", "anti_mda5", "cancer", "imnm", "skin_predominant", "lung_function_falling")
 # Multiples of the upper limit of normal that count as a different level of activity.
@@ -29,34 +32,47 @@ def enzyme_band(value: float | None, upper: float | None) -> int | None:
     return sum(1 for b in _BANDS if value > b * upper)
 
 
-def _material(a: Assessment, kind: str) -> dict[str, object]:
-    raised = a.activity.raised_enzyme
-    facts: dict[str, object] = {
-        "kind": kind,
-        "route": a.route,
-        "failed": sorted(s.therapy_class for s in a.failed),
-        "in_progress": sorted(s.therapy_class for s in a.in_progress),
-        "active": a.activity.active,
-        # The band, not the trend: a rise that matters moves the band; rising -> plateau is no news.
-        "enzyme": [raised.group, enzyme_band(raised.latest.value, raised.latest.reference_high)]
-        if raised is not None else None,
-        "lung_falling": a.activity.lung_decline is not None,
-        "relapse": a.activity.relapse is not None,
-        "phenotypes": sorted(p for p in a.phenotypes if p in MATERIAL_PHENOTYPES),
-        "conditions": sorted(a.conditions),
-        "statin": bool(a.statins),
-    }
+def _tokens(a: Assessment, kind: str) -> set[str]:
+    """The material facts behind one card kind. Each kind on what drives *it*: a pathway card on its situation,
+    the safety card on its checks and the drafts they are for, the main and urgent cards on everything below."""
+    if kind.startswith("pathway-"):
+        return {f"route:{a.route}"}
+    drafts = {f"draft:{r.option.id}" for r in a.drafts}
+    urgent = {f"urgent-agent:{x.rxnorm_in}" for x in a.urgent.agents} if a.urgent is not None else set()
     if kind == "safety":
-        facts["checks"] = sorted(f"{i.caution.id}:{int(i.open)}" for i in a.safety)
-    else:
-        facts["drafts"] = [r.option.id for r in a.drafts]
-        facts["unsafe"] = sorted(o.id for o, _ in a.removed)
-        if a.urgent is not None:
-            facts["urgent"] = [a.urgent.critical, [x.rxnorm_in for x in a.urgent.agents]]
-    return facts
+        return {f"check:{i.caution.id}:{int(i.open)}" for i in a.safety} | drafts | urgent
+    out = {f"route:{a.route}"} | drafts | urgent
+    out |= {f"failed:{s.therapy_class}" for s in a.failed}
+    out |= {f"in-progress:{s.therapy_class}" for s in a.in_progress}
+    raised = a.activity.raised_enzyme
+    if raised is not None:
+        band = enzyme_band(raised.latest.value, raised.latest.reference_high) or 1
+        out |= {"active"} | {f"enzyme:{raised.group}:>={n}" for n in range(1, band + 1)}
+    if a.activity.lung_decline is not None:
+        out |= {"active", "lung-falling"}
+    if a.activity.relapse is not None:
+        out |= {"active", "relapse"}
+    out |= {f"phenotype:{p}" for p in a.phenotypes if p in MATERIAL_PHENOTYPES}
+    out |= {f"condition:{c}" for c in a.conditions}
+    out |= {"statin"} if a.statins else set()
+    out |= {f"unsafe:{o.id}" for o, _ in a.removed}
+    # The "while taking" line of the main card: a new check (e.g. PJP prophylaxis now indicated) is news.
+    out |= {f"while-taking:{i.caution.id}" for i in a.safety if i.caution.kind == "monitoring"}
+    if a.urgent is not None and a.urgent.critical:
+        out.add("urgent:critical")
+    return out
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def fingerprint(a: Assessment, kind: str, of: str = "") -> str:
     """``of``: what else makes the card the same card (an order-time card: the draft order it is about)."""
-    canonical = json.dumps({**_material(a, kind), "of": of}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    tokens = {f"kind:{kind}", f"of:{of}"} | _tokens(a, kind)
+    return " ".join(sorted(_hash(t) for t in tokens))
+
+
+def is_news(new: str, stored: str) -> bool:
+    """The new fingerprint holds a material fact the stored one does not."""
+    return not set(new.split()) <= set(stored.split())

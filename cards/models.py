@@ -126,6 +126,8 @@ class Card:
     # What drove the card (cards/fingerprint.py): a hash of ids and flags, never sent to the EHR.
     # The service hides a card the clinician answered until this changes (issue 16).
     fingerprint: str = ""
+    # The kind of the card whose draft orders this one checks (the safety card): hidden with it, never alone.
+    depends_on: str = ""
 
     def __post_init__(self) -> None:
         if not self.summary or len(self.summary) >= 140:

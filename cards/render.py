@@ -81,6 +81,7 @@ class CardDraft:
     cites: Citations
     suggestions: tuple[Suggestion, ...] = ()
     overrides: bool = True
+    depends_on: str = ""
     selection: str = "at-most-one"  # "any" when the suggestions are independent (e.g. several lab orders)
     fingerprint_of: str = ""  # what else, beside the assessment, makes this card the same card (a draft order)
 
@@ -95,6 +96,7 @@ def make_card(knowledge: Knowledge, d: CardDraft, preview_url: str | None, a: As
         override_reasons=_override_reasons(knowledge) if d.overrides else (),
         links=preview + d.cites.links(knowledge.meta.max_reference_links),
         fingerprint=fingerprint(a, d.kind, d.fingerprint_of),
+        depends_on=d.depends_on,
     )
 
 
@@ -230,7 +232,7 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date,
         intolerant=tried_line((s for s in a.states if s.outcome == INTOLERANT), knowledge),
         skin="skin_predominant" in a.phenotypes, incomplete=a.medication_incomplete,
         retreat=[lower_first(r.option.label) for r in top if r.retreat],
-        notes=_notes(facts, a), drafts=bool(a.drafts), preview=preview,
+        notes=_notes(facts, a), drafts=bool(a.drafts), preview=preview, monitoring=_monitoring_line(facts, a),
         gc=gc and {"agents": ", ".join(md(x) for x in gc.trial.agents), "weeks": gc.weeks},
         in_progress=[{"label": s.label, "weeks": s.weeks, "window": s.window_weeks,
                       "start": s.episode_start.isoformat() if s.episode_start else "unknown"} for s in a.in_progress],
@@ -310,24 +312,39 @@ def _found_lines(facts: PatientFacts, item: SafetyItem) -> list[str]:
     return out
 
 
-def _safety(facts: PatientFacts, a: Assessment, knowledge: Knowledge) -> CardDraft | None:
-    if not a.safety:
+def _monitoring_line(facts: PatientFacts, a: Assessment) -> str | None:
+    """The "while taking" checks in one line of the main card (their detail is on the full view)."""
+    parts = []
+    for i in a.safety:
+        if i.caution.kind != "monitoring":
+            continue
+        found = _found_lines(facts, i)
+        parts.append(f"{lower_first(i.caution.title)}" + (f" ({'; '.join(found)})" if found else ""))
+    return "; ".join(parts) or None
+
+
+def _safety(facts: PatientFacts, a: Assessment, knowledge: Knowledge, main_kind: str | None) -> CardDraft | None:
+    """The checks before starting what this call drafts; with no main card, also the checks while taking what
+    the patient takes now (with a main card those are one line on it). The card depends on the card whose
+    drafts it checks: hidden with it, never shown alone for drafts the clinician cannot see."""
+    safety = tuple(i for i in a.safety if main_kind is None or i.caution.kind == "screening")
+    if not safety:
         return None
     cites = Citations(knowledge)
     items = [{"title": i.caution.title, "text": i.caution.text,
               # "(JAK inhibitor)" after "JAK inhibitor boxed warning" says nothing new
               "classes": ", ".join(c for c in i.classes if c.lower() not in i.caution.title.lower()),
               "cites": cites.cite(i.caution.references), "found": _found_lines(facts, i), "labs": bool(i.caution.labs),
-              "kind": i.caution.kind, "open": i.open} for i in a.safety]
+              "kind": i.caution.kind, "open": i.open} for i in safety]
     drafted = [agent_name(x.name, knowledge) for r in a.drafts
                for x in (r.option.agents if r.option.combination_of else r.option.agents[:1])]
     drafted += [agent_name(x.name, knowledge) for x in (a.urgent.agents if a.urgent else ())]
     summary, detail = render_template("safety", items=items, drafted=list(dict.fromkeys(drafted)),
-                              screening=sum(1 for i in a.safety if i.caution.kind == "screening"),
-                              monitoring=[i.caution.title for i in a.safety if i.caution.kind == "monitoring"])
-    harm_open = any(i.open and i.caution.harm for i in a.safety)
+                              screening=sum(1 for i in safety if i.caution.kind == "screening"),
+                              monitoring=[i.caution.title for i in safety if i.caution.kind == "monitoring"])
+    harm_open = any(i.open and i.caution.harm for i in safety)
     return CardDraft(kind="safety", summary=summary, detail=detail, indicator="warning" if harm_open else "info",
-                  cites=cites, overrides=True)
+                     cites=cites, overrides=True, depends_on=main_kind or "")
 
 
 def _pathway_card(knowledge: Knowledge, situation: str, a: Assessment) -> CardDraft | None:
@@ -347,8 +364,7 @@ def render_cards(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today
     if a.route in (IBM, JUVENILE):
         d = _pathway_card(knowledge, "ibm" if a.route == IBM else "juvenile", a)
         return [make_card(knowledge, d, preview_url, a)] if d is not None else []
-    drafts = [_urgent(facts, a, knowledge, today)]
-    if a.urgent is None:
-        drafts.append(_main(facts, a, knowledge, today, preview_url is not None))
-    drafts.append(_safety(facts, a, knowledge))
+    lead = _urgent(facts, a, knowledge, today) if a.urgent is not None else \
+        _main(facts, a, knowledge, today, preview_url is not None)
+    drafts = [lead, _safety(facts, a, knowledge, lead.kind if lead is not None else None)]
     return [make_card(knowledge, d, preview_url, a) for d in drafts if d is not None]

@@ -252,6 +252,8 @@ def _urgent(knowledge: Knowledge, phen: dict[str, str], cond: dict[str, str],
             held.append(f"{option.label}: {blocking.text}")
             continue
         agents.append(option.agents[0])
+    if not agents and held and all(h.endswith("taken now") for h in held):
+        return None  # the combination is running: the in-progress card judges it, no urgent card
     stop = tuple(sorted({d.ingredient for s in states if s.therapy_class in _ANTIPROLIFERATIVE and s.trial.ongoing
                          for d in s.trial.drugs if d.ongoing}))
     return Urgent(critical="lung_function_falling" in phen, agents=tuple(agents), held_back=tuple(held),

@@ -8,8 +8,11 @@ a hash of the material facts, no patient data), and where it stands:
   twice to the same facts): ``REPEAT_SUPPRESS_DAYS`` (90);
 * shown ``DEMOTE_AFTER_SHOWS`` (3) times with no feedback at all: the next shows go from ``warning``
   to ``info``; after ``SUPPRESS_AFTER_SHOWS`` (6): hidden until the fingerprint changes;
-* a new fingerprint (a material fact changed) shows the card again and clears all of the above;
-* ``critical`` cards are time-critical: never demoted, never hidden.
+* news - a material fact the answered card did not have (``cards.fingerprint.is_news``) - shows the card again
+  and clears all of the above; a fact that merely disappears (a result ageing out) is not news;
+* ``critical`` cards are time-critical: never demoted or hidden for going unanswered; only the clinician's
+  own override of the same card hides one, for the override period;
+* a card that checks the drafts of another (the safety card, ``Card.depends_on``) is hidden with it.
 
 Patients are named by a *patient key*, HMAC-SHA256 of the patient id with a server secret
 (``PATIENT_KEY_SECRET``; for the embedded default one is generated once into the instance folder).
@@ -35,6 +38,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
+from cards.fingerprint import is_news
 from cards.models import Card
 from service import metrics
 from service.storage import FeedbackItem, IssuedCard, Show, StorageUnavailable, SuppressionState, get_storage
@@ -130,13 +134,27 @@ def decide(built: Sequence[Card], states: Mapping[str, SuppressionState], *, tod
            key: str, knowledge_version: str = "") -> list[Decision]:
     """What to show of ``built``, and each kind's next state (pure: no store, no clock)."""
     out: list[Decision] = []
+    hidden: set[str] = set()
     for card in built:
         before = states.get(card.kind)
-        changed = before is not None and before.fingerprint != card.fingerprint
+        if card.depends_on and card.depends_on in hidden:
+            # It checks drafts of a card the clinician does not see now: hidden with it, its own count untouched.
+            same = before if before is not None else SuppressionState(card.kind, card.fingerprint)
+            out.append(Decision(card.kind, Show(same, None, suppressed=True), None, False))
+            continue
+        # News only: a material fact the stored card did not have (cards/fingerprint.py); facts that merely
+        # disappear (a result ageing out) do not bring an answered card back.
+        changed = before is not None and is_news(card.fingerprint, before.fingerprint)
         reshown = changed and before is not None and (before.answered or _hidden(before, today))
         if card.indicator == "critical":
-            state = SuppressionState(card.kind, card.fingerprint)  # time-critical: never counted, never hidden
-            shown: Card | None = card
+            # Time-critical: never counted or demoted for going unanswered; hidden only by the clinician's own
+            # override of this very card (the same facts), for the override period.
+            if before is not None and not changed and before.answered and _hidden(before, today):
+                state, shown = before, None
+            elif before is not None and not changed:
+                state, shown = dataclasses.replace(before, fingerprint=card.fingerprint), card
+            else:
+                state, shown = SuppressionState(card.kind, card.fingerprint), card
         elif before is None or changed:
             state, shown = SuppressionState(card.kind, card.fingerprint, shows_unanswered=1), card
         elif _hidden(before, today):
@@ -146,9 +164,14 @@ def decide(built: Sequence[Card], states: Mapping[str, SuppressionState], *, tod
             if n > policy.suppress_after:
                 state, shown = dataclasses.replace(before, until_change=True), None
             else:
-                state = dataclasses.replace(before, shows_unanswered=n, suppressed_until=None)
+                # Shown again with the same facts (or fewer): the state takes the card's fingerprint, so feedback on
+                # this card acts on it.
+                state = dataclasses.replace(before, fingerprint=card.fingerprint, shows_unanswered=n,
+                                            suppressed_until=None)
                 demote = n > policy.demote_after and card.indicator == "warning"
                 shown = dataclasses.replace(card, indicator="info") if demote else card
+        if shown is None:
+            hidden.add(card.kind)
         issued = None if shown is None else IssuedCard(shown.uuid, shown.kind, shown.indicator, key, shown.fingerprint,
                                                        reshown, knowledge_version)
         out.append(Decision(card.kind, Show(state, issued, suppressed=shown is None), shown, reshown))

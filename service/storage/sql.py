@@ -105,8 +105,7 @@ _SAME_CARD = (
 )
 # ``answered`` is 1 once this card (this fingerprint) was overridden: a second override takes the longer period.
 _SUPPRESS = ("UPDATE suppression SET suppressed_until = CASE WHEN answered = 1 THEN ? ELSE ? END,"
-             " shows_unanswered = 0, answered = 1, updated_at = ? WHERE "
-             + _SAME_CARD.format(extra=" AND c.indicator <> 'critical'"))
+             " shows_unanswered = 0, answered = 1, updated_at = ? WHERE " + _SAME_CARD.format(extra=""))
 _ANSWERED = "UPDATE suppression SET shows_unanswered = 0, updated_at = ? WHERE " + _SAME_CARD.format(extra="")
 
 

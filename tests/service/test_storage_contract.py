@@ -100,7 +100,7 @@ def test_suppression_state_round_trips_and_counts_hidden_opens(open_db) -> None:
     assert s.issued.get("u1") == IssuedCard("u1", "next-line", "warning", "pk", "f1")
 
 
-def test_an_override_suppresses_only_the_fingerprint_it_was_given_on_and_never_a_critical_card(open_db) -> None:
+def test_an_override_suppresses_only_the_fingerprint_it_was_given_on(open_db) -> None:
     s = open_db()
     s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1"),
                                              _show("urgent", "c1", card="u2", indicator="critical")])
@@ -108,7 +108,8 @@ def test_an_override_suppresses_only_the_fingerprint_it_was_given_on_and_never_a
                       {"u1": ("2026-12-23", "2027-03-23"), "u2": ("2026-12-23", "2027-03-23")})
     states = s.suppression.states("pk")
     assert states["next-line"].suppressed_until == "2026-12-23" and states["next-line"].answered
-    assert states["urgent"].suppressed_until is None
+    # a critical card too: the clinician's own override (only going unanswered never hides one)
+    assert states["urgent"].suppressed_until == "2026-12-23"
     # a later card with another fingerprint: feedback on the old one no longer acts
     s.suppression.record_shows("svc", "pk", [_show("next-line", "f2", card="u3")])
     s.feedback.record("svc", [_item("u1", "overridden", "cost-or-access")], {"u1": ("2027-01-23", "2027-03-23")})

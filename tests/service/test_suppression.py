@@ -70,7 +70,18 @@ def test_an_override_through_one_instance_is_honoured_by_the_other(two_apps) -> 
     kind = _override_main_card(a, b, resources)
     for client in (a, b):
         shown = _kinds(client, _fire(client, resources))
-        assert kind not in shown.values() and shown, "the overridden kind is hidden, the others still shown"
+        # hidden, and the safety card that checks its drafts with it (it is never shown alone)
+        assert kind not in shown.values() and "safety" not in shown.values()
+
+
+def test_a_safety_card_overridden_alone_leaves_the_main_card_shown(two_apps) -> None:
+    a, b = two_apps
+    resources = resources_of("reference-dm")
+    cards = _fire(a, resources)
+    safety = next(c for c in cards if _kinds(a, [c])[c["uuid"]] == "safety")
+    _feedback(b, safety)
+    shown = _kinds(a, _fire(a, resources)).values()
+    assert "safety" not in shown and "next-line" in shown
 
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
@@ -140,14 +151,22 @@ def test_a_card_left_unanswered_is_demoted_then_hidden_until_it_changes(two_apps
     assert {_kinds(a, [c])[c["uuid"]]: c["indicator"] for c in _fire(b, changed)}.get("safety") == "warning"
 
 
-def test_a_critical_card_is_never_demoted_or_hidden(two_apps) -> None:
+def test_a_critical_card_is_never_demoted_or_hidden_when_unanswered(two_apps) -> None:
+    a, _ = two_apps
+    resources = resources_of("dm-mda5-ild-new")
+    for _ in range(8):
+        assert [c["indicator"] for c in _fire(a, resources) if c["indicator"] == "critical"] == ["critical"]
+
+
+def test_a_critical_card_the_clinician_overrode_waits_for_the_override_period(two_apps) -> None:
     a, b = two_apps
     resources = resources_of("dm-mda5-ild-new")
     first = [c for c in _fire(a, resources) if c["indicator"] == "critical"]
     assert first
-    _feedback(b, first[0])
-    for _ in range(8):
-        assert [c["indicator"] for c in _fire(a, resources) if c["indicator"] == "critical"] == ["critical"]
+    _feedback(b, first[0], code="already-planned")
+    assert not [c for c in _fire(a, resources) if c["indicator"] == "critical"]
+    _set_today(a, b, day=TODAY + timedelta(days=30))
+    assert [c["indicator"] for c in _fire(a, resources) if c["indicator"] == "critical"] == ["critical"]
 
 
 def test_override_reasons_round_trip_into_the_report(two_apps, make_app) -> None:

@@ -415,7 +415,9 @@ def test_safety_card_lists_only_drafted_and_current_drugs(knowledge):
     drafted_names = [s.label for s in card(cards, "next-line").suggestions]
     assert safety.summary.startswith("Before starting tacrolimus, tofacitinib or methotrexate")
     assert "boxed warning); hepatology advice" not in safety.detail  # rituximab's HBV check: not drafted (it failed)
-    assert "**Bone protection**" in safety.detail  # glucocorticoid is taken now, for years
+    assert "**Bone protection**" not in safety.detail  # taken now: one "while taking" line of the main card
+    assert "**While taking:** bone protection" in card(cards, "next-line").detail
+    assert safety.depends_on == "next-line"  # hidden with the card whose drafts it checks
     assert len(drafted_names) == 3
 
 

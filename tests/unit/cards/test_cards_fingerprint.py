@@ -59,7 +59,21 @@ def test_each_material_change_changes_the_main_card_fingerprint(knowledge, chang
 def test_no_patient_identifier_goes_into_it(knowledge):
     a = prints(reference_patient(), knowledge)
     b = prints(reference_patient(birth_date=reference_patient().birth_date), knowledge)
-    assert a == b and all(len(v) == 32 and "example" not in v for v in a.values())
+    assert a == b and all("example" not in v and all(len(t) == 12 for t in v.split()) for v in a.values())
+
+
+def test_only_news_counts_a_fact_that_disappears_does_not(knowledge):
+    from cards.fingerprint import is_news
+
+    def main(*labs):
+        return prints(facts(diagnoses=(DM,), trials=(GC, MTX), labs=labs), knowledge)["next-line"]
+
+    active = main(ck(20, 900), ck(2, 1100))  # above 5x the upper limit
+    higher = main(ck(20, 900), ck(2, 2400))  # above 10x
+    lower = main(ck(20, 1100), ck(2, 950))  # back under 5x, not clearly falling: still active
+    assert is_news(higher, active)  # into a higher band
+    assert not is_news(lower, active)  # down a band: the card was answered with more than that
+    assert not is_news(active, active)
 
 
 @pytest.mark.parametrize(("value", "band"), [(150, 0), (250, 1), (500, 2), (1500, 3), (2500, 4), (None, None)])
