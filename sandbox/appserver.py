@@ -31,6 +31,8 @@ class ServedApp:
 
 def sandbox_config(database: str, **overrides: Any) -> dict[str, Any]:
     """``create_app`` settings for a local sandbox: no client auth, http FHIR on loopback allowed."""
+    from service.config import from_environ
+
     config: dict[str, Any] = {
         "AUTH_ENABLED": False,  # local only: the simulator sends no CDS client JWT
         "ALLOW_INSECURE_LOCAL_FHIR": True,  # the embedded FHIR server is plain http on 127.0.0.1
@@ -38,6 +40,10 @@ def sandbox_config(database: str, **overrides: Any) -> dict[str, Any]:
         "TODAY": SANDBOX_TODAY,
         "CORS_ORIGINS": ["https://sandbox.cds-hooks.org"],
     }
+    # A locally built HL7 CDS Hooks Sandbox runs on its own origin: MYOSITIS_CDS_CORS_ORIGINS must win.
+    cors = from_environ().get("CORS_ORIGINS")
+    if cors:
+        config["CORS_ORIGINS"] = cors
     config.update(overrides)
     return config
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -152,13 +153,26 @@ def _quiet_http_logs() -> None:
 @click.option("--require-token/--no-require-token", default=True, show_default=True,
               help=f"Make the FHIR server accept only the bearer token {SANDBOX_TOKEN!r}.")
 def sandbox_command(fhir_port: int, service_port: int, require_token: bool) -> None:
-    """Run a FHIR server with the example patients and the service (no auth) until Ctrl-C."""
+    """Run a FHIR server with the example patients and the service (no auth) until Ctrl-C or SIGTERM."""
+    token = SANDBOX_TOKEN if require_token else None
+    # SIGTERM (a supervisor, a container stop) unwinds like Ctrl-C: the FHIR child process and temp dirs go too.
+    signal.signal(signal.SIGTERM, _interrupt)
+    click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...")
+    try:
+        _run_sandbox(fhir_port, service_port, token)
+    except KeyboardInterrupt:
+        click.echo("\nStopped.")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_sandbox(fhir_port: int, service_port: int, token: str | None) -> None:
     from sandbox.fhir_server import FhirServerError, embedded_fhir_server
     from sandbox.loader import LoadError, load_bundles
     from sandbox.patients import list_patients
 
-    token = SANDBOX_TOKEN if require_token else None
-    click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...")
     with ExitStack() as stack:
         try:
             fhir = stack.enter_context(embedded_fhir_server(fhir_port or None, bearer_token=token))
@@ -189,11 +203,8 @@ def sandbox_command(fhir_port: int, service_port: int, require_token: bool) -> N
         click.echo(f"  myositis-cds fire --patient example-no-myositis {common} --json")
         click.echo("")
         click.echo("Press Ctrl-C to stop.")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            click.echo("\nStopping.")
+        while True:
+            time.sleep(3600)
 
 
 # --------------------------------------------------------------------------- demo

@@ -94,3 +94,11 @@ def test_demo_falls_back_when_the_fhir_server_cannot_start(monkeypatch) -> None:
 def test_demo_unknown_patient() -> None:
     result = CliRunner().invoke(commands.demo_command, ["--patient", "nobody", "--offline"])
     assert result.exit_code == 1 and "no example patient 'nobody'" in result.output
+
+
+def test_the_sandbox_takes_cors_origins_from_the_environment(monkeypatch) -> None:
+    from sandbox.appserver import sandbox_config
+
+    assert sandbox_config("x.sqlite3")["CORS_ORIGINS"] == ["https://sandbox.cds-hooks.org"]
+    monkeypatch.setenv("MYOSITIS_CDS_CORS_ORIGINS", "http://localhost:8081, https://sandbox.cds-hooks.org")
+    assert sandbox_config("x.sqlite3")["CORS_ORIGINS"] == ["http://localhost:8081", "https://sandbox.cds-hooks.org"]
