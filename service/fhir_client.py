@@ -234,7 +234,7 @@ class FhirConnection:
             page = bundle_resources(bundle, limit=room)
             resources.extend(page)
             next_url = next_link(bundle)
-            if room is not None and len(resources) >= max_resources and (next_url or len(page) < _entry_count(bundle)):
+            if max_resources is not None and len(resources) >= max_resources and (next_url or len(page) < _entry_count(bundle)):
                 return SearchResult(resources, pages, truncated=True, stopped_by="records")
             if next_url is not None:
                 next_url = urljoin(url, next_url)
