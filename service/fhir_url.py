@@ -3,8 +3,8 @@
 The bearer token the EHR hands us may only go to its ``fhirServer``: a URL is "on that server"
 when scheme, host and port match and its path segments begin with the base's segments. Dot
 segments (``.``, ``..``, also percent-encoded) are refused outright rather than resolved: a
-server or a request that needs them is not one we follow. So ``/fhir/ok/../../jwks`` and
-``/fhir/okEVIL`` are both off the base ``/fhir/ok``.
+server or a request that needs them is not one we follow. So ``/fhir/ok`` followed by two
+``..`` segments and ``/jwks``, and ``/fhir/okEVIL``, are both off the base ``/fhir/ok``.
 
 Ids follow the FHIR R4 ``id`` rule (``[A-Za-z0-9\\-.]{1,64}``) and may not be ``.`` or ``..``,
 which the rule allows but which a URL would resolve to the parent path.

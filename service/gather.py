@@ -1,5 +1,7 @@
 """Collect the FHIR data one hook call needs: prefetch first, the FHIR server for the rest.
 
+One module: prefetch states, the fetch plan, its caps and the gaps they leave are one decision.
+
 CDS Hooks 2.0 §Prefetch (https://cds-hooks.hl7.org/2.0/#prefetch-template) lets
 a prefetch key arrive in three states, and they mean different things:
 
@@ -104,9 +106,9 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
         name = match.group(1)
         if name.startswith("context."):
             value = context.get(name[len("context."):])
-            # Context values land in a URL path or query: only FHIR ids, never "." or ".." (a dot
-            # segment would turn "Patient/{{context.patientId}}" into a search of every patient).
-            if isinstance(value, (str, int)) and not isinstance(value, bool) and valid_id(str(value)):
+            # Context values land in a URL path or query: only FHIR ids (or Type/id), never "." or ".."
+            # (a dot segment would turn "Patient/{{context.patientId}}" into a search of every patient).
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and _safe_context_value(str(value)):
                 return str(value)
         elif name in _USER_TOKENS:
             rtype, _, rid = str(context.get("userId", "")).partition("/")
@@ -117,6 +119,11 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
 
     rendered = _TOKEN.sub(fill, template)
     return None if unsatisfied else rendered
+
+
+def _safe_context_value(value: str) -> bool:
+    rtype, slash, rid = value.partition("/")
+    return valid_id(rid) and rtype.isalpha() and rtype[:1].isupper() if slash else valid_id(value)
 
 
 def _outcome_is_error(resource: dict[str, Any]) -> bool:

