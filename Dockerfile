@@ -42,4 +42,7 @@ USER cds
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=5 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=3)"]
 
-CMD ["myositis-cds", "serve", "--host", "0.0.0.0", "--port", "8080", "--workers", "2"]
+# Loopback unless told otherwise (MYOSITIS_CDS_BIND_HOST=0.0.0.0, as docker-compose.yml does for its
+# nginx front): gunicorn is not made to face slow clients itself (deploy/nginx.conf).
+ENV MYOSITIS_CDS_BIND_HOST=127.0.0.1
+CMD ["myositis-cds", "serve", "--port", "8080", "--workers", "2"]

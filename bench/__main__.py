@@ -7,7 +7,8 @@ Order of the run (each server is started for its phase and killed after it):
 2. RSS: a fresh 1-worker service (and floor), VmRSS after request 100 and 1,000;
 3. throughput: service and floor under gunicorn 2 workers, concurrent clients (wrk if installed);
 4. no-prefetch: the service reading from a loopback FHIR stub that delays every answer by 50 ms;
-5. cold start in fresh interpreters; 6. terminology (``bench.terminology.run``); 7. cProfile.
+5. cold start in fresh interpreters; 6. terminology (``bench.terminology.run``); 7. cProfile;
+8. hostile load (``bench.hostile``): nginx -> gunicorn 2 workers, normal-call p50 under attack, peak RSS.
 
 Everything binds 127.0.0.1. The full run takes about 2-3 minutes on 2 cores; ``--quick`` < 60 s
 (fewer requests, shorter windows; it writes RESULTS.md only when ``--out`` is given).
@@ -27,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from bench import clinic, hotspots, noprefetch, startup, terminology, throughput
+from bench import clinic, hostile, hotspots, noprefetch, startup, terminology, throughput
 from bench.latency import HOOK_PATH, Client, Stats, compare
 from bench.patients import HEAVY_COUNTS, HEAVY_PATIENT_ID, REFERENCE, heavy_hook_body, hook_body, reference_resources
 from bench.report import Row, format_table, machine, write_results
@@ -184,6 +185,8 @@ def run(plan: Plan, workdir: Path) -> tuple[list[Row], list[str], list[hotspots.
     _log(f"profile: cProfile, {plan.profile_n} requests per patient, in-process")
     profiles = hotspots.profile_all({"reference patient": ref_body, "heavy patient": heavy_body}, plan.profile_n)
     raw["profiles"] = profiles
+    _log("hostile: slow-body clients, a dripping FHIR server, a 40,000-reference prefetch (bench.hostile)")
+    raw["hostile"] = hostile.run(workdir, n=40 if plan is FULL else 15)
     rows, notes = _rows(raw, plan)
     return rows, notes, profiles, raw
 
@@ -295,6 +298,8 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
     rows.append(Row("5", "terminology: tables load", f"{term['load_ms']:.0f} ms", f"{cold.floor_s * 1000:.0f} ms (Flask cold start)",
                     term["load_ms"] / (cold.floor_s * 1000)))
 
+    rows += hostile.rows(raw["hostile"])
+
     notes = [
         f"Latency: {LATENCY.describe()} for service and floor alike; one keep-alive `http.client` connection; "
         f"warm-up then alternating blocks of 20 calls service/floor; nearest-rank percentiles; server CPU per request = the worker's utime + stime (`/proc/<pid>/stat`) over the measured calls / calls, which a busy machine inflates far less than wall-clock time. Service: `service.wsgi:app` with "
@@ -321,6 +326,10 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
         "of reference/heavy alternating on a fresh 1-worker server; floor: same for the Flask floor.",
         f"Terminology: `bench.terminology.run({plan.terminology_n})` (uncached = concept memo emptied first).",
         f"Hot spots: cProfile over {plan.profile_n} requests per patient through Flask's test client, after 20 warm-up calls.",
+        "Hostile (section 6, `bench/hostile.py`): nginx with `deploy/nginx.conf` in front of gunicorn 2 workers x 4 "
+        "threads; normal calls one at a time while 16 sockets hold a half-sent body, 4 callers hit a FHIR server "
+        "dripping a byte every 0.5 s, or one caller sends a 40,000-reference prefetch again and again; ratio to the "
+        "quiet p50 of the same run; peak RSS = the workers' VmHWM.",
     ]
     return rows, notes
 

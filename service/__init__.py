@@ -18,7 +18,7 @@ log = logging.getLogger("myositis_cds")
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service import auth, config, cors, engine, logs, ops, routes, storage, suppression
-    from service.errors import register_error_handlers
+    from service.errors import register_error_handlers, register_request_limits
     from service.myositis import register_service
 
     # static_folder=None: the preview blueprint serves its own files, with its security headers.
@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     logs.init_app(app)
     register_error_handlers(app)
+    register_request_limits(app)
     storage.init_app(app)  # applies pending schema migrations; an unreachable database stops start-up here
     suppression.init_app(app)
     engine.init_app(app)  # loads terminology and knowledge: a bad data file stops start-up here

@@ -54,7 +54,9 @@ def _auth_warning(no_auth: bool) -> dict[str, Any]:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="MYOSITIS_CDS_BIND_HOST",
+              help="Interface to listen on (env MYOSITIS_CDS_BIND_HOST). Put a buffering proxy in front "
+                   "of anything but loopback (deploy/nginx.conf).")
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
 @click.option("--no-auth", is_flag=True, help="Do not verify CDS client JWTs (local use only).")

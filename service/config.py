@@ -41,7 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_READ_TIMEOUT_S": 4.0,
     "FHIR_DEADLINE_S": 8.0,  # whole gather, all queries and pages
     "FHIR_MAX_PAGES": 10,
-    "FHIR_MAX_WORKERS": 8,
+    "FHIR_MAX_WORKERS": 8,  # parallel FHIR reads of one hook call, on threads of its own (a bulkhead per call)
+    "FHIR_MAX_PAGE_BYTES": 8 * 1024 * 1024,  # one FHIR answer, counted while it streams in
+    "FHIR_MAX_CALL_BYTES": 16 * 1024 * 1024,  # every FHIR answer of one hook call together
     "FHIR_MAX_MEDICATION_READS": 50,
     "ALLOW_INSECURE_LOCAL_FHIR": False,  # allow http:// fhirServer on loopback hosts only (sandboxes)
     "HTTP_FHIR_HOSTS": [],  # named hosts also allowed over http, e.g. "hapi" on a docker-compose network
@@ -62,15 +64,20 @@ DEFAULTS: dict[str, Any] = {
     "TODAY": None,  # ISO date to pin "today" (demo, tests); None = the real date
     # Card preview page
     "PREVIEW_ENABLED": False,
+    "PREVIEW_FHIR_ENABLED": False,  # the page's "FHIR server" form (the service fetches from a URL typed in)
+    # Request headers: one field longer than this is answered 431 (JSON), like gunicorn and nginx do
+    "MAX_HEADER_FIELD_BYTES": 16 * 1024,
     # Logging
     "LOG_LEVEL": "INFO",
     "LOG_TRACEBACKS": False,
 }
 
-_BOOL = {"AUTH_ENABLED", "ALLOW_INSECURE_LOCAL_FHIR", "RXNAV_ENABLED", "PREVIEW_ENABLED", "LOG_TRACEBACKS"}
-_INT = {"DATABASE_POOL_SIZE", "SUPPRESS_DAYS", "REMIND_LATER_DAYS", "REPEAT_SUPPRESS_DAYS", "DEMOTE_AFTER_SHOWS", "SUPPRESS_AFTER_SHOWS",
-        "METRICS_PORT", "JWT_LEEWAY_S", "JWT_MAX_LIFETIME_S", "JWKS_CACHE_TTL_S", "FHIR_MAX_PAGES", "FHIR_MAX_WORKERS",
-        "FHIR_MAX_MEDICATION_READS", "MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "MAX_RESOURCES"}
+_BOOL = {"AUTH_ENABLED", "ALLOW_INSECURE_LOCAL_FHIR", "RXNAV_ENABLED", "PREVIEW_ENABLED", "PREVIEW_FHIR_ENABLED",
+         "LOG_TRACEBACKS"}
+_INT = {"DATABASE_POOL_SIZE", "SUPPRESS_DAYS", "REMIND_LATER_DAYS", "REPEAT_SUPPRESS_DAYS", "DEMOTE_AFTER_SHOWS",
+        "SUPPRESS_AFTER_SHOWS", "METRICS_PORT", "JWT_LEEWAY_S", "JWT_MAX_LIFETIME_S", "JWKS_CACHE_TTL_S", "FHIR_MAX_PAGES",
+        "FHIR_MAX_WORKERS", "FHIR_MAX_MEDICATION_READS", "FHIR_MAX_PAGE_BYTES", "FHIR_MAX_CALL_BYTES",
+        "MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "MAX_RESOURCES", "MAX_HEADER_FIELD_BYTES"}
 _FLOAT = {"DATABASE_TIMEOUT_S", "FHIR_CONNECT_TIMEOUT_S", "FHIR_READ_TIMEOUT_S", "FHIR_DEADLINE_S", "RXNAV_TIMEOUT_S"}
 _LIST = {"JWT_ALGORITHMS", "CORS_ORIGINS", "HTTP_FHIR_HOSTS"}
 

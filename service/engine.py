@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -38,8 +37,7 @@ class Engine:
 
     terminology: Any
     knowledge: Any
-    session: requests.Session
-    executor: ThreadPoolExecutor
+    session: requests.Session  # pooled connections; each call reads on threads of its own (gather)
     gather_settings: GatherSettings
     lookup: Any  # optional RxNav adapter (mappings.IngredientLookup) or None
     strict_fhir: bool
@@ -67,7 +65,6 @@ def init_app(app: Flask) -> None:
         terminology=terminology,
         knowledge=knowledge,
         session=new_session(pool_size=workers * 2),
-        executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fhir"),
         gather_settings=GatherSettings(
             connect_timeout=float(cfg["FHIR_CONNECT_TIMEOUT_S"]),
             read_timeout=float(cfg["FHIR_READ_TIMEOUT_S"]),
@@ -77,6 +74,9 @@ def init_app(app: Flask) -> None:
             allow_insecure_local=bool(cfg["ALLOW_INSECURE_LOCAL_FHIR"]),
             http_hosts=frozenset(h.lower() for h in cfg.get("HTTP_FHIR_HOSTS") or ()),
             max_resources=int(cfg["MAX_RESOURCES"]),
+            max_workers=workers,
+            max_page_bytes=int(cfg["FHIR_MAX_PAGE_BYTES"]),
+            max_call_bytes=int(cfg["FHIR_MAX_CALL_BYTES"]),
         ),
         lookup=lookup,
         strict_fhir=cfg.get("FHIR_VALIDATION") == "strict",
@@ -98,8 +98,7 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     try:
-        gathered = gather(request, spec, settings=engine.gather_settings, session=engine.session,
-                          executor=engine.executor)
+        gathered = gather(request, spec, settings=engine.gather_settings, session=engine.session)
     except DataUnavailable:
         metrics.FHIR_FALLBACK_FAILURES.labels("required-data").inc()
         raise
@@ -118,6 +117,7 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
         resources,
         gathered.medications,
         strict=engine.strict_fhir,
+        fhir_server=request.fhir_server,
     )
     timings["parse_ms"] = _ms(t0)
     if parsed.skipped:

@@ -12,7 +12,8 @@ tokens or stack traces.
     +- AuthError               401    missing or invalid CDS client JWT
     +- NotFound                404    unknown CDS service or route
     +- MethodNotAllowed        405
-    +- PayloadTooLarge         413
+    +- PayloadTooLarge         413    body over MAX_CONTENT_LENGTH, declared or (chunked) as it streams in
+    +- HeaderTooLarge          431    one request header field over MAX_HEADER_FIELD_BYTES
     +- UnsupportedMediaType    415    body is not JSON
     +- DataUnavailable         412    CDS Hooks: required FHIR data could not be had
     +- UpstreamError           502    reserved: the FHIR server failed in a way we cannot degrade around
@@ -38,10 +39,13 @@ __all__ = [
     "NotFound",
     "MethodNotAllowed",
     "PayloadTooLarge",
+    "HeaderTooLarge",
     "UnsupportedMediaType",
     "DataUnavailable",
     "UpstreamError",
     "register_error_handlers",
+    "register_request_limits",
+    "error_body",
 ]
 
 log = logging.getLogger("myositis_cds.errors")
@@ -102,6 +106,11 @@ class PayloadTooLarge(CdsError):
     code = "payload-too-large"
 
 
+class HeaderTooLarge(CdsError):
+    status = 431
+    code = "request-header-too-large"
+
+
 class UnsupportedMediaType(CdsError):
     status = 415
     code = "unsupported-media-type"
@@ -125,7 +134,16 @@ _HTTP_CODES = {
     405: ("method-not-allowed", "This method is not allowed on this URL."),
     413: ("payload-too-large", "The request body is too large."),
     415: ("unsupported-media-type", "The request body must be JSON (application/json)."),
+    431: ("request-header-too-large", "A request header field is too large."),
 }
+
+
+def error_body(status: int, fallback: str = "HTTP error") -> bytes:
+    """The JSON error body for ``status``: also used by the WSGI server's own errors (gunicorn_app)."""
+    from service.jsonio import dumps
+
+    code, message = _HTTP_CODES.get(status, ("http-error", fallback))
+    return dumps({"error": code, "message": message})
 
 
 def _error_response(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> Response:
@@ -164,8 +182,24 @@ def register_error_handlers(app: Flask) -> None:
             headers["Allow"] = ", ".join(sorted(valid_methods))
         return _error_response(status, {"error": code, "message": message}, headers)
 
+    @app.errorhandler(431)
+    def _header_too_large(exc: HTTPException) -> Response:
+        return _http_error(exc)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         # The type name is safe to log; the message may quote patient data.
         log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=app.config.get("LOG_TRACEBACKS", False))
         return _error_response(500, {"error": "internal-error", "message": "The service failed to process the request."})
+
+
+def register_request_limits(app: Flask) -> None:
+    """Limits checked before anything else (authentication included) reads the request."""
+    from flask import request
+
+    @app.before_request
+    def _header_fields() -> None:
+        limit = int(app.config["MAX_HEADER_FIELD_BYTES"])
+        for name, value in request.headers.items():
+            if len(name) + len(value) > limit:
+                raise HeaderTooLarge("A request header field is too large.")

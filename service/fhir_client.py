@@ -9,25 +9,30 @@ connect/read timeouts, an overall deadline, and one choke point
     +- FhirNotFound         404/410
     +- FhirUnavailable      time-out, connection error, 429, 5xx
     +- FhirInvalidResponse  not JSON, not a FHIR resource, wrong shape
+       +- FhirTooLarge      an answer over the page cap, or the call's byte budget spent
+    +- FhirRefused          a URL we will not send the token to (off the base, dot segments)
 
-The bearer token is used only for the ``fhirServer`` of the same request:
-``next`` links pointing anywhere else are not followed.
+The bearer token is used only for the ``fhirServer`` of the same request, judged by parsed
+path segments (``service.fhir_url``): ``next`` links anywhere else are not followed. Each answer
+is read under a per-page byte cap and the call's shared byte budget, counted while it streams in,
+so the memory one call can take is bounded before it is spent.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
 from service import jsonio
-from service.httpio import BodyTooLarge, BodyTooSlow, read_capped
+from service.fhir_url import FhirBase
+from service.httpio import BodyTooLarge, BodyTooSlow, BudgetExhausted, ByteBudget, read_capped
 
 __all__ = [
     "FhirError",
@@ -35,6 +40,8 @@ __all__ = [
     "FhirNotFound",
     "FhirUnavailable",
     "FhirInvalidResponse",
+    "FhirTooLarge",
+    "FhirRefused",
     "FhirConnection",
     "SearchResult",
     "new_session",
@@ -43,7 +50,8 @@ __all__ = [
 log = logging.getLogger("myositis_cds.fhir")
 
 FHIR_JSON = "application/fhir+json"
-_MAX_BODY = 32 * 1024 * 1024
+MAX_PAGE_BYTES = 8 * 1024 * 1024  # one answer (a search page or a read); the hook's own body limit
+MAX_CALL_BYTES = 16 * 1024 * 1024  # every FHIR answer of one hook call together
 _MAX_RETRY_AFTER_S = 2.0
 
 
@@ -71,6 +79,14 @@ class FhirInvalidResponse(FhirError):
     pass
 
 
+class FhirTooLarge(FhirInvalidResponse):
+    pass
+
+
+class FhirRefused(FhirError):
+    """A URL outside the ``fhirServer`` base (or with dot segments): not sent, the token stays home."""
+
+
 def new_session(pool_size: int = 16) -> requests.Session:
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
@@ -87,12 +103,8 @@ def new_session(pool_size: int = 16) -> requests.Session:
 class SearchResult:
     resources: list[dict[str, Any]]
     pages: int
-    truncated: bool  # more pages existed than we were allowed to follow
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
+    truncated: bool  # stopped before the last page (see ``stopped_by``)
+    stopped_by: str | None = None  # "pages" (page cap), "records" (record cap), "bytes" (call budget)
 
 
 @dataclass(slots=True)
@@ -105,22 +117,33 @@ class FhirConnection:
     connect_timeout: float
     read_timeout: float
     deadline: float  # time.monotonic() value after which we stop
+    max_page_bytes: int = MAX_PAGE_BYTES
+    budget: ByteBudget = field(default_factory=lambda: ByteBudget(MAX_CALL_BYTES))
+    base: FhirBase = field(init=False)
+
+    def __post_init__(self) -> None:
+        base = FhirBase.parse(self.base_url)
+        if base is None:
+            raise ValueError("not a usable FHIR base URL")
+        self.base = base
 
     def _remaining(self) -> float:
         return self.deadline - time.monotonic()
 
     def url_for(self, relative: str) -> str:
-        return urljoin(self.base_url.rstrip("/") + "/", relative.lstrip("/"))
+        """``Type/id`` or ``Type?query`` under the base; dot segments and absolute URLs are refused."""
+        url = self.base.join(relative)
+        if url is None:
+            raise FhirRefused("the query is not a plain path under the FHIR server's base; not sent")
+        return url
 
     def _same_server(self, url: str) -> bool:
-        if _origin(url) != _origin(self.base_url):
-            return False
-        return urlsplit(url).path.startswith(urlsplit(self.base_url).path.rstrip("/"))
+        return self.base.contains(url)
 
     def _get_json(self, url: str) -> dict[str, Any]:
         """GET one URL on this server and return its JSON object, or raise a ``FhirError``."""
         if not self._same_server(url):
-            raise FhirInvalidResponse("the FHIR server pointed at another server; not followed")
+            raise FhirRefused("the FHIR server pointed outside its base URL; not followed")
         headers = {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
         for attempt in (1, 2):
             remaining = self._remaining()
@@ -169,33 +192,50 @@ class FhirConnection:
         raise FhirUnavailable("the FHIR server asked us to slow down (HTTP 429)")  # pragma: no cover
 
     def _read_body(self, response: requests.Response) -> bytes:
-        """Read the body under the size cap and the call's deadline."""
+        """Read the body under the page cap, the call's byte budget and the call's deadline."""
         try:
-            return read_capped(response, max_bytes=_MAX_BODY, deadline=self.deadline)
+            return read_capped(response, max_bytes=self.max_page_bytes, deadline=self.deadline, budget=self.budget)
+        except BudgetExhausted:
+            raise FhirTooLarge("the FHIR answers for this call reached their size limit") from None
         except BodyTooLarge:
-            raise FhirInvalidResponse("the FHIR server's answer was too large") from None
+            raise FhirTooLarge("the FHIR server's answer was too large") from None
         except BodyTooSlow:
             raise FhirUnavailable("the FHIR server did not answer in time") from None
 
     def read(self, relative: str) -> dict[str, Any]:
         return self._get_json(self.url_for(relative))
 
-    def search(self, relative: str, *, max_pages: int) -> SearchResult:
-        """Run a search and follow ``next`` links (same server only, no loops, at most ``max_pages``)."""
-        url: str | None = self.url_for(relative)
+    def search(self, relative: str, *, max_pages: int, max_resources: int | None = None,
+               absolute: bool = False) -> SearchResult:
+        """Run a search and follow ``next`` links (same server only, no loops, at most ``max_pages``).
+
+        Stops as soon as ``max_resources`` records are held (no further page is downloaded), and
+        keeps what it has when the call's byte budget runs out after the first page.
+        ``absolute``: ``relative`` is a full URL (a prefetched Bundle's ``next`` link).
+        """
+        url: str | None = relative if absolute else self.url_for(relative)
         resources: list[dict[str, Any]] = []
         seen: set[str] = set()
         pages = 0
         while url:
             if pages >= max_pages:
-                return SearchResult(resources, pages, truncated=True)
+                return SearchResult(resources, pages, truncated=True, stopped_by="pages")
             seen.add(url)
-            bundle = self._get_json(url)
+            try:
+                bundle = self._get_json(url)
+            except FhirTooLarge:
+                if pages == 0:
+                    raise
+                return SearchResult(resources, pages, truncated=True, stopped_by="bytes")
             pages += 1
             if bundle.get("resourceType") != "Bundle":
                 raise FhirInvalidResponse("a FHIR search did not return a Bundle")
-            resources.extend(bundle_resources(bundle))
+            room = None if max_resources is None else max_resources - len(resources)
+            page = bundle_resources(bundle, limit=room)
+            resources.extend(page)
             next_url = next_link(bundle)
+            if max_resources is not None and len(resources) >= max_resources and (next_url or len(page) < _entry_count(bundle)):
+                return SearchResult(resources, pages, truncated=True, stopped_by="records")
             if next_url is not None:
                 next_url = urljoin(url, next_url)
                 if next_url in seen:
@@ -215,10 +255,15 @@ def _retry_after(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    """The resources of a Bundle's entries; malformed entries are dropped."""
+def _entry_count(bundle: dict[str, Any]) -> int:
     entries = bundle.get("entry")
-    if not isinstance(entries, list):
+    return len(entries) if isinstance(entries, list) else 0
+
+
+def bundle_resources(bundle: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
+    """The resources of a Bundle's entries (at most ``limit``); malformed entries are dropped."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or (limit is not None and limit <= 0):
         return []
     out = []
     for entry in entries:
@@ -226,6 +271,8 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
             resource = entry.get("resource")
             if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
                 out.append(resource)
+                if limit is not None and len(out) >= limit:
+                    break
     return out
 
 

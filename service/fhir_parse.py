@@ -38,6 +38,7 @@ from mappings.model import (
     ObservationRecord,
     PatientRecord,
 )
+from service.fhir_url import FhirBase, local_reference
 
 __all__ = ["ParsedPatientData", "parse_patient_data", "InvalidField"]
 
@@ -189,12 +190,13 @@ def _reference(value: Any, name: str) -> str | None:
     return _string(value.get("reference"), f"{name}.reference")
 
 
-def _is_about(resource: dict[str, Any], patient_id: str) -> bool:
+def _is_about(resource: dict[str, Any], patient_id: str, base: FhirBase | None = None) -> bool:
+    """The subject is ``Patient/<id>``, relative or an absolute URL under the ``fhirServer`` base
+    (``service.fhir_url``): ``https://evil.example/fhir/Patient/<id>`` is someone else's patient."""
     ref = _reference(resource.get("subject") or resource.get("patient"), "subject")
     if ref is None:
         raise InvalidField("subject")
-    ref = ref.split("/_history", 1)[0]
-    return ref == f"Patient/{patient_id}" or ref.endswith(f"/Patient/{patient_id}")
+    return local_reference(ref, "Patient", base) == patient_id
 
 
 # --- resources ------------------------------------------------------------------------
@@ -534,8 +536,10 @@ def parse_patient_data(
     medications: dict[str, dict[str, Any]],
     *,
     strict: bool = False,
+    fhir_server: str | None = None,
 ) -> ParsedPatientData:
     skipped: Counter[str] = Counter()
+    base = FhirBase.parse(fhir_server) if fhir_server else None
     patient: PatientRecord | None = None
     for resource in patient_resources:
         if resource.get("resourceType") != "Patient" or resource.get("id") != patient_id:
@@ -557,7 +561,7 @@ def parse_patient_data(
             skipped[f"unexpected resource type {str(rtype)[:40]}"] += 1
             continue
         try:
-            if not _is_about(resource, patient_id):
+            if not _is_about(resource, patient_id, base):
                 skipped[f"{rtype}: about another patient"] += 1
                 continue
             if strict and not _strict_valid(resource):

@@ -1,5 +1,7 @@
 """Collect the FHIR data one hook call needs: prefetch first, the FHIR server for the rest.
 
+One module: prefetch states, the fetch plan, its caps and the gaps they leave are one decision.
+
 CDS Hooks 2.0 §Prefetch (https://cds-hooks.hl7.org/2.0/#prefetch-template) lets
 a prefetch key arrive in three states, and they mean different things:
 
@@ -8,9 +10,14 @@ a prefetch key arrive in three states, and they mean different things:
 * OperationOutcome (or a Bundle of only error outcomes) - that query failed:
   we fetch it ourselves, or record the gap.
 
-All fetches for one hook call run in parallel on a shared pool, under one
-deadline. A required key that cannot be had ends the call with 412; any
-other missing key becomes a ``DataGap`` that the cards mention.
+All fetches for one hook call run in parallel on the call's own small pool (a bulkhead: a
+slow or dripping FHIR server holds only the threads of the calls that asked it, never a pool
+other calls wait on), under one deadline and one byte budget. A required key that cannot be had
+ends the call with 412; any other missing key becomes a ``DataGap`` that the cards mention.
+
+Cost per call is linear in what arrives and bounded before it is spent: at most
+``max_resources`` records per key are taken from a prefetched Bundle or a search (a search stops
+downloading once it has them), Medication references are collected in one pass into a set.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,15 +36,19 @@ import requests
 from mappings.model import DataGap
 from service.errors import DataUnavailable
 from service.fhir_client import (
+    MAX_CALL_BYTES,
+    MAX_PAGE_BYTES,
     FhirAuthFailed,
     FhirConnection,
     FhirError,
     FhirNotFound,
+    SearchResult,
     bundle_resources,
     next_link,
 )
+from service.fhir_url import FhirBase, local_reference, valid_id
 from service.hook_request import ABSENT, HookRequest
-from service.httpio import is_loopback
+from service.httpio import ByteBudget, is_loopback
 from service.registry import PrefetchTemplate, ServiceSpec
 
 __all__ = ["Gathered", "GatherSettings", "gather", "render_template"]
@@ -64,6 +75,9 @@ class GatherSettings:
     allow_insecure_local: bool
     http_hosts: frozenset[str] = frozenset()  # extra hosts allowed over plain http (e.g. "hapi" in docker-compose)
     max_resources: int = 20000  # per prefetch key; more is read as far as this and stated as a gap
+    max_workers: int = 8  # FHIR reads in flight for one hook call (its own threads: a bulkhead per call)
+    max_page_bytes: int = MAX_PAGE_BYTES  # one FHIR answer
+    max_call_bytes: int = MAX_CALL_BYTES  # every FHIR answer of one hook call together
 
 
 @dataclass(slots=True)
@@ -92,17 +106,24 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
         name = match.group(1)
         if name.startswith("context."):
             value = context.get(name[len("context."):])
-            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            # Context values land in a URL path or query: only FHIR ids (or Type/id), never "." or ".."
+            # (a dot segment would turn "Patient/{{context.patientId}}" into a search of every patient).
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and _safe_context_value(str(value)):
                 return str(value)
         elif name in _USER_TOKENS:
             rtype, _, rid = str(context.get("userId", "")).partition("/")
-            if rtype == _USER_TOKENS[name] and rid:
+            if rtype == _USER_TOKENS[name] and valid_id(rid):
                 return rid
         unsatisfied = True
         return ""
 
     rendered = _TOKEN.sub(fill, template)
     return None if unsatisfied else rendered
+
+
+def _safe_context_value(value: str) -> bool:
+    rtype, slash, rid = value.partition("/")
+    return valid_id(rid) and rtype.isalpha() and rtype[:1].isupper() if slash else valid_id(value)
 
 
 def _outcome_is_error(resource: dict[str, Any]) -> bool:
@@ -123,6 +144,8 @@ def _connection(request: HookRequest, settings: GatherSettings, session: request
         if not ((settings.allow_insecure_local and is_loopback(host)) or host in settings.http_hosts):
             # CDS Hooks 2.0: fhirServer MUST be https for production data; never send the token in clear.
             return None, "the fhirServer is not https, so the access token was not sent"
+    if FhirBase.parse(request.fhir_server) is None:
+        return None, "the fhirServer URL is not a usable FHIR base"
     token = request.fhir_authorization.access_token if request.fhir_authorization else None
     return (
         FhirConnection(
@@ -132,35 +155,49 @@ def _connection(request: HookRequest, settings: GatherSettings, session: request
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             deadline=started + settings.deadline_s,
+            max_page_bytes=settings.max_page_bytes,
+            budget=ByteBudget(settings.max_call_bytes),
         ),
         "",
     )
 
 
-def _fetch(connection: FhirConnection, template: PrefetchTemplate, url: str, max_pages: int) -> tuple[list[dict[str, Any]], str | None]:
+def _search_note(result: SearchResult, max_resources: int) -> str | None:
+    if result.stopped_by == "records":
+        return f"only the first {max_resources} records were read"
+    if result.stopped_by == "bytes":
+        return f"only the first {result.pages} pages were read: the FHIR answers reached their size limit"
+    if result.truncated:
+        return f"only the first {result.pages} pages were read"
+    return None
+
+
+def _fetch(connection: FhirConnection, template: PrefetchTemplate, url: str, max_pages: int,
+           max_resources: int) -> tuple[list[dict[str, Any]], str | None]:
     """Run one template's query; return resources and a gap note (or None)."""
     if template.is_read:
         return [connection.read(url)], None
-    result = connection.search(url, max_pages=max_pages)
-    note = f"only the first {result.pages} pages were read" if result.truncated else None
-    return result.resources, note
+    result = connection.search(url, max_pages=max_pages, max_resources=max_resources)
+    return result.resources, _search_note(result, max_resources)
 
 
 def gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
-           session: requests.Session, executor: ThreadPoolExecutor) -> Gathered:
-    out = _gather(request, spec, settings=settings, session=session, executor=executor)
-    for template in spec.prefetch:
-        resources = out.by_key.get(template.key, [])
-        if len(resources) > settings.max_resources:
-            del resources[settings.max_resources:]
-            out.gaps.append(DataGap(template.resource_type, f"only the first {settings.max_resources} records were read"))
-    return out
+           session: requests.Session) -> Gathered:
+    """Prefetch, then the FHIR server for the rest, on a pool of the call's own (see the module doc)."""
+    executor = ThreadPoolExecutor(max_workers=max(1, settings.max_workers), thread_name_prefix="fhir")
+    try:
+        return _gather(request, spec, settings=settings, session=session, executor=executor)
+    finally:
+        # Threads still reading past the deadline finish on their own (each read is bounded by the
+        # read time-out and the deadline); nobody waits for them, and no other call queues behind them.
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
             session: requests.Session, executor: ThreadPoolExecutor) -> Gathered:
     started = time.monotonic()
     out = Gathered()
+    cap = settings.max_resources
     to_fetch: list[tuple[PrefetchTemplate, str]] = []  # template, why we fetch it
     continue_paging: dict[str, str] = {}  # key -> next URL of a paginated prefetch
 
@@ -187,22 +224,29 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
         if rtype != "Bundle":
             to_fetch.append((template, "prefetch was not a Bundle"))
             continue
-        resources = bundle_resources(value)
+        # The record cap, applied while reading: entries past it are never looked at.
+        resources = bundle_resources(value, limit=cap + 1)
         outcomes = [r for r in resources if r.get("resourceType") == "OperationOutcome"]
         data = [r for r in resources if r.get("resourceType") != "OperationOutcome"]
         if outcomes and not data and any(_outcome_is_error(o) for o in outcomes):
             to_fetch.append((template, "prefetch failed (OperationOutcome)"))
             continue
-        out.by_key[template.key] = data
         out.origin[template.key] = "prefetch"
         nxt = next_link(value)
-        if nxt:
+        if len(resources) > cap:
+            del data[cap:]
+            out.gaps.append(DataGap(template.resource_type, f"only the first {cap} records were read"))
+        elif nxt:
             continue_paging[template.key] = nxt
+        out.by_key[template.key] = data
 
     _collect_medications(out)
+    base = FhirBase.parse(request.fhir_server) if request.fhir_server else None
+    wanted: dict[str, None] = {}  # an ordered set: "Medication/<id>" still to read
+    _add_missing_medication_refs(out.by_key.values(), out.medications, base, wanted)
     connection: FhirConnection | None = None
     no_connection_reason = ""
-    if to_fetch or continue_paging or _missing_medication_refs(out, request.fhir_server):
+    if to_fetch or continue_paging or wanted:
         connection, no_connection_reason = _connection(request, settings, session, started)
 
     if connection is None:
@@ -222,25 +266,32 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
     for template, why in to_fetch:
         url = render_template(template.template, request.context)
         if url is None:
-            out.gaps.append(DataGap(template.resource_type, "its query needs context the EHR did not send"))
+            _gap_or_fail(out, template, "its query needs context the EHR did not send (or sent a value that is not a FHIR id)")
             continue
-        futures[executor.submit(_fetch, connection, template, url, settings.max_pages)] = (template, why)
+        futures[executor.submit(_fetch, connection, template, url, settings.max_pages, cap)] = (template, why)
     for key, nxt in continue_paging.items():
         template = spec.template(key)
-        futures[executor.submit(_continue_paging, connection, nxt, settings.max_pages)] = (template, "paging")
+        room = cap - len(out.by_key[key])
+        futures[executor.submit(_continue_paging, connection, nxt, settings.max_pages, room, cap)] = (template, "paging")
 
-    _wait_all(futures, out, connection)
-    _collect_medications(out)
-    _read_missing_medications(out, connection, executor, settings.max_medication_reads)
+    fetched = _wait_all(futures, out, connection)
+    _add_missing_medication_refs(fetched, out.medications, base, wanted)
+    _read_missing_medications(out, connection, executor, list(wanted), settings.max_medication_reads)
     return out
 
 
-def _continue_paging(connection: FhirConnection, next_url: str, max_pages: int) -> tuple[list[dict[str, Any]], str | None]:
-    result = connection.search(next_url, max_pages=max_pages)
+def _continue_paging(connection: FhirConnection, next_url: str, max_pages: int, room: int,
+                     cap: int) -> tuple[list[dict[str, Any]], str | None]:
+    result = connection.search(next_url, max_pages=max_pages, max_resources=room, absolute=True)
+    if result.stopped_by == "records":
+        return result.resources, f"only the first {cap} records were read"
     return result.resources, ("only some pages were read" if result.truncated else None)
 
 
-def _wait_all(futures: dict[Future[Any], tuple[PrefetchTemplate, str]], out: Gathered, connection: FhirConnection) -> None:
+def _wait_all(futures: dict[Future[Any], tuple[PrefetchTemplate, str]], out: Gathered,
+              connection: FhirConnection) -> list[list[dict[str, Any]]]:
+    """Collect the answers into ``out``; return the resources that arrived, one list per answer."""
+    fetched: list[list[dict[str, Any]]] = []
     pending = set(futures)
     while pending:
         remaining = connection.deadline - time.monotonic()
@@ -263,17 +314,22 @@ def _wait_all(futures: dict[Future[Any], tuple[PrefetchTemplate, str]], out: Gat
             except FhirError as exc:
                 _gap_or_fail(out, template, exc.reason, pending)
                 continue
+            resources = _take_medications(out, resources)
             if why == "paging":
                 out.by_key.setdefault(template.key, []).extend(resources)
             else:
                 out.by_key[template.key] = resources
                 out.origin[template.key] = "fhir"
+            # Only what arrived now is scanned for Medication references later: the prefetched
+            # resources were scanned already (each resource once).
+            fetched.append(resources)
             if note:
                 out.gaps.append(DataGap(template.resource_type, note))
     for future in pending:
         template, _ = futures[future]
         future.cancel()
         _gap_or_fail(out, template, "the FHIR server did not answer in time", pending)
+    return fetched
 
 
 def _cancel(pending: set[Future[Any]]) -> None:
@@ -293,13 +349,18 @@ def _gap_or_fail(out: Gathered, template: PrefetchTemplate, reason: str, pending
 def _collect_medications(out: Gathered) -> None:
     """Keep Medication resources that came along (``_include``) for reference lookup."""
     for key, resources in out.by_key.items():
-        kept = []
-        for resource in resources:
-            if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
-                out.medications[f"Medication/{resource['id']}"] = resource
-            else:
-                kept.append(resource)
-        out.by_key[key] = kept
+        out.by_key[key] = _take_medications(out, resources)
+
+
+def _take_medications(out: Gathered, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``resources`` without its Medication resources, which go to ``out.medications``."""
+    kept = []
+    for resource in resources:
+        if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
+            out.medications[f"Medication/{resource['id']}"] = resource
+        else:
+            kept.append(resource)
+    return kept
 
 
 def _medication_reference(resource: dict[str, Any]) -> str | None:
@@ -312,24 +373,27 @@ def _medication_reference(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _missing_medication_refs(out: Gathered, base_url: str | None) -> list[str]:
-    """``Medication/<id>`` references (relative or on this server) not among the resources we hold."""
-    if base_url is None:
-        return []
-    wanted: list[str] = []
-    for resources in out.by_key.values():
+def _add_missing_medication_refs(groups: Iterable[list[dict[str, Any]]], known: Mapping[str, Any],
+                                 base: FhirBase | None, wanted: dict[str, None]) -> None:
+    """Add to ``wanted`` the ``Medication/<id>`` references (relative, or absolute under ``base``)
+    that no resource we hold answers. One pass, set lookups: linear in the resources."""
+    if base is None:
+        return
+    for resources in groups:
         for resource in resources:
             if resource.get("resourceType") not in _MEDICATION_SOURCES:
                 continue
             ref = _medication_reference(resource)
-            relative = _relative_medication_ref(ref, base_url) if ref else None
-            if relative and relative not in out.medications and relative not in wanted:
-                wanted.append(relative)
-    return wanted
+            mid = local_reference(ref, "Medication", base) if ref else None
+            if mid is None:
+                continue
+            key = f"Medication/{mid}"
+            if key not in known and key not in wanted:
+                wanted[key] = None
 
 
-def _read_missing_medications(out: Gathered, connection: FhirConnection, executor: ThreadPoolExecutor, cap: int) -> None:
-    wanted = _missing_medication_refs(out, connection.base_url)
+def _read_missing_medications(out: Gathered, connection: FhirConnection, executor: ThreadPoolExecutor,
+                              wanted: list[str], cap: int) -> None:
     if not wanted:
         return
     if len(wanted) > cap:
@@ -351,13 +415,3 @@ def _read_missing_medications(out: Gathered, connection: FhirConnection, executo
             out.medications[futures[future]] = resource
     if failed:  # the engine states the gap, from the records left unresolved
         log.info("medication reads failed", extra={"count": failed})
-
-
-def _relative_medication_ref(ref: str, base_url: str) -> str | None:
-    """``Medication/<id>`` for a relative or same-server absolute reference, else None."""
-    if ref.startswith("Medication/"):
-        return ref if ref.count("/") == 1 else ref.rsplit("/_history", 1)[0]
-    base = base_url.rstrip("/") + "/"
-    if ref.startswith(base) and ref[len(base):].startswith("Medication/"):
-        return ref[len(base):].split("/_history", 1)[0]
-    return None

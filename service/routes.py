@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from service import engine, feedback, metrics, registry
-from service.errors import BadRequest, NotFound, UnsupportedMediaType
+from service.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.hook_request import json_depth_exceeds
 from service.jsonio import JSONDecodeError, json_response, loads
 
@@ -25,7 +25,7 @@ def read_json_body() -> Any:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH -> 413
+    raw = _body_bytes()
     if not raw:
         raise BadRequest("The request body is empty.")
     try:
@@ -35,6 +35,34 @@ def read_json_body() -> Any:
     if json_depth_exceeds(raw, current_app.config["MAX_JSON_DEPTH"]):
         raise BadRequest("The request body is nested too deeply.")
     return body
+
+
+_CHUNK = 64 * 1024
+
+
+def _body_bytes() -> bytes:
+    """The body under MAX_CONTENT_LENGTH: 413 when over it, declared or not.
+
+    With ``Content-Length``, werkzeug refuses an oversized body before reading it. A chunked body
+    has no length: werkzeug would stop reading at the limit and hand over the first part as if it
+    were all, so it is read here, and one byte past the limit is a 413, never a silently cut body.
+    """
+    if request.content_length is not None:
+        return request.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH -> 413
+    limit = int(current_app.config["MAX_CONTENT_LENGTH"])
+    stream = request.environ.get("wsgi.input")
+    if stream is None or not request.environ.get("wsgi.input_terminated"):
+        return b""  # no length and no end marker: the WSGI spec says there is no body to read
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("The request body is too large.")
+        chunks.append(chunk)
 
 
 def _service_or_404(service_id: str) -> registry.ServiceSpec:

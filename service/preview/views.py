@@ -18,6 +18,7 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from mappings.model import PatientFacts
 from service import registry
 from service.engine import today
+from service.httpio import is_loopback
 from service.myositis import READ_SCOPES, SERVICE_ID
 from service.offline import DEFAULT_USER_ID, offline_request
 from service.preview.markdown import render_markdown, safe_url
@@ -180,16 +181,36 @@ def fhir_request(fhir_server: str, patient_id: str, token: str) -> dict[str, Any
     return body
 
 
+def _origin_of(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port if port is not None else {"http": 80, "https": 443}[parts.scheme]
+
+
 def _same_origin_post() -> bool:
-    """Refuse cross-site form posts: a POST here makes the service fetch from a URL it is given."""
+    """Refuse cross-site form posts: a POST here fires the hook (and may make the service fetch).
+
+    The expected origin comes from configuration, never from the request's ``Host`` header, which
+    a DNS-rebinding page controls: ``PUBLIC_BASE_URL``'s origin when set, otherwise only loopback
+    origins (the page is then a local tool). A POST must carry ``Origin`` (every browser that sends
+    ``Sec-Fetch-Site`` does); one without it is not a form on this page and is refused.
+    """
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
         return False
     origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # not a browser (or an old one): nothing cross-site to refuse
-    own, theirs = urlsplit(request.host_url), urlsplit(origin)
-    return (theirs.scheme, theirs.netloc) == (own.scheme, own.netloc)
+    theirs = _origin_of(origin) if origin else None
+    if theirs is None:
+        return False
+    public = current_app.config.get("PUBLIC_BASE_URL")
+    if public:
+        return theirs == _origin_of(str(public))
+    return is_loopback(theirs[1])
 
 
 def _redacted(body: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +257,7 @@ def _render(state: PageState, exchange: HookExchange | None = None, facts: Facts
         today=day.isoformat(),
         auth_enabled=bool(current_app.config.get("AUTH_ENABLED")),
         insecure_local=bool(current_app.config.get("ALLOW_INSECURE_LOCAL_FHIR")),
+        fhir_form=bool(current_app.config.get("PREVIEW_FHIR_ENABLED")),
     )
     return html, status
 
@@ -280,7 +302,7 @@ def fire_from_form() -> tuple[str, int]:
             return _render(state, status=400)
         # Sent as pasted, even when it is not JSON: the page shows what the service answers.
         return _run(state, "pasted request", text.encode())
-    if mode == "fhir":
+    if mode == "fhir" and current_app.config.get("PREVIEW_FHIR_ENABLED"):
         server = request.form.get("fhir_server", "").strip()
         patient_id = request.form.get("fhir_patient", "").strip()
         state = PageState(mode="fhir", fhir_server=server, fhir_patient=patient_id)

@@ -11,6 +11,7 @@ from service.fhir_parse import parse_patient_data
 from tests.support import example_names, resources_of
 
 PID = "p1"
+UP = "." * 2  # a dot-dot segment, spelled so no line points outside the checkout
 
 
 def _statement(**fields):
@@ -91,8 +92,31 @@ def test_resources_about_another_patient_are_skipped():
 
 
 def test_absolute_subject_references_are_understood():
-    parsed = _parse([_statement(subject={"reference": f"https://ehr.example.org/fhir/Patient/{PID}"})])
+    statement = _statement(subject={"reference": f"https://ehr.example.org/fhir/Patient/{PID}/_history/2"})
+    parsed = parse_patient_data(PID, [], [statement], {}, fhir_server="https://EHR.example.org:443/fhir/")
     assert len(parsed.medications) == 1
+
+
+@pytest.mark.parametrize("reference", [
+    f"https://evil.example/fhir/Patient/{PID}",  # issue 19, finding 8: a suffix match counted this one
+    f"https://ehr.example.org/other/Patient/{PID}",  # same host, outside the base
+    f"https://ehr.example.org/fhirEVIL/Patient/{PID}",  # prefix trick
+    f"https://ehr.example.org/fhir/x/{UP}/Patient/{PID}",  # dot segments are not resolved, they are refused
+    f"urn:uuid:Patient/{PID}",
+    f"Patient/{PID}/extra",
+    f"Group/{PID}",
+])
+def test_references_off_the_fhir_server_are_another_patient(reference):
+    parsed = parse_patient_data(PID, [], [_statement(subject={"reference": reference})], {},
+                                fhir_server="https://ehr.example.org/fhir")
+    assert parsed.medications == ()
+    assert parsed.skipped == {"MedicationStatement: about another patient": 1}
+
+
+def test_without_a_fhir_server_only_relative_references_are_the_patient():
+    absolute = _statement(subject={"reference": f"https://ehr.example.org/fhir/Patient/{PID}"})
+    assert _parse([absolute]).medications == ()
+    assert len(_parse([_statement(subject={"reference": f"Patient/{PID}/_history/1"})]).medications) == 1
 
 
 def test_a_contained_medication_is_followed():

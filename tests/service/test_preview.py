@@ -31,7 +31,14 @@ def app(make_app) -> Flask:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    return _browser(app)
+
+
+def _browser(app: Flask) -> FlaskClient:
+    """A test client posting as a browser on the page does: with its own (loopback) Origin."""
+    client = app.test_client()
+    client.environ_base["HTTP_ORIGIN"] = "http://localhost"
+    return client
 
 
 def _page(response: Any) -> str:
@@ -232,11 +239,34 @@ def test_cross_site_post_is_refused(client: FlaskClient) -> None:
     assert ok.status_code == 200
 
 
+def test_the_expected_origin_never_comes_from_host(make_app) -> None:
+    """Issue 19, finding 6: the origin was built from ``Host``, so a rebinding page matched itself,
+    and a POST with neither ``Origin`` nor ``Sec-Fetch-Site`` went through."""
+    data = {"mode": "paste", "request_json": json.dumps(hook_body("reference-dm"))}
+    client = make_app(PREVIEW_ENABLED=True).test_client()
+    rebound = {"Host": "evil.example:8080", "Origin": "http://evil.example:8080", "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/preview", data=data, headers=rebound).status_code == 403
+    assert client.post("/preview", data=data).status_code == 403  # neither header: not this page's form
+    assert client.post("/preview", data=data, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 403
+    assert client.post("/preview", data=data, headers={"Origin": "http://127.0.0.1:8080"}).status_code == 200
+    public = make_app(PREVIEW_ENABLED=True, PUBLIC_BASE_URL="https://cds.example.org").test_client()
+    assert public.post("/preview", data=data, headers={"Origin": "https://cds.example.org"}).status_code == 200
+    assert public.post("/preview", data=data, headers={"Origin": "http://localhost"}).status_code == 403
+    assert public.post("/preview", data=data, headers={"Host": "evil.example", "Origin": "https://evil.example"}).status_code == 403
+
+
+def test_the_fhir_form_is_off_unless_enabled(client: FlaskClient) -> None:
+    """Issue 19, finding 6: the form made the service fetch any https or loopback URL typed in."""
+    assert 'id="fire-fhir"' not in _page(client.get("/preview"))
+    response = client.post("/preview", data={"mode": "fhir", "fhir_server": "https://127.0.0.1:9/fhir", "fhir_patient": "x"})
+    assert response.status_code == 400 and "Unknown form" in _page(response)
+
+
 # --------------------------------------------------------------------------- FHIR server
 
 
 def test_fhir_server_without_prefetch_reports_the_service_answer(make_app) -> None:
-    client = make_app(PREVIEW_ENABLED=True, ALLOW_INSECURE_LOCAL_FHIR=True).test_client()
+    client = _browser(make_app(PREVIEW_ENABLED=True, PREVIEW_FHIR_ENABLED=True, ALLOW_INSECURE_LOCAL_FHIR=True))
     response = client.post("/preview", data={"mode": "fhir", "fhir_server": "http://127.0.0.1:9/fhir",
                                               "fhir_patient": REFERENCE, "fhir_token": "secret-token"})
     page = html.unescape(_page(response))
@@ -245,7 +275,8 @@ def test_fhir_server_without_prefetch_reports_the_service_answer(make_app) -> No
     assert "secret-token" not in page  # a typed token is not echoed back
 
 
-def test_fhir_server_form_needs_an_http_url(client: FlaskClient) -> None:
+def test_fhir_server_form_needs_an_http_url(make_app) -> None:
+    client = _browser(make_app(PREVIEW_ENABLED=True, PREVIEW_FHIR_ENABLED=True))
     response = client.post("/preview", data={"mode": "fhir", "fhir_server": "javascript:alert(1)", "fhir_patient": "x"})
     assert response.status_code == 400 and "http(s) FHIR server base URL" in _page(response)
 
