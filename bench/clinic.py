@@ -207,11 +207,11 @@ def section(report: ClinicReport, what_if: dict[int, ClinicReport] | None = None
         "",
         verdict,
         "",
-        *([("Why: with weekly chart opens an overridden card whose facts do not change comes back when its "
-            "30 days run out (every fifth open), and remind-later brings it back the next week; the rest is "
-            "cards re-shown because the record really changed (scripted changes, placed orders, trials "
-            "becoming judgeable as the record ages) and critical cards, never hidden. The same clinic with "
-            "a longer override period: "
+        *([("Why: with weekly chart opens an overridden card with nothing new comes back when its 30 days "
+            "run out (every fifth open; a second override then holds 90 days), and remind-later brings it back "
+            "the next week; the rest is cards re-shown because the record brought news (scripted changes, "
+            "placed orders, trials becoming judgeable as the record ages). The same clinic with a longer first "
+            "override period: "
             + ", ".join(f"SUPPRESS_DAYS={d}: {w.reduction * 100:.1f} % fewer, {len(w.missed)} missed"
                         for d, w in sorted((what_if or {}).items()))
             + ". Choosing the period is a clinical decision; the default stays at the 30 days issue 16 asks for."), ""]
