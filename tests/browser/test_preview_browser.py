@@ -165,7 +165,7 @@ def test_reference_patient_cards_suggestion_and_raw_json(driver: Any, base_url: 
     first.click()
     assert first.get_attribute("aria-pressed") == "true"
     assert first_draft.is_displayed()
-    assert "MedicationRequest" in first_draft.text and "tofacitinib" in first_draft.text
+    assert "MedicationRequest" in first_draft.text and "tacrolimus" in first_draft.text
     second.click()
     assert first.get_attribute("aria-pressed") == "false" and not first_draft.is_displayed()
     assert driver.find_element(By.ID, "card-1-suggestion-2-draft").is_displayed()

@@ -140,7 +140,7 @@ def test_reference_patient_suggestions_links_overrides_and_source(client: FlaskC
     assert 'id="card-1-suggestion-1-button" aria-pressed="false"' in page
     assert 'aria-controls="card-1-suggestion-1-draft"' in page
     draft = page[page.index('id="card-1-suggestion-1-draft"'):]
-    assert "MedicationRequest (draft proposal): tofacitinib [RxNorm 1357536]" in draft[:2000]
+    assert "MedicationRequest (draft proposal): tacrolimus [RxNorm 42316]" in draft[:2000]
     assert 'data-selection="at-most-one"' in page
     # The full assessment below the cards: the trial table, every option and every reference, linked.
     full = page[page.index('id="full"'):page.index('id="facts"')]
