@@ -17,6 +17,7 @@ _CITATION = re.compile(r"\[\d+\]")
 _BOLD = re.compile(r"(\*\*|__)(.+?)\1")
 _ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _CODE = re.compile(r"`([^`]+)`")
+_ESCAPED = re.compile(r"\\([\\`*_{}\[\]<>|])")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^(\s*)([-*+])\s+(.*)$")
 _NUMBERED = re.compile(r"^(\s*)(\d+[.)])\s+(.*)$")
@@ -34,7 +35,8 @@ def _inline(text: str) -> str:
     text = _BOLD.sub(r"\2", text)
     text = _ITALIC.sub(r"\1", text)
     text = _CODE.sub(r"\1", text)
-    return text.replace("\\*", "*").replace("\\_", "_")
+    # Markdown escapes the cards use for record text and citation numbers ("\\[1\\]") read plainly here.
+    return _ESCAPED.sub(r"\1", text)
 
 
 def _fill(text: str, width: int, first: str, rest: str) -> str:

@@ -190,3 +190,9 @@ def test_requests_session_is_not_leaked() -> None:
         body = ehr.build_request(DISCOVERY, FHIR, "p1", prefetch=True, access_token="t", session=session)
     assert set(body["prefetch"]) == {"patient", "conditions", "observations", "user"}
     session.close()
+
+
+def test_markdown_escapes_read_plainly_in_the_terminal() -> None:
+    from sandbox.terminal import markdown_to_text
+
+    assert markdown_to_text("Cited \\[1\\]\\[2\\]; record text a\\_b \\<x\\>") == "Cited [1][2]; record text a_b <x>"
