@@ -131,7 +131,8 @@ class Option:
     mode: str = "replace"
     # Course-based agents a prior responder may be re-treated with after a relapse.
     retreat_if_responded: bool = False
-    # Ranked above line-2 agents once several steroid-sparing agents have failed (thresholds.yaml).
+    # After several failed steroid-sparing agents (thresholds.yaml): ranked right after the untried line-2
+    # agents and above a lone first-line DMARD (cards/rules.py).
     favoured_after_failures: bool = False
 
 
