@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import msgspec
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from service import jsonio
+from service.fhir_model import Envelope, Fhir, bundle_resources, decode_envelope, decode_resource, next_link
+from service.jsonbody import valid_utf8
 from service.httpio import BodyTooLarge, BodyTooSlow, read_capped
 
 __all__ = [
@@ -85,7 +87,7 @@ def new_session(pool_size: int = 16) -> requests.Session:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    resources: list[dict[str, Any]]
+    resources: list[Fhir]
     pages: int
     truncated: bool  # more pages existed than we were allowed to follow
 
@@ -117,8 +119,8 @@ class FhirConnection:
             return False
         return urlsplit(url).path.startswith(urlsplit(self.base_url).path.rstrip("/"))
 
-    def _get_json(self, url: str) -> dict[str, Any]:
-        """GET one URL on this server and return its JSON object, or raise a ``FhirError``."""
+    def _get_json(self, url: str) -> tuple[Envelope, bytes]:
+        """GET one URL on this server: its resource's envelope and bytes, or raise a ``FhirError``."""
         if not self._same_server(url):
             raise FhirInvalidResponse("the FHIR server pointed at another server; not followed")
         headers = {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
@@ -157,15 +159,17 @@ class FhirConnection:
                 raise FhirUnavailable("the FHIR server connection failed while reading") from None
             finally:
                 response.close()
+            if not valid_utf8(body):
+                raise FhirInvalidResponse("the FHIR server's answer was not valid JSON")
             try:
-                data = jsonio.loads(body)
-            except jsonio.JSONDecodeError:
+                envelope = decode_envelope(body)
+            except (msgspec.DecodeError, RecursionError):
                 raise FhirInvalidResponse("the FHIR server's answer was not valid JSON") from None
-            if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+            if envelope is None:
                 raise FhirInvalidResponse("the FHIR server's answer was not a FHIR resource")
-            if data["resourceType"] == "OperationOutcome":
+            if envelope.resourceType == "OperationOutcome":
                 raise FhirInvalidResponse("the FHIR server answered with an OperationOutcome")
-            return data
+            return envelope, body
         raise FhirUnavailable("the FHIR server asked us to slow down (HTTP 429)")  # pragma: no cover
 
     def _read_body(self, response: requests.Response) -> bytes:
@@ -177,22 +181,23 @@ class FhirConnection:
         except BodyTooSlow:
             raise FhirUnavailable("the FHIR server did not answer in time") from None
 
-    def read(self, relative: str) -> dict[str, Any]:
-        return self._get_json(self.url_for(relative))
+    def read(self, relative: str) -> Fhir | None:
+        _, body = self._get_json(self.url_for(relative))
+        return decode_resource(body)
 
     def search(self, relative: str, *, max_pages: int) -> SearchResult:
         """Run a search and follow ``next`` links (same server only, no loops, at most ``max_pages``)."""
         url: str | None = self.url_for(relative)
-        resources: list[dict[str, Any]] = []
+        resources: list[Fhir] = []
         seen: set[str] = set()
         pages = 0
         while url:
             if pages >= max_pages:
                 return SearchResult(resources, pages, truncated=True)
             seen.add(url)
-            bundle = self._get_json(url)
+            bundle, _ = self._get_json(url)
             pages += 1
-            if bundle.get("resourceType") != "Bundle":
+            if bundle.resourceType != "Bundle":
                 raise FhirInvalidResponse("a FHIR search did not return a Bundle")
             resources.extend(bundle_resources(bundle))
             next_url = next_link(bundle)
@@ -213,27 +218,3 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         return None  # HTTP-date form: not worth waiting for inside a hook call
     return seconds if seconds >= 0 else None
-
-
-def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    """The resources of a Bundle's entries; malformed entries are dropped."""
-    entries = bundle.get("entry")
-    if not isinstance(entries, list):
-        return []
-    out = []
-    for entry in entries:
-        if isinstance(entry, dict):
-            resource = entry.get("resource")
-            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
-                out.append(resource)
-    return out
-
-
-def next_link(bundle: dict[str, Any]) -> str | None:
-    links = bundle.get("link")
-    if not isinstance(links, list):
-        return None
-    for link in links:
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return str(link["url"])
-    return None

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import requests
 
 from mappings.model import DataGap
@@ -33,9 +34,8 @@ from service.fhir_client import (
     FhirConnection,
     FhirError,
     FhirNotFound,
-    bundle_resources,
-    next_link,
 )
+from service.fhir_model import Fhir, MedicationUse, bundle_resources, decode_resource, next_link
 from service.hook_request import ABSENT, HookRequest
 from service.httpio import is_loopback
 from service.registry import PrefetchTemplate, ServiceSpec
@@ -51,7 +51,7 @@ _USER_TOKENS = {
     "userPatientId": "Patient",
     "userRelatedPersonId": "RelatedPerson",
 }
-_MEDICATION_SOURCES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+_JSON = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +68,14 @@ class GatherSettings:
 
 @dataclass(slots=True)
 class Gathered:
-    """Raw FHIR JSON by prefetch key, plus what could not be had and why."""
+    """Decoded FHIR resources by prefetch key, plus what could not be had and why."""
 
-    by_key: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    medications: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Medication/<id>" -> resource
+    by_key: dict[str, list[Fhir]] = field(default_factory=dict)
+    medications: dict[str, Fhir] = field(default_factory=dict)  # "Medication/<id>" -> resource
     gaps: list[DataGap] = field(default_factory=list)
     origin: dict[str, str] = field(default_factory=dict)  # key -> prefetch | fhir | null | missing (logged)
 
-    def resources(self, key: str) -> list[dict[str, Any]]:
+    def resources(self, key: str) -> list[Fhir]:
         return self.by_key.get(key, [])
 
 
@@ -105,8 +105,8 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
     return None if unsatisfied else rendered
 
 
-def _outcome_is_error(resource: dict[str, Any]) -> bool:
-    issues = resource.get("issue")
+def _outcome_is_error(resource: Fhir) -> bool:
+    issues = resource.data.issue
     if not isinstance(issues, list) or not issues:
         return True  # an OperationOutcome with no issues still says nothing useful
     return any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues)
@@ -137,10 +137,11 @@ def _connection(request: HookRequest, settings: GatherSettings, session: request
     )
 
 
-def _fetch(connection: FhirConnection, template: PrefetchTemplate, url: str, max_pages: int) -> tuple[list[dict[str, Any]], str | None]:
+def _fetch(connection: FhirConnection, template: PrefetchTemplate, url: str, max_pages: int) -> tuple[list[Fhir], str | None]:
     """Run one template's query; return resources and a gap note (or None)."""
     if template.is_read:
-        return [connection.read(url)], None
+        resource = connection.read(url)
+        return ([resource] if resource is not None else []), None
     result = connection.search(url, max_pages=max_pages)
     note = f"only the first {result.pages} pages were read" if result.truncated else None
     return result.resources, note
@@ -173,7 +174,7 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
             out.by_key[template.key] = []
             out.origin[template.key] = "null"
             continue
-        rtype = value.get("resourceType")
+        rtype = value.envelope.resourceType
         if rtype == "OperationOutcome":
             to_fetch.append((template, "prefetch failed (OperationOutcome)"))
             continue
@@ -181,21 +182,22 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
             if rtype != template.resource_type:
                 to_fetch.append((template, f"prefetch held a {rtype!s:.40} instead of a {template.resource_type}"))
                 continue
-            out.by_key[template.key] = [value]
+            resource = decode_resource(value.raw)
+            out.by_key[template.key] = [resource] if resource is not None else []
             out.origin[template.key] = "prefetch"
             continue
         if rtype != "Bundle":
             to_fetch.append((template, "prefetch was not a Bundle"))
             continue
-        resources = bundle_resources(value)
-        outcomes = [r for r in resources if r.get("resourceType") == "OperationOutcome"]
-        data = [r for r in resources if r.get("resourceType") != "OperationOutcome"]
+        resources = bundle_resources(value.envelope)
+        outcomes = [r for r in resources if r.resource_type == "OperationOutcome"]
+        data = [r for r in resources if r.resource_type != "OperationOutcome"]
         if outcomes and not data and any(_outcome_is_error(o) for o in outcomes):
             to_fetch.append((template, "prefetch failed (OperationOutcome)"))
             continue
         out.by_key[template.key] = data
         out.origin[template.key] = "prefetch"
-        nxt = next_link(value)
+        nxt = next_link(value.envelope)
         if nxt:
             continue_paging[template.key] = nxt
 
@@ -235,7 +237,7 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
     return out
 
 
-def _continue_paging(connection: FhirConnection, next_url: str, max_pages: int) -> tuple[list[dict[str, Any]], str | None]:
+def _continue_paging(connection: FhirConnection, next_url: str, max_pages: int) -> tuple[list[Fhir], str | None]:
     result = connection.search(next_url, max_pages=max_pages)
     return result.resources, ("only some pages were read" if result.truncated else None)
 
@@ -295,15 +297,17 @@ def _collect_medications(out: Gathered) -> None:
     for key, resources in out.by_key.items():
         kept = []
         for resource in resources:
-            if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
-                out.medications[f"Medication/{resource['id']}"] = resource
+            if resource.resource_type == "Medication" and isinstance(resource.data.id, str):
+                out.medications[f"Medication/{resource.data.id}"] = resource
             else:
                 kept.append(resource)
         out.by_key[key] = kept
 
 
-def _medication_reference(resource: dict[str, Any]) -> str | None:
-    ref = resource.get("medicationReference")
+def _medication_reference(resource: Fhir) -> str | None:
+    if not isinstance(resource.data, MedicationUse) or not resource.data.medicationReference:
+        return None  # (a resource that failed its decode is skipped by the parser: nothing to look up)
+    ref = _JSON.decode(resource.data.medicationReference)
     if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
         value = str(ref["reference"])
         if value.startswith("#"):
@@ -319,8 +323,6 @@ def _missing_medication_refs(out: Gathered, base_url: str | None) -> list[str]:
     wanted: list[str] = []
     for resources in out.by_key.values():
         for resource in resources:
-            if resource.get("resourceType") not in _MEDICATION_SOURCES:
-                continue
             ref = _medication_reference(resource)
             relative = _relative_medication_ref(ref, base_url) if ref else None
             if relative and relative not in out.medications and relative not in wanted:
@@ -347,7 +349,7 @@ def _read_missing_medications(out: Gathered, connection: FhirConnection, executo
         except FhirError:
             failed += 1
             continue
-        if resource.get("resourceType") == "Medication":
+        if resource is not None and resource.resource_type == "Medication":
             out.medications[futures[future]] = resource
     if failed:  # the engine states the gap, from the records left unresolved
         log.info("medication reads failed", extra={"count": failed})
