@@ -15,7 +15,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from service.errors import BadRequest
-from service.jsonbody import ShapeError, decode_body
+from service.jsonbody import END, ShapeError, decode_body
 from service.registry import ServiceSpec
 from service.store import FeedbackItem, get_store
 
@@ -25,7 +25,7 @@ log = logging.getLogger("myositis_cds.feedback")
 
 # RFC 3339 section 5.6 date-time
 _RFC3339 = (
-    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)\Z"
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)" + END
 )
 _MAX_ITEMS = 1000
 _Str = Annotated[str, Meta(pattern=r"\S", max_length=512)]  # not blank, bounded
@@ -48,7 +48,7 @@ class AcceptedSuggestion(Struct, frozen=True, gc=False):
 class FeedbackItemBody(Struct, frozen=True, gc=False):
     card: _Str
     # A pattern, not a Literal: msgspec's enum error would echo the value sent.
-    outcome: Annotated[str, Meta(pattern=r"^(accepted|overridden)\Z", extra_json_schema={"enum": ["accepted", "overridden"]})]
+    outcome: Annotated[str, Meta(pattern=r"^(accepted|overridden)" + END, extra_json_schema={"enum": ["accepted", "overridden"]})]
     outcomeTimestamp: Annotated[str, Meta(pattern=_RFC3339, extra_json_schema={"format": "date-time"})]
     acceptedSuggestions: tuple[AcceptedSuggestion, ...] | None = None
     overrideReason: OverrideReason | None = None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import msgspec
@@ -28,8 +27,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from service.fhir_model import Envelope, Fhir, bundle_resources, decode_envelope, decode_resource, next_link
-from service.jsonbody import valid_utf8
 from service.httpio import BodyTooLarge, BodyTooSlow, read_capped
+from service.jsonbody import valid_utf8
 
 __all__ = [
     "FhirError",

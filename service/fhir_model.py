@@ -44,49 +44,49 @@ String = Annotated[str, Meta(pattern=r"\S")]  # a string we read: not blank
 Id = Annotated[str, Meta(min_length=1)]  # a resource id we key records by
 
 
-class _Base(Struct, frozen=True, gc=False, omit_defaults=True, forbid_unknown_fields=False):
-    pass
+class _Base(Struct, frozen=True, gc=False):
+    """Unknown fields are ignored (msgspec's default): only what is declared is read."""
 
 
-class Coding(_Base):
+class Coding(_Base, frozen=True):
     system: String | None = None
     code: Code | None = None
     display: String | None = None
 
 
-class CodeableConcept(_Base):
+class CodeableConcept(_Base, frozen=True):
     coding: tuple[Coding, ...] | None = None  # a tuple, so a concept is hashable (memoised in fhir_parse)
     text: String | None = None
 
 
-class Period(_Base):
+class Period(_Base, frozen=True):
     start: str | None = None
     end: str | None = None
 
 
-class MedicationReference(_Base):
+class MedicationReference(_Base, frozen=True):
     reference: String | None = None
     display: Any = None  # read only once the reference is followed
 
 
-class R5Medication(_Base):
+class R5Medication(_Base, frozen=True):
     """R5 ``CodeableReference``: ``medication.concept`` / ``medication.reference``."""
 
     concept: CodeableConcept | None = None
     reference: Raw = Raw()  # read only when there is no concept
 
 
-class Quantity(_Base):
+class Quantity(_Base, frozen=True):
     value: float | None = None
     unit: String | None = None
     code: Any = None  # read only when there is no unit
 
 
-class DispenseRequest(_Base):
+class DispenseRequest(_Base, frozen=True):
     validityPeriod: Period | None = None
 
 
-class Ingredient(_Base):
+class Ingredient(_Base, frozen=True):
     itemCodeableConcept: CodeableConcept | None = None
     item: Any = None  # R5 ``item.concept``, read only when there is no itemCodeableConcept
 
@@ -98,20 +98,20 @@ class _Resource(Struct, frozen=True, gc=False, tag_field="resourceType"):
     resource_type: ClassVar[str]
 
 
-class Patient(_Resource, tag="Patient"):
+class Patient(_Resource, frozen=True, tag="Patient"):
     resource_type: ClassVar[str] = "Patient"
     id: Any = None  # compared with the patient in context before anything else
     birthDate: str | None = None
     gender: Code | None = None
 
 
-class _AboutPatient(_Resource):
+class _AboutPatient(_Resource, frozen=True):
     id: Id | None = None
     subject: Any = None  # ``subject or patient``: an empty subject falls back to patient
     patient: Any = None
 
 
-class Condition(_AboutPatient, tag="Condition"):
+class Condition(_AboutPatient, frozen=True, tag="Condition"):
     resource_type: ClassVar[str] = "Condition"
     code: CodeableConcept | None = None
     clinicalStatus: CodeableConcept | None = None
@@ -122,7 +122,7 @@ class Condition(_AboutPatient, tag="Condition"):
     recordedDate: str | None = None
 
 
-class MedicationUse(_AboutPatient):
+class MedicationUse(_AboutPatient, frozen=True):
     """What a MedicationStatement, MedicationRequest or MedicationAdministration says about a drug."""
 
     status: Code | None = None
@@ -142,19 +142,19 @@ class MedicationUse(_AboutPatient):
     statusReason: Any = None  # read leniently
 
 
-class MedicationStatement(MedicationUse, tag="MedicationStatement"):
+class MedicationStatement(MedicationUse, frozen=True, tag="MedicationStatement"):
     resource_type: ClassVar[str] = "MedicationStatement"
 
 
-class MedicationRequest(MedicationUse, tag="MedicationRequest"):
+class MedicationRequest(MedicationUse, frozen=True, tag="MedicationRequest"):
     resource_type: ClassVar[str] = "MedicationRequest"
 
 
-class MedicationAdministration(MedicationUse, tag="MedicationAdministration"):
+class MedicationAdministration(MedicationUse, frozen=True, tag="MedicationAdministration"):
     resource_type: ClassVar[str] = "MedicationAdministration"
 
 
-class Observation(_AboutPatient, tag="Observation"):
+class Observation(_AboutPatient, frozen=True, tag="Observation"):
     resource_type: ClassVar[str] = "Observation"
     code: CodeableConcept | None = None
     status: Code | None = None
@@ -169,7 +169,7 @@ class Observation(_AboutPatient, tag="Observation"):
     issued: Any = None  # read when there is no effective date
 
 
-class Medication(_Resource, tag="Medication"):
+class Medication(_Resource, frozen=True, tag="Medication"):
     resource_type: ClassVar[str] = "Medication"
     id: Any = None  # a key for references; not itself judged
     code: CodeableConcept | None = None
@@ -177,7 +177,7 @@ class Medication(_Resource, tag="Medication"):
     form: CodeableConcept | None = None
 
 
-class OperationOutcome(_Resource, tag="OperationOutcome"):
+class OperationOutcome(_Resource, frozen=True, tag="OperationOutcome"):
     resource_type: ClassVar[str] = "OperationOutcome"
     issue: Any = None
 
@@ -285,19 +285,19 @@ def bundle_resources(bundle: Envelope) -> list[Fhir]:
     return out
 
 
-def _lenient_entries(raw: Raw) -> list[_Entry]:
+def _lenient_entries(raw: Raw) -> tuple[_Entry, ...]:
     """One entry at a time, when the fast path failed: ``entry`` not an array, or an entry not an object."""
     try:
         items = _RAW_LIST.decode(raw)
     except msgspec.ValidationError:
-        return []
+        return ()
     out = []
     for item in items:
         try:
             out.append(_ENTRY.decode(item))
         except msgspec.ValidationError:
             continue
-    return out
+    return tuple(out)
 
 
 def next_link(bundle: Envelope) -> str | None:

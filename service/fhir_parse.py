@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
 from mappings.dosetext import MAX_TEXT as MAX_DOSAGE_TEXT
 from mappings.model import (
@@ -136,11 +137,9 @@ def _lazy(decoder: msgspec.json.Decoder[Any], raw: msgspec.Raw, name: str) -> An
 
 
 _PERIOD = msgspec.json.Decoder(fm.Period | None)
-_DATE_STR = msgspec.json.Decoder(Any)  # judged by _date
+_ANY = msgspec.json.Decoder(Any)  # plain JSON, judged here (effectiveInstant: by _date)
 _MEDICATION_REFERENCE = msgspec.json.Decoder(fm.MedicationReference | None)
 _R5_MEDICATION = msgspec.json.Decoder(fm.R5Medication | list[Any] | str | float | bool | None)  # only an object is read
-_ANY = msgspec.json.Decoder(Any)
-_REFERENCE = msgspec.json.Decoder(fm.MedicationReference | None)
 
 # Codings and concepts repeat across resources (the same drug, the same lab); the structs are
 # hashable, so each distinct one becomes a record once. Bounded; codes and displays are terminology.
@@ -193,13 +192,13 @@ def _period_of(value: Any, name: str) -> tuple[date | None, date | None]:
 
 
 def _effective(resource: fm.MedicationUse | fm.Observation) -> tuple[date | None, date | None]:
-    if resource.effectiveDateTime is not fm.UNSET:
+    if resource.effectiveDateTime is not UNSET:
         day = _date(resource.effectiveDateTime, "effectiveDateTime")
         return day, day
     if resource.effectivePeriod:
         return _period(_lazy(_PERIOD, resource.effectivePeriod, "effectivePeriod"), "effectivePeriod")
     if resource.effectiveInstant:
-        day = _date(_lazy(_DATE_STR, resource.effectiveInstant, "effectiveInstant"), "effectiveInstant")
+        day = _date(_lazy(_ANY, resource.effectiveInstant, "effectiveInstant"), "effectiveInstant")
         return day, day
     return None, None
 
@@ -289,7 +288,7 @@ def _medication_of(resource: fm.MedicationUse, medications: dict[str, Fhir]) -> 
             concept = _concept(r5.concept)
             if concept is not None:
                 return concept, (), None, False
-            r5_ref = _lazy(_REFERENCE, r5.reference, "medication.reference")
+            r5_ref = _lazy(_MEDICATION_REFERENCE, r5.reference, "medication.reference")
             reference = r5_ref.reference if r5_ref is not None else None
     if reference is None:
         raise InvalidField("medication")
@@ -441,7 +440,7 @@ def _medication(resource: fm.MedicationUse, index: int, medications: dict[str, F
     rtype = resource.resource_type
     med, ingredients, form, unresolved = _medication_of(resource, medications)
     start, end = _effective(resource)
-    if rtype == "MedicationStatement" and resource.effectiveDateTime is not fm.UNSET:
+    if rtype == "MedicationStatement" and resource.effectiveDateTime is not UNSET:
         # A statement's single dateTime says when use was noted, not that it stopped that day:
         # an active statement dated last year is still ongoing. (An administration's dateTime is one dose.)
         end = None

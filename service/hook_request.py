@@ -21,22 +21,22 @@ from msgspec import Meta, Raw, Struct
 
 from service.errors import BadRequest
 from service.fhir_model import Envelope
-from service.jsonbody import ShapeError, decode_body, json_depth_exceeds
+from service.jsonbody import END, ShapeError, decode_body, json_depth_exceeds
 
 __all__ = ["FhirAuthorization", "HookRequest", "HookRequestBody", "Prefetched", "parse_hook_request",
            "json_depth_exceeds", "ABSENT"]
 
 _String = Annotated[str, Meta(pattern=r"\S")]  # required strings: not blank
 # FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}
-_FhirId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9\-.]{1,64}\Z")]
-_UserId = Annotated[str, Meta(pattern=r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-.]{1,64}\Z")]
+_FhirId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9\-.]{1,64}" + END)]
+_UserId = Annotated[str, Meta(pattern=r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-.]{1,64}" + END)]
 
 
 class AuthorizationBody(Struct, frozen=True, gc=False):
     """``fhirAuthorization``: an OAuth 2.0 bearer token for the EHR's FHIR server."""
 
     access_token: _String
-    token_type: Annotated[str, Meta(pattern=r"^[Bb][Ee][Aa][Rr][Ee][Rr]\Z", description='"Bearer" (any case)')]
+    token_type: Annotated[str, Meta(pattern=r"^[Bb][Ee][Aa][Rr][Ee][Rr]" + END, description='"Bearer" (any case)')]
     expires_in: Annotated[int, Meta(ge=0)]
     scope: _String
     subject: _String
@@ -54,7 +54,7 @@ class ContextBody(Struct, frozen=True, gc=False):
 class HookRequestBody(Struct, frozen=True, gc=False):
     """A CDS Hooks 2.0 request for the patient-view hook (only what the service reads)."""
 
-    hook: _String
+    hook: Annotated[str, Meta(pattern=r"\S", extra_json_schema={"enum": ["patient-view"]})]
     hookInstance: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
     context: ContextBody
     fhirServer: Annotated[str, Meta(extra_json_schema={"format": "uri"})] | None = None
@@ -147,22 +147,6 @@ class HookRequest:
 
     def prefetch_value(self, key: str) -> Any:
         return self.prefetch.get(key, ABSENT)
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _absolute_http_url(text: str) -> bool:
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return False
-    return parts.scheme in {"http", "https"} and bool(parts.netloc) and not parts.username and not parts.password
 
 
 def _is_uuid(text: str) -> bool:

@@ -20,7 +20,12 @@ import msgspec
 
 from service.errors import BadRequest
 
-__all__ = ["decode_body", "json_depth_exceeds", "validation_problem", "valid_utf8", "ShapeError"]
+__all__ = ["decode_body", "json_depth_exceeds", "validation_problem", "valid_utf8", "ShapeError", "END"]
+
+# The end of a pattern in the request structs: Python's ``$`` also matches before a final newline,
+# ``\Z`` is Python-only; ``$(?!\n)`` means "the end" in Python and in the OpenAPI document's
+# ECMA-262 regular expressions alike.
+END = r"$(?!\n)"
 
 T = TypeVar("T")
 

@@ -6,7 +6,6 @@ work happens in ``service.engine`` (hook) and ``service.feedback``.
 
 from __future__ import annotations
 
-
 from flask import Blueprint, Response, current_app, request
 
 from service import engine, feedback, registry
