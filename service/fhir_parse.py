@@ -147,13 +147,17 @@ _CONCEPTS: dict[fm.CodeableConcept, Concept] = {}
 _MAX_MEMO = 4096
 
 
-def _concept(cc: fm.CodeableConcept | None) -> Concept | None:
+def _concept(cc: fm.CodeableConcept | None, name: str) -> Concept | None:
+    """The record of a decoded CodeableConcept, its strings and codes checked (once per distinct concept)."""
     if cc is None:
         return None
     concept = _CONCEPTS.get(cc)
     if concept is None:
-        codings = cc.coding
-        concept = Concept(tuple([Coding(c.system, c.code, c.display) for c in codings]) if codings else (), cc.text)
+        codings = []
+        for c in cc.coding or ():
+            codings.append(Coding(_string(c.system, f"{name}.coding.system"), _code(c.code, f"{name}.coding.code"),
+                                  _string(c.display, f"{name}.coding.display")))
+        concept = Concept(tuple(codings), _string(cc.text, f"{name}.text"))
         if len(_CONCEPTS) >= _MAX_MEMO:
             _CONCEPTS.clear()
         _CONCEPTS[cc] = concept
@@ -165,16 +169,17 @@ def _concept_of(value: Any, name: str) -> Concept | None:
     if value is None:
         return None
     try:
-        return _concept(msgspec.convert(value, fm.CodeableConcept))
+        return _concept(msgspec.convert(value, fm.CodeableConcept), name)
     except msgspec.ValidationError:
         raise InvalidField(name) from None
 
 
-def _status_code(cc: fm.CodeableConcept | None) -> str | None:
+def _status_code(cc: fm.CodeableConcept | None, name: str) -> str | None:
     """First code of a status CodeableConcept (clinicalStatus, verificationStatus)."""
-    if cc is None or not cc.coding:
+    concept = _concept(cc, name)
+    if concept is None:
         return None
-    for coding in cc.coding:
+    for coding in concept.codings:
         if coding.code:
             return coding.code
     return None
@@ -223,11 +228,12 @@ def _is_about(subject: Any, patient: Any, patient_id: str) -> bool:
 
 
 def _patient(resource: fm.Patient) -> PatientRecord:
-    return PatientRecord(id=resource.id, birth_date=_date(resource.birthDate, "birthDate"), gender=resource.gender)
+    return PatientRecord(id=resource.id, birth_date=_date(resource.birthDate, "birthDate"),
+                         gender=_code(resource.gender, "gender"))
 
 
 def _condition(resource: fm.Condition, index: int) -> ConditionRecord:
-    code = _concept(resource.code)
+    code = _concept(resource.code, "code")
     if code is None:
         raise InvalidField("code")
     onset = _date(resource.onsetDateTime, "onsetDateTime")
@@ -236,8 +242,8 @@ def _condition(resource: fm.Condition, index: int) -> ConditionRecord:
     return ConditionRecord(
         id=resource.id or f"#{index}",
         code=code,
-        clinical_status=_status_code(resource.clinicalStatus),
-        verification_status=_status_code(resource.verificationStatus),
+        clinical_status=_status_code(resource.clinicalStatus, "clinicalStatus"),
+        verification_status=_status_code(resource.verificationStatus, "verificationStatus"),
         onset=onset,
         abatement=_date(resource.abatementDateTime, "abatementDateTime"),
         recorded=_date(resource.recordedDate, "recordedDate"),
@@ -248,16 +254,16 @@ def _medication_from_resource(med: Fhir) -> tuple[Concept, tuple[Concept, ...], 
     if med.problem is not None:
         raise InvalidField(f"Medication.{med.problem}")
     data: fm.Medication = med.data
-    code = _concept(data.code) or Concept()
+    code = _concept(data.code, "Medication.code") or Concept()
     ingredients = []
     for item in data.ingredient or ():
         # R4: itemCodeableConcept; R5: item.concept
-        concept = _concept(item.itemCodeableConcept)
+        concept = _concept(item.itemCodeableConcept, "Medication.ingredient.itemCodeableConcept")
         if concept is None and type(item.item) is dict:
             concept = _concept_of(item.item.get("concept"), "Medication.ingredient.item.concept")
         if concept is not None:
             ingredients.append(concept)
-    return code, tuple(ingredients), _concept(data.form)
+    return code, tuple(ingredients), _concept(data.form, "Medication.form")
 
 
 def _contained_medication(resource: fm.MedicationUse, wanted: str) -> Fhir | None:
@@ -277,19 +283,19 @@ def _contained_medication(resource: fm.MedicationUse, wanted: str) -> Fhir | Non
 
 def _medication_of(resource: fm.MedicationUse, medications: dict[str, Fhir]) -> tuple[Concept, tuple[Concept, ...], Concept | None, bool]:
     """The drug a statement/request/administration is about, following references."""
-    concept = _concept(resource.medicationCodeableConcept)
+    concept = _concept(resource.medicationCodeableConcept, "medicationCodeableConcept")
     if concept is not None:
         return concept, (), None, False
     med_ref: fm.MedicationReference | None = _lazy(_MEDICATION_REFERENCE, resource.medicationReference, "medicationReference")
-    reference = med_ref.reference if med_ref is not None else None
+    reference = _string(med_ref.reference, "medicationReference.reference") if med_ref is not None else None
     if reference is None and resource.medication:  # R5 CodeableReference
         r5 = _lazy(_R5_MEDICATION, resource.medication, "medication")
         if isinstance(r5, fm.R5Medication):
-            concept = _concept(r5.concept)
+            concept = _concept(r5.concept, "medication.concept")
             if concept is not None:
                 return concept, (), None, False
             r5_ref = _lazy(_MEDICATION_REFERENCE, r5.reference, "medication.reference")
-            reference = r5_ref.reference if r5_ref is not None else None
+            reference = _string(r5_ref.reference, "medication.reference.reference") if r5_ref is not None else None
     if reference is None:
         raise InvalidField("medication")
     if reference.startswith("#"):
@@ -452,12 +458,12 @@ def _medication(resource: fm.MedicationUse, index: int, medications: dict[str, F
     return MedicationRecord(
         id=resource.id or f"#{index}",
         resource_type=rtype,
-        status=resource.status,
+        status=_code(resource.status, "status"),
         medication=med,
         ingredients=ingredients,
         form=form,
         route=route,
-        intent=resource.intent,
+        intent=_code(resource.intent, "intent"),
         effective_start=start,
         effective_end=end,
         authored_on=_date(resource.authoredOn, "authoredOn"),
@@ -480,7 +486,7 @@ def _reference_high(ranges: Any) -> float | None:
 
 
 def _observation(resource: fm.Observation, index: int) -> ObservationRecord:
-    code = _concept(resource.code)
+    code = _concept(resource.code, "code")
     if code is None:
         raise InvalidField("code")
     value = unit = value_text = None
@@ -488,21 +494,22 @@ def _observation(resource: fm.Observation, index: int) -> ObservationRecord:
     quantity = resource.valueQuantity
     if quantity is not None:
         value = quantity.value
-        unit = quantity.unit or _code(quantity.code, "valueQuantity.code")
-    value_text = resource.valueString
-    concept_value = _concept(resource.valueCodeableConcept)
+        unit = _string(quantity.unit, "valueQuantity.unit") or _code(quantity.code, "valueQuantity.code")
+    value_text = _string(resource.valueString, "valueString")
+    concept_value = _concept(resource.valueCodeableConcept, "valueCodeableConcept")
     if concept_value is not None:
         value_codes = concept_value.codings
         value_text = concept_value.text or next((c.display for c in concept_value.codings if c.display), None)
     interpretation: list[str] = []
     for item in resource.interpretation or ():
-        if item is not None and item.coding:
-            interpretation.extend(c.code for c in item.coding if c.code)
+        parsed = _concept(item, "interpretation")
+        if parsed is not None:
+            interpretation.extend(c.code for c in parsed.codings if c.code)
     reference_high = _reference_high(resource.referenceRange)
     return ObservationRecord(
         id=resource.id or f"#{index}",
         code=code,
-        status=resource.status,
+        status=_code(resource.status, "status"),
         effective=_effective(resource)[0] or _date(resource.issued, "issued"),
         value=value,
         unit=unit,
