@@ -14,7 +14,8 @@ The size limit stays with werkzeug (``MAX_CONTENT_LENGTH`` -> 413) before any of
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -84,21 +85,27 @@ def validation_problem(exc: msgspec.ValidationError) -> tuple[str, str]:
 
 
 def decode_body(raw: bytes, decoder: msgspec.json.Decoder[T], *, max_depth: int, not_object: str) -> T:
-    """Decode ``raw`` with ``decoder``; ``BadRequest`` for bad JSON, too deep, or the wrong shape.
-
-    A shape error carries ``details=[(path, problem)]`` in ``exc.problem`` for the caller to word.
-    """
+    """Decode ``raw`` with ``decoder``; ``BadRequest`` for bad JSON or too deep, ``ShapeError`` for a wrong field."""
     if not valid_utf8(raw):
         raise BadRequest(_NOT_JSON)
     try:
-        value = decoder.decode(raw)
-    except msgspec.ValidationError as exc:  # (a subclass of DecodeError: first)
+        value: T = _json_or_400(decoder.decode, raw, max_depth)
+    except msgspec.ValidationError as exc:
         # The typed decode stops at the first wrong field: the rest may not even be JSON.
-        _check_untyped(raw, max_depth)
+        _json_or_400(msgspec.json.decode, raw, max_depth)
         path, what = validation_problem(exc)
         if not path:
             raise BadRequest(not_object) from None
         raise ShapeError(path, what) from None
+    return value
+
+
+def _json_or_400(decode: Callable[[bytes], Any], raw: bytes, max_depth: int) -> Any:
+    """``decode(raw)``, or 400 if it is not JSON or nests deeper than ``max_depth``; a ValidationError passes."""
+    try:
+        value = decode(raw)
+    except msgspec.ValidationError:  # a subclass of DecodeError: the caller words it
+        raise
     except msgspec.DecodeError:
         raise BadRequest(_NOT_JSON) from None
     except RecursionError:
@@ -106,17 +113,6 @@ def decode_body(raw: bytes, decoder: msgspec.json.Decoder[T], *, max_depth: int,
     if json_depth_exceeds(raw, max_depth):
         raise BadRequest(_TOO_DEEP)
     return value
-
-
-def _check_untyped(raw: bytes, max_depth: int) -> None:
-    try:
-        msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise BadRequest(_NOT_JSON) from None
-    except RecursionError:
-        raise BadRequest(_TOO_DEEP) from None
-    if json_depth_exceeds(raw, max_depth):
-        raise BadRequest(_TOO_DEEP)
 
 
 class ShapeError(Exception):
