@@ -16,6 +16,7 @@ import pytest
 import responses
 
 from service import gather as gather_mod
+from service.fhir_model import decode_resource
 from service.fhir_url import FhirBase, local_reference, valid_id
 from tests.support import PREFETCH_TYPES, hook_body, prefetch_for, searchset
 
@@ -58,7 +59,8 @@ def test_missing_medication_references_are_collected_in_linear_work(monkeypatch:
     real = gather_mod.local_reference
     monkeypatch.setattr(gather_mod, "local_reference", lambda *a: _CountingStr(real(*a)))
     n = 4000
-    resources = [_statement(i, f"Medication/m{i % (n // 2)}") for i in range(n)]  # every id twice
+    resources = [decode_resource(json.dumps(_statement(i, f"Medication/m{i % (n // 2)}")).encode())
+                 for i in range(n)]  # every id twice, decoded as gather holds them
     wanted: dict[str, None] = {}
     _CountingStr.comparisons = 0
     gather_mod._add_missing_medication_refs([resources], {}, FhirBase.parse(BASE), wanted)
@@ -72,7 +74,7 @@ def test_a_40000_reference_prefetch_is_cut_at_the_cap_before_it_is_scanned(make_
     calls = {"refs": 0}
     real = gather_mod._medication_reference
 
-    def counted(resource: dict[str, Any]) -> str | None:
+    def counted(resource: Any) -> str | None:
         calls["refs"] += 1
         return real(resource)
 
