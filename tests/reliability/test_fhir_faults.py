@@ -152,7 +152,7 @@ def test_every_query_failing_at_once_with_conditions_prefetched_gives_cards_with
         response = _call(app.test_client(), server.base_url, prefetch=prefetch)
     body = _assert_cards_with_gap(response, "Observation")
     for rtype in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"):
-        assert f"- {rtype}:" in _gaps_text(body)
+        assert f"{rtype} (" in _gaps_text(body)
 
 
 def test_a_short_retry_after_is_honoured_once_and_the_data_used(app: Flask) -> None:
