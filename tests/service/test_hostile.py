@@ -93,6 +93,27 @@ def test_a_40000_reference_prefetch_is_cut_at_the_cap_before_it_is_scanned(make_
     assert len(responses.calls) <= 50  # FHIR_MAX_MEDICATION_READS
 
 
+@pytest.mark.parametrize("limit, taken, cut", [(None, 3, False), (2, 2, True), (3, 3, False), (0, 0, True)])
+def test_a_bundle_page_decodes_no_entry_past_the_cap(monkeypatch: pytest.MonkeyPatch, limit: int | None,
+                                                     taken: int, cut: bool) -> None:
+    """The record cap with struct decoding: entries past it are never decoded, and the page says so."""
+    from service import fhir_model
+
+    decoded = {"n": 0}
+    real = fhir_model.decode_resource
+
+    def counted(raw: Any) -> Any:
+        decoded["n"] += 1
+        return real(raw)
+
+    monkeypatch.setattr(fhir_model, "decode_resource", counted)
+    bundle = fhir_model.decode_envelope(json.dumps(searchset([_statement(i, f"Medication/m{i}") for i in range(3)])).encode())
+    assert bundle is not None
+    page, was_cut = fhir_model.bundle_page(bundle, limit)
+    assert (len(page), was_cut) == (taken, cut)
+    assert decoded["n"] == taken
+
+
 @responses.activate
 def test_a_search_stops_downloading_once_the_record_cap_is_reached(make_app) -> None:
     """Finding 1/4: endless pages of 100 records; with a cap of 250 only three pages are fetched."""
