@@ -305,7 +305,7 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
         f"warm-up then alternating blocks of 20 calls service/floor; nearest-rank percentiles; server CPU per request = the worker's utime + stime (`/proc/<pid>/stat`) over the measured calls / calls, which a busy machine inflates far less than wall-clock time. Service: `service.wsgi:app` with "
         "`AUTH_ENABLED=false`, a temporary `DATABASE`, `LOG_LEVEL=WARNING` (INFO rows: same with INFO, its JSON lines "
         "going to a file), `TODAY=2026-11-23`.",
-        "Flask floor (`bench/floor_app.py`): same gunicorn settings, parses the same body with orjson (the service's "
+        "Flask floor (`bench/floor_app.py`): same gunicorn settings, parses the same body with orjson into plain objects (the service itself decodes it with msgspec into typed structs; before issue 13 it used orjson, the "
         f"parser), returns the service's own cards for that patient as fixed bytes ({raw['response_bytes']} bytes; "
         f"cards per patient {raw['cards']}).",
         f"Reference patient: `reference-dm` with full prefetch, as `tests/support.py::hook_body` builds it "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import sys
 import tempfile
@@ -87,13 +88,15 @@ class ClinicReport:
         return out
 
 
-def _body(resources: list[dict[str, Any]]) -> dict[str, Any]:
+def _body(resources: list[dict[str, Any]]) -> bytes:
+    """The hook request's JSON bytes, as ``run_hook`` takes them (it decodes them into its structs)."""
     from service.offline import DEFAULT_USER_ID
     from tests.support import prefetch_from_resources
 
     pid = next(r for r in resources if r["resourceType"] == "Patient")["id"]
-    return {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-            "context": {"userId": DEFAULT_USER_ID, "patientId": pid}, "prefetch": prefetch_from_resources(resources)}
+    return json.dumps({"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+                       "context": {"userId": DEFAULT_USER_ID, "patientId": pid},
+                       "prefetch": prefetch_from_resources(resources)}).encode()
 
 
 def _placed_orders(card: dict[str, Any], on: date) -> list[dict[str, Any]]:

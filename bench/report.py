@@ -95,18 +95,14 @@ SUGGESTIONS: dict[str, str] = {
         "regex passes over the raw bytes; each pass costs one scan of the bracket text, so cost grows with "
         "depth x body size. A deep and wide body near the 8 MiB limit is the worst case."
     ),
-    "_concept": (
-        "each CodeableConcept builds a tuple of `Coding` dataclasses with a regex `fullmatch` per code; "
-        "memoise by `(system, code, display)` or skip the `_CODE` regex for codes made of `[A-Za-z0-9.-]` "
-        "(str methods), and do not build `Coding`s for codings the resolver never looks at."
+    "parse_patient_data": (
+        "records from structs already decoded and type-checked by msgspec: per resource a few dates "
+        "(cached), the lenient dosage/statusReason reading and one record dataclass."
     ),
-    "_coding": "see `_concept`: per-coding `_string`/`_code` checks with a regex; a fast path for plain ASCII codes.",
-    "_fhir_date": (
-        "regex + `date()` per date: cache `date` objects by the 10-char prefix (`functools.lru_cache` on the "
-        "string) - records repeat the same dates - and use `date.fromisoformat` for the `YYYY-MM-DD` fast path."
-    ),
-    "_medication": "per-record cost is the sum of `_concept`, `_fhir_date`, `_effective` and `_route`: fix those.",
-    "parse_patient_data": "dominated by `_medication`/`_observation`/`_concept`/`_fhir_date` below it.",
+    "_medication": "lazily read fields (`_lazy`) plus the lenient dosage reading in Python; the record dataclass.",
+    "decode_resource": "msgspec typed decode of one resource from its bytes (C); the head decode only for failures.",
+    "bundle_resources": "entries decoded as `Raw`, then each resource on its own (`decode_resource`).",
+    "parse_hook_request": "msgspec decode of the body into `HookRequestBody` (prefetch kept as `Raw`) + `json_depth_exceeds`.",
     "md": (
         "what remains escapes record-supplied text (lab units, record notes, drug labels); the static "
         "reference lines are already built once per process (`_reference_line`, cached)"
@@ -121,7 +117,7 @@ SUGGESTIONS: dict[str, str] = {
     "_request_id": "`uuid.UUID(header)` + `uuid4()` per request: cheap but visible; fine to leave.",
     "build_facts": "per-record `use_of` + `resolve_concepts`; the memo covers resolution, the rest is Python per record.",
     "_trial": "sorts and set-builds per class; small.",
-    "read_json_body": "orjson parse plus `json_depth_exceeds` (regex passes over the raw bytes).",
+    "read_json_body": "media type and size only: the body is decoded by the handler's typed decoder.",
 }
 
 

@@ -21,6 +21,7 @@ from mappings.model import DataGap
 from service import metrics, suppression
 from service.errors import DataUnavailable
 from service.fhir_client import new_session
+from service.fhir_model import Fhir
 from service.fhir_parse import parse_patient_data
 from service.gather import GatherSettings, gather
 from service.hook_request import parse_hook_request
@@ -88,10 +89,11 @@ def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 2)
 
 
-def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
-    """Answer one CDS Hooks call with ``{"cards": [...]}``; raises ``CdsError`` for 4xx answers."""
+def run_hook(spec: ServiceSpec, body: bytes) -> dict[str, Any]:
+    """Answer one CDS Hooks call (the JSON body's bytes) with ``{"cards": [...]}``; raises ``CdsError`` for 4xx answers."""
     engine: Engine = current_app.extensions["myositis_engine"]
-    request = parse_hook_request(body, expected_hook=spec.hook, prefetch_keys=frozenset(p.key for p in spec.prefetch))
+    request = parse_hook_request(body, expected_hook=spec.hook, prefetch_keys=frozenset(p.key for p in spec.prefetch),
+                                 max_depth=current_app.config["MAX_JSON_DEPTH"])
     timings = g.setdefault("timings", {})
     timings["hook_instance"] = request.hook_instance
     timings["service_id"] = spec.id
@@ -107,7 +109,7 @@ def run_hook(spec: ServiceSpec, body: Any) -> dict[str, Any]:
     timings["origin"] = dict(gathered.origin)
 
     t0 = time.perf_counter()
-    resources: list[dict[str, Any]] = []
+    resources: list[Fhir] = []
     for template in spec.prefetch:
         if template.resource_type != "Patient":
             resources.extend(gathered.resources(template.key))

@@ -9,95 +9,102 @@ feedback may arrive more than once: exact duplicates are stored once.
 from __future__ import annotations
 
 import logging
-import re
-from typing import Any, cast
+from typing import Annotated
 
+import msgspec
 from flask import current_app
+from msgspec import Meta, Struct
 
 from service import metrics, suppression
 from service.engine import today
 from service.errors import BadRequest
+from service.jsonbody import END, ShapeError, decode_body
 from service.registry import ServiceSpec
 from service.storage import FeedbackItem, get_storage
 
-__all__ = ["receive", "parse_feedback"]
+__all__ = ["receive", "parse_feedback", "FeedbackRequest"]
 
 log = logging.getLogger("myositis_cds.feedback")
 
 # RFC 3339 section 5.6 date-time
-_RFC3339 = re.compile(
-    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+_RFC3339 = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)" + END
 )
 _MAX_ITEMS = 1000
+_Str = Annotated[str, Meta(pattern=r"\S", max_length=512)]  # not blank, bounded
 
 
-def _str(value: Any) -> bool:
-    return isinstance(value, str) and value.strip() != "" and len(value) <= 512
+class FeedbackCoding(Struct, frozen=True, gc=False):
+    code: _Str
+    system: _Str | None = None
 
 
-def parse_feedback(body: Any) -> list[FeedbackItem]:
-    if not isinstance(body, dict):
-        raise BadRequest("The feedback body must be a JSON object.")
-    items = body.get("feedback")
-    if not isinstance(items, list) or not items:
-        raise BadRequest("feedback is required and must be a non-empty array.")
-    if len(items) > _MAX_ITEMS:
-        raise BadRequest(f"At most {_MAX_ITEMS} feedback items per request.")
+class OverrideReason(Struct, frozen=True, gc=False):
+    reason: FeedbackCoding | None = None
+    userComment: str | None = None
+
+
+class AcceptedSuggestion(Struct, frozen=True, gc=False):
+    id: _Str
+
+
+class FeedbackItemBody(Struct, frozen=True, gc=False):
+    card: _Str
+    # A pattern, not a Literal: msgspec's enum error would echo the value sent.
+    outcome: Annotated[str, Meta(pattern=r"^(accepted|overridden)" + END, extra_json_schema={"enum": ["accepted", "overridden"]})]
+    outcomeTimestamp: Annotated[str, Meta(pattern=_RFC3339, extra_json_schema={"format": "date-time"})]
+    acceptedSuggestions: tuple[AcceptedSuggestion, ...] | None = None
+    overrideReason: OverrideReason | None = None
+
+
+class FeedbackRequest(Struct, frozen=True, gc=False):
+    """CDS Hooks 2.0 feedback (https://cds-hooks.hl7.org/2.0/#feedback)."""
+
+    feedback: Annotated[tuple[FeedbackItemBody, ...], Meta(min_length=1, max_length=_MAX_ITEMS)]
+
+
+_DECODER = msgspec.json.Decoder(FeedbackRequest)
+_WORDS = {  # what a client reads for a field of the wrong shape
+    "card": "is required (the card's uuid)",
+    "outcome": 'must be "accepted" or "overridden"',
+    "outcomeTimestamp": "is required and must be an RFC 3339 date-time",
+    "acceptedSuggestions": "must be an array of objects with an id",
+    "id": "must be a non-empty string",
+    "overrideReason": "must be an object",
+    "reason": "must be a Coding with a code",
+    "code": "is required",
+    "userComment": "must be a string",
+}
+
+
+def parse_feedback(raw: bytes, *, max_depth: int = 64) -> list[FeedbackItem]:
+    try:
+        body = decode_body(raw, _DECODER, max_depth=max_depth, not_object="The feedback body must be a JSON object.")
+    except ShapeError as exc:
+        if exc.path == "feedback":
+            raise BadRequest(f"feedback is required and must be a non-empty array of at most {_MAX_ITEMS} items.") from None
+        words = _WORDS.get(exc.path.rsplit(".", 1)[-1])
+        raise BadRequest("The feedback is not valid.", details=[f"{exc.path} {words or exc.what}"]) from None
     problems: list[str] = []
     out: list[FeedbackItem] = []
-    for index, item in enumerate(items):
-        where = f"feedback[{index}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where} must be an object")
+    for index, item in enumerate(body.feedback):
+        suggestions = tuple(s.id for s in item.acceptedSuggestions or ())
+        if item.outcome == "accepted" and not suggestions:
+            problems.append(f"feedback[{index}].acceptedSuggestions is required for accepted outcomes")
             continue
-        card, outcome, stamp = item.get("card"), item.get("outcome"), item.get("outcomeTimestamp")
-        item_problems: list[str] = []
-        if not _str(card):
-            item_problems.append(f"{where}.card is required (the card's uuid)")
-        if outcome not in ("accepted", "overridden"):
-            item_problems.append(f'{where}.outcome must be "accepted" or "overridden"')
-        if not (isinstance(stamp, str) and _RFC3339.fullmatch(stamp)):
-            item_problems.append(f"{where}.outcomeTimestamp is required and must be an RFC 3339 date-time")
-        suggestions: list[str] = []
-        accepted = item.get("acceptedSuggestions")
-        if accepted is not None:
-            if not isinstance(accepted, list) or not all(isinstance(s, dict) and _str(s.get("id")) for s in accepted):
-                item_problems.append(f"{where}.acceptedSuggestions must be an array of objects with an id")
-            else:
-                suggestions = [s["id"] for s in accepted]
-        if outcome == "accepted" and not suggestions:
-            item_problems.append(f"{where}.acceptedSuggestions is required for accepted outcomes")
-        system = code = None
-        has_comment = False
-        override = item.get("overrideReason")
-        if override is not None:
-            if not isinstance(override, dict):
-                item_problems.append(f"{where}.overrideReason must be an object")
-            else:
-                reason = override.get("reason")
-                if reason is not None:
-                    if not (isinstance(reason, dict) and _str(reason.get("code"))
-                            and (reason.get("system") is None or _str(reason.get("system")))):
-                        item_problems.append(f"{where}.overrideReason.reason must be a Coding with a code")
-                    else:
-                        system, code = reason.get("system"), reason["code"]
-                comment = override.get("userComment")
-                if comment is not None and not isinstance(comment, str):
-                    item_problems.append(f"{where}.overrideReason.userComment must be a string")
-                has_comment = bool(comment)
-        if item_problems:
-            problems.extend(item_problems)
-            continue
-        # Each field was checked above (any problem skipped this item): the casts only tell the type checker.
-        out.append(FeedbackItem(cast(str, card), cast(str, outcome), tuple(suggestions), system, code, has_comment,
-                                cast(str, stamp)))
+        override = item.overrideReason
+        reason = override.reason if override is not None else None
+        out.append(FeedbackItem(item.card, item.outcome, suggestions,
+                                reason.system if reason is not None else None,
+                                reason.code if reason is not None else None,
+                                bool(override is not None and override.userComment), item.outcomeTimestamp))
     if problems:
         raise BadRequest("The feedback is not valid.", details=problems[:50])
     return out
 
 
-def receive(spec: ServiceSpec, body: Any) -> dict[str, int]:
-    items = parse_feedback(body)
+def receive(spec: ServiceSpec, body: bytes, *, max_depth: int = 64) -> dict[str, int]:
+    items = parse_feedback(body, max_depth=max_depth)
     # Stored durably, with its effect on suppression, in one transaction before the answer; a storage
     # fault raises StorageUnavailable, answered 503 (service/errors.py), and nothing is acknowledged.
     stored = get_storage().feedback.record(spec.id, items, suppression.feedback_effects(items, today=today()))

@@ -23,16 +23,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urljoin
 
+import msgspec
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from service import jsonio
+from service.fhir_model import Envelope, Fhir, bundle_page, decode_envelope, decode_resource, next_link
 from service.fhir_url import FhirBase
 from service.httpio import BodyTooLarge, BodyTooSlow, BudgetExhausted, ByteBudget, read_capped
+from service.jsonbody import valid_utf8
 
 __all__ = [
     "FhirError",
@@ -101,7 +102,7 @@ def new_session(pool_size: int = 16) -> requests.Session:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    resources: list[dict[str, Any]]
+    resources: list[Fhir]
     pages: int
     truncated: bool  # stopped before the last page (see ``stopped_by``)
     stopped_by: str | None = None  # "pages" (page cap), "records" (record cap), "bytes" (call budget)
@@ -140,8 +141,8 @@ class FhirConnection:
     def _same_server(self, url: str) -> bool:
         return self.base.contains(url)
 
-    def _get_json(self, url: str) -> dict[str, Any]:
-        """GET one URL on this server and return its JSON object, or raise a ``FhirError``."""
+    def _get_json(self, url: str) -> tuple[Envelope, bytes]:
+        """GET one URL on this server: its resource's envelope and bytes, or raise a ``FhirError``."""
         if not self._same_server(url):
             raise FhirRefused("the FHIR server pointed outside its base URL; not followed")
         headers = {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
@@ -180,15 +181,17 @@ class FhirConnection:
                 raise FhirUnavailable("the FHIR server connection failed while reading") from None
             finally:
                 response.close()
+            if not valid_utf8(body):
+                raise FhirInvalidResponse("the FHIR server's answer was not valid JSON")
             try:
-                data = jsonio.loads(body)
-            except jsonio.JSONDecodeError:
+                envelope = decode_envelope(body)
+            except (msgspec.DecodeError, RecursionError):
                 raise FhirInvalidResponse("the FHIR server's answer was not valid JSON") from None
-            if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+            if envelope is None:
                 raise FhirInvalidResponse("the FHIR server's answer was not a FHIR resource")
-            if data["resourceType"] == "OperationOutcome":
+            if envelope.resourceType == "OperationOutcome":
                 raise FhirInvalidResponse("the FHIR server answered with an OperationOutcome")
-            return data
+            return envelope, body
         raise FhirUnavailable("the FHIR server asked us to slow down (HTTP 429)")  # pragma: no cover
 
     def _read_body(self, response: requests.Response) -> bytes:
@@ -202,19 +205,21 @@ class FhirConnection:
         except BodyTooSlow:
             raise FhirUnavailable("the FHIR server did not answer in time") from None
 
-    def read(self, relative: str) -> dict[str, Any]:
-        return self._get_json(self.url_for(relative))
+    def read(self, relative: str) -> Fhir | None:
+        _, body = self._get_json(self.url_for(relative))
+        return decode_resource(body)
 
     def search(self, relative: str, *, max_pages: int, max_resources: int | None = None,
                absolute: bool = False) -> SearchResult:
         """Run a search and follow ``next`` links (same server only, no loops, at most ``max_pages``).
 
-        Stops as soon as ``max_resources`` records are held (no further page is downloaded), and
-        keeps what it has when the call's byte budget runs out after the first page.
+        Stops as soon as ``max_resources`` records are held (no further page is downloaded, and
+        entries past the cap are never decoded), and keeps what it has when the call's byte budget
+        runs out after the first page.
         ``absolute``: ``relative`` is a full URL (a prefetched Bundle's ``next`` link).
         """
         url: str | None = relative if absolute else self.url_for(relative)
-        resources: list[dict[str, Any]] = []
+        resources: list[Fhir] = []
         seen: set[str] = set()
         pages = 0
         while url:
@@ -222,19 +227,19 @@ class FhirConnection:
                 return SearchResult(resources, pages, truncated=True, stopped_by="pages")
             seen.add(url)
             try:
-                bundle = self._get_json(url)
+                bundle, _ = self._get_json(url)
             except FhirTooLarge:
                 if pages == 0:
                     raise
                 return SearchResult(resources, pages, truncated=True, stopped_by="bytes")
             pages += 1
-            if bundle.get("resourceType") != "Bundle":
+            if bundle.resourceType != "Bundle":
                 raise FhirInvalidResponse("a FHIR search did not return a Bundle")
             room = None if max_resources is None else max_resources - len(resources)
-            page = bundle_resources(bundle, limit=room)
+            page, cut = bundle_page(bundle, limit=room)
             resources.extend(page)
             next_url = next_link(bundle)
-            if max_resources is not None and len(resources) >= max_resources and (next_url or len(page) < _entry_count(bundle)):
+            if max_resources is not None and len(resources) >= max_resources and (next_url or cut):
                 return SearchResult(resources, pages, truncated=True, stopped_by="records")
             if next_url is not None:
                 next_url = urljoin(url, next_url)
@@ -253,34 +258,3 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         return None  # HTTP-date form: not worth waiting for inside a hook call
     return seconds if seconds >= 0 else None
-
-
-def _entry_count(bundle: dict[str, Any]) -> int:
-    entries = bundle.get("entry")
-    return len(entries) if isinstance(entries, list) else 0
-
-
-def bundle_resources(bundle: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
-    """The resources of a Bundle's entries (at most ``limit``); malformed entries are dropped."""
-    entries = bundle.get("entry")
-    if not isinstance(entries, list) or (limit is not None and limit <= 0):
-        return []
-    out = []
-    for entry in entries:
-        if isinstance(entry, dict):
-            resource = entry.get("resource")
-            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
-                out.append(resource)
-                if limit is not None and len(out) >= limit:
-                    break
-    return out
-
-
-def next_link(bundle: dict[str, Any]) -> str | None:
-    links = bundle.get("link")
-    if not isinstance(links, list):
-        return None
-    for link in links:
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return str(link["url"])
-    return None

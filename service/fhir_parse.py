@@ -1,21 +1,19 @@
-"""FHIR R4 JSON -> plain records (``mappings.model``), at the edge.
+"""Decoded FHIR resources (``service.fhir_model``) -> plain records (``mappings.model``), at the edge.
 
 Two validation modes (setting ``FHIR_VALIDATION``):
 
-* ``fields`` (default) - every field we read is checked against its FHIR
-  datatype (code, string, date/dateTime, decimal, Coding, CodeableConcept,
-  Reference); fields we do not read are not looked at. A resource with a bad
-  field we read is skipped. This keeps a patient's rituximab record even
-  when an unrelated field (a note, an extension) is malformed - dropping it
-  would make the service re-suggest a failed drug - and it costs a few
-  microseconds per resource instead of ~100 (fhir.resources full validation).
-  One exception: the structured dosage (daily dose) is read leniently - a dosage we cannot
-  read unambiguously, malformed or not, gives no dose and keeps the resource.
-* ``strict`` - each resource must also pass full ``fhir.resources`` validation
-  (R4B models, which are R4-compatible; R5 shapes are accepted where the
-  fields we read are the same).
+* ``fields`` (default) - every field we read is checked against its FHIR datatype (code,
+  string, date/dateTime, decimal, Coding, CodeableConcept, Reference): the types by the msgspec
+  structs as each resource is decoded, the rest (FHIR dates, lazily read fields) here. Fields we
+  do not read are not looked at. A resource with a bad field we read is skipped. This keeps a
+  patient's rituximab record even when an unrelated field (a note, an extension) is malformed -
+  dropping it would make the service re-suggest a failed drug. One exception: the structured
+  dosage (daily dose) and statusReason are read leniently - what we cannot read unambiguously,
+  malformed or not, gives no value and keeps the resource.
+* ``strict`` - each resource must also pass full ``fhir.resources`` validation (R4B models,
+  which are R4-compatible; R5 shapes are accepted where the fields we read are the same).
 
-Skipped resources are logged by type and reason only: never ids or text.
+Skipped resources are logged by type and reason only (the field's name): never ids or text.
 """
 
 from __future__ import annotations
@@ -29,6 +27,9 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+import msgspec
+from msgspec import UNSET
+
 from mappings.dosetext import MAX_TEXT as MAX_DOSAGE_TEXT
 from mappings.model import (
     Coding,
@@ -38,6 +39,8 @@ from mappings.model import (
     ObservationRecord,
     PatientRecord,
 )
+from service import fhir_model as fm
+from service.fhir_model import Fhir
 from service.fhir_url import FhirBase, local_reference
 
 __all__ = ["ParsedPatientData", "parse_patient_data", "InvalidField"]
@@ -47,7 +50,6 @@ log = logging.getLogger("myositis_cds.parse")
 _DATE = re.compile(r"([0-9]{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12][0-9]|3[01]))?)?")
 _DATETIME_TAIL = re.compile(r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))")
 _CODE = re.compile(r"[^\s]+( [^\s]+)*")
-
 
 _INVALID = "invalid"  # the word in a skip reason that marks a bad field
 
@@ -74,39 +76,44 @@ class ParsedPatientData:
 # --- datatypes ------------------------------------------------------------------------
 
 
-def _fhir_date(value: Any) -> date | None:
+def _date(value: Any, name: str) -> date | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise InvalidField("date")
-    return _parse_date(value)
+    if type(value) is not str:
+        raise InvalidField(name)
+    day = _parse_date(value)
+    if day is None:
+        raise InvalidField(name)
+    return day
 
 
 @lru_cache(maxsize=8192)
-def _parse_date(value: str) -> date:
+def _parse_date(value: str) -> date | None:
     # Cached: a record repeats the same few dates many times, and a date alone identifies no one.
     match = _DATE.fullmatch(value[:10])
     if match is None or (len(value) > 10 and not (match.group(3) and _DATETIME_TAIL.fullmatch(value[10:]))):
-        raise InvalidField("date")
+        return None
     year, month, day = int(match.group(1)), int(match.group(2) or 1), int(match.group(3) or 1)
     try:
         return date(year, month, day)
     except ValueError:
-        raise InvalidField("date") from None
+        return None
 
 
 def _string(value: Any, name: str) -> str | None:
+    """A FHIR string read from a JSON value the structs left untyped."""
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
+    if type(value) is not str or not value.strip():
         raise InvalidField(name)
     return value
 
 
 def _code(value: Any, name: str) -> str | None:
+    """A FHIR code read from a JSON value the structs left untyped (same rule as ``fhir_model.Code``)."""
     if value is None:
         return None
-    if not isinstance(value, str) or not (value.isalnum() or _CODE.fullmatch(value)):  # isalnum: the common case, fast
+    if type(value) is not str or not (value.isalnum() or _CODE.fullmatch(value)):
         raise InvalidField(name)
     return value
 
@@ -114,70 +121,90 @@ def _code(value: Any, name: str) -> str | None:
 def _decimal(value: Any, name: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if type(value) is not int and type(value) is not float:  # bool is not a decimal
         raise InvalidField(name)
     return float(value)
 
 
-def _coding(value: Any) -> Coding:
-    # The hottest function of the parse (several per resource): checks inlined on purpose.
-    if type(value) is not dict:
-        raise InvalidField("coding")
-    system, code, display = value.get("system"), value.get("code"), value.get("display")
-    if system is not None and (type(system) is not str or not system.strip()):
-        raise InvalidField("coding.system")
-    if code is not None and (type(code) is not str or not (code.isalnum() or _CODE.fullmatch(code))):
-        raise InvalidField("coding.code")
-    if display is not None and (type(display) is not str or not display.strip()):
-        raise InvalidField("coding.display")
-    return Coding(system, code, display)
+def _lazy(decoder: msgspec.json.Decoder[Any], raw: msgspec.Raw, name: str) -> Any:
+    """Decode a field the struct kept as bytes because it is read only sometimes; None if absent."""
+    if not raw:
+        return None
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        problem = fm.problem_of(exc)
+        raise InvalidField(f"{name}.{problem}" if problem else name) from None
 
 
-def _concept(value: Any, name: str = "CodeableConcept") -> Concept | None:
+_PERIOD = msgspec.json.Decoder(fm.Period | None)
+_ANY = msgspec.json.Decoder(Any)  # plain JSON, judged here (effectiveInstant: by _date)
+_MEDICATION_REFERENCE = msgspec.json.Decoder(fm.MedicationReference | None)
+_R5_MEDICATION = msgspec.json.Decoder(fm.R5Medication | list[Any] | str | float | bool | None)  # only an object is read
+
+# Codings and concepts repeat across resources (the same drug, the same lab); the structs are
+# hashable, so each distinct one becomes a record once. Bounded; codes and displays are terminology.
+_CONCEPTS: dict[fm.CodeableConcept, Concept] = {}
+_MAX_MEMO = 4096
+
+
+def _concept(cc: fm.CodeableConcept | None, name: str) -> Concept | None:
+    """The record of a decoded CodeableConcept, its strings and codes checked (once per distinct concept)."""
+    if cc is None:
+        return None
+    concept = _CONCEPTS.get(cc)
+    if concept is None:
+        codings = []
+        for c in cc.coding or ():
+            codings.append(Coding(_string(c.system, f"{name}.coding.system"), _code(c.code, f"{name}.coding.code"),
+                                  _string(c.display, f"{name}.coding.display")))
+        concept = Concept(tuple(codings), _string(cc.text, f"{name}.text"))
+        if len(_CONCEPTS) >= _MAX_MEMO:
+            _CONCEPTS.clear()
+        _CONCEPTS[cc] = concept
+    return concept
+
+
+def _concept_of(value: Any, name: str) -> Concept | None:
+    """A CodeableConcept held as a plain JSON value (inside a leniently read field), checked as the struct is."""
     if value is None:
         return None
-    if type(value) is not dict:
-        raise InvalidField(name)
-    codings = value.get("coding")
-    if codings is None:
-        parsed: tuple[Coding, ...] = ()
-    elif type(codings) is list:
-        parsed = tuple([_coding(c) for c in codings])
-    else:
-        raise InvalidField(name)
-    text = value.get("text")
-    if text is not None and (type(text) is not str or not text.strip()):
-        raise InvalidField(f"{name}.text")
-    return Concept(parsed, text)
+    try:
+        return _concept(msgspec.convert(value, fm.CodeableConcept), name)
+    except msgspec.ValidationError:
+        raise InvalidField(name) from None
 
 
-def _status_code(concept: Any) -> str | None:
+def _status_code(cc: fm.CodeableConcept | None, name: str) -> str | None:
     """First code of a status CodeableConcept (clinicalStatus, verificationStatus)."""
-    parsed = _concept(concept)
-    if parsed is None:
+    concept = _concept(cc, name)
+    if concept is None:
         return None
-    for coding in parsed.codings:
+    for coding in concept.codings:
         if coding.code:
             return coding.code
     return None
 
 
-def _period(value: Any) -> tuple[date | None, date | None]:
-    if value is None:
+def _period(period: fm.Period | None, name: str) -> tuple[date | None, date | None]:
+    if period is None:
         return None, None
-    if not isinstance(value, dict):
-        raise InvalidField("Period")
-    return _fhir_date(value.get("start")), _fhir_date(value.get("end"))
+    return _date(period.start, f"{name}.start"), _date(period.end, f"{name}.end")
 
 
-def _effective(resource: dict[str, Any]) -> tuple[date | None, date | None]:
-    if "effectiveDateTime" in resource:
-        day = _fhir_date(resource["effectiveDateTime"])
+def _period_of(value: Any, name: str) -> tuple[date | None, date | None]:
+    """A Period held as a plain JSON object."""
+    return _date(value.get("start"), f"{name}.start"), _date(value.get("end"), f"{name}.end")
+
+
+def _effective(resource: fm.MedicationUse | fm.Observation) -> tuple[date | None, date | None]:
+    if resource.effectiveDateTime is not UNSET:
+        day = _date(resource.effectiveDateTime, "effectiveDateTime")
         return day, day
-    if "effectivePeriod" in resource:
-        return _period(resource["effectivePeriod"])
-    if "effectiveInstant" in resource:
-        day = _fhir_date(resource["effectiveInstant"])
+    if resource.effectivePeriod:
+        return _period(_lazy(_PERIOD, resource.effectivePeriod, "effectivePeriod"), "effectivePeriod")
+    if resource.effectiveInstant:
+        day = _date(_lazy(_ANY, resource.effectiveInstant, "effectiveInstant"), "effectiveInstant")
         return day, day
     return None, None
 
@@ -185,15 +212,15 @@ def _effective(resource: dict[str, Any]) -> tuple[date | None, date | None]:
 def _reference(value: Any, name: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise InvalidField(name)
     return _string(value.get("reference"), f"{name}.reference")
 
 
-def _is_about(resource: dict[str, Any], patient_id: str, base: FhirBase | None = None) -> bool:
+def _is_about(subject: Any, patient: Any, patient_id: str, base: FhirBase | None = None) -> bool:
     """The subject is ``Patient/<id>``, relative or an absolute URL under the ``fhirServer`` base
     (``service.fhir_url``): ``https://evil.example/fhir/Patient/<id>`` is someone else's patient."""
-    ref = _reference(resource.get("subject") or resource.get("patient"), "subject")
+    ref = _reference(subject or patient, "subject")
     if ref is None:
         raise InvalidField("subject")
     return local_reference(ref, "Patient", base) == patient_id
@@ -202,87 +229,84 @@ def _is_about(resource: dict[str, Any], patient_id: str, base: FhirBase | None =
 # --- resources ------------------------------------------------------------------------
 
 
-def _resource_id(resource: dict[str, Any], index: int) -> str:
-    rid = resource.get("id")
-    if rid is None:
-        return f"#{index}"
-    if not isinstance(rid, str) or not rid:
-        raise InvalidField("id")
-    return rid
+def _patient(resource: fm.Patient) -> PatientRecord:
+    return PatientRecord(id=resource.id, birth_date=_date(resource.birthDate, "birthDate"),
+                         gender=_code(resource.gender, "gender"))
 
 
-def _patient(resource: dict[str, Any]) -> PatientRecord:
-    return PatientRecord(
-        id=_resource_id(resource, 0),
-        birth_date=_fhir_date(resource.get("birthDate")),
-        gender=_code(resource.get("gender"), "gender"),
-    )
-
-
-def _condition(resource: dict[str, Any], index: int) -> ConditionRecord:
-    code = _concept(resource.get("code"))
+def _condition(resource: fm.Condition, index: int) -> ConditionRecord:
+    code = _concept(resource.code, "code")
     if code is None:
         raise InvalidField("code")
-    onset = _fhir_date(resource.get("onsetDateTime"))
-    if onset is None and isinstance(resource.get("onsetPeriod"), dict):
-        onset = _period(resource["onsetPeriod"])[0]
+    onset = _date(resource.onsetDateTime, "onsetDateTime")
+    if onset is None and type(resource.onsetPeriod) is dict:
+        onset = _period_of(resource.onsetPeriod, "onsetPeriod")[0]
     return ConditionRecord(
-        id=_resource_id(resource, index),
+        id=resource.id or f"#{index}",
         code=code,
-        clinical_status=_status_code(resource.get("clinicalStatus")),
-        verification_status=_status_code(resource.get("verificationStatus")),
+        clinical_status=_status_code(resource.clinicalStatus, "clinicalStatus"),
+        verification_status=_status_code(resource.verificationStatus, "verificationStatus"),
         onset=onset,
-        abatement=_fhir_date(resource.get("abatementDateTime")),
-        recorded=_fhir_date(resource.get("recordedDate")),
+        abatement=_date(resource.abatementDateTime, "abatementDateTime"),
+        recorded=_date(resource.recordedDate, "recordedDate"),
     )
 
 
-def _medication_from_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Concept, ...], Concept | None]:
-    code = _concept(med.get("code")) or Concept()
+def _medication_from_resource(med: Fhir) -> tuple[Concept, tuple[Concept, ...], Concept | None]:
+    if med.problem is not None:
+        raise InvalidField(f"Medication.{med.problem}")
+    data: fm.Medication = med.data
+    code = _concept(data.code, "Medication.code") or Concept()
     ingredients = []
-    items = med.get("ingredient")
-    if items is not None:
-        if not isinstance(items, list):
-            raise InvalidField("Medication.ingredient")
-        for item in items:
-            if not isinstance(item, dict):
-                raise InvalidField("Medication.ingredient")
-            # R4: itemCodeableConcept; R5: item.concept
-            concept = _concept(item.get("itemCodeableConcept"))
-            if concept is None and isinstance(item.get("item"), dict):
-                concept = _concept(item["item"].get("concept"))
-            if concept is not None:
-                ingredients.append(concept)
-    return code, tuple(ingredients), _concept(med.get("form"))
+    for item in data.ingredient or ():
+        # R4: itemCodeableConcept; R5: item.concept
+        concept = _concept(item.itemCodeableConcept, "Medication.ingredient.itemCodeableConcept")
+        if concept is None and type(item.item) is dict:
+            concept = _concept_of(item.item.get("concept"), "Medication.ingredient.item.concept")
+        if concept is not None:
+            ingredients.append(concept)
+    return code, tuple(ingredients), _concept(data.form, "Medication.form")
 
 
-def _medication_of(resource: dict[str, Any], medications: dict[str, dict[str, Any]]) -> tuple[Concept, tuple[Concept, ...], Concept | None, bool]:
+def _contained_medication(resource: fm.MedicationUse, wanted: str) -> Fhir | None:
+    if not resource.contained:
+        return None
+    contained = _ANY.decode(resource.contained)
+    if type(contained) is not list:
+        return None
+    for item in contained:
+        if type(item) is dict and item.get("resourceType") == "Medication" and item.get("id") == wanted:
+            try:
+                return Fhir("Medication", msgspec.convert(item, fm.Medication), b"")
+            except msgspec.ValidationError as exc:
+                return Fhir("Medication", None, b"", fm.problem_of(exc) or "resource")
+    return None
+
+
+def _medication_of(resource: fm.MedicationUse, medications: dict[str, Fhir]) -> tuple[Concept, tuple[Concept, ...], Concept | None, bool]:
     """The drug a statement/request/administration is about, following references."""
-    concept = _concept(resource.get("medicationCodeableConcept"))
+    concept = _concept(resource.medicationCodeableConcept, "medicationCodeableConcept")
     if concept is not None:
         return concept, (), None, False
-    reference = _reference(resource.get("medicationReference"), "medicationReference")
-    if reference is None and isinstance(resource.get("medication"), dict):  # R5 CodeableReference
-        r5 = resource["medication"]
-        concept = _concept(r5.get("concept"))
-        if concept is not None:
-            return concept, (), None, False
-        reference = _reference(r5.get("reference"), "medication.reference")
+    med_ref: fm.MedicationReference | None = _lazy(_MEDICATION_REFERENCE, resource.medicationReference, "medicationReference")
+    reference = _string(med_ref.reference, "medicationReference.reference") if med_ref is not None else None
+    if reference is None and resource.medication:  # R5 CodeableReference
+        r5 = _lazy(_R5_MEDICATION, resource.medication, "medication")
+        if isinstance(r5, fm.R5Medication):
+            concept = _concept(r5.concept, "medication.concept")
+            if concept is not None:
+                return concept, (), None, False
+            r5_ref = _lazy(_MEDICATION_REFERENCE, r5.reference, "medication.reference")
+            reference = _string(r5_ref.reference, "medication.reference.reference") if r5_ref is not None else None
     if reference is None:
         raise InvalidField("medication")
-    med: dict[str, Any] | None = None
     if reference.startswith("#"):
-        contained = resource.get("contained")
-        if isinstance(contained, list):
-            for item in contained:
-                if isinstance(item, dict) and item.get("resourceType") == "Medication" and item.get("id") == reference[1:]:
-                    med = item
-                    break
+        med = _contained_medication(resource, reference[1:])
     else:
         key = reference.split("/_history", 1)[0]
         key = "Medication/" + key.rsplit("Medication/", 1)[-1] if "Medication/" in key else key
         med = medications.get(key)
-    text = _string(resource.get("medicationReference", {}).get("display") if isinstance(resource.get("medicationReference"), dict) else None, "medicationReference.display")
+    text = _string(med_ref.display, "medicationReference.display") if med_ref is not None else None
     if med is None:
         return Concept((), text), (), None, True
     code, ingredients, form = _medication_from_resource(med)
@@ -291,19 +315,19 @@ def _medication_of(resource: dict[str, Any], medications: dict[str, dict[str, An
     return code, ingredients, form, False
 
 
-def _route(resource: dict[str, Any]) -> Concept | None:
-    for key in ("dosage", "dosageInstruction"):
-        dosages = resource.get(key)
-        if isinstance(dosages, list) and dosages and isinstance(dosages[0], dict):
-            return _concept(dosages[0].get("route"))
-    dosage = resource.get("dosage")
-    if isinstance(dosage, dict):  # MedicationAdministration.dosage is a single element
-        return _concept(dosage.get("route"))
+def _route(resource: fm.MedicationUse) -> Concept | None:
+    for dosages in (resource.dosage, resource.dosageInstruction):
+        if type(dosages) is list and dosages and type(dosages[0]) is dict:
+            return _concept_of(dosages[0].get("route"), "dosage.route")
+    dosage = resource.dosage
+    if type(dosage) is dict:  # MedicationAdministration.dosage is a single element
+        return _concept_of(dosage.get("route"), "dosage.route")
     return None
 
 
 _UCUM = "http://unitsofmeasure.org"
 _HOURS = {"h": 1, "d": 24, "wk": 168}  # periodUnit -> hours (integers: 70 mg a week is exactly 10 mg/day)
+_AS_NEEDED = ("asNeededCodeableConcept", "asNeeded", "asNeededFor")
 
 
 def _positive_number(value: Any) -> float | None:
@@ -324,44 +348,50 @@ def _is_mg(quantity: dict[str, Any]) -> bool:
     return unit is not None
 
 
-def _daily_dose_mg(resource: dict[str, Any]) -> float | None:
+def _one_dosage(resource: fm.MedicationUse) -> dict[str, Any] | None:
+    """The one Dosage of a MedicationStatement (``dosage``) or MedicationRequest (``dosageInstruction``)."""
+    dosages = resource.dosage if resource.resource_type == "MedicationStatement" else (
+        resource.dosageInstruction if resource.resource_type == "MedicationRequest" else None)
+    if type(dosages) is not list or len(dosages) != 1 or type(dosages[0]) is not dict:
+        return None
+    dosage: dict[str, Any] = dosages[0]
+    return dosage
+
+
+def _as_needed(dosage: dict[str, Any]) -> bool:
+    return dosage.get("asNeededBoolean") not in (None, False) or any(k in dosage for k in _AS_NEEDED)
+
+
+def _daily_dose_mg(dosage: dict[str, Any] | None) -> float | None:
     """mg per day when the record states it unambiguously; None otherwise, never a guess.
 
-    Reads the one Dosage of a MedicationStatement (``dosage``) or MedicationRequest
-    (``dosageInstruction``): ``doseAndRate[0].doseQuantity`` in mg and ``timing.repeat``
-    with a fixed ``frequency`` per ``period`` of d, h or wk. None for: more than one Dosage
-    (a taper or split doses), as-needed, a dose range or several doseAndRate entries, a
-    comparator, another unit, no timing, timing by code or events only, frequency or period
-    ranges, specific days of the week, other period units. An Administration's dosage is one
-    dose, not a daily dose: None.
+    Reads the one Dosage: ``doseAndRate[0].doseQuantity`` in mg and ``timing.repeat`` with a
+    fixed ``frequency`` per ``period`` of d, h or wk. None for: more than one Dosage (a taper or
+    split doses), as-needed, a dose range or several doseAndRate entries, a comparator, another
+    unit, no timing, timing by code or events only, frequency or period ranges, specific days of
+    the week, other period units. An Administration's dosage is one dose, not a daily dose: None.
 
     A malformed dosage also gives None rather than skipping the resource: the dose only
     enriches the record, and dropping a medication for it would hide a course of therapy.
     """
-    key = {"MedicationStatement": "dosage", "MedicationRequest": "dosageInstruction"}.get(resource["resourceType"])
-    dosages = resource.get(key) if key else None
-    if not isinstance(dosages, list) or len(dosages) != 1 or not isinstance(dosages[0], dict):
-        return None
-    dosage = dosages[0]
-    if dosage.get("asNeededBoolean") not in (None, False) or any(
-            k in dosage for k in ("asNeededCodeableConcept", "asNeeded", "asNeededFor")):
+    if dosage is None or _as_needed(dosage):
         return None
     dose_and_rate = dosage.get("doseAndRate")
-    if not isinstance(dose_and_rate, list) or len(dose_and_rate) != 1 or not isinstance(dose_and_rate[0], dict):
+    if type(dose_and_rate) is not list or len(dose_and_rate) != 1 or type(dose_and_rate[0]) is not dict:
         return None
     quantity = dose_and_rate[0].get("doseQuantity")
-    if not isinstance(quantity, dict) or "comparator" in quantity or not _is_mg(quantity):
+    if type(quantity) is not dict or "comparator" in quantity or not _is_mg(quantity):
         return None
     dose = _positive_number(quantity.get("value"))
     timing = dosage.get("timing")
-    if dose is None or not isinstance(timing, dict) or timing.get("event"):
+    if dose is None or type(timing) is not dict or timing.get("event"):
         return None
     repeat = timing.get("repeat")
-    if not isinstance(repeat, dict) or repeat.get("dayOfWeek") or any(
+    if type(repeat) is not dict or repeat.get("dayOfWeek") or any(
             repeat.get(k) is not None for k in ("frequencyMax", "periodMax")):
         return None
     frequency = repeat.get("frequency")
-    if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+    if type(frequency) is not int or frequency < 1:
         return None
     period = _positive_number(repeat.get("period"))
     unit = repeat.get("periodUnit")
@@ -372,125 +402,117 @@ def _daily_dose_mg(resource: dict[str, Any]) -> float | None:
     return round(daily, 6) if math.isfinite(daily) else None
 
 
-def _status_reason(resource: dict[str, Any]) -> str | None:
+def _status_reason(raw: Any) -> str | None:
     """statusReason as plain words (Statement: a list; Request: one concept), for intolerance vs inefficacy.
 
     Read leniently like the dose: a malformed statusReason gives None, never skips the resource
     (skipping would hide the course itself and let the service re-suggest the drug)."""
-    raw = resource.get("statusReason")
-    concepts = raw if isinstance(raw, list) else [raw]
+    if raw is None:
+        return None
+    concepts = raw if type(raw) is list else [raw]
     words: list[str] = []
     for item in concepts[:5]:
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             continue
         try:
-            concept = _concept(item, "statusReason")
+            concept = _concept_of(item, "statusReason")
         except InvalidField:
             continue
         if concept is None:
             continue
-        words += [w for w in (concept.text, *(c.display for c in concept.codings)) if isinstance(w, str) and w]
+        words += [w for w in (concept.text, *(c.display for c in concept.codings)) if w]
     text = "; ".join(words)[:200]
     return text or None
-def _dosage_text(resource: dict[str, Any]) -> str | None:
+
+
+def _dosage_text(dosage: dict[str, Any] | None) -> str | None:
     """The free text of the one Dosage of a Statement or Request, for ``mappings`` to read a dose
     from when the structure gives none (issue 15); None when the structure itself says the dose
     is not one fixed amount (several Dosages, as needed, a range or several doseAndRate entries),
     so a stale or simplified text never overrides it. Read leniently, like the structured dose,
     and never longer than the parser reads (patient text: not logged)."""
-    key = {"MedicationStatement": "dosage", "MedicationRequest": "dosageInstruction"}.get(resource["resourceType"])
-    dosages = resource.get(key) if key else None
-    if not isinstance(dosages, list) or len(dosages) != 1 or not isinstance(dosages[0], dict):
+    if dosage is None:
         return None
-    dosage = dosages[0]
     text = dosage.get("text")
-    if not isinstance(text, str) or not text.strip() or len(text) > MAX_DOSAGE_TEXT:
-        return None
-    if dosage.get("asNeededBoolean") not in (None, False) or any(
-            k in dosage for k in ("asNeededCodeableConcept", "asNeeded", "asNeededFor")):
+    if type(text) is not str or not text.strip() or len(text) > MAX_DOSAGE_TEXT or _as_needed(dosage):
         return None
     dose_and_rate = dosage.get("doseAndRate")
     if dose_and_rate is not None and not (
-            isinstance(dose_and_rate, list) and len(dose_and_rate) == 1 and isinstance(dose_and_rate[0], dict)
+            type(dose_and_rate) is list and len(dose_and_rate) == 1 and type(dose_and_rate[0]) is dict
             and set(dose_and_rate[0]) <= {"type", "doseQuantity"}):
         return None
     return text
 
 
-def _medication(resource: dict[str, Any], index: int, medications: dict[str, dict[str, Any]]) -> MedicationRecord:
-    rtype = resource["resourceType"]
+def _medication(resource: fm.MedicationUse, index: int, medications: dict[str, Fhir]) -> MedicationRecord:
+    rtype = resource.resource_type
     med, ingredients, form, unresolved = _medication_of(resource, medications)
     start, end = _effective(resource)
-    if rtype == "MedicationStatement" and "effectiveDateTime" in resource:
+    if rtype == "MedicationStatement" and resource.effectiveDateTime is not UNSET:
         # A statement's single dateTime says when use was noted, not that it stopped that day:
         # an active statement dated last year is still ongoing. (An administration's dateTime is one dose.)
         end = None
     validity_start = validity_end = None
-    dispense = resource.get("dispenseRequest")
-    if dispense is not None:
-        if not isinstance(dispense, dict):
-            raise InvalidField("dispenseRequest")
-        validity_start, validity_end = _period(dispense.get("validityPeriod"))
+    if resource.dispenseRequest is not None:
+        validity_start, validity_end = _period(resource.dispenseRequest.validityPeriod, "dispenseRequest.validityPeriod")
+    route = _route(resource)
+    dosage = _one_dosage(resource)
     return MedicationRecord(
-        id=_resource_id(resource, index),
+        id=resource.id or f"#{index}",
         resource_type=rtype,
-        status=_code(resource.get("status"), "status"),
+        status=_code(resource.status, "status"),
         medication=med,
         ingredients=ingredients,
         form=form,
-        route=_route(resource),
-        intent=_code(resource.get("intent"), "intent"),
+        route=route,
+        intent=_code(resource.intent, "intent"),
         effective_start=start,
         effective_end=end,
-        authored_on=_fhir_date(resource.get("authoredOn")),
+        authored_on=_date(resource.authoredOn, "authoredOn"),
         validity_start=validity_start,
         validity_end=validity_end,
-        date_asserted=_fhir_date(resource.get("dateAsserted")),
+        date_asserted=_date(resource.dateAsserted, "dateAsserted"),
         medication_unresolved=unresolved,
-        daily_dose_mg=_daily_dose_mg(resource),
-        status_reason=_status_reason(resource),
-        dosage_text=_dosage_text(resource),
+        daily_dose_mg=_daily_dose_mg(dosage),
+        status_reason=_status_reason(resource.statusReason),
+        dosage_text=_dosage_text(dosage),
     )
 
 
-def _observation(resource: dict[str, Any], index: int) -> ObservationRecord:
-    code = _concept(resource.get("code"))
+def _reference_high(ranges: Any) -> float | None:
+    if type(ranges) is list and ranges and type(ranges[0]) is dict:
+        high = ranges[0].get("high")
+        if type(high) is dict:
+            return _decimal(high.get("value"), "referenceRange.high")
+    return None
+
+
+def _observation(resource: fm.Observation, index: int) -> ObservationRecord:
+    code = _concept(resource.code, "code")
     if code is None:
         raise InvalidField("code")
     value = unit = value_text = None
     value_codes: tuple[Coding, ...] = ()
-    reference_high = None
-    quantity = resource.get("valueQuantity")
+    quantity = resource.valueQuantity
     if quantity is not None:
-        if not isinstance(quantity, dict):
-            raise InvalidField("valueQuantity")
-        value = _decimal(quantity.get("value"), "valueQuantity.value")
-        unit = _string(quantity.get("unit"), "valueQuantity.unit") or _code(quantity.get("code"), "valueQuantity.code")
-    if "valueString" in resource:
-        value_text = _string(resource["valueString"], "valueString")
-    concept_value = _concept(resource.get("valueCodeableConcept"), "valueCodeableConcept")
+        value = quantity.value
+        unit = _string(quantity.unit, "valueQuantity.unit") or _code(quantity.code, "valueQuantity.code")
+    value_text = _string(resource.valueString, "valueString")
+    concept_value = _concept(resource.valueCodeableConcept, "valueCodeableConcept")
     if concept_value is not None:
         value_codes = concept_value.codings
         value_text = concept_value.text or next((c.display for c in concept_value.codings if c.display), None)
     interpretation: list[str] = []
-    interp = resource.get("interpretation")
-    if interp is not None:
-        if not isinstance(interp, list):
-            raise InvalidField("interpretation")
-        for item in interp:
-            parsed = _concept(item, "interpretation")
-            if parsed:
-                interpretation.extend(c.code for c in parsed.codings if c.code)
-    ranges = resource.get("referenceRange")
-    if isinstance(ranges, list) and ranges and isinstance(ranges[0], dict):
-        high = ranges[0].get("high")
-        if isinstance(high, dict):
-            reference_high = _decimal(high.get("value"), "referenceRange.high")
+    for item in resource.interpretation or ():
+        parsed = _concept(item, "interpretation")
+        if parsed is not None:
+            interpretation.extend(c.code for c in parsed.codings if c.code)
+    reference_high = _reference_high(resource.referenceRange)
     return ObservationRecord(
-        id=_resource_id(resource, index),
+        id=resource.id or f"#{index}",
         code=code,
-        status=_code(resource.get("status"), "status"),
-        effective=_effective(resource)[0] or _fhir_date(resource.get("issued")),
+        status=_code(resource.status, "status"),
+        effective=_effective(resource)[0] or _date(resource.issued, "issued"),
         value=value,
         unit=unit,
         value_text=value_text,
@@ -503,14 +525,13 @@ def _observation(resource: dict[str, Any], index: int) -> ObservationRecord:
 # --- strict mode -------------------------------------------------------------------------
 
 
-def _strict_valid(resource: dict[str, Any]) -> bool:
+def _strict_valid(resource: Fhir) -> bool:
     from fhir.resources import get_fhir_model_class as r5_class  # imported lazily: ~0.3 s
     from fhir.resources.R4B import get_fhir_model_class as r4_class
 
-    rtype = resource["resourceType"]
     for lookup in (r4_class, r5_class):
         try:
-            lookup(rtype).model_validate(resource)
+            lookup(resource.resource_type).model_validate(msgspec.json.decode(resource.raw))
             return True
         except Exception:
             continue
@@ -520,7 +541,7 @@ def _strict_valid(resource: dict[str, Any]) -> bool:
 # --- entry point -------------------------------------------------------------------------
 
 
-_PARSERS = {
+_BUCKETS = {
     "Condition": "conditions",
     "MedicationStatement": "medications",
     "MedicationRequest": "medications",
@@ -531,9 +552,9 @@ _PARSERS = {
 
 def parse_patient_data(
     patient_id: str,
-    patient_resources: list[dict[str, Any]],
-    resources: list[dict[str, Any]],
-    medications: dict[str, dict[str, Any]],
+    patient_resources: list[Fhir],
+    resources: list[Fhir],
+    medications: dict[str, Fhir],
     *,
     strict: bool = False,
     fhir_server: str | None = None,
@@ -542,40 +563,48 @@ def parse_patient_data(
     base = FhirBase.parse(fhir_server) if fhir_server else None
     patient: PatientRecord | None = None
     for resource in patient_resources:
-        if resource.get("resourceType") != "Patient" or resource.get("id") != patient_id:
+        if resource.resource_type != "Patient" or resource.data.id != patient_id:
             skipped["Patient: not the patient in context"] += 1
             continue
         try:
+            if resource.problem is not None:
+                raise InvalidField(resource.problem)
             if strict and not _strict_valid(resource):
                 raise InvalidField("fails FHIR validation")
-            patient = _patient(resource)
+            patient = _patient(resource.data)
         except InvalidField as exc:
             skipped[f"Patient: {_INVALID} {exc}"] += 1
 
     out: dict[str, list[Any]] = {"conditions": [], "medications": [], "observations": []}
     seen: set[tuple[str, str]] = set()
     for index, resource in enumerate(resources):
-        rtype = resource.get("resourceType")
-        bucket = _PARSERS.get(rtype) if isinstance(rtype, str) else None
+        rtype = resource.resource_type
+        bucket = _BUCKETS.get(rtype)
         if bucket is None:
-            skipped[f"unexpected resource type {str(rtype)[:40]}"] += 1
+            skipped[f"unexpected resource type {rtype[:40]}"] += 1
             continue
+        data = resource.data
         try:
-            if not _is_about(resource, patient_id, base):
+            if not _is_about(data.subject, data.patient, patient_id, base):
                 skipped[f"{rtype}: about another patient"] += 1
                 continue
+            if resource.problem is not None:
+                raise InvalidField(resource.problem)
             if strict and not _strict_valid(resource):
                 raise InvalidField("fails FHIR validation")
             if bucket == "conditions":
-                record: Any = _condition(resource, index)
+                record: Any = _condition(data, index)
             elif bucket == "medications":
-                record = _medication(resource, index, medications)
+                record = _medication(data, index, medications)
             else:
-                record = _observation(resource, index)
+                record = _observation(data, index)
         except InvalidField as exc:
             skipped[f"{rtype}: {_INVALID} {exc}"] += 1
             continue
-        key = (str(rtype), record.id)
+        except RecursionError:  # a lazily read field nested past the interpreter's limit (FHIR answers)
+            skipped[f"{rtype}: {_INVALID} nesting"] += 1
+            continue
+        key = (rtype, record.id)
         if key in seen:
             continue  # the same resource reached us twice (prefetch page + fetch)
         seen.add(key)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import requests
 
 from mappings.model import DataGap
@@ -43,9 +44,8 @@ from service.fhir_client import (
     FhirError,
     FhirNotFound,
     SearchResult,
-    bundle_resources,
-    next_link,
 )
+from service.fhir_model import Fhir, MedicationUse, bundle_resources, decode_resource, next_link
 from service.fhir_url import FhirBase, local_reference, valid_id
 from service.hook_request import ABSENT, HookRequest
 from service.httpio import ByteBudget, is_loopback
@@ -62,7 +62,7 @@ _USER_TOKENS = {
     "userPatientId": "Patient",
     "userRelatedPersonId": "RelatedPerson",
 }
-_MEDICATION_SOURCES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+_JSON = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +82,14 @@ class GatherSettings:
 
 @dataclass(slots=True)
 class Gathered:
-    """Raw FHIR JSON by prefetch key, plus what could not be had and why."""
+    """Decoded FHIR resources by prefetch key, plus what could not be had and why."""
 
-    by_key: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    medications: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Medication/<id>" -> resource
+    by_key: dict[str, list[Fhir]] = field(default_factory=dict)
+    medications: dict[str, Fhir] = field(default_factory=dict)  # "Medication/<id>" -> resource
     gaps: list[DataGap] = field(default_factory=list)
     origin: dict[str, str] = field(default_factory=dict)  # key -> prefetch | fhir | null | missing (logged)
 
-    def resources(self, key: str) -> list[dict[str, Any]]:
+    def resources(self, key: str) -> list[Fhir]:
         return self.by_key.get(key, [])
 
 
@@ -126,8 +126,8 @@ def _safe_context_value(value: str) -> bool:
     return valid_id(rid) and rtype.isalpha() and rtype[:1].isupper() if slash else valid_id(value)
 
 
-def _outcome_is_error(resource: dict[str, Any]) -> bool:
-    issues = resource.get("issue")
+def _outcome_is_error(resource: Fhir) -> bool:
+    issues = resource.data.issue
     if not isinstance(issues, list) or not issues:
         return True  # an OperationOutcome with no issues still says nothing useful
     return any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues)
@@ -173,10 +173,11 @@ def _search_note(result: SearchResult, max_resources: int) -> str | None:
 
 
 def _fetch(connection: FhirConnection, template: PrefetchTemplate, url: str, max_pages: int,
-           max_resources: int) -> tuple[list[dict[str, Any]], str | None]:
+           max_resources: int) -> tuple[list[Fhir], str | None]:
     """Run one template's query; return resources and a gap note (or None)."""
     if template.is_read:
-        return [connection.read(url)], None
+        resource = connection.read(url)
+        return ([resource] if resource is not None else []), None
     result = connection.search(url, max_pages=max_pages, max_resources=max_resources)
     return result.resources, _search_note(result, max_resources)
 
@@ -210,7 +211,7 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
             out.by_key[template.key] = []
             out.origin[template.key] = "null"
             continue
-        rtype = value.get("resourceType")
+        rtype = value.envelope.resourceType
         if rtype == "OperationOutcome":
             to_fetch.append((template, "prefetch failed (OperationOutcome)"))
             continue
@@ -218,21 +219,22 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
             if rtype != template.resource_type:
                 to_fetch.append((template, f"prefetch held a {rtype!s:.40} instead of a {template.resource_type}"))
                 continue
-            out.by_key[template.key] = [value]
+            resource = decode_resource(value.raw)
+            out.by_key[template.key] = [resource] if resource is not None else []
             out.origin[template.key] = "prefetch"
             continue
         if rtype != "Bundle":
             to_fetch.append((template, "prefetch was not a Bundle"))
             continue
-        # The record cap, applied while reading: entries past it are never looked at.
-        resources = bundle_resources(value, limit=cap + 1)
-        outcomes = [r for r in resources if r.get("resourceType") == "OperationOutcome"]
-        data = [r for r in resources if r.get("resourceType") != "OperationOutcome"]
+        # The record cap, applied while reading: entries past it are never decoded.
+        resources = bundle_resources(value.envelope, limit=cap + 1)
+        outcomes = [r for r in resources if r.resource_type == "OperationOutcome"]
+        data = [r for r in resources if r.resource_type != "OperationOutcome"]
         if outcomes and not data and any(_outcome_is_error(o) for o in outcomes):
             to_fetch.append((template, "prefetch failed (OperationOutcome)"))
             continue
         out.origin[template.key] = "prefetch"
-        nxt = next_link(value)
+        nxt = next_link(value.envelope)
         if len(resources) > cap:
             del data[cap:]
             out.gaps.append(DataGap(template.resource_type, f"only the first {cap} records were read"))
@@ -281,7 +283,7 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
 
 
 def _continue_paging(connection: FhirConnection, next_url: str, max_pages: int, room: int,
-                     cap: int) -> tuple[list[dict[str, Any]], str | None]:
+                     cap: int) -> tuple[list[Fhir], str | None]:
     result = connection.search(next_url, max_pages=max_pages, max_resources=room, absolute=True)
     if result.stopped_by == "records":
         return result.resources, f"only the first {cap} records were read"
@@ -289,9 +291,9 @@ def _continue_paging(connection: FhirConnection, next_url: str, max_pages: int, 
 
 
 def _wait_all(futures: dict[Future[Any], tuple[PrefetchTemplate, str]], out: Gathered,
-              connection: FhirConnection) -> list[list[dict[str, Any]]]:
+              connection: FhirConnection) -> list[list[Fhir]]:
     """Collect the answers into ``out``; return the resources that arrived, one list per answer."""
-    fetched: list[list[dict[str, Any]]] = []
+    fetched: list[list[Fhir]] = []
     pending = set(futures)
     while pending:
         remaining = connection.deadline - time.monotonic()
@@ -352,19 +354,21 @@ def _collect_medications(out: Gathered) -> None:
         out.by_key[key] = _take_medications(out, resources)
 
 
-def _take_medications(out: Gathered, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _take_medications(out: Gathered, resources: list[Fhir]) -> list[Fhir]:
     """``resources`` without its Medication resources, which go to ``out.medications``."""
     kept = []
     for resource in resources:
-        if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
-            out.medications[f"Medication/{resource['id']}"] = resource
+        if resource.resource_type == "Medication" and isinstance(resource.data.id, str):
+            out.medications[f"Medication/{resource.data.id}"] = resource
         else:
             kept.append(resource)
     return kept
 
 
-def _medication_reference(resource: dict[str, Any]) -> str | None:
-    ref = resource.get("medicationReference")
+def _medication_reference(resource: Fhir) -> str | None:
+    if not isinstance(resource.data, MedicationUse) or not resource.data.medicationReference:
+        return None  # (a resource that failed its decode is skipped by the parser: nothing to look up)
+    ref = _JSON.decode(resource.data.medicationReference)
     if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
         value = str(ref["reference"])
         if value.startswith("#"):
@@ -373,7 +377,7 @@ def _medication_reference(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _add_missing_medication_refs(groups: Iterable[list[dict[str, Any]]], known: Mapping[str, Any],
+def _add_missing_medication_refs(groups: Iterable[list[Fhir]], known: Mapping[str, Any],
                                  base: FhirBase | None, wanted: dict[str, None]) -> None:
     """Add to ``wanted`` the ``Medication/<id>`` references (relative, or absolute under ``base``)
     that no resource we hold answers. One pass, set lookups: linear in the resources."""
@@ -381,8 +385,6 @@ def _add_missing_medication_refs(groups: Iterable[list[dict[str, Any]]], known: 
         return
     for resources in groups:
         for resource in resources:
-            if resource.get("resourceType") not in _MEDICATION_SOURCES:
-                continue
             ref = _medication_reference(resource)
             mid = local_reference(ref, "Medication", base) if ref else None
             if mid is None:
@@ -411,7 +413,7 @@ def _read_missing_medications(out: Gathered, connection: FhirConnection, executo
         except FhirError:
             failed += 1
             continue
-        if resource.get("resourceType") == "Medication":
+        if resource is not None and resource.resource_type == "Medication":
             out.medications[futures[future]] = resource
     if failed:  # the engine states the gap, from the records left unresolved
         log.info("medication reads failed", extra={"count": failed})

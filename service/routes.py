@@ -6,35 +6,29 @@ work happens in ``service.engine`` (hook) and ``service.feedback``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, current_app, request
 
 from service import engine, feedback, metrics, registry
 from service.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
-from service.hook_request import json_depth_exceeds
-from service.jsonio import JSONDecodeError, json_response, loads
+from service.jsonio import json_response
 
 __all__ = ["bp", "read_json_body"]
 
 bp = Blueprint("cds", __name__)
 
 
-def read_json_body() -> Any:
-    """The request body as JSON: 415 if it is not declared JSON, 400 if it is not valid JSON."""
+def read_json_body() -> bytes:
+    """The request body's bytes: 415 if it is not declared JSON, 400 if empty.
+
+    The handlers decode it straight into their typed structs (``service.jsonbody.decode_body``:
+    syntax, UTF-8, depth and shape in one place), so it is never parsed twice."""
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
-    raw = _body_bytes()
+    raw = _body_bytes()  # MAX_CONTENT_LENGTH -> 413, chunked bodies included
     if not raw:
         raise BadRequest("The request body is empty.")
-    try:
-        body = loads(raw)
-    except JSONDecodeError:
-        raise BadRequest("The request body is not valid JSON (or not valid UTF-8).") from None
-    if json_depth_exceeds(raw, current_app.config["MAX_JSON_DEPTH"]):
-        raise BadRequest("The request body is nested too deeply.")
-    return body
+    return raw
 
 
 _CHUNK = 64 * 1024
@@ -92,4 +86,4 @@ def service_feedback(service_id: str) -> Response:
     """CDS Hooks 2.0 feedback on cards this service returned."""
     spec = _service_or_404(service_id)
     body = read_json_body()
-    return json_response(feedback.receive(spec, body))
+    return json_response(feedback.receive(spec, body, max_depth=current_app.config["MAX_JSON_DEPTH"]))

@@ -186,3 +186,23 @@ def hostile_request() -> dict[str, Any]:
         }, "search": {"mode": "match"}})
     statements["total"] = len(statements["entry"])
     return body
+
+
+def parse_json(patient_id: str, patients: list[dict[str, Any]], resources: list[dict[str, Any]],
+               medications: dict[str, dict[str, Any]], *, strict: bool = False, fhir_server: str | None = None) -> Any:
+    """``service.fhir_parse.parse_patient_data`` on plain JSON resources, each encoded and decoded
+    on its own as ``service.gather`` does for prefetch and FHIR answers (a value that is not a
+    resource object is dropped there, as it is here)."""
+    import msgspec
+
+    from service.fhir_model import decode_resource
+    from service.fhir_parse import parse_patient_data
+
+    def decoded(items: list[Any]) -> list[Any]:
+        out = [decode_resource(msgspec.json.encode(r)) for r in items]
+        return [r for r in out if r is not None]
+
+    meds = {key: r for key, r in ((k, decode_resource(msgspec.json.encode(v))) for k, v in medications.items())
+            if r is not None}
+    return parse_patient_data(patient_id, decoded(patients), decoded(resources), meds, strict=strict,
+                              fhir_server=fhir_server)

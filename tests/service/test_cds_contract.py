@@ -9,6 +9,7 @@ import re
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.support import assert_no_empty_optional, assert_valid_cds_response, hook_body
@@ -478,7 +479,8 @@ def test_rule27_templates_are_rendered_from_context_and_user_tokens():
     from service.gather import render_template
     from service.hook_request import parse_hook_request
 
-    request = parse_hook_request(hook_body(prefetch=False), expected_hook="patient-view", prefetch_keys=frozenset())
+    raw = orjson.dumps(hook_body(prefetch=False))
+    request = parse_hook_request(raw, expected_hook="patient-view", prefetch_keys=frozenset())
     context = request.context
     assert render_template("Condition?patient={{context.patientId}}", context) == "Condition?patient=example-dm-001"
     assert render_template("Practitioner/{{userPractitionerId}}", context) == "Practitioner/example-rheumatologist"

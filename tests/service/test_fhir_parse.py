@@ -7,8 +7,7 @@ from datetime import date
 
 import pytest
 
-from service.fhir_parse import parse_patient_data
-from tests.support import example_names, resources_of
+from tests.support import example_names, parse_json, resources_of
 
 PID = "p1"
 UP = "." * 2  # a dot-dot segment, spelled so no line points outside the checkout
@@ -31,7 +30,7 @@ def _statement(**fields):
 
 
 def _parse(resources, medications=None, strict=False):
-    return parse_patient_data(PID, [], resources, medications or {}, strict=strict)
+    return parse_json(PID, [], resources, medications or {}, strict=strict)
 
 
 def test_a_statement_becomes_a_medication_record():
@@ -57,7 +56,7 @@ def test_partial_and_full_fhir_dates_are_read(text, expected):
 def test_an_invalid_date_we_read_skips_the_resource(bad):
     parsed = _parse([_statement(effectivePeriod={"start": bad})])
     assert parsed.medications == ()
-    assert parsed.skipped == {"MedicationStatement: invalid date": 1}
+    assert parsed.skipped == {"MedicationStatement: invalid effectivePeriod.start": 1}  # the field, by name
     assert parsed.invalid_medications == 1
 
 
@@ -93,7 +92,7 @@ def test_resources_about_another_patient_are_skipped():
 
 def test_absolute_subject_references_are_understood():
     statement = _statement(subject={"reference": f"https://ehr.example.org/fhir/Patient/{PID}/_history/2"})
-    parsed = parse_patient_data(PID, [], [statement], {}, fhir_server="https://EHR.example.org:443/fhir/")
+    parsed = parse_json(PID, [], [statement], {}, fhir_server="https://EHR.example.org:443/fhir/")
     assert len(parsed.medications) == 1
 
 
@@ -107,8 +106,8 @@ def test_absolute_subject_references_are_understood():
     f"Group/{PID}",
 ])
 def test_references_off_the_fhir_server_are_another_patient(reference):
-    parsed = parse_patient_data(PID, [], [_statement(subject={"reference": reference})], {},
-                                fhir_server="https://ehr.example.org/fhir")
+    parsed = parse_json(PID, [], [_statement(subject={"reference": reference})], {},
+                        fhir_server="https://ehr.example.org/fhir")
     assert parsed.medications == ()
     assert parsed.skipped == {"MedicationStatement: about another patient": 1}
 
@@ -172,7 +171,7 @@ def test_observation_values_and_reference_range_are_read():
 
 
 def test_the_patient_resource_must_be_the_patient_in_context():
-    parsed = parse_patient_data(PID, [{"resourceType": "Patient", "id": "other", "birthDate": "1970-01-01"}], [], {})
+    parsed = parse_json(PID, [{"resourceType": "Patient", "id": "other", "birthDate": "1970-01-01"}], [], {})
     assert parsed.patient is None
 
 
@@ -184,8 +183,8 @@ def test_fields_mode_and_strict_mode_agree_on_every_example_patient(name):
     others = [r for r in resources if r["resourceType"] not in ("Patient", "Medication")]
     meds = {f"Medication/{r['id']}": r for r in resources if r["resourceType"] == "Medication"}
     pid = patient[0]["id"]
-    fast = parse_patient_data(pid, patient, copy.deepcopy(others), meds)
-    strict = parse_patient_data(pid, patient, copy.deepcopy(others), meds, strict=True)
+    fast = parse_json(pid, patient, copy.deepcopy(others), meds)
+    strict = parse_json(pid, patient, copy.deepcopy(others), meds, strict=True)
     assert fast == strict
     assert not fast.skipped
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from service.fhir_parse import parse_patient_data
+from tests.support import parse_json
 
 PID = "p1"
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -48,7 +48,7 @@ def _resource(rtype="MedicationStatement", dosages=None, **fields):
 
 
 def _read(resource, strict=False):
-    parsed = parse_patient_data(PID, [], [resource], {}, strict=strict)
+    parsed = parse_json(PID, [], [resource], {}, strict=strict)
     assert len(parsed.medications) == 1, parsed.skipped  # a dose never costs us the record
     return parsed.medications[0].daily_dose_mg
 
@@ -124,8 +124,8 @@ def test_an_administration_dose_is_one_dose_not_a_daily_dose():
 def test_fields_mode_and_strict_mode_read_the_same_dose():
     for resource in (_resource(dosages=[_dosage(_dose(12.5), frequency=2)]),
                      _resource("MedicationRequest", dosages=[_dosage(_dose(5), period=8, period_unit="h")])):
-        fast = parse_patient_data(PID, [], [copy.deepcopy(resource)], {})
-        strict = parse_patient_data(PID, [], [copy.deepcopy(resource)], {}, strict=True)
+        fast = parse_json(PID, [], [copy.deepcopy(resource)], {})
+        strict = parse_json(PID, [], [copy.deepcopy(resource)], {}, strict=True)
         assert fast == strict and fast.medications[0].daily_dose_mg in (25.0, 15.0)
 
 
@@ -133,7 +133,7 @@ def test_fields_mode_and_strict_mode_read_the_same_dose():
 
 
 def _text(resource, strict=False):
-    parsed = parse_patient_data(PID, [], [resource], {}, strict=strict)
+    parsed = parse_json(PID, [], [resource], {}, strict=strict)
     assert len(parsed.medications) == 1, parsed.skipped
     return parsed.medications[0].dosage_text
 
@@ -180,7 +180,7 @@ def test_the_text_dose_reaches_the_facts_end_to_end():
 
     from mappings import build_facts
 
-    parsed = parse_patient_data(PID, [], [_resource(dosages=[{"text": "60 mg orally once daily"}])], {})
+    parsed = parse_json(PID, [], [_resource(dosages=[{"text": "60 mg orally once daily"}])], {})
     facts = build_facts(PID, None, [], parsed.medications, [], today=date(2026, 12, 1))
     (drug,) = facts.trials[0].drugs
     assert (drug.ingredient, drug.daily_dose_mg, drug.dose_source) == ("prednisone", 60.0, "text")

@@ -16,6 +16,7 @@ import pytest
 import responses
 
 from service import gather as gather_mod
+from service.fhir_model import decode_resource
 from service.fhir_url import FhirBase, local_reference, valid_id
 from tests.support import PREFETCH_TYPES, hook_body, prefetch_for, searchset
 
@@ -58,7 +59,8 @@ def test_missing_medication_references_are_collected_in_linear_work(monkeypatch:
     real = gather_mod.local_reference
     monkeypatch.setattr(gather_mod, "local_reference", lambda *a: _CountingStr(real(*a)))
     n = 4000
-    resources = [_statement(i, f"Medication/m{i % (n // 2)}") for i in range(n)]  # every id twice
+    resources = [decode_resource(json.dumps(_statement(i, f"Medication/m{i % (n // 2)}")).encode())
+                 for i in range(n)]  # every id twice, decoded as gather holds them
     wanted: dict[str, None] = {}
     _CountingStr.comparisons = 0
     gather_mod._add_missing_medication_refs([resources], {}, FhirBase.parse(BASE), wanted)
@@ -72,7 +74,7 @@ def test_a_40000_reference_prefetch_is_cut_at_the_cap_before_it_is_scanned(make_
     calls = {"refs": 0}
     real = gather_mod._medication_reference
 
-    def counted(resource: dict[str, Any]) -> str | None:
+    def counted(resource: Any) -> str | None:
         calls["refs"] += 1
         return real(resource)
 
@@ -89,6 +91,27 @@ def test_a_40000_reference_prefetch_is_cut_at_the_cap_before_it_is_scanned(make_
     assert "only the first 20000 records were read" in json.dumps(response.get_json())
     assert calls["refs"] <= 20000 + 100  # the example's own few statements, once each
     assert len(responses.calls) <= 50  # FHIR_MAX_MEDICATION_READS
+
+
+@pytest.mark.parametrize("limit, taken, cut", [(None, 3, False), (2, 2, True), (3, 3, False), (0, 0, True)])
+def test_a_bundle_page_decodes_no_entry_past_the_cap(monkeypatch: pytest.MonkeyPatch, limit: int | None,
+                                                     taken: int, cut: bool) -> None:
+    """The record cap with struct decoding: entries past it are never decoded, and the page says so."""
+    from service import fhir_model
+
+    decoded = {"n": 0}
+    real = fhir_model.decode_resource
+
+    def counted(raw: Any) -> Any:
+        decoded["n"] += 1
+        return real(raw)
+
+    monkeypatch.setattr(fhir_model, "decode_resource", counted)
+    bundle = fhir_model.decode_envelope(json.dumps(searchset([_statement(i, f"Medication/m{i}") for i in range(3)])).encode())
+    assert bundle is not None
+    page, was_cut = fhir_model.bundle_page(bundle, limit)
+    assert (len(page), was_cut) == (taken, cut)
+    assert decoded["n"] == taken
 
 
 @responses.activate
