@@ -60,12 +60,40 @@ class Plan:
     terminology_n: int
 
 
-FULL = Plan(latency_ref_n=1000, latency_heavy_n=300, warmup=50, info_ref_n=500, info_heavy_n=150, rss_total=1000,
-            rss_mark=100, throughput_s=10, throughput_warmup_s=2, throughput_rounds=5, noprefetch_n=100, query_n=20,
-            cold_runs=3, profile_n=100, terminology_n=2000)
-QUICK = Plan(latency_ref_n=200, latency_heavy_n=30, warmup=10, info_ref_n=60, info_heavy_n=10, rss_total=200,
-             rss_mark=100, throughput_s=2, throughput_warmup_s=1, throughput_rounds=2, noprefetch_n=15, query_n=5,
-             cold_runs=1, profile_n=20, terminology_n=500)
+FULL = Plan(
+    latency_ref_n=1000,
+    latency_heavy_n=300,
+    warmup=50,
+    info_ref_n=500,
+    info_heavy_n=150,
+    rss_total=1000,
+    rss_mark=100,
+    throughput_s=10,
+    throughput_warmup_s=2,
+    throughput_rounds=5,
+    noprefetch_n=100,
+    query_n=20,
+    cold_runs=3,
+    profile_n=100,
+    terminology_n=2000,
+)
+QUICK = Plan(
+    latency_ref_n=200,
+    latency_heavy_n=30,
+    warmup=10,
+    info_ref_n=60,
+    info_heavy_n=10,
+    rss_total=200,
+    rss_mark=100,
+    throughput_s=2,
+    throughput_warmup_s=1,
+    throughput_rounds=2,
+    noprefetch_n=15,
+    query_n=5,
+    cold_runs=1,
+    profile_n=20,
+    terminology_n=500,
+)
 
 LATENCY = ServerConfig(workers=1)
 THROUGHPUT = ServerConfig(workers=2)
@@ -145,21 +173,32 @@ def run(plan: Plan, workdir: Path) -> tuple[list[Row], list[str], list[hotspots.
     with ExitStack() as stack:
         urls: dict[str, str] = {}
         masters: dict[str, int] = {}
-        for name, app, app_env in (("service", SERVICE_APP, service_env(str(workdir / "tp.db"))),
-                                   ("floor", FLOOR_APP, floor_env),
-                                   ("service-nosql", DIAG_NOSQL_APP, service_env(str(workdir / "tp-nosql.db")))):
+        for name, app, app_env in (
+            ("service", SERVICE_APP, service_env(str(workdir / "tp.db"))),
+            ("floor", FLOOR_APP, floor_env),
+            ("service-nosql", DIAG_NOSQL_APP, service_env(str(workdir / "tp-nosql.db"))),
+        ):
             served = stack.enter_context(gunicorn_server(f"{name}-2w", app, app_env, THROUGHPUT, workdir))
             urls[name], masters[name] = served.base_url, served.pid
-        tp = throughput.interleaved(urls, ref_body, seconds=plan.throughput_s, rounds=plan.throughput_rounds,
-                                    warmup_s=plan.throughput_warmup_s, connections=CONNECTIONS, workdir=workdir)
+        tp = throughput.interleaved(
+            urls,
+            ref_body,
+            seconds=plan.throughput_s,
+            rounds=plan.throughput_rounds,
+            warmup_s=plan.throughput_warmup_s,
+            connections=CONNECTIONS,
+            workdir=workdir,
+        )
         tp_rss = {name: [read_rss_kib(p) for p in worker_pids(pid)] for name, pid in masters.items()}
     raw["tp"], raw["tp_rss"] = tp, tp_rss
 
     # --- 4. no-prefetch -------------------------------------------------------------------------------
     _log(f"no-prefetch: FHIR stub with {STUB_DELAY_S * 1000:.0f} ms per answer")
     np_env = service_env(str(workdir / "np.db"), ALLOW_INSECURE_LOCAL_FHIR="true")
-    with fhir_stub(reference_resources(), STUB_DELAY_S) as stub, \
-            gunicorn_server("service-np", SERVICE_APP, np_env, LATENCY, workdir) as served:
+    with (
+        fhir_stub(reference_resources(), STUB_DELAY_S) as stub,
+        gunicorn_server("service-np", SERVICE_APP, np_env, LATENCY, workdir) as served,
+    ):
         stub_base = f"http://{HOST}:{stub.server_address[1]}/fhir"
         client = _client(served)
         try:
@@ -203,10 +242,18 @@ def _latency_rows(label: str, pair: tuple[Stats, Stats], target: float | None, w
     for pct in ("p50", "p95", "p99"):
         s, f = getattr(service, f"{pct}_ms"), getattr(floor, f"{pct}_ms")
         judged = target is not None and pct == "p50"
-        rows.append(Row("1", f"{label} {pct} (n={service.n})", _ms(s), _ms(f), s / f,
-                        target=f"<= {target:g}x" if judged else "",
-                        check=(lambda r, t=target: r <= t) if judged else None,
-                        why_not=why))
+        rows.append(
+            Row(
+                "1",
+                f"{label} {pct} (n={service.n})",
+                _ms(s),
+                _ms(f),
+                s / f,
+                target=f"<= {target:g}x" if judged else "",
+                check=(lambda r, t=target: r <= t) if judged else None,
+                why_not=why,
+            )
+        )
     return rows
 
 
@@ -215,88 +262,224 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
     ref_s, ref_f = raw["ref"]
     heavy_s, heavy_f = raw["heavy"]
     rows: list[Row] = []
-    rows += _latency_rows("reference latency", raw["ref"], 2, (
-        f"the floor answers in {ref_f.p50_ms:.2f} ms, so 2x leaves {ref_f.p50_ms:.2f} ms for all of the service's "
-        f"work; it spends {ref_s.p50_ms - ref_f.p50_ms:.2f} ms more ({_breakdown(prof_ref)}). Served, the same work "
-        "costs more than in-process: client, gunicorn and service share 2 cores, so each call starts with cold "
-        "caches (in-process, touching 4 MiB between calls raised the service's CPU per call by ~40 %). "
-        "See hot spots."))
-    rows += _latency_rows("heavy latency", raw["heavy"], 4, (
-        f"{HEAVY_COUNTS['medications'] + HEAVY_COUNTS['conditions'] + HEAVY_COUNTS['observations']} resources cost "
-        f"{heavy_s.p50_ms - heavy_f.p50_ms:.2f} ms above the floor ({_breakdown(prof_heavy)}); per-resource field "
-        "checks in Python and building an immutable record per resource dominate, then freeing it all. "
-        "See hot spots."))
+    rows += _latency_rows(
+        "reference latency",
+        raw["ref"],
+        2,
+        (
+            f"the floor answers in {ref_f.p50_ms:.2f} ms, so 2x leaves {ref_f.p50_ms:.2f} ms for all of the service's "
+            f"work; it spends {ref_s.p50_ms - ref_f.p50_ms:.2f} ms more ({_breakdown(prof_ref)}). Served, the same work "
+            "costs more than in-process: client, gunicorn and service share 2 cores, so each call starts with cold "
+            "caches (in-process, touching 4 MiB between calls raised the service's CPU per call by ~40 %). "
+            "See hot spots."
+        ),
+    )
+    rows += _latency_rows(
+        "heavy latency",
+        raw["heavy"],
+        4,
+        (
+            f"{HEAVY_COUNTS['medications'] + HEAVY_COUNTS['conditions'] + HEAVY_COUNTS['observations']} resources cost "
+            f"{heavy_s.p50_ms - heavy_f.p50_ms:.2f} ms above the floor ({_breakdown(prof_heavy)}); per-resource field "
+            "checks in Python and building an immutable record per resource dominate, then freeing it all. "
+            "See hot spots."
+        ),
+    )
     for label, key in (("reference", "ref"), ("heavy", "heavy")):
         s, f = raw[key]
         rows.append(Row("1", f"{label} server CPU per request", _ms(s.cpu_ms), _ms(f.cpu_ms), s.cpu_ms / f.cpu_ms))
     for label, key in (("reference", "ref_info"), ("heavy", "heavy_info")):
         s, f = raw[key]
-        rows.append(Row("1", f"{label} p50, LOG_LEVEL=INFO (n={s.n})", _ms(s.p50_ms), _ms(f.p50_ms), s.p50_ms / f.p50_ms))
-        rows.append(Row("1", f"{label} server CPU per request, LOG_LEVEL=INFO", _ms(s.cpu_ms), _ms(f.cpu_ms),
-                        s.cpu_ms / f.cpu_ms))
+        rows.append(
+            Row("1", f"{label} p50, LOG_LEVEL=INFO (n={s.n})", _ms(s.p50_ms), _ms(f.p50_ms), s.p50_ms / f.p50_ms)
+        )
+        rows.append(
+            Row(
+                "1",
+                f"{label} server CPU per request, LOG_LEVEL=INFO",
+                _ms(s.cpu_ms),
+                _ms(f.cpu_ms),
+                s.cpu_ms / f.cpu_ms,
+            )
+        )
 
     tp = raw["tp"]
     pct = tp["service"].requests_per_s / tp["floor"].requests_per_s * 100
-    rows.append(Row("2", f"throughput, reference ({tp['service'].tool})", f"{tp['service'].requests_per_s:.0f} req/s",
-                    f"{tp['floor'].requests_per_s:.0f} req/s", pct, target=">= 50 %", check=lambda r: r >= 50,
-                    ratio_fmt="{:.0f} %",
-                    why_not=(f"throughput follows CPU per request: the service needs ~{ref_s.p50_ms / ref_f.p50_ms:.1f}x "
-                             "the floor's time per call (row 1), so it serves about that many times fewer.")))
-    rows.append(Row("2", "throughput, service without issued-card recording (diagnostic)",
-                    f"{tp['service-nosql'].requests_per_s:.0f} req/s", f"{tp['floor'].requests_per_s:.0f} req/s",
-                    tp["service-nosql"].requests_per_s / tp["floor"].requests_per_s * 100, ratio_fmt="{:.0f} %"))
+    rows.append(
+        Row(
+            "2",
+            f"throughput, reference ({tp['service'].tool})",
+            f"{tp['service'].requests_per_s:.0f} req/s",
+            f"{tp['floor'].requests_per_s:.0f} req/s",
+            pct,
+            target=">= 50 %",
+            check=lambda r: r >= 50,
+            ratio_fmt="{:.0f} %",
+            why_not=(
+                f"throughput follows CPU per request: the service needs ~{ref_s.p50_ms / ref_f.p50_ms:.1f}x "
+                "the floor's time per call (row 1), so it serves about that many times fewer."
+            ),
+        )
+    )
+    rows.append(
+        Row(
+            "2",
+            "throughput, service without issued-card recording (diagnostic)",
+            f"{tp['service-nosql'].requests_per_s:.0f} req/s",
+            f"{tp['floor'].requests_per_s:.0f} req/s",
+            tp["service-nosql"].requests_per_s / tp["floor"].requests_per_s * 100,
+            ratio_fmt="{:.0f} %",
+        )
+    )
     errors = tp["service"].errors + tp["floor"].errors
     if errors:
-        rows.append(Row("2", "throughput errors (non-2xx, socket)", str(tp["service"].errors), str(tp["floor"].errors), None))
+        rows.append(
+            Row("2", "throughput errors (non-2xx, socket)", str(tp["service"].errors), str(tp["floor"].errors), None)
+        )
 
     np_: noprefetch.NoPrefetch = raw["np"]
-    rows.append(Row("3", f"no-prefetch p50 vs slowest query (n={np_.hook.n})", _ms(np_.hook.p50_ms),
-                    _ms(np_.slowest_query.p50_ms) + f" ({np_.slowest_query_path})", np_.hook.p50_ms / np_.slowest_query.p50_ms,
-                    target="<= 1.3x", check=lambda r: r <= 1.3,
-                    why_not=(f"{np_.queries_per_hook:.1f} FHIR requests per hook call for {raw['np_templates']} templates; "
-                             f"{np_.hook.p50_ms - np_.slowest_query.p50_ms:.1f} ms above the slowest query.")))
-    rows.append(Row("3", "no-prefetch p95", _ms(np_.hook.p95_ms), _ms(np_.slowest_query.p95_ms),
-                    np_.hook.p95_ms / np_.slowest_query.p95_ms))
-    rows.append(Row("3", "FHIR requests per hook call", f"{np_.queries_per_hook:.1f}", f"{raw['np_templates']} templates",
-                    np_.queries_per_hook / raw["np_templates"]))
+    rows.append(
+        Row(
+            "3",
+            f"no-prefetch p50 vs slowest query (n={np_.hook.n})",
+            _ms(np_.hook.p50_ms),
+            _ms(np_.slowest_query.p50_ms) + f" ({np_.slowest_query_path})",
+            np_.hook.p50_ms / np_.slowest_query.p50_ms,
+            target="<= 1.3x",
+            check=lambda r: r <= 1.3,
+            why_not=(
+                f"{np_.queries_per_hook:.1f} FHIR requests per hook call for {raw['np_templates']} templates; "
+                f"{np_.hook.p50_ms - np_.slowest_query.p50_ms:.1f} ms above the slowest query."
+            ),
+        )
+    )
+    rows.append(
+        Row(
+            "3",
+            "no-prefetch p95",
+            _ms(np_.hook.p95_ms),
+            _ms(np_.slowest_query.p95_ms),
+            np_.hook.p95_ms / np_.slowest_query.p95_ms,
+        )
+    )
+    rows.append(
+        Row(
+            "3",
+            "FHIR requests per hook call",
+            f"{np_.queries_per_hook:.1f}",
+            f"{raw['np_templates']} templates",
+            np_.queries_per_hook / raw["np_templates"],
+        )
+    )
 
     cold: startup.ColdStart = raw["cold"]
-    rows.append(Row("4", f"cold start: import + create_app (median of {cold.runs})", f"{cold.service_s:.2f} s",
-                    f"{cold.floor_s:.2f} s (import flask + Flask())", cold.service_s / cold.floor_s,
-                    target="< 1.5 s", check=lambda s: s < 1.5, judged=cold.service_s,
-                    why_not=(f"import {cold.service_import_s:.2f} s + create_app {cold.service_create_s:.2f} s; the "
-                             f"knowledge YAML alone takes {raw['yaml'][0]:.2f} s with the pure-Python loader (next row). "
-                             "The machine was busy: compare the ratio to Flask's start, which is stable.")))
+    rows.append(
+        Row(
+            "4",
+            f"cold start: import + create_app (median of {cold.runs})",
+            f"{cold.service_s:.2f} s",
+            f"{cold.floor_s:.2f} s (import flask + Flask())",
+            cold.service_s / cold.floor_s,
+            target="< 1.5 s",
+            check=lambda s: s < 1.5,
+            judged=cold.service_s,
+            why_not=(
+                f"import {cold.service_import_s:.2f} s + create_app {cold.service_create_s:.2f} s; the "
+                f"knowledge YAML alone takes {raw['yaml'][0]:.2f} s with the pure-Python loader (next row). "
+                "The machine was busy: compare the ratio to Flask's start, which is stable."
+            ),
+        )
+    )
     pure, fast, files = raw["yaml"]
-    rows.append(Row("4", f"knowledge YAML parse ({files} files), yaml.safe_load", f"{pure * 1000:.0f} ms",
-                    f"{fast * 1000:.0f} ms (yaml.CSafeLoader)", pure / fast))
+    rows.append(
+        Row(
+            "4",
+            f"knowledge YAML parse ({files} files), yaml.safe_load",
+            f"{pure * 1000:.0f} ms",
+            f"{fast * 1000:.0f} ms (yaml.CSafeLoader)",
+            pure / fast,
+        )
+    )
     rss, rss_floor = raw["rss"], raw["rss_floor"]
-    rows.append(Row("4", f"RSS growth, request {plan.rss_mark} -> {plan.rss_total} (1 worker)", f"{rss.growth_pct:+.1f} %",
-                    f"{rss_floor.growth_pct:+.1f} %", None, target="< 5 %", check=lambda g: g < 5, judged=rss.growth_pct,
-                    why_not=f"{rss.at_100_kib} -> {rss.at_1000_kib} KiB."))
-    rows.append(Row("4", f"RSS per worker after {plan.rss_total} requests", f"{max(rss.at_1000_kib) / 1024:.1f} MiB",
-                    f"{max(rss_floor.at_1000_kib) / 1024:.1f} MiB", max(rss.at_1000_kib) / max(rss_floor.at_1000_kib)))
-    rows.append(Row("4", "RSS per worker after throughput run (2 workers)",
-                    " / ".join(f"{k / 1024:.1f}" for k in raw["tp_rss"]["service"]) + " MiB",
-                    " / ".join(f"{k / 1024:.1f}" for k in raw["tp_rss"]["floor"]) + " MiB",
-                    max(raw["tp_rss"]["service"]) / max(raw["tp_rss"]["floor"])))
+    rows.append(
+        Row(
+            "4",
+            f"RSS growth, request {plan.rss_mark} -> {plan.rss_total} (1 worker)",
+            f"{rss.growth_pct:+.1f} %",
+            f"{rss_floor.growth_pct:+.1f} %",
+            None,
+            target="< 5 %",
+            check=lambda g: g < 5,
+            judged=rss.growth_pct,
+            why_not=f"{rss.at_100_kib} -> {rss.at_1000_kib} KiB.",
+        )
+    )
+    rows.append(
+        Row(
+            "4",
+            f"RSS per worker after {plan.rss_total} requests",
+            f"{max(rss.at_1000_kib) / 1024:.1f} MiB",
+            f"{max(rss_floor.at_1000_kib) / 1024:.1f} MiB",
+            max(rss.at_1000_kib) / max(rss_floor.at_1000_kib),
+        )
+    )
+    rows.append(
+        Row(
+            "4",
+            "RSS per worker after throughput run (2 workers)",
+            " / ".join(f"{k / 1024:.1f}" for k in raw["tp_rss"]["service"]) + " MiB",
+            " / ".join(f"{k / 1024:.1f}" for k in raw["tp_rss"]["floor"]) + " MiB",
+            max(raw["tp_rss"]["service"]) / max(raw["tp_rss"]["floor"]),
+        )
+    )
 
     term = raw["term"]
     records = HEAVY_COUNTS["medications"]
-    rows.append(Row("5", "terminology: uncached resolution per record", f"{term['uncached_us_per_record']:.1f} us",
-                    f"{ref_f.p50_ms * 1000:.0f} us (reference floor p50)",
-                    term["uncached_us_per_record"] / (ref_f.p50_ms * 1000)))
-    rows.append(Row("5", "terminology: cached resolution per record", f"{term['cached_us_per_record']:.1f} us",
-                    f"{term['uncached_us_per_record']:.1f} us (uncached)",
-                    term["cached_us_per_record"] / term["uncached_us_per_record"]))
-    rows.append(Row("5", f"terminology: {records} records uncached (heavy patient)",
-                    _ms(term["uncached_us_per_record"] * records / 1000), _ms(ref_f.p50_ms) + " (reference floor p50)",
-                    term["uncached_us_per_record"] * records / 1000 / ref_f.p50_ms))
-    rows.append(Row("5", "terminology: build_facts per record", f"{term['build_facts_us_per_record']:.1f} us",
-                    f"{term['uncached_us_per_record']:.1f} us (uncached resolution)",
-                    term["build_facts_us_per_record"] / term["uncached_us_per_record"]))
-    rows.append(Row("5", "terminology: tables load", f"{term['load_ms']:.0f} ms", f"{cold.floor_s * 1000:.0f} ms (Flask cold start)",
-                    term["load_ms"] / (cold.floor_s * 1000)))
+    rows.append(
+        Row(
+            "5",
+            "terminology: uncached resolution per record",
+            f"{term['uncached_us_per_record']:.1f} us",
+            f"{ref_f.p50_ms * 1000:.0f} us (reference floor p50)",
+            term["uncached_us_per_record"] / (ref_f.p50_ms * 1000),
+        )
+    )
+    rows.append(
+        Row(
+            "5",
+            "terminology: cached resolution per record",
+            f"{term['cached_us_per_record']:.1f} us",
+            f"{term['uncached_us_per_record']:.1f} us (uncached)",
+            term["cached_us_per_record"] / term["uncached_us_per_record"],
+        )
+    )
+    rows.append(
+        Row(
+            "5",
+            f"terminology: {records} records uncached (heavy patient)",
+            _ms(term["uncached_us_per_record"] * records / 1000),
+            _ms(ref_f.p50_ms) + " (reference floor p50)",
+            term["uncached_us_per_record"] * records / 1000 / ref_f.p50_ms,
+        )
+    )
+    rows.append(
+        Row(
+            "5",
+            "terminology: build_facts per record",
+            f"{term['build_facts_us_per_record']:.1f} us",
+            f"{term['uncached_us_per_record']:.1f} us (uncached resolution)",
+            term["build_facts_us_per_record"] / term["uncached_us_per_record"],
+        )
+    )
+    rows.append(
+        Row(
+            "5",
+            "terminology: tables load",
+            f"{term['load_ms']:.0f} ms",
+            f"{cold.floor_s * 1000:.0f} ms (Flask cold start)",
+            term["load_ms"] / (cold.floor_s * 1000),
+        )
+    )
 
     rows += hostile.rows(raw["hostile"])
 
@@ -337,7 +520,9 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run (< 60 s): fewer requests, shorter windows")
-    parser.add_argument("--out", type=Path, help="where to write the results (default: bench/RESULTS.md; --quick: none)")
+    parser.add_argument(
+        "--out", type=Path, help="where to write the results (default: bench/RESULTS.md; --quick: none)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (server logs) for inspection")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -357,8 +542,10 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     judged = [r for r in rows if r.met is not None]
     missed = [r for r in judged if r.met is False]
-    print(f"\n{len(judged) - len(missed)} of {len(judged)} targets met in {elapsed:.0f} s"
-          + ("" if not missed else ": NOT met - " + "; ".join(f"{r.section} {r.measure}" for r in missed)))
+    print(
+        f"\n{len(judged) - len(missed)} of {len(judged)} targets met in {elapsed:.0f} s"
+        + ("" if not missed else ": NOT met - " + "; ".join(f"{r.section} {r.measure}" for r in missed))
+    )
     if out is not None:
         command = "python -m bench" + (" --quick" if args.quick else "")
         write_results(out, command=command, rows=rows, notes=notes, profiles=profiles, info=info, elapsed_s=elapsed)
@@ -367,8 +554,11 @@ def main(argv: list[str] | None = None) -> int:
     report = clinic.run()
     print("\n".join(report.lines()))
     if out is not None:
-        replace_section(out, "Simulated clinic (issue 16)",
-                        clinic.section(report, {d: clinic.run(SUPPRESS_DAYS=d) for d in clinic.WHAT_IF_DAYS}))
+        replace_section(
+            out,
+            "Simulated clinic (issue 16)",
+            clinic.section(report, {d: clinic.run(SUPPRESS_DAYS=d) for d in clinic.WHAT_IF_DAYS}),
+        )
     # Issue 17: SQLite vs PostgreSQL (throw-away local cluster); skipped, and said, without PostgreSQL.
     from bench import postgres, storage
 

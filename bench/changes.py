@@ -22,16 +22,31 @@ SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 CK_LOINC = "2157-6"
 # Agents a failed trial may be added for, in order: RxNorm ingredient, name.
-_AGENTS = (("42316", "tacrolimus"), ("6851", "methotrexate"), ("1256", "azathioprine"),
-           ("1357536", "tofacitinib"), ("3002", "cyclophosphamide"), ("68149", "mycophenolate mofetil"),
-           ("121191", "rituximab"), ("5666", "immunoglobulin G"))
+_AGENTS = (
+    ("42316", "tacrolimus"),
+    ("6851", "methotrexate"),
+    ("1256", "azathioprine"),
+    ("1357536", "tofacitinib"),
+    ("3002", "cyclophosphamide"),
+    ("68149", "mycophenolate mofetil"),
+    ("121191", "rituximab"),
+    ("5666", "immunoglobulin G"),
+)
 _BANDS = (1.0, 2.0, 5.0, 10.0)  # cards.fingerprint's enzyme bands (multiples of the upper limit of normal)
 _CONFIRMED = {
-    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-    "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                                       "code": "confirmed"}]},
-    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                              "code": "problem-list-item"}]}],
+    "clinicalStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+    },
+    "verificationStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]
+    },
+    "category": [
+        {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item"}
+            ]
+        }
+    ],
 }
 
 
@@ -63,18 +78,30 @@ def new_failed_trial(resources: Resources, on: date) -> Resources | None:
     if agent is None:
         return None
     code, name = agent
-    return _with(resources, {
-        "resourceType": "MedicationStatement", "status": "completed",
-        "statusReason": [{"text": "Inadequate response"}],
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code, "display": name}], "text": name},
-        "effectivePeriod": {"start": (on - timedelta(days=215)).isoformat(), "end": (on - timedelta(days=1)).isoformat()},
-        "dateAsserted": on.isoformat(),
-    })
+    return _with(
+        resources,
+        {
+            "resourceType": "MedicationStatement",
+            "status": "completed",
+            "statusReason": [{"text": "Inadequate response"}],
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code, "display": name}], "text": name},
+            "effectivePeriod": {
+                "start": (on - timedelta(days=215)).isoformat(),
+                "end": (on - timedelta(days=1)).isoformat(),
+            },
+            "dateAsserted": on.isoformat(),
+        },
+    )
 
 
 def _latest_ck(resources: Resources) -> dict[str, Any] | None:
-    cks = [r for r in resources if r["resourceType"] == "Observation" and r.get("valueQuantity")
-           and any(c.get("code") == CK_LOINC for c in r.get("code", {}).get("coding", []))]
+    cks = [
+        r
+        for r in resources
+        if r["resourceType"] == "Observation"
+        and r.get("valueQuantity")
+        and any(c.get("code") == CK_LOINC for c in r.get("code", {}).get("coding", []))
+    ]
     return max(cks, key=lambda r: r.get("effectiveDateTime", ""), default=None)
 
 
@@ -100,10 +127,17 @@ def ck_higher_band(resources: Resources, on: date) -> Resources | None:
 def ild_found(resources: Resources, on: date) -> Resources | None:
     if "233703007" in _codes(resources):
         return None
-    return _with(resources, {"resourceType": "Condition", **copy.deepcopy(_CONFIRMED),
-                             "code": {"coding": [{"system": SNOMED, "code": "233703007",
-                                                  "display": "Interstitial lung disease (disorder)"}]},
-                             "onsetDateTime": on.isoformat()})
+    return _with(
+        resources,
+        {
+            "resourceType": "Condition",
+            **copy.deepcopy(_CONFIRMED),
+            "code": {
+                "coding": [{"system": SNOMED, "code": "233703007", "display": "Interstitial lung disease (disorder)"}]
+            },
+            "onsetDateTime": on.isoformat(),
+        },
+    )
 
 
 def pregnancy(resources: Resources, on: date) -> Resources | None:
@@ -111,9 +145,15 @@ def pregnancy(resources: Resources, on: date) -> Resources | None:
     born = date.fromisoformat(patient.get("birthDate", "1900-01-01"))
     if patient.get("gender") != "female" or not 18 <= (on - born).days // 365 <= 50 or "77386006" in _codes(resources):
         return None
-    return _with(resources, {"resourceType": "Condition", **copy.deepcopy(_CONFIRMED),
-                             "code": {"coding": [{"system": SNOMED, "code": "77386006", "display": "Pregnant (finding)"}]},
-                             "onsetDateTime": on.isoformat()})
+    return _with(
+        resources,
+        {
+            "resourceType": "Condition",
+            **copy.deepcopy(_CONFIRMED),
+            "code": {"coding": [{"system": SNOMED, "code": "77386006", "display": "Pregnant (finding)"}]},
+            "onsetDateTime": on.isoformat(),
+        },
+    )
 
 
 CHANGES: dict[str, Change] = {

@@ -94,9 +94,14 @@ def _body(resources: list[dict[str, Any]]) -> bytes:
     from tests.support import prefetch_from_resources
 
     pid = next(r for r in resources if r["resourceType"] == "Patient")["id"]
-    return json.dumps({"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-                       "context": {"userId": DEFAULT_USER_ID, "patientId": pid},
-                       "prefetch": prefetch_from_resources(resources)}).encode()
+    return json.dumps(
+        {
+            "hook": "patient-view",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": DEFAULT_USER_ID, "patientId": pid},
+            "prefetch": prefetch_from_resources(resources),
+        }
+    ).encode()
 
 
 def _placed_orders(card: dict[str, Any], on: date) -> list[dict[str, Any]]:
@@ -104,8 +109,9 @@ def _placed_orders(card: dict[str, Any], on: date) -> list[dict[str, Any]]:
     orders = []
     for action in card["suggestions"][0].get("actions", []):
         resource = copy.deepcopy(action["resource"])
-        resource.update(id=f"placed-{uuid.uuid4().hex[:12]}", status="active", intent="order",
-                        authoredOn=on.isoformat())
+        resource.update(
+            id=f"placed-{uuid.uuid4().hex[:12]}", status="active", intent="order", authoredOn=on.isoformat()
+        )
         orders.append(resource)
     return orders
 
@@ -124,9 +130,17 @@ def run(weeks: int = 52, **settings: Any) -> ClinicReport:
     patients = list_patients()
     report = ClinicReport(weeks=weeks, patients=len(patients))
     with tempfile.TemporaryDirectory(prefix="myositis-clinic-") as tmp:
-        app = create_app({"TESTING": True, "AUTH_ENABLED": False, "DATABASE": f"{tmp}/clinic.sqlite3",
-                          "TODAY": START.isoformat(), "PATIENT_KEY_SECRET": "clinic-" + uuid.uuid4().hex,
-                          "LOG_LEVEL": "ERROR", **settings})
+        app = create_app(
+            {
+                "TESTING": True,
+                "AUTH_ENABLED": False,
+                "DATABASE": f"{tmp}/clinic.sqlite3",
+                "TODAY": START.isoformat(),
+                "PATIENT_KEY_SECRET": "clinic-" + uuid.uuid4().hex,
+                "LOG_LEVEL": "ERROR",
+                **settings,
+            }
+        )
         engine = app.extensions["myositis_engine"]
         client = app.test_client()
         with app.app_context():
@@ -169,13 +183,25 @@ def run(weeks: int = 52, **settings: Any) -> ClinicReport:
                     answered += 1
                     stamp = f"{day.isoformat()}T10:00:00Z"
                     if reply == "accept" and card.get("suggestions"):
-                        feedback.append({"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": stamp,
-                                         "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}]})
+                        feedback.append(
+                            {
+                                "card": card["uuid"],
+                                "outcome": "accepted",
+                                "outcomeTimestamp": stamp,
+                                "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+                            }
+                        )
                         resources = resources + _placed_orders(card, day)
                     elif reply.startswith("override:"):
                         code = reply.split(":", 1)[1]
-                        feedback.append({"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": stamp,
-                                         "overrideReason": {"reason": {"system": REASON_SYSTEM, "code": code}}})
+                        feedback.append(
+                            {
+                                "card": card["uuid"],
+                                "outcome": "overridden",
+                                "outcomeTimestamp": stamp,
+                                "overrideReason": {"reason": {"system": REASON_SYSTEM, "code": code}},
+                            }
+                        )
                     else:
                         reply = "ignore"  # also an "accept" of a card without suggestions: nothing to accept
                     report.answers[reply.split(":")[0]] = report.answers.get(reply.split(":")[0], 0) + 1
@@ -189,39 +215,59 @@ WHAT_IF_DAYS = (60, 90)  # other SUPPRESS_DAYS, run for the results file so the 
 
 
 def section(report: ClinicReport, what_if: dict[int, ClinicReport] | None = None) -> str:
-    verdict = ("Both targets met." if report.ok else
-               "NOT met: " + "; ".join(
-                   ([f"{report.reduction * 100:.1f} % fewer cards is below {REDUCTION_TARGET * 100:.0f} %"]
-                    if report.reduction < REDUCTION_TARGET else [])
-                   + ([f"{len(report.missed)} material change(s) missed"] if report.missed else [])))
-    return "\n".join([
-        "Regenerate with `python -m bench.clinic` (also part of `make bench`). "
-        + " ".join((__doc__ or "").split("\n\n")[2].split()),
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| chart opens | {report.opens} ({report.patients} patients x {report.weeks} weeks) | |",
-        f"| cards shown without suppression | {report.built} | |",
-        f"| cards shown with suppression | {report.shown} | |",
-        f"| fewer cards shown | {report.reduction * 100:.1f} % | >= {REDUCTION_TARGET * 100:.0f} % |",
-        f"| scripted changes that re-showed a card at that open | {len(report.changes)} | |",
-        f"| material changes missed (no card within one chart open) | {len(report.missed)} | 0 |",
-        f"| scripted changes that altered no card (nothing to show) | {len(report.immaterial)} | |",
-        "",
-        verdict,
-        "",
-        *([("Why: with weekly chart opens an overridden card with nothing new comes back when its 30 days "
-            "run out (every fifth open; a second override then holds 90 days), and remind-later brings it back "
-            "the next week; the rest is cards re-shown because the record brought news (scripted changes, "
-            "placed orders, trials becoming judgeable as the record ages). The same clinic with a longer first "
-            "override period: "
-            + ", ".join(f"SUPPRESS_DAYS={d}: {w.reduction * 100:.1f} % fewer, {len(w.missed)} missed"
-                        for d, w in sorted((what_if or {}).items()))
-            + ". Choosing the period is a clinical decision; the default stays at the 30 days issue 16 asks for."), ""]
-          if report.reduction < REDUCTION_TARGET else []),
-        *[f"- missed: {m}" for m in report.missed],
-        *[f"- altered no card: {m}" for m in report.immaterial],
-    ])
+    verdict = (
+        "Both targets met."
+        if report.ok
+        else "NOT met: "
+        + "; ".join(
+            (
+                [f"{report.reduction * 100:.1f} % fewer cards is below {REDUCTION_TARGET * 100:.0f} %"]
+                if report.reduction < REDUCTION_TARGET
+                else []
+            )
+            + ([f"{len(report.missed)} material change(s) missed"] if report.missed else [])
+        )
+    )
+    return "\n".join(
+        [
+            "Regenerate with `python -m bench.clinic` (also part of `make bench`). "
+            + " ".join((__doc__ or "").split("\n\n")[2].split()),
+            "",
+            "| measure | value | target |",
+            "|---|---|---|",
+            f"| chart opens | {report.opens} ({report.patients} patients x {report.weeks} weeks) | |",
+            f"| cards shown without suppression | {report.built} | |",
+            f"| cards shown with suppression | {report.shown} | |",
+            f"| fewer cards shown | {report.reduction * 100:.1f} % | >= {REDUCTION_TARGET * 100:.0f} % |",
+            f"| scripted changes that re-showed a card at that open | {len(report.changes)} | |",
+            f"| material changes missed (no card within one chart open) | {len(report.missed)} | 0 |",
+            f"| scripted changes that altered no card (nothing to show) | {len(report.immaterial)} | |",
+            "",
+            verdict,
+            "",
+            *(
+                [
+                    (
+                        "Why: with weekly chart opens an overridden card with nothing new comes back when its 30 days "
+                        "run out (every fifth open; a second override then holds 90 days), and remind-later brings it back "
+                        "the next week; the rest is cards re-shown because the record brought news (scripted changes, "
+                        "placed orders, trials becoming judgeable as the record ages). The same clinic with a longer first "
+                        "override period: "
+                        + ", ".join(
+                            f"SUPPRESS_DAYS={d}: {w.reduction * 100:.1f} % fewer, {len(w.missed)} missed"
+                            for d, w in sorted((what_if or {}).items())
+                        )
+                        + ". Choosing the period is a clinical decision; the default stays at the 30 days issue 16 asks for."
+                    ),
+                    "",
+                ]
+                if report.reduction < REDUCTION_TARGET
+                else []
+            ),
+            *[f"- missed: {m}" for m in report.missed],
+            *[f"- altered no card: {m}" for m in report.immaterial],
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,8 +77,12 @@ def _client(port: int, index: int, batch: int, stop_at: float, ack_path: str, se
             sent.write("\n".join(cards) + "\n")
             sent.flush()
             try:
-                conn.request("POST", FEEDBACK, body=json.dumps({"feedback": [_item(c) for c in cards]}).encode(),
-                             headers={"Content-Type": "application/json"})
+                conn.request(
+                    "POST",
+                    FEEDBACK,
+                    body=json.dumps({"feedback": [_item(c) for c in cards]}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
                 response = conn.getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException):
@@ -115,8 +119,12 @@ def _post_after_restart(port: int) -> bool:
     conn = http.client.HTTPConnection(HOST, port, timeout=_TIMEOUT_S)
     try:
         for i in range(3):
-            conn.request("POST", FEEDBACK, body=json.dumps({"feedback": [_item(f"after-restart-{i}")]}).encode(),
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                FEEDBACK,
+                body=json.dumps({"feedback": [_item(f"after-restart-{i}")]}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             if response.status != 200 or json.loads(response.read()) != {"received": 1, "stored": 1}:
                 return False
@@ -127,8 +135,9 @@ def _post_after_restart(port: int) -> bool:
         conn.close()
 
 
-def run(clients: int = 4, seconds: float = 4.0, kill_after: float = 2.0, batch: int = 3,
-        workers: int = 2) -> DurabilityReport:
+def run(
+    clients: int = 4, seconds: float = 4.0, kill_after: float = 2.0, batch: int = 3, workers: int = 2
+) -> DurabilityReport:
     if not 0 < kill_after < seconds:
         raise ValueError("kill_after must be within the run")
     with tempfile.TemporaryDirectory(prefix="myositis-durability-") as tmp:
@@ -142,9 +151,13 @@ def run(clients: int = 4, seconds: float = 4.0, kill_after: float = 2.0, batch: 
             # every client has had an answer, so slow process start-up on a busy machine cannot make
             # the run kill a server nobody has written to yet.
             stop_at = time.time() + seconds + _STARTUP_CAP_S
-            procs = [ctx.Process(target=_client, args=(served.port, i, batch, stop_at,
-                                                         str(work / f"ack-{i}.txt"), str(work / f"sent-{i}.txt")))
-                     for i in range(clients)]
+            procs = [
+                ctx.Process(
+                    target=_client,
+                    args=(served.port, i, batch, stop_at, str(work / f"ack-{i}.txt"), str(work / f"sent-{i}.txt")),
+                )
+                for i in range(clients)
+            ]
             for proc in procs:
                 proc.start()
             _wait_for_first_acks(work, clients, procs)
@@ -157,7 +170,9 @@ def run(clients: int = 4, seconds: float = 4.0, kill_after: float = 2.0, batch: 
                 if proc.is_alive():
                     proc.kill()
                     proc.join(timeout=_TIMEOUT_S)
-        with gunicorn_server("durability-restart", "service.wsgi:app", env, ServerConfig(workers=workers), work) as again:
+        with gunicorn_server(
+            "durability-restart", "service.wsgi:app", env, ServerConfig(workers=workers), work
+        ) as again:
             after_ok = _post_after_restart(again.port)
         acknowledged: set[str] = set()
         sent: set[str] = set()
@@ -165,8 +180,15 @@ def run(clients: int = 4, seconds: float = 4.0, kill_after: float = 2.0, batch: 
             acknowledged |= _lines(work / f"ack-{i}.txt")
             sent |= _lines(work / f"sent-{i}.txt")
         stored = _stored(database)
-    return DurabilityReport(sent=len(sent), acknowledged=len(acknowledged), stored=len(stored),
-                            lost=sorted(acknowledged - stored), phantom=sorted(stored - sent), after_restart_ok=after_ok, killed_pids=killed)
+    return DurabilityReport(
+        sent=len(sent),
+        acknowledged=len(acknowledged),
+        stored=len(stored),
+        lost=sorted(acknowledged - stored),
+        phantom=sorted(stored - sent),
+        after_restart_ok=after_ok,
+        killed_pids=killed,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

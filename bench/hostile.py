@@ -104,8 +104,12 @@ def _nginx(upstream_port: int, workdir: Path) -> Iterator[int | None]:
     path = workdir / "nginx.conf"
     path.write_text(text + "\n")
     (workdir / "nginx-tmp").mkdir(exist_ok=True)
-    process = subprocess.Popen([binary, "-c", str(path), "-p", str(workdir / "nginx-tmp"), "-g", "daemon off;"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [binary, "-c", str(path), "-p", str(workdir / "nginx-tmp"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         for _ in range(200):
             with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.2):
@@ -126,8 +130,10 @@ def _slow_body_clients(port: int, count: int) -> Iterator[list[socket.socket]]:
     try:
         for _ in range(count):
             sock = socket.create_connection((HOST, port), timeout=5)
-            sock.sendall(f"POST {HOOK_PATH} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
-                         "Content-Length: 1000\r\n\r\n{".encode())
+            sock.sendall(
+                f"POST {HOOK_PATH} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 1000\r\n\r\n{".encode()
+            )
             socks.append(sock)
         yield socks
     finally:
@@ -159,7 +165,9 @@ def _dripping_calls(port: int, count: int) -> Iterator[None]:
     server.daemon_threads = True
     server.stop = threading.Event()  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    body = orjson.dumps(hook_body(REFERENCE, prefetch=False, fhir_server=f"http://{HOST}:{server.server_address[1]}/fhir"))
+    body = orjson.dumps(
+        hook_body(REFERENCE, prefetch=False, fhir_server=f"http://{HOST}:{server.server_address[1]}/fhir")
+    )
     stop = threading.Event()
 
     def caller() -> None:
@@ -191,10 +199,22 @@ def big_prefetch_body() -> bytes:
     body = hook_body(REFERENCE)
     pid = body["context"]["patientId"]
     body["fhirServer"] = f"http://{HOST}:9/fhir"  # references count as this server's; nothing listens (reads fail fast)
-    body["prefetch"]["medicationStatements"] = {"resourceType": "Bundle", "type": "searchset", "entry": [
-        {"resource": {"resourceType": "MedicationStatement", "id": f"s{i}", "status": "completed",
-                      "medicationReference": {"reference": f"Medication/m{i}"},
-                      "subject": {"reference": f"Patient/{pid}"}}} for i in range(REFERENCES)]}
+    body["prefetch"]["medicationStatements"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "MedicationStatement",
+                    "id": f"s{i}",
+                    "status": "completed",
+                    "medicationReference": {"reference": f"Medication/m{i}"},
+                    "subject": {"reference": f"Patient/{pid}"},
+                }
+            }
+            for i in range(REFERENCES)
+        ],
+    }
     return orjson.dumps(body)
 
 
@@ -236,8 +256,10 @@ def run(workdir: Path, n: int = 40) -> Hostile:
     env = service_env(str(workdir / "hostile.db"), ALLOW_INSECURE_LOCAL_FHIR="true")
     normal = orjson.dumps(hook_body(REFERENCE))
     big = big_prefetch_body()
-    with gunicorn_server("service-hostile", "service.wsgi:app", env, ServerConfig(workers=2), workdir) as served, \
-            _nginx(served.port, workdir) as nginx_port:
+    with (
+        gunicorn_server("service-hostile", "service.wsgi:app", env, ServerConfig(workers=2), workdir) as served,
+        _nginx(served.port, workdir) as nginx_port,
+    ):
         port = nginx_port or served.port
         _timed_calls(port, normal, 10)  # warm-up
         quiet = _timed_calls(port, normal, n)
@@ -249,26 +271,51 @@ def run(workdir: Path, n: int = 40) -> Hostile:
         with _big_prefetch_calls(port, big, done):
             heavy = _timed_calls(port, normal, n)
         rss = _peak_rss_mib(served.pid)
-    return Hostile("nginx" if nginx_port else "gunicorn (no nginx binary)", quiet, slow, drip, heavy, rss, n,
-                   len(big), done[0])
+    return Hostile(
+        "nginx" if nginx_port else "gunicorn (no nginx binary)", quiet, slow, drip, heavy, rss, n, len(big), done[0]
+    )
 
 
 def rows(h: Hostile) -> list[Row]:
     def ratio_row(label: str, value: float, why: str) -> Row:
-        return Row("6", f"{label} (n={h.n}, via {h.front})", f"{value:.2f} ms", f"{h.quiet_ms:.2f} ms (quiet p50)",
-                   value / h.quiet_ms, target=f"<= {TARGET_RATIO:g}x", check=lambda r: r <= TARGET_RATIO, why_not=why)
+        return Row(
+            "6",
+            f"{label} (n={h.n}, via {h.front})",
+            f"{value:.2f} ms",
+            f"{h.quiet_ms:.2f} ms (quiet p50)",
+            value / h.quiet_ms,
+            target=f"<= {TARGET_RATIO:g}x",
+            check=lambda r: r <= TARGET_RATIO,
+            why_not=why,
+        )
 
     return [
-        ratio_row(f"hostile: p50 with {SLOW_CLIENTS} slow-body clients", h.slow_body_ms,
-                  "gunicorn reads request bodies on its worker threads; without nginx in front, slow bodies hold them."),
-        ratio_row(f"hostile: p50 with {DRIP_CALLS} calls on a dripping FHIR server", h.drip_ms,
-                  "the dripping calls hold request threads (2 workers x 4) until their 8 s FHIR deadline."),
-        ratio_row(f"hostile: p50 with a {REFERENCES:,}-reference prefetch in flight", h.big_prefetch_ms,
-                  f"each {h.big_prefetch_bytes / 2**20:.1f} MiB call is CPU work (JSON, the capped record) on the same 2 "
-                  "cores as the normal calls."),
-        Row("6", f"hostile: worker peak RSS (VmHWM; {h.big_prefetch_calls} big-prefetch calls served)",
-            f"{h.peak_rss_mib:.0f} MiB", f"{TARGET_RSS_MIB} MiB (target)", h.peak_rss_mib / TARGET_RSS_MIB,
-            target=f"< {TARGET_RSS_MIB} MiB", check=lambda m: m < TARGET_RSS_MIB, judged=h.peak_rss_mib),
+        ratio_row(
+            f"hostile: p50 with {SLOW_CLIENTS} slow-body clients",
+            h.slow_body_ms,
+            "gunicorn reads request bodies on its worker threads; without nginx in front, slow bodies hold them.",
+        ),
+        ratio_row(
+            f"hostile: p50 with {DRIP_CALLS} calls on a dripping FHIR server",
+            h.drip_ms,
+            "the dripping calls hold request threads (2 workers x 4) until their 8 s FHIR deadline.",
+        ),
+        ratio_row(
+            f"hostile: p50 with a {REFERENCES:,}-reference prefetch in flight",
+            h.big_prefetch_ms,
+            f"each {h.big_prefetch_bytes / 2**20:.1f} MiB call is CPU work (JSON, the capped record) on the same 2 "
+            "cores as the normal calls.",
+        ),
+        Row(
+            "6",
+            f"hostile: worker peak RSS (VmHWM; {h.big_prefetch_calls} big-prefetch calls served)",
+            f"{h.peak_rss_mib:.0f} MiB",
+            f"{TARGET_RSS_MIB} MiB (target)",
+            h.peak_rss_mib / TARGET_RSS_MIB,
+            target=f"< {TARGET_RSS_MIB} MiB",
+            check=lambda m: m < TARGET_RSS_MIB,
+            judged=h.peak_rss_mib,
+        ),
     ]
 
 

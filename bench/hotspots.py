@@ -151,18 +151,25 @@ def _components(body: bytes, n: int) -> dict[str, float]:
         "orjson.loads(body) (for scale)": _median_ms(lambda: orjson.loads(body), n),
         "json_depth_exceeds(body, 64)": _median_ms(lambda: json_depth_exceeds(body, 64), n),
         "parse_hook_request(body) (typed decode + depth check)": _median_ms(
-            lambda: parse_hook_request(body, expected_hook="patient-view", prefetch_keys=keys), n),
+            lambda: parse_hook_request(body, expected_hook="patient-view", prefetch_keys=keys), n
+        ),
     }
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         storage = open_storage(database=f"{tmp}/s.db")
         kinds = ("next-line", "urgent", "safety")
 
         def shows() -> list[Show]:
-            return [Show(SuppressionState(k, "f" * 32, 1), IssuedCard(str(uuid.uuid4()), k, "info", "k" * 64, "f" * 32))
-                    for k in kinds]
+            return [
+                Show(SuppressionState(k, "f" * 32, 1), IssuedCard(str(uuid.uuid4()), k, "info", "k" * 64, "f" * 32))
+                for k in kinds
+            ]
 
         out["suppression.states + record_shows(3 cards)"] = _median_ms(
-            lambda: (storage.suppression.states("k" * 64),
-                     storage.suppression.record_shows("myositis-next-line", "k" * 64, shows())), n)
+            lambda: (
+                storage.suppression.states("k" * 64),
+                storage.suppression.record_shows("myositis-next-line", "k" * 64, shows()),
+            ),
+            n,
+        )
         storage.close()
     return out

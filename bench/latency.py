@@ -98,8 +98,14 @@ def percentile(sorted_ms: Sequence[float], q: float) -> float:
 def summarize(samples_ms: Sequence[float], cpu_total_ms: float | None = None) -> Stats:
     ordered = sorted(samples_ms)
     cpu = cpu_total_ms / len(ordered) if cpu_total_ms is not None and ordered else float("nan")
-    return Stats(len(ordered), percentile(ordered, 50), percentile(ordered, 95), percentile(ordered, 99),
-                 statistics.fmean(ordered) if ordered else float("nan"), cpu)
+    return Stats(
+        len(ordered),
+        percentile(ordered, 50),
+        percentile(ordered, 95),
+        percentile(ordered, 99),
+        statistics.fmean(ordered) if ordered else float("nan"),
+        cpu,
+    )
 
 
 def measure(client: Client, body: bytes, n: int, *, path: str = HOOK_PATH, max_seconds: float = 60.0) -> list[float]:
@@ -118,8 +124,18 @@ def measure(client: Client, body: bytes, n: int, *, path: str = HOOK_PATH, max_s
     return samples
 
 
-def compare(service: Client, floor: Client, body: bytes, n: int, *, warmup: int, service_pids: Sequence[int] = (),
-            floor_pids: Sequence[int] = (), block: int = 20, max_seconds: float = 90.0) -> tuple[Stats, Stats]:
+def compare(
+    service: Client,
+    floor: Client,
+    body: bytes,
+    n: int,
+    *,
+    warmup: int,
+    service_pids: Sequence[int] = (),
+    floor_pids: Sequence[int] = (),
+    block: int = 20,
+    max_seconds: float = 90.0,
+) -> tuple[Stats, Stats]:
     """Service and floor on the same body: warm both, then alternate blocks of ``block`` calls.
 
     Short blocks: load from elsewhere on the machine comes and goes in seconds, and should hit
@@ -139,5 +155,7 @@ def compare(service: Client, floor: Client, body: bytes, n: int, *, warmup: int,
             cpu[name] += (cpu_ms(pids) - before) if pids else 0.0
         if time.monotonic() > deadline:
             break
-    return (summarize(timed["service"], cpu["service"] if service_pids else None),
-            summarize(timed["floor"], cpu["floor"] if floor_pids else None))
+    return (
+        summarize(timed["service"], cpu["service"] if service_pids else None),
+        summarize(timed["floor"], cpu["floor"] if floor_pids else None),
+    )

@@ -62,8 +62,11 @@ class LoadReport:
 
     @property
     def rss_growth_pct(self) -> dict[int, float]:
-        return {pid: 100.0 * (self.rss_end_kib[pid] - start) / start
-                for pid, start in self.rss_start_kib.items() if pid in self.rss_end_kib and start}
+        return {
+            pid: 100.0 * (self.rss_end_kib[pid] - start) / start
+            for pid, start in self.rss_start_kib.items()
+            if pid in self.rss_end_kib and start
+        }
 
     def lines(self) -> list[str]:
         out = [
@@ -80,8 +83,9 @@ class LoadReport:
             if end is None:
                 out.append(f"  worker {pid}: RSS {start / 1024:.1f} MiB at start; gone at the end (restarted?)")
             else:
-                out.append(f"  worker {pid}: RSS {start / 1024:.1f} -> {end / 1024:.1f} MiB "
-                           f"({self.rss_growth_pct[pid]:+.1f}%)")
+                out.append(
+                    f"  worker {pid}: RSS {start / 1024:.1f} -> {end / 1024:.1f} MiB ({self.rss_growth_pct[pid]:+.1f}%)"
+                )
         out += [f"  error: {e}" for e in self.error_samples]
         return out
 
@@ -117,8 +121,11 @@ def _client(port: int, hook: bytes, start_at: float, stop_at: float, feedback_ev
         n += 1
         is_feedback = feedback_every > 0 and n % feedback_every == 0
         if is_feedback:
-            item = {"card": f"load-{index}-{n}-{uuid.uuid4()}", "outcome": "overridden",
-                    "outcomeTimestamp": "2026-11-23T10:00:00Z"}
+            item = {
+                "card": f"load-{index}-{n}-{uuid.uuid4()}",
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-23T10:00:00Z",
+            }
             path, body = FEEDBACK, json.dumps({"feedback": [item]}).encode()
         else:
             path, body = SERVICE, hook
@@ -169,8 +176,9 @@ def _rss(master_pid: int) -> dict[int, int]:
     return out
 
 
-def run(seconds: float = 20.0, concurrency: int = 8, workers: int = 2, feedback_every: int = 10,
-        workdir: Path | None = None) -> LoadReport:
+def run(
+    seconds: float = 20.0, concurrency: int = 8, workers: int = 2, feedback_every: int = 10, workdir: Path | None = None
+) -> LoadReport:
     hook = hook_request_body()
     with tempfile.TemporaryDirectory(prefix="myositis-load-") as tmp:
         work = workdir or Path(tmp)
@@ -183,8 +191,10 @@ def run(seconds: float = 20.0, concurrency: int = 8, workers: int = 2, feedback_
             start_at = time.time() + 1.0 + 0.2 * concurrency  # spawn time, so every client starts together
             stop_at = start_at + seconds
             with ctx.Pool(concurrency) as pool:
-                pending = [pool.apply_async(_client, (served.port, hook, start_at, stop_at, feedback_every, i))
-                           for i in range(concurrency)]
+                pending = [
+                    pool.apply_async(_client, (served.port, hook, start_at, stop_at, feedback_every, i))
+                    for i in range(concurrency)
+                ]
                 results = [p.get(timeout=seconds + 60 + 0.2 * concurrency) for p in pending]
             rss_end = _rss(served.pid)
     hooks = [x for r in results for x in r.hook_latencies_ms]
@@ -192,13 +202,22 @@ def run(seconds: float = 20.0, concurrency: int = 8, workers: int = 2, feedback_
     errors = [e for r in results for e in r.errors]
     every = hooks + feedbacks
     return LoadReport(
-        seconds=seconds, concurrency=concurrency, workers=workers,
-        requests=len(every) + len(errors), hooks=len(hooks), feedbacks=len(feedbacks), errors=len(errors),
-        error_samples=errors[:5], throughput_rps=len(every) / seconds,
+        seconds=seconds,
+        concurrency=concurrency,
+        workers=workers,
+        requests=len(every) + len(errors),
+        hooks=len(hooks),
+        feedbacks=len(feedbacks),
+        errors=len(errors),
+        error_samples=errors[:5],
+        throughput_rps=len(every) / seconds,
         p50_ms=statistics.median(hooks) if hooks else float("nan"),
-        p95_ms=_percentile(hooks, 95), p99_ms=_percentile(hooks, 99), max_ms=max(hooks, default=float("nan")),
+        p95_ms=_percentile(hooks, 95),
+        p99_ms=_percentile(hooks, 99),
+        max_ms=max(hooks, default=float("nan")),
         feedback_p50_ms=statistics.median(feedbacks) if feedbacks else float("nan"),
-        rss_start_kib=rss_start, rss_end_kib=rss_end,
+        rss_start_kib=rss_start,
+        rss_end_kib=rss_end,
     )
 
 
@@ -207,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--feedback-every", type=int, default=10, help="every Nth request of a client is feedback (0: none)")
+    parser.add_argument(
+        "--feedback-every", type=int, default=10, help="every Nth request of a client is feedback (0: none)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= 600 or not 0 < args.concurrency <= 64:

@@ -22,7 +22,15 @@ from service.myositis import READ_SCOPES
 from service.offline import DEFAULT_USER_ID
 from tests.support import prefetch_from_resources  # one way to build prefetch, shared with the tests
 
-__all__ = ["REFERENCE", "HEAVY", "HEAVY_PATIENT_ID", "HEAVY_COUNTS", "hook_body", "heavy_hook_body", "reference_resources"]
+__all__ = [
+    "REFERENCE",
+    "HEAVY",
+    "HEAVY_PATIENT_ID",
+    "HEAVY_COUNTS",
+    "hook_body",
+    "heavy_hook_body",
+    "reference_resources",
+]
 
 REFERENCE = "reference-dm"
 HEAVY = "heavy"
@@ -60,7 +68,9 @@ def hook_body(name: str = REFERENCE, *, prefetch: bool = True, fhir_server: str 
     if fhir_server:
         body["fhirServer"] = fhir_server
         body["fhirAuthorization"] = {
-            "access_token": "bench-token", "token_type": "Bearer", "expires_in": 300,
+            "access_token": "bench-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
             "scope": READ_SCOPES,
             "subject": "bench-ehr",
         }

@@ -71,8 +71,16 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).resolve().parent,
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     load1, load5, _ = os.getloadavg()
@@ -135,15 +143,23 @@ def hotspot_section(profiles: Sequence[Profile], top: int = 10) -> str:
             f"Unprofiled, median of {p.requests} requests in-process (service's own timings): total "
             f"**{ph['duration_ms']:.2f} ms** = gather {ph['gather_ms']:.2f} + parse {ph['parse_ms']:.2f} + facts "
             f"{ph['facts_ms']:.2f} + cards {ph['cards_ms']:.2f} + other {ph['other_ms']:.2f} ms (other = JSON read, "
-            f"depth check, request validation, queueing issued-card records, serialisation).\n")
-        parts.append("Single steps timed alone (unprofiled, median): " + ", ".join(
-            f"`{k}` {v:.3f} ms" for k, v in p.components_ms.items()) + ".\n")
-        parts.append(f"Under cProfile ({p.profiled_ms:.2f} ms/request incl. test client and profiler overhead): "
-                     "project functions by cumulative time per request.\n")
+            f"depth check, request validation, queueing issued-card records, serialisation).\n"
+        )
+        parts.append(
+            "Single steps timed alone (unprofiled, median): "
+            + ", ".join(f"`{k}` {v:.3f} ms" for k, v in p.components_ms.items())
+            + ".\n"
+        )
+        parts.append(
+            f"Under cProfile ({p.profiled_ms:.2f} ms/request incl. test client and profiler overhead): "
+            "project functions by cumulative time per request.\n"
+        )
         parts.append("| function | calls/req | cum ms/req | self ms/req | suggested fix |\n|---|---|---|---|---|")
         for h in p.project[:top]:
-            parts.append(f"| `{h.where}` | {h.calls_per_request:.0f} | {h.cum_ms:.2f} | {h.self_ms:.2f} | "
-                         f"{_suggestion(h.where)} |")
+            parts.append(
+                f"| `{h.where}` | {h.calls_per_request:.0f} | {h.cum_ms:.2f} | {h.self_ms:.2f} | "
+                f"{_suggestion(h.where)} |"
+            )
         parts.append("\nLargest self time (any module):\n")
         parts.append("| function | calls/req | self ms/req |\n|---|---|---|")
         for h in p.self_time[:8]:
@@ -152,8 +168,16 @@ def hotspot_section(profiles: Sequence[Profile], top: int = 10) -> str:
     return "\n".join(parts)
 
 
-def write_results(path: Path, *, command: str, rows: Sequence[Row], notes: Sequence[str], profiles: Sequence[Profile],
-                  info: dict[str, str], elapsed_s: float) -> None:
+def write_results(
+    path: Path,
+    *,
+    command: str,
+    rows: Sequence[Row],
+    notes: Sequence[str],
+    profiles: Sequence[Profile],
+    info: dict[str, str],
+    elapsed_s: float,
+) -> None:
     judged = [r for r in rows if r.met is not None]
     missed = [r for r in judged if r.met is False]
     load1, load5, _ = os.getloadavg()
@@ -170,8 +194,15 @@ def write_results(path: Path, *, command: str, rows: Sequence[Row], notes: Seque
         f"- **load average at end**: {load1:.2f} / {load5:.2f} (1 / 5 min)",
         f"- **run time**: {elapsed_s:.0f} s",
         "",
-        *(["**The machine was busy with other work during this run**: absolute times are inflated and noisy "
-           "(tails most); ratios hold better because service and floor are measured interleaved.", ""] if busy else []),
+        *(
+            [
+                "**The machine was busy with other work during this run**: absolute times are inflated and noisy "
+                "(tails most); ratios hold better because service and floor are measured interleaved.",
+                "",
+            ]
+            if busy
+            else []
+        ),
         "## Results",
         "",
         format_table(rows, markdown=True),
@@ -185,6 +216,13 @@ def write_results(path: Path, *, command: str, rows: Sequence[Row], notes: Seque
         lines.append(f"- **NOT met - {r.section} {r.measure}** ({r.target}): {r.why_not}")
     if missed:
         lines.append("")
-    lines += ["## How it was measured", "", *[f"- {n}" for n in notes], "", "## Hot spots (cProfile)", "",
-              hotspot_section(profiles)]
+    lines += [
+        "## How it was measured",
+        "",
+        *[f"- {n}" for n in notes],
+        "",
+        "## Hot spots (cProfile)",
+        "",
+        hotspot_section(profiles),
+    ]
     path.write_text("\n".join(lines).rstrip() + "\n")

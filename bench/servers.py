@@ -30,8 +30,17 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 __all__ = [
-    "HOST", "REPO", "Served", "ServerConfig", "free_port", "fhir_stub", "gunicorn_server", "read_rss_kib",
-    "service_env", "worker_pids", "SANDBOX_TODAY",
+    "HOST",
+    "REPO",
+    "Served",
+    "ServerConfig",
+    "free_port",
+    "fhir_stub",
+    "gunicorn_server",
+    "read_rss_kib",
+    "service_env",
+    "worker_pids",
+    "SANDBOX_TODAY",
 ]
 
 HOST = "127.0.0.1"
@@ -77,12 +86,14 @@ class Served:
 def service_env(database: str, *, log_level: str = "WARNING", **settings: str) -> dict[str, str]:
     """Environment for ``service.wsgi:app``: no client auth, a throw-away database, pinned "today"."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MYOSITIS_CDS_")}
-    env.update({
-        "MYOSITIS_CDS_AUTH_ENABLED": "false",
-        "MYOSITIS_CDS_DATABASE": database,
-        "MYOSITIS_CDS_LOG_LEVEL": log_level,
-        "MYOSITIS_CDS_TODAY": SANDBOX_TODAY,
-    })
+    env.update(
+        {
+            "MYOSITIS_CDS_AUTH_ENABLED": "false",
+            "MYOSITIS_CDS_DATABASE": database,
+            "MYOSITIS_CDS_LOG_LEVEL": log_level,
+            "MYOSITIS_CDS_TODAY": SANDBOX_TODAY,
+        }
+    )
     env.update({f"MYOSITIS_CDS_{k}": v for k, v in settings.items()})
     env["PYTHONPATH"] = str(REPO)
     return env
@@ -135,21 +146,40 @@ def gunicorn_server(name: str, app: str, env: dict[str, str], config: ServerConf
     port = free_port()
     log_path = workdir / f"{name}.log"
     cmd = [
-        sys.executable, "-m", "gunicorn", app,
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app,
         # What `myositis-cds serve` runs with: prometheus multiprocess directory, /metrics on METRICS_PORT.
-        "--config", "python:service.gunicorn_conf",
-        "--bind", f"{HOST}:{port}",
-        "--workers", str(config.workers),
-        "--worker-class", config.worker_class,
-        "--threads", str(config.threads),
-        "--timeout", "30",
-        "--graceful-timeout", "2",
-        "--log-level", "warning",
-        "--keep-alive", "30",  # one persistent client connection for the whole latency run
+        "--config",
+        "python:service.gunicorn_conf",
+        "--bind",
+        f"{HOST}:{port}",
+        "--workers",
+        str(config.workers),
+        "--worker-class",
+        config.worker_class,
+        "--threads",
+        str(config.threads),
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "2",
+        "--log-level",
+        "warning",
+        "--keep-alive",
+        "30",  # one persistent client connection for the whole latency run
     ]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=str(REPO),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         _wait_ready(port, process, log_path, _READY_TIMEOUT_S)
         _wait_workers(process.pid, config.workers)
@@ -197,9 +227,11 @@ class _StubHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         time.sleep(self.server.delay_s)  # the "EHR" thinking: a fixed delay for every answer
         status, body = self.server.answer(self.path)
-        head = (f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
-                "Content-Type: application/fhir+json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode("ascii")
+        head = (
+            f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+            "Content-Type: application/fhir+json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode("ascii")
         self.wfile.write(head + body)
         self.server.count_request()
 
@@ -233,7 +265,9 @@ class _StubServer(ThreadingHTTPServer):
             for resource in self._by_type.get(segments[0], []):
                 if resource.get("id") == segments[1]:
                     return 200, orjson.dumps(resource)
-            return 404, orjson.dumps({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]})
+            return 404, orjson.dumps(
+                {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}
+            )
         if len(segments) == 1:
             cached = self._cache.get(path)
             if cached is None:
@@ -241,11 +275,17 @@ class _StubServer(ThreadingHTTPServer):
                 codes = parse_qs(parts.query).get("code")
                 if codes:  # token OR-list: keep the Observations whose code is asked for
                     wanted = {c.split("|")[-1] for c in codes[0].split(",")}
-                    found = [r for r in found if any(c.get("code") in wanted for c in r.get("code", {}).get("coding", []))]
-                cached = orjson.dumps({
-                    "resourceType": "Bundle", "type": "searchset", "total": len(found),
-                    "entry": [{"resource": r, "search": {"mode": "match"}} for r in found],
-                })
+                    found = [
+                        r for r in found if any(c.get("code") in wanted for c in r.get("code", {}).get("coding", []))
+                    ]
+                cached = orjson.dumps(
+                    {
+                        "resourceType": "Bundle",
+                        "type": "searchset",
+                        "total": len(found),
+                        "entry": [{"resource": r, "search": {"mode": "match"}} for r in found],
+                    }
+                )
                 self._cache[path] = cached
             return 200, cached
         return 400, b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid"}]}'
@@ -255,7 +295,9 @@ class _StubServer(ThreadingHTTPServer):
 def fhir_stub(resources: list[dict[str, Any]], delay_s: float) -> Iterator[_StubServer]:
     """Serve ``resources`` as a FHIR server at ``http://127.0.0.1:<port>/fhir``; every answer waits ``delay_s``."""
     server = _StubServer(resources, delay_s)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fhir-stub", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fhir-stub", daemon=True
+    )
     thread.start()
     try:
         yield server

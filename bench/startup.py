@@ -70,8 +70,15 @@ class Rss:
 def _time_snippet(code: str, timeout_s: float = 60.0) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MYOSITIS_CDS_")}
     env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO), env=env,
-                          timeout=timeout_s, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        env=env,
+        timeout=timeout_s,
+        check=True,
+    )
     return orjson.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -41,8 +41,20 @@ def _throughput(storage: Any, what: str, n: int) -> float:
     def work(t: int) -> None:
         for i in range(n // THREADS):
             if what == "feedback":
-                storage.feedback.record("svc", [FeedbackItem(f"b-{t}-{i}-{uuid.uuid4().hex[:6]}", "overridden", (),
-                                                             None, None, False, "2026-11-23T10:00:00Z")])
+                storage.feedback.record(
+                    "svc",
+                    [
+                        FeedbackItem(
+                            f"b-{t}-{i}-{uuid.uuid4().hex[:6]}",
+                            "overridden",
+                            (),
+                            None,
+                            None,
+                            False,
+                            "2026-11-23T10:00:00Z",
+                        )
+                    ],
+                )
             else:
                 storage.replay.claim("iss", uuid.uuid4().hex, int(time.time()) + 300)
 
@@ -61,8 +73,9 @@ def _latencies(port: int, body: bytes, n: int) -> list[float]:
     try:
         for _ in range(n):
             t0 = time.perf_counter()
-            conn.request("POST", "/cds-services/myositis-next-line", body=body,
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST", "/cds-services/myositis-next-line", body=body, headers={"Content-Type": "application/json"}
+            )
             response = conn.getresponse()
             response.read()
             assert response.status == 200
@@ -90,8 +103,10 @@ def run(n: int = 400) -> dict[str, float]:
         sq_env = service_env(str(work / "hook.sqlite3"), **secret)
         pg_env = service_env(str(work / "unused.sqlite3"), DATABASE_URL=cluster.new_database(), **secret)
         body = orjson.dumps(hook_body("reference-dm"))
-        with gunicorn_server("hook-sqlite", "service.wsgi:app", sq_env, ServerConfig(workers=1), work) as sq, \
-                gunicorn_server("hook-pg", "service.wsgi:app", pg_env, ServerConfig(workers=1), work) as pg:
+        with (
+            gunicorn_server("hook-sqlite", "service.wsgi:app", sq_env, ServerConfig(workers=1), work) as sq,
+            gunicorn_server("hook-pg", "service.wsgi:app", pg_env, ServerConfig(workers=1), work) as pg,
+        ):
             _latencies(sq.port, body, 30)
             _latencies(pg.port, body, 30)
             lat: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
@@ -109,15 +124,21 @@ def section(r: dict[str, float], n: int) -> str:
         ("feedback items stored per second (4 threads, fsynced)", "feedback/s"),
         ("jti claims per second (4 threads)", "replay/s"),
     ]
-    lines = ["Regenerate with `python -m bench.storage` (also part of `make bench`). " + " ".join(
-        (__doc__ or "").split("\n\n")[2].split()), "",
-        "| measure | PostgreSQL | SQLite | ratio PostgreSQL / SQLite | target |", "|---|---|---|---|---|"]
+    lines = [
+        "Regenerate with `python -m bench.storage` (also part of `make bench`). "
+        + " ".join((__doc__ or "").split("\n\n")[2].split()),
+        "",
+        "| measure | PostgreSQL | SQLite | ratio PostgreSQL / SQLite | target |",
+        "|---|---|---|---|---|",
+    ]
     for label, key in rows:
         pg, sq = r[f"{key} postgresql"], r[f"{key} sqlite"]
         lines.append(f"| {label} (n={n}) | {pg:.0f} | {sq:.0f} | {pg / sq:.2f} | context |")
-    lines.append(f"| hook p50, reference patient, 1 worker | {r['hook p50 ms postgresql']:.2f} ms | "
-                 f"{r['hook p50 ms sqlite']:.2f} ms | {ratio:.2f} | <= {HOOK_TARGET:.2f} "
-                 f"({'met' if ratio <= HOOK_TARGET else 'NOT met'}) |")
+    lines.append(
+        f"| hook p50, reference patient, 1 worker | {r['hook p50 ms postgresql']:.2f} ms | "
+        f"{r['hook p50 ms sqlite']:.2f} ms | {ratio:.2f} | <= {HOOK_TARGET:.2f} "
+        f"({'met' if ratio <= HOOK_TARGET else 'NOT met'}) |"
+    )
     return "\n".join(lines)
 
 

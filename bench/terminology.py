@@ -21,8 +21,18 @@ from mappings import build_facts, load_terminology, resolve_medication
 from mappings.model import Coding, Concept, MedicationRecord
 
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
-TEXTS = ["CellCept 500 mg tablet", "methylprednisolone 1 g IV", "tacrolimus 0.1% ointment", "lisinopril 10 mg",
-         "rituximab-abbs 1000 mg", "HCQ 200 mg", "IVIG 2 g/kg", "Bactrim DS", "metformin 500 mg", "prednisolone eye drops"]
+TEXTS = [
+    "CellCept 500 mg tablet",
+    "methylprednisolone 1 g IV",
+    "tacrolimus 0.1% ointment",
+    "lisinopril 10 mg",
+    "rituximab-abbs 1000 mg",
+    "HCQ 200 mg",
+    "IVIG 2 g/kg",
+    "Bactrim DS",
+    "metformin 500 mg",
+    "prednisolone eye drops",
+]
 CODES = ["198145", "616447", "1657864", "402092", "1357542", "849580", "99999999"]
 
 
@@ -33,7 +43,9 @@ def _records(n: int) -> list[MedicationRecord]:
             concept = Concept((Coding(RX, CODES[i % len(CODES)]),), f"{TEXTS[i % len(TEXTS)]} #{i}")
         else:
             concept = Concept((Coding("http://example.org/local", str(i)),), f"{TEXTS[i % len(TEXTS)]} #{i}")
-        out.append(MedicationRecord(f"m{i}", "MedicationStatement", "active", concept, effective_start=date(2024, 1, 1)))
+        out.append(
+            MedicationRecord(f"m{i}", "MedicationStatement", "active", concept, effective_start=date(2024, 1, 1))
+        )
     return out
 
 
@@ -55,8 +67,12 @@ def run(n: int = 1000) -> dict[str, float]:
     t0 = time.perf_counter()
     build_facts("bench", None, [], records, [], today=today, terminology=term)
     facts = (time.perf_counter() - t0) / n * 1e6
-    return {"load_ms": load_ms, "uncached_us_per_record": uncached, "cached_us_per_record": cached,
-            "build_facts_us_per_record": facts}
+    return {
+        "load_ms": load_ms,
+        "uncached_us_per_record": uncached,
+        "cached_us_per_record": cached,
+        "build_facts_us_per_record": facts,
+    }
 
 
 if __name__ == "__main__":

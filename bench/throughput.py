@@ -46,8 +46,16 @@ def run(base_url: str, body: bytes, *, seconds: float, connections: int, workdir
     return _python(base_url, body, seconds=seconds, connections=connections)
 
 
-def interleaved(base_urls: dict[str, str], body: bytes, *, seconds: float, rounds: int, warmup_s: float,
-                connections: int, workdir: Path) -> dict[str, Throughput]:
+def interleaved(
+    base_urls: dict[str, str],
+    body: bytes,
+    *,
+    seconds: float,
+    rounds: int,
+    warmup_s: float,
+    connections: int,
+    workdir: Path,
+) -> dict[str, Throughput]:
     """Round-robin ``rounds`` windows per server (all servers up, only one loaded at a time), so that
     load from elsewhere on the machine hits each alike; totals over all windows."""
     for url in base_urls.values():
@@ -72,8 +80,20 @@ def _wrk(base_url: str, body: bytes, *, seconds: float, connections: int, workdi
         body_file.write_bytes(body)
     script = workdir / "post.lua"
     script.write_text(_WRK_SCRIPT.format(body=body_file))
-    cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
-           "-s", str(script), base_url + HOOK_PATH]
+    cmd = [
+        "wrk",
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        base_url + HOOK_PATH,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True)
     out = done.stdout
     rps_match = re.search(r"Requests/sec:\s+([0-9.]+)", out)
@@ -116,8 +136,10 @@ def _python(base_url: str, body: bytes, *, seconds: float, connections: int) -> 
     queue: mp.Queue[Any] = mp.Queue()
     start = time.monotonic() + 0.5  # let every process start before the clock runs
     stop_at = start + seconds
-    procs = [mp.Process(target=_client_process, args=(parts.hostname, parts.port, body, stop_at, queue), daemon=True)
-             for _ in range(connections)]
+    procs = [
+        mp.Process(target=_client_process, args=(parts.hostname, parts.port, body, stop_at, queue), daemon=True)
+        for _ in range(connections)
+    ]
     for proc in procs:
         proc.start()
     ok = errors = 0

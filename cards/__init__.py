@@ -25,11 +25,23 @@ from .render import render_cards
 from .rules import assess
 from .table import render_claims_table, render_knowledge_table, stale_entries
 
-__all__ = ["Card", "CardSpecError", "Knowledge", "KnowledgeError", "build_cards", "full_view", "load_knowledge",
-           "render_claims_table", "render_knowledge_table", "stale_entries"]
+__all__ = [
+    "Card",
+    "CardSpecError",
+    "Knowledge",
+    "KnowledgeError",
+    "build_cards",
+    "full_view",
+    "load_knowledge",
+    "render_claims_table",
+    "render_knowledge_table",
+    "stale_entries",
+]
 
 
-def build_cards(facts: PatientFacts, *, knowledge: Knowledge, today: date, preview_url: str | None = None) -> list[Card]:
+def build_cards(
+    facts: PatientFacts, *, knowledge: Knowledge, today: date, preview_url: str | None = None
+) -> list[Card]:
     """Cards for one patient, most important first; [] for a patient without myositis."""
     return render_cards(facts, assess(facts, knowledge, today), knowledge, today, preview_url)
 

@@ -84,8 +84,9 @@ def is_normal(lab: LabResult) -> bool | None:
 
 def enzyme_results(facts: PatientFacts) -> list[LabResult]:
     """Dated CK and aldolase results, oldest first."""
-    return sorted((lab for g in ENZYMES for lab in facts.labs_in(g) if lab.date is not None),
-                  key=lambda lab: lab.date or date.min)
+    return sorted(
+        (lab for g in ENZYMES for lab in facts.labs_in(g) if lab.date is not None), key=lambda lab: lab.date or date.min
+    )
 
 
 def _trend(latest: LabResult, previous: LabResult | None, fraction: float) -> str | None:
@@ -107,14 +108,22 @@ def _enzyme(facts: PatientFacts, group: str, knowledge: Knowledge, today: date) 
     previous = next((lab for lab in reversed(labs[:-1]) if lab.value is not None), None)
     normal = is_normal(latest)
     recent = latest.date is not None and (today - latest.date).days <= knowledge.threshold("activity-lab-recent-days")
-    return Measure(group=group, label=latest.label, latest=latest, previous=previous,
-                   above_range=None if normal is None else not normal,
-                   trend=_trend(latest, previous, knowledge.threshold("enzyme-clearly-falling-fraction")), recent=recent)
+    return Measure(
+        group=group,
+        label=latest.label,
+        latest=latest,
+        previous=previous,
+        above_range=None if normal is None else not normal,
+        trend=_trend(latest, previous, knowledge.threshold("enzyme-clearly-falling-fraction")),
+        recent=recent,
+    )
 
 
 def _lung(facts: PatientFacts, group: str, knowledge: Knowledge, today: date) -> Measure | None:
-    labs = sorted((lab for lab in facts.labs_in(group) if lab.date is not None and lab.value is not None),
-                  key=lambda lab: lab.date or date.min)
+    labs = sorted(
+        (lab for lab in facts.labs_in(group) if lab.date is not None and lab.value is not None),
+        key=lambda lab: lab.date or date.min,
+    )
     # The cited margins are in % predicted: an absolute DLCO (mL/min/mmHg) is shown, never judged by them.
     percent = [lab for lab in labs if (lab.unit or "").strip() == "%"]
     if not labs:
@@ -122,14 +131,26 @@ def _lung(facts: PatientFacts, group: str, knowledge: Knowledge, today: date) ->
     latest = labs[-1]
     assert latest.date is not None and latest.value is not None  # filtered above
     window = timedelta(days=knowledge.threshold("lung-decline-window-days"))
-    earlier = [lab for lab in percent[:-1] if lab.date is not None and latest.date - lab.date <= window] \
-        if percent and percent[-1] is latest else []
+    earlier = (
+        [lab for lab in percent[:-1] if lab.date is not None and latest.date - lab.date <= window]
+        if percent and percent[-1] is latest
+        else []
+    )
     best = max(earlier, key=lambda lab: lab.value or 0.0, default=None)
     decline = (best.value - latest.value) if best is not None and best.value is not None else None
     previous = labs[-2] if len(labs) > 1 else None
     recent = (today - latest.date).days <= knowledge.threshold("activity-lab-recent-days")
-    return Measure(group=group, label=latest.label, latest=latest, previous=previous, above_range=None,
-                   trend=_trend(latest, previous, 0.0), recent=recent, decline=decline, best=best)
+    return Measure(
+        group=group,
+        label=latest.label,
+        latest=latest,
+        previous=previous,
+        above_range=None,
+        trend=_trend(latest, previous, 0.0),
+        recent=recent,
+        decline=decline,
+        best=best,
+    )
 
 
 def assess_activity(facts: PatientFacts, knowledge: Knowledge, today: date) -> Activity:
@@ -138,8 +159,15 @@ def assess_activity(facts: PatientFacts, knowledge: Knowledge, today: date) -> A
     lung = tuple(m for g in LUNG if (m := _lung(facts, g, knowledge, today)) is not None)
     raised = next((m for m in enzymes if m.recent and m.above_range and m.trend != "falling"), None)
     decline = next((m for m in lung if m.recent and m.decline is not None and m.decline >= margins[m.group]), None)
-    relapse = next((d.label for d in facts.diagnoses
-                    if d.group in vocab.MYOSITIS_GROUPS and d.clinical_status in ("relapse", "recurrence")), None)
+    relapse = next(
+        (
+            d.label
+            for d in facts.diagnoses
+            if d.group in vocab.MYOSITIS_GROUPS and d.clinical_status in ("relapse", "recurrence")
+        ),
+        None,
+    )
     unjudged = tuple(m.label for m in enzymes if m.recent and m.above_range is None)
-    return Activity(enzymes=enzymes, lung=lung, raised_enzyme=raised, lung_decline=decline, relapse=relapse,
-                    unjudged=unjudged)
+    return Activity(
+        enzymes=enzymes, lung=lung, raised_enzyme=raised, lung_decline=decline, relapse=relapse, unjudged=unjudged
+    )

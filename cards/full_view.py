@@ -15,10 +15,16 @@ from .trials import ClassState
 
 __all__ = ["render_full_view"]
 
-_OUTCOME_WORDS = {"failed": "failed after an adequate trial", "tried": "tried; response not in the record",
-                  "judge": "ongoing past its window: judge the response", "in_progress": "in its adequate-trial window",
-                  "inadequate": "stopped before an adequate trial", "intolerance": "stopped for intolerance",
-                  "responded": "responded, now relapsing", "stopped_pregnancy": "stopped for pregnancy"}
+_OUTCOME_WORDS = {
+    "failed": "failed after an adequate trial",
+    "tried": "tried; response not in the record",
+    "judge": "ongoing past its window: judge the response",
+    "in_progress": "in its adequate-trial window",
+    "inadequate": "stopped before an adequate trial",
+    "intolerance": "stopped for intolerance",
+    "responded": "responded, now relapsing",
+    "stopped_pregnancy": "stopped for pregnancy",
+}
 _VERIFICATION_WORDS = {"not_verified": " (not verified)", "partial": " (partly verified)", "verified": ""}
 
 
@@ -32,9 +38,19 @@ class _FullCitations(Citations):
 
 def _reference_entry(ref: Reference) -> str:
     year = f" {ref.year}" if ref.year else ""
-    where = f"PubMed {ref.pmid}" if ref.pmid else f"doi:{ref.doi}" if ref.doi else "web page" if ref.web else "PubMed search"
-    return (f"{md(ref.authors)} {md(ref.title_sentence)} *{md(ref.journal)}*{year}. "
-            f"[{where}]({ref.url}){_VERIFICATION_WORDS.get(ref.verification, '')}")
+    where = (
+        f"PubMed {ref.pmid}"
+        if ref.pmid
+        else f"doi:{ref.doi}"
+        if ref.doi
+        else "web page"
+        if ref.web
+        else "PubMed search"
+    )
+    return (
+        f"{md(ref.authors)} {md(ref.title_sentence)} *{md(ref.journal)}*{year}. "
+        f"[{where}]({ref.url}){_VERIFICATION_WORDS.get(ref.verification, '')}"
+    )
 
 
 def _dates(s: ClassState) -> str:
@@ -53,28 +69,45 @@ def render_full_view(facts: PatientFacts, a: Assessment, knowledge: Knowledge, t
     for r in a.options:
         o = r.option
         cls = knowledge.classes[o.therapy_class]
-        options.append({
-            "label": o.label, "mode": {"add_on": "add to current therapy", "replace": "instead of a failing agent",
-                                       "start": "start"}[o.mode],
-            "evidence": EVIDENCE_WORDS.get(o.study_type, o.study_type), "level": o.evidence_level.replace("_", " "),
-            "rationale": o.rationale, "cites": cites.cite(o.references),
-            "favoured": [f"{f.text} {cites.cite(f.references)}".strip() for f in r.favoured],
-            "warnings": [f"{w.text} {cites.cite(w.references)}".strip() for w in r.warnings],
-            "window": cls.adequate_trial.text if cls.adequate_trial else None,
-            "orderable": r.orderable, "drafted": o.id in drafted,
-        })
+        options.append(
+            {
+                "label": o.label,
+                "mode": {"add_on": "add to current therapy", "replace": "instead of a failing agent", "start": "start"}[
+                    o.mode
+                ],
+                "evidence": EVIDENCE_WORDS.get(o.study_type, o.study_type),
+                "level": o.evidence_level.replace("_", " "),
+                "rationale": o.rationale,
+                "cites": cites.cite(o.references),
+                "favoured": [f"{f.text} {cites.cite(f.references)}".strip() for f in r.favoured],
+                "warnings": [f"{w.text} {cites.cite(w.references)}".strip() for w in r.warnings],
+                "window": cls.adequate_trial.text if cls.adequate_trial else None,
+                "orderable": r.orderable,
+                "drafted": o.id in drafted,
+            }
+        )
     _, detail = render_template(
         "full-view",
         activity_line="; ".join(activity_lines(a, today)) or "No CK, aldolase or lung function in the record.",
-        states=[{"label": md(s.label), "agents": ", ".join(md(agent_name(x, knowledge)) for x in s.trial.agents) or "-",
-                 "dates": _dates(s), "outcome": _OUTCOME_WORDS.get(s.outcome, s.outcome) if s.counts_as_second_agent
-                 else ("ongoing" if s.trial.ongoing else "stopped")} for s in a.states],
+        states=[
+            {
+                "label": md(s.label),
+                "agents": ", ".join(md(agent_name(x, knowledge)) for x in s.trial.agents) or "-",
+                "dates": _dates(s),
+                "outcome": _OUTCOME_WORDS.get(s.outcome, s.outcome)
+                if s.counts_as_second_agent
+                else ("ongoing" if s.trial.ongoing else "stopped"),
+            }
+            for s in a.states
+        ],
         stage="next line" if a.route == NEXT_LINE else "first line",
         options=options,
         removed=[f"{o.label}: {av.text} {cites.cite(av.references)}".strip() for o, av in a.removed],
         not_favoured=[f"{n.label}: {n.text} {cites.cite(n.references)}".strip() for n in a.not_favoured],
-        reassess=[{"title": c.title[:1].upper() + c.title[1:], "text": c.text, "cites": cites.cite(c.references)}
-                  for c in a.reassess],
+        reassess=[
+            {"title": c.title[:1].upper() + c.title[1:], "text": c.text, "cites": cites.cite(c.references)}
+            for c in a.reassess
+        ],
         references=[_reference_entry(knowledge.references[rid]) for rid in cites.order],
     )
     return detail

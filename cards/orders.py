@@ -51,8 +51,11 @@ def _span(s: ClassState) -> str:
     return f"{start} to {end}, {_weeks(s)}"
 
 
-_OUTCOME = {"failed": "failed after an adequate trial", "tried": "was tried for a full trial",
-            "intolerance": "was stopped for intolerance"}
+_OUTCOME = {
+    "failed": "failed after an adequate trial",
+    "tried": "was tried for a full trial",
+    "intolerance": "was stopped for intolerance",
+}
 
 
 def _findings(classes: set[str], a: Assessment, facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
@@ -81,7 +84,9 @@ def _findings(classes: set[str], a: Assessment, facts: PatientFacts, knowledge: 
             out.append(Finding("duplicate", f"{agents} is already taken ({_span(state)})."))
         for nf in knowledge.not_favoured:
             if nf.therapy_class == cls:
-                out.append(Finding("not_favoured", f"{nf.label} is not favoured in myositis: {nf.text}.", nf.references))
+                out.append(
+                    Finding("not_favoured", f"{nf.label} is not favoured in myositis: {nf.text}.", nf.references)
+                )
         for caution in knowledge.cautions.values():
             if caution.kind != "screening" or cls not in caution.applies_to or not caution.labs:
                 continue
@@ -91,8 +96,14 @@ def _findings(classes: set[str], a: Assessment, facts: PatientFacts, knowledge: 
                 continue  # the pregnancy rules above speak for it
             if any(latest(facts, group) is not None for group in caution.labs):
                 continue
-            out.append(Finding("screening", f"{caution.title}: no result in the record. {caution.text}",
-                               caution.references, tuple((o.loinc, o.display) for o in caution.lab_orders)))
+            out.append(
+                Finding(
+                    "screening",
+                    f"{caution.title}: no result in the record. {caution.text}",
+                    caution.references,
+                    tuple((o.loinc, o.display) for o in caution.lab_orders),
+                )
+            )
     return out
 
 
@@ -108,51 +119,91 @@ def _lab_request(loinc: str, display: str, facts: PatientFacts) -> Action:
 
 
 def _replacement(a: Assessment, exclude: set[str]) -> RankedOption | None:
-    return next((r for r in a.options if r.orderable and r.option.therapy_class not in exclude
-                 and not r.option.combination_of), None)
+    return next(
+        (r for r in a.options if r.orderable and r.option.therapy_class not in exclude and not r.option.combination_of),
+        None,
+    )
 
 
-def _suggestions(order: DraftOrder, findings: list[Finding], a: Assessment, facts: PatientFacts,
-                 knowledge: Knowledge) -> tuple[tuple[Suggestion, ...], str]:
+def _suggestions(
+    order: DraftOrder, findings: list[Finding], a: Assessment, facts: PatientFacts, knowledge: Knowledge
+) -> tuple[tuple[Suggestion, ...], str]:
     kinds = {f.kind for f in findings}
     if kinds & {"contraindicated", "failed", "duplicate", "not_favoured"}:
-        remove = Action(type="delete", resource_id=(order.reference,), description=f"Remove the draft order {order.reference}")
+        remove = Action(
+            type="delete", resource_id=(order.reference,), description=f"Remove the draft order {order.reference}"
+        )
         out = [Suggestion(label="Remove this order", uuid=new_uuid(), actions=(remove,))]
         replacement = _replacement(a, {d.therapy_class for d in order.drugs})
         if replacement is not None:
             agent: Agent = replacement.option.agents[0]
-            out.append(Suggestion(label=f"Replace with {lower_first(replacement.option.label)} (draft order)",
-                                  uuid=new_uuid(), actions=(remove, draft_order(agent, facts))))
+            out.append(
+                Suggestion(
+                    label=f"Replace with {lower_first(replacement.option.label)} (draft order)",
+                    uuid=new_uuid(),
+                    actions=(remove, draft_order(agent, facts)),
+                )
+            )
         return tuple(out), "at-most-one"
     labs = [lab for f in findings for lab in f.lab_orders]
-    out = [Suggestion(label=f"Order {display.split(' [', 1)[0]} (draft lab order)", uuid=new_uuid(),
-                      actions=(_lab_request(loinc, display, facts),)) for loinc, display in dict.fromkeys(labs)]
+    out = [
+        Suggestion(
+            label=f"Order {display.split(' [', 1)[0]} (draft lab order)",
+            uuid=new_uuid(),
+            actions=(_lab_request(loinc, display, facts),),
+        )
+        for loinc, display in dict.fromkeys(labs)
+    ]
     return tuple(out), "any"
 
 
-def _order_card(order: DraftOrder, a: Assessment, facts: PatientFacts, knowledge: Knowledge, stage: str,
-                preview_url: str | None) -> Card | None:
+def _order_card(
+    order: DraftOrder, a: Assessment, facts: PatientFacts, knowledge: Knowledge, stage: str, preview_url: str | None
+) -> Card | None:
     classes = {d.therapy_class for d in order.drugs}
     findings = sorted(_findings(classes, a, facts, knowledge), key=lambda f: _SEVERITY.index(f.kind))
     if not findings:
         return None
     cites = Citations(knowledge)
     top = findings[0].kind
-    indicator = ("critical" if stage == "sign" else "warning") if top == "contraindicated" else \
-        "warning" if top in ("failed", "not_favoured", "duplicate") else "info"
+    indicator = (
+        ("critical" if stage == "sign" else "warning")
+        if top == "contraindicated"
+        else "warning"
+        if top in ("failed", "not_favoured", "duplicate")
+        else "info"
+    )
     summary, detail = render_template(
-        "order-check", finding=top, stage=stage, order=md(order.label),
+        "order-check",
+        finding=top,
+        stage=stage,
+        order=md(order.label),
         findings=[f"{f.text} {cites.cite(f.references)}".strip() for f in findings],
         replacement=bool(_replacement(a, classes)),
     )
     suggestions, behaviour = _suggestions(order, findings, a, facts, knowledge)
-    draft = CardDraft(kind=f"order-{top.replace('_', '-')}", summary=summary, detail=detail, indicator=indicator,
-                      cites=cites, suggestions=suggestions, selection=behaviour, fingerprint_of=order.reference)
+    draft = CardDraft(
+        kind=f"order-{top.replace('_', '-')}",
+        summary=summary,
+        detail=detail,
+        indicator=indicator,
+        cites=cites,
+        suggestions=suggestions,
+        selection=behaviour,
+        fingerprint_of=order.reference,
+    )
     return make_card(knowledge, draft, preview_url, a)
 
 
-def order_cards(facts: PatientFacts, orders: tuple[DraftOrder, ...], *, knowledge: Knowledge, today: date,
-                stage: str, preview_url: str | None = None) -> list[Card]:
+def order_cards(
+    facts: PatientFacts,
+    orders: tuple[DraftOrder, ...],
+    *,
+    knowledge: Knowledge,
+    today: date,
+    stage: str,
+    preview_url: str | None = None,
+) -> list[Card]:
     """Cards for the draft orders that need one (order-select: the selected ones only); [] when all are fine
     or the patient has no myositis."""
     if stage not in STAGES:
@@ -162,4 +213,3 @@ def order_cards(facts: PatientFacts, orders: tuple[DraftOrder, ...], *, knowledg
         return []
     out = [_order_card(o, a, facts, knowledge, stage, preview_url) for o in orders if o.selected and o.drugs]
     return [c for c in out if c is not None]
-

@@ -14,6 +14,7 @@ _NEGATIVE_CODES = frozenset({"NEG", "N", "ND", "L", "NR"})
 _NEGATIVE_WORDS = ("negative", "not detected", "undetected", "absent", "non-reactive", "nonreactive")
 _POSITIVE_WORDS = ("positive", "detected", "present", "reactive")
 
+
 def latest(facts: PatientFacts, group: str) -> LabResult | None:
     labs = facts.labs_in(group)
     if not labs:
@@ -63,7 +64,8 @@ def phenotypes(facts: PatientFacts) -> dict[str, str]:
     """phenotype id -> the record evidence for it."""
     found: dict[str, str | None] = {
         "ild": _diag(facts, "interstitial_lung_disease", "dm_pm_with_respiratory_involvement"),
-        "antisynthetase": _diag(facts, "antisynthetase_syndrome") or _positive(facts, "anti_jo1", "other_antisynthetase_ab"),
+        "antisynthetase": _diag(facts, "antisynthetase_syndrome")
+        or _positive(facts, "anti_jo1", "other_antisynthetase_ab"),
         "anti_mda5": _positive(facts, "anti_mda5"),
         "skin_ulceration": _diag(facts, "cutaneous_ulceration"),
         "dysphagia": _diag(facts, "dysphagia"),
@@ -76,8 +78,9 @@ def phenotypes(facts: PatientFacts) -> dict[str, str]:
     return {key: value for key, value in found.items() if value}
 
 
-def conditions(facts: PatientFacts, today: date, *, pregnancy_possible: bool = True,
-               pregnancy_test_days: int = 280) -> dict[str, str]:
+def conditions(
+    facts: PatientFacts, today: date, *, pregnancy_possible: bool = True, pregnancy_test_days: int = 280
+) -> dict[str, str]:
     """avoid-when condition id -> the record evidence for it.
 
     Pregnancy counts only for someone who could be pregnant (cards/rules.py decides from sex and
@@ -89,6 +92,11 @@ def conditions(facts: PatientFacts, today: date, *, pregnancy_possible: bool = T
     }
     if not found["pregnancy"] and pregnancy_possible:
         test = latest(facts, "pregnancy_test")
-        if test is not None and test.date is not None and (today - test.date).days <= pregnancy_test_days and lab_positive(test):
+        if (
+            test is not None
+            and test.date is not None
+            and (today - test.date).days <= pregnancy_test_days
+            and lab_positive(test)
+        ):
             found["pregnancy"] = _lab_line(test)
     return {key: value for key, value in found.items() if value}

@@ -1,5 +1,8 @@
 """Assessment -> CDS Hooks cards.
 
+One module: the main, urgent, safety and pathway cards are drawn from one Assessment with the same
+citation helper, source label and draft orders; split per card they would re-derive those views.
+
 Python decides which cards fire (cards/rules.py) and gathers what each says into plain values;
 the wording is in cards/templates/ (one Markdown/Jinja template per card kind, each with a
 ``summary`` and a ``detail`` block) and in the knowledge YAML. References are numbered in order of
@@ -87,11 +90,19 @@ class CardDraft:
 
 
 def make_card(knowledge: Knowledge, d: CardDraft, preview_url: str | None, a: Assessment) -> Card:
-    preview = (Link(label="Full option list, timeline and references (myositis-cds)", url=preview_url),) \
-        if preview_url else ()
+    preview = (
+        (Link(label="Full option list, timeline and references (myositis-cds)", url=preview_url),)
+        if preview_url
+        else ()
+    )
     return Card(
-        kind=d.kind, uuid=new_uuid(), summary=d.summary, indicator=d.indicator, source=_source(knowledge),
-        detail=d.detail or None, suggestions=d.suggestions,
+        kind=d.kind,
+        uuid=new_uuid(),
+        summary=d.summary,
+        indicator=d.indicator,
+        source=_source(knowledge),
+        detail=d.detail or None,
+        suggestions=d.suggestions,
         selection_behavior=d.selection if d.suggestions else None,
         override_reasons=_override_reasons(knowledge) if d.overrides else (),
         links=preview + d.cites.links(knowledge.meta.max_reference_links),
@@ -105,8 +116,11 @@ def _notes(facts: PatientFacts, a: Assessment) -> list[str]:
     if facts.gaps:
         # Gap reasons are the service's own words (never record text), e.g. "the FHIR server timed out".
         gaps = "; ".join(f"{md(g.resource_type)} ({md(g.reason)})" for g in facts.gaps)
-        out.append(f"Not available from the EHR: {gaps}"
-                   + (" - 'not tried' means not in the available record" if a.medication_incomplete else "") + ".")
+        out.append(
+            f"Not available from the EHR: {gaps}"
+            + (" - 'not tried' means not in the available record" if a.medication_incomplete else "")
+            + "."
+        )
     if facts.unrecognised_medications:
         out.append(f"{len(facts.unrecognised_medications)} medication record(s) not recognised - check by hand.")
     if a.activity.unjudged:
@@ -169,8 +183,15 @@ def _option_view(r: RankedOption, a: Assessment, knowledge: Knowledge, cites: Ci
         "held": [h.text for h in r.held],
         "ask_why": r.ask_why,
         "orderable": r.orderable,
-        "cites": cites.cite(dict.fromkeys([*o.references[:2], *(x for f in r.favoured for x in f.references[:1]),
-                                           *(x for w in r.warnings for x in w.references[:1])])),
+        "cites": cites.cite(
+            dict.fromkeys(
+                [
+                    *o.references[:2],
+                    *(x for f in r.favoured for x in f.references[:1]),
+                    *(x for w in r.warnings for x in w.references[:1]),
+                ]
+            )
+        ),
     }
 
 
@@ -185,8 +206,11 @@ def draft_order(agent: Agent, facts: PatientFacts) -> Action:
             "text": agent.name,
         },
     }
-    return Action(type="create", resource=resource,
-                  description=f"Draft proposal for {agent.name}; dose, route and schedule to be set by the prescriber")
+    return Action(
+        type="create",
+        resource=resource,
+        description=f"Draft proposal for {agent.name}; dose, route and schedule to be set by the prescriber",
+    )
 
 
 def _suggestion(label: str, agents: Iterable[Agent], facts: PatientFacts) -> Suggestion:
@@ -210,7 +234,9 @@ def _option_suggestions(a: Assessment, facts: PatientFacts) -> tuple[Suggestion,
 
 
 def _lists_options(a: Assessment) -> bool:
-    return a.route in (FIRST_LINE, OPTIMISE, NEXT_LINE) or (a.route == JUDGE_RESPONSE and "skin_predominant" in a.phenotypes)
+    return a.route in (FIRST_LINE, OPTIMISE, NEXT_LINE) or (
+        a.route == JUDGE_RESPONSE and "skin_predominant" in a.phenotypes
+    )
 
 
 def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview: bool) -> CardDraft | None:
@@ -221,47 +247,88 @@ def _main(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date,
     situations = _situations(a, knowledge, cites)  # shown right under "Why", so cited first
     context: dict[str, Any] = dict(
         situations=situations,
-        disease=a.disease, activity=activity_lines(a, today), active=a.activity.active,
+        disease=a.disease,
+        activity=activity_lines(a, today),
+        active=a.activity.active,
         # Only the cards that list options number their references; the others name them (top_names).
         options=[_option_view(r, a, knowledge, cites) for r in top] if _lists_options(a) else [],
         more=max(0, len(a.options) - len(top)),
         top_names=[r.option.label for r in top],
-        failed=tried_line(failed, knowledge), failed_count=len(failed),
-        failed_names=[", ".join(agent_name(x, knowledge) for x in s.trial.agents) or lower_first(s.label)
-                      for s in failed],
+        failed=tried_line(failed, knowledge),
+        failed_count=len(failed),
+        failed_names=[
+            ", ".join(agent_name(x, knowledge) for x in s.trial.agents) or lower_first(s.label) for s in failed
+        ],
         intolerant=tried_line((s for s in a.states if s.outcome == INTOLERANT), knowledge),
-        skin="skin_predominant" in a.phenotypes, incomplete=a.medication_incomplete,
+        skin="skin_predominant" in a.phenotypes,
+        incomplete=a.medication_incomplete,
         retreat=[lower_first(r.option.label) for r in top if r.retreat],
-        notes=_notes(facts, a), drafts=bool(a.drafts), preview=preview, monitoring=_monitoring_line(facts, a),
+        notes=_notes(facts, a),
+        drafts=bool(a.drafts),
+        preview=preview,
+        monitoring=_monitoring_line(facts, a),
         gc=gc and {"agents": ", ".join(md(x) for x in gc.trial.agents), "weeks": gc.weeks},
-        in_progress=[{"label": s.label, "weeks": s.weeks, "window": s.window_weeks,
-                      "start": s.episode_start.isoformat() if s.episode_start else "unknown"} for s in a.in_progress],
-        judge=[{"label": s.label, "weeks": s.weeks} for s in a.states if s.outcome == "judge" and s.counts_as_second_agent],
-        stopped_early=[{"label": s.label, "weeks": s.weeks, "intolerance": s.outcome == INTOLERANT}
-                       for s in a.states if s.status == "stopped_early" and s.counts_as_second_agent],
-        refer=None, not_favoured=[], reassess=[], removed=[o.label for o, _ in a.removed],
+        in_progress=[
+            {
+                "label": s.label,
+                "weeks": s.weeks,
+                "window": s.window_weeks,
+                "start": s.episode_start.isoformat() if s.episode_start else "unknown",
+            }
+            for s in a.in_progress
+        ],
+        judge=[
+            {"label": s.label, "weeks": s.weeks} for s in a.states if s.outcome == "judge" and s.counts_as_second_agent
+        ],
+        stopped_early=[
+            {"label": s.label, "weeks": s.weeks, "intolerance": s.outcome == INTOLERANT}
+            for s in a.states
+            if s.status == "stopped_early" and s.counts_as_second_agent
+        ],
+        refer=None,
+        not_favoured=[],
+        reassess=[],
+        removed=[o.label for o, _ in a.removed],
         recent_days=int(knowledge.threshold("activity-lab-recent-days")),
     )
     if a.refer:
         p = knowledge.pathway("many_failures")
         context["refer"] = p.text if p is not None else None
     if a.not_favoured:
-        context["not_favoured"] = [f"{n.label.split(' (')[0]}: {n.card_line} {cites.cite(n.references)}"
-                                   for n in a.not_favoured]
+        context["not_favoured"] = [
+            f"{n.label.split(' (')[0]}: {n.card_line} {cites.cite(n.references)}" for n in a.not_favoured
+        ]
     if a.reassess:
         context["reassess"] = [c.title for c in a.reassess]  # their sources are on the full view
-    kind = {FIRST_LINE: "first-line", OPTIMISE: "optimise", IN_PROGRESS_ONLY: "in-progress", NEXT_LINE: "next-line",
-            JUDGE_RESPONSE: "judge-response", NO_MEDICATION_DATA: "no-medication-data",
-            LABS_UNAVAILABLE: "labs-unavailable"}.get(a.route)
+    kind = {
+        FIRST_LINE: "first-line",
+        OPTIMISE: "optimise",
+        IN_PROGRESS_ONLY: "in-progress",
+        NEXT_LINE: "next-line",
+        JUDGE_RESPONSE: "judge-response",
+        NO_MEDICATION_DATA: "no-medication-data",
+        LABS_UNAVAILABLE: "labs-unavailable",
+    }.get(a.route)
     if kind is None:
         return None
     summary, detail = render_template(kind, **context)
     # Warning when something in the record changes what is safe: a statin in IMNM, falling lung function,
     # pregnancy, active cancer. Critical is kept for the urgent anti-MDA5 card.
-    warning = (bool(a.statins and "imnm" in a.phenotypes) or "lung_function_falling" in a.phenotypes
-               or "pregnancy" in a.conditions or "active_cancer" in a.conditions)
-    return CardDraft(kind=kind, summary=summary, detail=detail, indicator="warning" if warning else "info", cites=cites,
-                  suggestions=_option_suggestions(a, facts), overrides=kind not in ("no-medication-data", "labs-unavailable"))
+    warning = (
+        bool(a.statins and "imnm" in a.phenotypes)
+        or "lung_function_falling" in a.phenotypes
+        or "pregnancy" in a.conditions
+        or "active_cancer" in a.conditions
+    )
+    return CardDraft(
+        kind=kind,
+        summary=summary,
+        detail=detail,
+        indicator="warning" if warning else "info",
+        cites=cites,
+        suggestions=_option_suggestions(a, facts),
+        overrides=kind not in ("no-medication-data", "labs-unavailable"),
+    )
 
 
 def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date) -> CardDraft | None:
@@ -271,8 +338,10 @@ def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: dat
     p = knowledge.pathway("anti_mda5")
     lung = [m for m in a.activity.lung if m.group == "fvc"] + [m for m in a.activity.lung if m.group == "dlco"]
     fvc = next(iter(lung), None)
-    ild = next((d for d in facts.diagnoses if d.group in ("interstitial_lung_disease", "dm_pm_with_respiratory_involvement")),
-               None)
+    ild = next(
+        (d for d in facts.diagnoses if d.group in ("interstitial_lung_disease", "dm_pm_with_respiratory_involvement")),
+        None,
+    )
     referral = knowledge.pathway("urgent_referral")
     stop = knowledge.pathway("stop_antiproliferative")
     summary, detail = render_template(
@@ -280,21 +349,38 @@ def _urgent(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: dat
         mda5=md(a.phenotypes["anti_mda5"]),
         ild=f"ILD recorded{' ' + ild.onset.isoformat() if ild and ild.onset else ''}",
         lung=[measure_line(m, today) for m in lung],
-        fvc=fvc and {"from": f"{fvc.best.value:g}" if fvc.best and fvc.best.value is not None else None,
-                     "to": f"{fvc.latest.value:g}" if fvc.latest.value is not None else None},
-        falling=a.urgent.critical, text=p.text if p else "", cites=cites.cite(p.references) if p else "",
-        agents=[x.name for x in a.urgent.agents], held_back=[md(x) for x in a.urgent.held_back],
+        fvc=fvc
+        and {
+            "from": f"{fvc.best.value:g}" if fvc.best and fvc.best.value is not None else None,
+            "to": f"{fvc.latest.value:g}" if fvc.latest.value is not None else None,
+        },
+        falling=a.urgent.critical,
+        text=p.text if p else "",
+        cites=cites.cite(p.references) if p else "",
+        agents=[x.name for x in a.urgent.agents],
+        held_back=[md(x) for x in a.urgent.held_back],
         fallback=p.summary if p else "Anti-MDA5 with ILD",
         referral=referral.text if referral is not None and a.urgent.critical else None,
-        stop=f"Stop {names_list([md(x) for x in a.urgent.stop], 'and')} {stop.text}" if stop and a.urgent.stop else None,
+        stop=f"Stop {names_list([md(x) for x in a.urgent.stop], 'and')} {stop.text}"
+        if stop and a.urgent.stop
+        else None,
     )
     suggestions: tuple[Suggestion, ...] = ()
     if a.urgent.agents:
         names = " + ".join(x.name for x in a.urgent.agents)
-        suggestions = (_suggestion(f"Start combination: {names} with high-dose glucocorticoid (draft orders)",
-                                   a.urgent.agents, facts),)
-    return CardDraft(kind="urgent-anti-mda5", summary=summary, detail=detail,
-                  indicator="critical" if a.urgent.critical else "warning", cites=cites, suggestions=suggestions)
+        suggestions = (
+            _suggestion(
+                f"Start combination: {names} with high-dose glucocorticoid (draft orders)", a.urgent.agents, facts
+            ),
+        )
+    return CardDraft(
+        kind="urgent-anti-mda5",
+        summary=summary,
+        detail=detail,
+        indicator="critical" if a.urgent.critical else "warning",
+        cites=cites,
+        suggestions=suggestions,
+    )
 
 
 def _found_lines(facts: PatientFacts, item: SafetyItem) -> list[str]:
@@ -331,20 +417,43 @@ def _safety(facts: PatientFacts, a: Assessment, knowledge: Knowledge, main_kind:
     if not safety:
         return None
     cites = Citations(knowledge)
-    items = [{"title": i.caution.title, "text": i.caution.text,
-              # "(JAK inhibitor)" after "JAK inhibitor boxed warning" says nothing new
-              "classes": ", ".join(c for c in i.classes if c.lower() not in i.caution.title.lower()),
-              "cites": cites.cite(i.caution.references), "found": _found_lines(facts, i), "labs": bool(i.caution.labs),
-              "kind": i.caution.kind, "open": i.open} for i in safety]
-    drafted = [agent_name(x.name, knowledge) for r in a.drafts
-               for x in (r.option.agents if r.option.combination_of else r.option.agents[:1])]
+    items = [
+        {
+            "title": i.caution.title,
+            "text": i.caution.text,
+            # "(JAK inhibitor)" after "JAK inhibitor boxed warning" says nothing new
+            "classes": ", ".join(c for c in i.classes if c.lower() not in i.caution.title.lower()),
+            "cites": cites.cite(i.caution.references),
+            "found": _found_lines(facts, i),
+            "labs": bool(i.caution.labs),
+            "kind": i.caution.kind,
+            "open": i.open,
+        }
+        for i in safety
+    ]
+    drafted = [
+        agent_name(x.name, knowledge)
+        for r in a.drafts
+        for x in (r.option.agents if r.option.combination_of else r.option.agents[:1])
+    ]
     drafted += [agent_name(x.name, knowledge) for x in (a.urgent.agents if a.urgent else ())]
-    summary, detail = render_template("safety", items=items, drafted=list(dict.fromkeys(drafted)),
-                              screening=sum(1 for i in safety if i.caution.kind == "screening"),
-                              monitoring=[i.caution.title for i in safety if i.caution.kind == "monitoring"])
+    summary, detail = render_template(
+        "safety",
+        items=items,
+        drafted=list(dict.fromkeys(drafted)),
+        screening=sum(1 for i in safety if i.caution.kind == "screening"),
+        monitoring=[i.caution.title for i in safety if i.caution.kind == "monitoring"],
+    )
     harm_open = any(i.open and i.caution.harm for i in safety)
-    return CardDraft(kind="safety", summary=summary, detail=detail, indicator="warning" if harm_open else "info",
-                     cites=cites, overrides=True, depends_on=main_kind or "")
+    return CardDraft(
+        kind="safety",
+        summary=summary,
+        detail=detail,
+        indicator="warning" if harm_open else "info",
+        cites=cites,
+        overrides=True,
+        depends_on=main_kind or "",
+    )
 
 
 def _pathway_card(knowledge: Knowledge, situation: str, a: Assessment) -> CardDraft | None:
@@ -352,19 +461,29 @@ def _pathway_card(knowledge: Knowledge, situation: str, a: Assessment) -> CardDr
     if p is None:
         return None
     cites = Citations(knowledge)
-    summary, detail = render_template("pathway", summary=p.summary, text=p.text, cites=cites.cite(p.references),
-                              also=a.disease if situation == "ibm" and a.disease != "myositis" else None)
+    summary, detail = render_template(
+        "pathway",
+        summary=p.summary,
+        text=p.text,
+        cites=cites.cite(p.references),
+        also=a.disease if situation == "ibm" and a.disease != "myositis" else None,
+    )
     return CardDraft(kind=f"pathway-{p.id}", summary=summary, detail=detail, indicator=p.indicator, cites=cites)
 
 
-def render_cards(facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview_url: str | None) -> list[Card]:
+def render_cards(
+    facts: PatientFacts, a: Assessment, knowledge: Knowledge, today: date, preview_url: str | None
+) -> list[Card]:
     """Most important first: the urgent card, the main card, then the safety checks they need."""
     if a.route == NONE:
         return []
     if a.route in (IBM, JUVENILE):
         d = _pathway_card(knowledge, "ibm" if a.route == IBM else "juvenile", a)
         return [make_card(knowledge, d, preview_url, a)] if d is not None else []
-    lead = _urgent(facts, a, knowledge, today) if a.urgent is not None else \
-        _main(facts, a, knowledge, today, preview_url is not None)
+    lead = (
+        _urgent(facts, a, knowledge, today)
+        if a.urgent is not None
+        else _main(facts, a, knowledge, today, preview_url is not None)
+    )
     drafts = [lead, _safety(facts, a, knowledge, lead.kind if lead is not None else None)]
     return [make_card(knowledge, d, preview_url, a) for d in drafts if d is not None]

@@ -1,5 +1,8 @@
 """Who gets which card: pure functions from PatientFacts to an Assessment.
 
+One module: the five rules below decide one route together (each can pre-empt the others), so
+they are read in one place, top to bottom, in the order they apply.
+
 No wording here; cards/render.py fills the templates from the Assessment. The rules (issue 14):
 
 1. Activity gates escalation: a next-line list with draft orders only when the record shows
@@ -146,8 +149,11 @@ def _together(option: Option, by_class: dict[str, ClassState]) -> bool | None:
     parts = [by_class.get(c) for c in option.combination_of]
     if any(p is None or p.outcome not in EXCLUDING or p.trial.first_date is None for p in parts):
         return None
-    spans = sorted((p.trial.first_date, p.trial.last_date or p.trial.first_date) for p in parts if p is not None
-                   and p.trial.first_date is not None)
+    spans = sorted(
+        (p.trial.first_date, p.trial.last_date or p.trial.first_date)
+        for p in parts
+        if p is not None and p.trial.first_date is not None
+    )
     return not all(later[0] > earlier[1] for earlier, later in pairwise(spans))
 
 
@@ -167,9 +173,14 @@ def _candidate(option: Option, by_class: dict[str, ClassState]) -> tuple[bool, b
     return state.outcome not in EXCLUDING, False, False
 
 
-def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dict[str, str],
-          cond: dict[str, str], many_failed: bool,
-          first_line_dmards: frozenset[str]) -> tuple[tuple[RankedOption, ...], tuple[tuple[Option, Avoid], ...]]:
+def _rank(
+    options: tuple[Option, ...],
+    states: tuple[ClassState, ...],
+    phen: dict[str, str],
+    cond: dict[str, str],
+    many_failed: bool,
+    first_line_dmards: frozenset[str],
+) -> tuple[tuple[RankedOption, ...], tuple[tuple[Option, Avoid], ...]]:
     by_class = {s.therapy_class: s for s in states}
     ranked: list[RankedOption] = []
     removed: list[tuple[Option, Avoid]] = []
@@ -186,13 +197,20 @@ def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dic
         held = tuple(a for a in option.avoid_when if a.effect == "hold" and a.condition in cond)
         state = by_class.get(option.therapy_class)
         ask_why = retry and state is not None and state.stop_reason is None
-        ranked.append(RankedOption(
-            option=option, retreat=retreat, retry=retry, held=held, ask_why=ask_why,
-            favoured=tuple(f for f in option.favoured_when if f.phenotype in phen),
-            warnings=tuple(a for a in option.avoid_when if a.effect == "warn" and a.condition in cond),
-            orderable=(not option.draft_order_when or any(p in phen for p in option.draft_order_when))
-            and not held and not ask_why,
-        ))
+        ranked.append(
+            RankedOption(
+                option=option,
+                retreat=retreat,
+                retry=retry,
+                held=held,
+                ask_why=ask_why,
+                favoured=tuple(f for f in option.favoured_when if f.phenotype in phen),
+                warnings=tuple(a for a in option.avoid_when if a.effect == "warn" and a.condition in cond),
+                orderable=(not option.draft_order_when or any(p in phen for p in option.draft_order_when))
+                and not held
+                and not ask_why,
+            )
+        )
 
     def tier(o: Option) -> float:
         # After many failures: line-2 agents first, then the third-line agents that are favoured then
@@ -208,14 +226,27 @@ def _rank(options: tuple[Option, ...], states: tuple[ClassState, ...], phen: dic
     def key(r: RankedOption) -> tuple[int, int, int, float, int, int, str]:
         # Options that cannot be drafted here (severe-only without the phenotype, held, ask why) come last.
         o = r.option
-        return (0 if r.orderable else 1, 0 if r.retreat else 1, 0 if r.favoured else 1, tier(o),
-                vocab.EVIDENCE_LEVELS.index(o.evidence_level), o.rank, o.id)
+        return (
+            0 if r.orderable else 1,
+            0 if r.retreat else 1,
+            0 if r.favoured else 1,
+            tier(o),
+            vocab.EVIDENCE_LEVELS.index(o.evidence_level),
+            o.rank,
+            o.id,
+        )
 
     return tuple(sorted(ranked, key=key)), tuple(removed)
 
 
-def _reassess(knowledge: Knowledge, a_states: tuple[ClassState, ...], is_dm: bool, phen: dict[str, str],
-              activity: Activity, cancer_screen_first: bool) -> tuple[Caution, ...]:
+def _reassess(
+    knowledge: Knowledge,
+    a_states: tuple[ClassState, ...],
+    is_dm: bool,
+    phen: dict[str, str],
+    activity: Activity,
+    cancer_screen_first: bool,
+) -> tuple[Caution, ...]:
     on_gc = any(s.therapy_class == "glucocorticoid" and s.trial.ongoing for s in a_states)
     keep = {
         "always": True,
@@ -233,8 +264,9 @@ def _statins(facts: PatientFacts) -> tuple[str, ...]:
     return tuple(sorted({d.ingredient for d in facts.current_statins}))
 
 
-def _urgent(knowledge: Knowledge, phen: dict[str, str], cond: dict[str, str],
-            states: tuple[ClassState, ...]) -> Urgent | None:
+def _urgent(
+    knowledge: Knowledge, phen: dict[str, str], cond: dict[str, str], states: tuple[ClassState, ...]
+) -> Urgent | None:
     if not ("anti_mda5" in phen and "ild" in phen):
         return None
     by_id = {o.id: o for o in knowledge.options}
@@ -254,11 +286,23 @@ def _urgent(knowledge: Knowledge, phen: dict[str, str], cond: dict[str, str],
         agents.append(option.agents[0])
     if not agents and held and all(h.endswith("taken now") for h in held):
         return None  # the combination is running: the in-progress card judges it, no urgent card
-    stop = tuple(sorted({d.ingredient for s in states if s.therapy_class in _ANTIPROLIFERATIVE and s.trial.ongoing
-                         for d in s.trial.drugs if d.ongoing}))
-    return Urgent(critical="lung_function_falling" in phen, agents=tuple(agents), held_back=tuple(held),
-                  stop=stop if any(a.rxnorm_in == by_id[_COMBINATION_OPTIONS[1]].agents[0].rxnorm_in for a in agents)
-                  else ())
+    stop = tuple(
+        sorted(
+            {
+                d.ingredient
+                for s in states
+                if s.therapy_class in _ANTIPROLIFERATIVE and s.trial.ongoing
+                for d in s.trial.drugs
+                if d.ongoing
+            }
+        )
+    )
+    return Urgent(
+        critical="lung_function_falling" in phen,
+        agents=tuple(agents),
+        held_back=tuple(held),
+        stop=stop if any(a.rxnorm_in == by_id[_COMBINATION_OPTIONS[1]].agents[0].rxnorm_in for a in agents) else (),
+    )
 
 
 def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment:
@@ -273,20 +317,36 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     if "clinically_amyopathic_dermatomyositis" in groups and not activity.raised_enzyme:
         # Amyopathic DM coded, muscle enzymes not raised: the skin leads. (Normal CK alone does not make
         # disease skin-predominant: it is also what a controlled myositis looks like.)
-        phen["skin_predominant"] = next(d.label for d in facts.diagnoses
-                                        if d.group == "clinically_amyopathic_dermatomyositis")
-    cond = conditions(facts, today, pregnancy_possible=pregnancy_possible,
-                      pregnancy_test_days=int(knowledge.threshold("pregnancy-test-days")))
+        phen["skin_predominant"] = next(
+            d.label for d in facts.diagnoses if d.group == "clinically_amyopathic_dermatomyositis"
+        )
+    cond = conditions(
+        facts,
+        today,
+        pregnancy_possible=pregnancy_possible,
+        pregnancy_test_days=int(knowledge.threshold("pregnancy-test-days")),
+    )
     if "cancer" in phen:
         cond["active_cancer"] = phen["cancer"]
     states = trial_states(facts, knowledge, activity, today)
     incomplete = any(g.resource_type.startswith("Medication") for g in facts.gaps)
     onset = min((d.onset for d in facts.diagnoses if d.group in vocab.MYOSITIS_GROUPS and d.onset), default=None)
     # What every route shares; each route below is this with its own route and findings (dataclasses.replace).
-    base = Assessment(route=QUIET, disease=disease, is_dm=is_dm, age=age, phenotypes=phen, conditions=cond,
-                      activity=activity, states=states, medication_incomplete=incomplete, statins=_statins(facts),
-                      cancer_screen_first="cancer" not in phen and onset is not None
-                      and (today - onset).days <= knowledge.threshold("new-diagnosis-days"))
+    base = Assessment(
+        route=QUIET,
+        disease=disease,
+        is_dm=is_dm,
+        age=age,
+        phenotypes=phen,
+        conditions=cond,
+        activity=activity,
+        states=states,
+        medication_incomplete=incomplete,
+        statins=_statins(facts),
+        cancer_screen_first="cancer" not in phen
+        and onset is not None
+        and (today - onset).days <= knowledge.threshold("new-diagnosis-days"),
+    )
 
     if not groups & vocab.MYOSITIS_GROUPS:
         return replace(base, route=NONE)
@@ -304,10 +364,13 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
 
     urgent = _urgent(knowledge, phen, cond, states)
     if urgent is not None:
-        drafted = tuple(o.therapy_class for oid in _COMBINATION_OPTIONS for o in knowledge.options
-                        if o.id == oid and o.agents[0] in urgent.agents)
-        return replace(base, route=NEXT_LINE if activity.active else QUIET, urgent=urgent,
-                          safety=checks(drafted))
+        drafted = tuple(
+            o.therapy_class
+            for oid in _COMBINATION_OPTIONS
+            for o in knowledge.options
+            if o.id == oid and o.agents[0] in urgent.agents
+        )
+        return replace(base, route=NEXT_LINE if activity.active else QUIET, urgent=urgent, safety=checks(drafted))
 
     second = [s for s in states if s.counts_as_second_agent]
     failed = [s for s in second if s.outcome == FAILED]
@@ -315,16 +378,31 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
     # The first-line DMARDs offered to everyone (not only with a phenotype): methotrexate, azathioprine, MMF.
     first_line_dmards = frozenset(o.therapy_class for o in knowledge.options_for("first_line") if not o.only_when)
 
-    def plan(route: str, stage: str, drafts_allowed: bool = True, not_favoured: tuple[NotFavoured, ...] = (),
-             refer: bool = False, reassess: tuple[Caution, ...] = ()) -> Assessment:
+    def plan(
+        route: str,
+        stage: str,
+        drafts_allowed: bool = True,
+        not_favoured: tuple[NotFavoured, ...] = (),
+        refer: bool = False,
+        reassess: tuple[Caution, ...] = (),
+    ) -> Assessment:
         ranked, removed = _rank(knowledge.options_for(stage), states, phen, cond, many_failed, first_line_dmards)
         orderable = [r for r in ranked if r.orderable]
         # The phenotype leads: when it favours some options, only those are drafted.
         favoured = [r for r in orderable if r.favoured or r.retreat]
         drafts = tuple(favoured or orderable)[:MAX_DRAFTS] if drafts_allowed else ()
         drafted = tuple(c for r in drafts for c in (r.option.combination_of or (r.option.therapy_class,)))
-        return replace(base, route=route, options=ranked, drafts=drafts, removed=removed, safety=checks(drafted),
-                          not_favoured=not_favoured, refer=refer, reassess=reassess)
+        return replace(
+            base,
+            route=route,
+            options=ranked,
+            drafts=drafts,
+            removed=removed,
+            safety=checks(drafted),
+            not_favoured=not_favoured,
+            refer=refer,
+            reassess=reassess,
+        )
 
     if incomplete and not states:
         return replace(base, route=NO_MEDICATION_DATA)
@@ -353,5 +431,10 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
         # Only inadequate or intolerant trials (nothing else is left once activity is present and no
         # trial runs its window): optimise or switch within the first line, do not escalate.
         return plan(OPTIMISE, "first_line")
-    return plan(NEXT_LINE, "next_line", not_favoured=knowledge.not_favoured, refer=many_failed,
-                reassess=_reassess(knowledge, states, is_dm, phen, activity, base.cancer_screen_first))
+    return plan(
+        NEXT_LINE,
+        "next_line",
+        not_favoured=knowledge.not_favoured,
+        refer=many_failed,
+        reassess=_reassess(knowledge, states, is_dm, phen, activity, base.cancer_screen_first),
+    )

@@ -57,8 +57,9 @@ def risk_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[s
     out: list[str] = []
     for factor in caution.risk_factors:
         if factor.kind == "ongoing_class":
-            agents = sorted({d.ingredient for s in states if s.therapy_class in factor.classes
-                             for d in s.trial.drugs if d.ongoing})
+            agents = sorted(
+                {d.ingredient for s in states if s.therapy_class in factor.classes for d in s.trial.drugs if d.ongoing}
+            )
             if agents:
                 out.append(factor.describe(agents=", ".join(agents)))
         elif factor.kind == "phenotype":
@@ -70,8 +71,13 @@ def risk_findings(caution: Caution, states: tuple[ClassState, ...], phen: dict[s
                 if taking and dose is None:
                     out.append(f"{agent.name} ongoing, dose not recorded - check")
                 elif dose is not None and dose > factor.above_mg_per_day:
-                    out.append(factor.describe(ingredient=agent.name, dose=_dose_text(dose, factor.above_mg_per_day),
-                                               threshold=_dose_text(factor.above_mg_per_day)))
+                    out.append(
+                        factor.describe(
+                            ingredient=agent.name,
+                            dose=_dose_text(dose, factor.above_mg_per_day),
+                            threshold=_dose_text(factor.above_mg_per_day),
+                        )
+                    )
     return out
 
 
@@ -81,8 +87,15 @@ def _tolerated_before(state: ClassState | None) -> bool:
     return state is not None and state.adequate
 
 
-def safety_items(knowledge: Knowledge, facts: PatientFacts, drafted: tuple[str, ...], states: tuple[ClassState, ...],
-            phen: dict[str, str], gc_weeks: int | None, pregnancy_possible: bool) -> tuple[SafetyItem, ...]:
+def safety_items(
+    knowledge: Knowledge,
+    facts: PatientFacts,
+    drafted: tuple[str, ...],
+    states: tuple[ClassState, ...],
+    phen: dict[str, str],
+    gc_weeks: int | None,
+    pregnancy_possible: bool,
+) -> tuple[SafetyItem, ...]:
     """Checks for the classes drafted on this call (before starting) and those taken now (while on them)."""
     by_class = {s.therapy_class: s for s in states}
     current = {s.therapy_class for s in states if s.trial.ongoing}
@@ -101,7 +114,8 @@ def safety_items(knowledge: Knowledge, facts: PatientFacts, drafted: tuple[str, 
             if not classes:
                 continue
             if caution.when == "glucocorticoid_long_course" and (
-                    gc_weeks is None or gc_weeks < knowledge.threshold("glucocorticoid-long-course-weeks")):
+                gc_weeks is None or gc_weeks < knowledge.threshold("glucocorticoid-long-course-weeks")
+            ):
                 continue
         else:
             continue
@@ -112,8 +126,14 @@ def safety_items(knowledge: Knowledge, facts: PatientFacts, drafted: tuple[str, 
             found = tuple(risk_findings(caution, states, phen))
             if not found:
                 continue
-        items.append(SafetyItem(caution=caution, classes=tuple(knowledge.classes[c].label for c in classes),
-                                found=found, open=caution.when == "pjp_risk" or not found))
+        items.append(
+            SafetyItem(
+                caution=caution,
+                classes=tuple(knowledge.classes[c].label for c in classes),
+                found=found,
+                open=caution.when == "pjp_risk" or not found,
+            )
+        )
     return _pjp_once(items)
 
 

@@ -26,15 +26,36 @@ def _risk_factor_rule(factor: RiskFactor) -> str:
 
 def render_knowledge_table(knowledge: Knowledge) -> str:
     out: list[str] = []
-    header = ["option", "stage", "line", "evidence", "study type", "favoured when", "avoid when", "references", "reviewed"]
+    header = [
+        "option",
+        "stage",
+        "line",
+        "evidence",
+        "study type",
+        "favoured when",
+        "avoid when",
+        "references",
+        "reviewed",
+    ]
     rows = []
     for o in sorted(knowledge.options, key=lambda o: (o.stage != "first_line", o.line, o.rank, o.id)):
         favoured = ", ".join(f.phenotype + ("*" if f.tag == "seed-only" else "") for f in o.favoured_when) or "-"
         if o.only_when:
             favoured += " (only when: " + ", ".join(o.only_when) + ")"
         avoid = ", ".join(f"{a.condition}:{a.effect}" for a in o.avoid_when) or "-"
-        rows.append([f"{o.label} [{o.id}]", o.stage, str(o.line), o.evidence_level, o.study_type, favoured, avoid,
-                     ", ".join(o.references), o.reviewed.isoformat()])
+        rows.append(
+            [
+                f"{o.label} [{o.id}]",
+                o.stage,
+                str(o.line),
+                o.evidence_level,
+                o.study_type,
+                favoured,
+                avoid,
+                ", ".join(o.references),
+                o.reviewed.isoformat(),
+            ]
+        )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     out.append("THERAPY OPTIONS  (* = seed-only claim)")
     out.append(_row(header, widths))
@@ -50,31 +71,39 @@ def render_knowledge_table(knowledge: Knowledge) -> str:
         target = ", ".join(c.applies_to) if c.kind == "screening" else f"when {c.when}"
         out.append(f"  {c.kind:<9} {c.id} ({target}; tag {c.tag}) [{', '.join(c.references) or 'no reference'}]")
         for f in c.risk_factors:
-            out.append(f"    risk factor {f.id}: {_risk_factor_rule(f)} (tag {f.tag}; reviewed {f.reviewed.isoformat()})"
-                       f" [{', '.join(f.references) or 'no reference'}]")
+            out.append(
+                f"    risk factor {f.id}: {_risk_factor_rule(f)} (tag {f.tag}; reviewed {f.reviewed.isoformat()})"
+                f" [{', '.join(f.references) or 'no reference'}]"
+            )
     out.append("")
     out.append("THRESHOLDS (numbers the rules compare the record with)")
     for t in knowledge.thresholds.values():
-        out.append(f"  {t.id}: {t.value:g} {t.unit} (tag {t.tag}; reviewed {t.reviewed.isoformat()})"
-                   f" [{', '.join(t.references) or 'no reference'}] {t.text}")
+        out.append(
+            f"  {t.id}: {t.value:g} {t.unit} (tag {t.tag}; reviewed {t.reviewed.isoformat()})"
+            f" [{', '.join(t.references) or 'no reference'}] {t.text}"
+        )
     out.append("")
     out.append("PATHWAYS")
     for p in knowledge.pathways:
         out.append(f"  {p.situation:<10} {p.id} ({p.indicator}) [{', '.join(p.references)}]")
     out.append("")
-    cited = sorted({r for o in knowledge.options for r in o.references}
-                   | {r for o in knowledge.options for f in o.favoured_when for r in f.references}
-                   | {r for nf in knowledge.not_favoured for r in nf.references}
-                   | {r for c in knowledge.cautions.values() for r in c.references}
-                   | {r for c in knowledge.cautions.values() for f in c.risk_factors for r in f.references}
-                   | {r for p in knowledge.pathways for r in p.references}
-                   | {r for t in knowledge.thresholds.values() for r in t.references})
+    cited = sorted(
+        {r for o in knowledge.options for r in o.references}
+        | {r for o in knowledge.options for f in o.favoured_when for r in f.references}
+        | {r for nf in knowledge.not_favoured for r in nf.references}
+        | {r for c in knowledge.cautions.values() for r in c.references}
+        | {r for c in knowledge.cautions.values() for f in c.risk_factors for r in f.references}
+        | {r for p in knowledge.pathways for r in p.references}
+        | {r for t in knowledge.thresholds.values() for r in t.references}
+    )
     out.append(f"REFERENCES CITED ({len(cited)} of {len(knowledge.references)} in references.yaml)")
     for rid in cited:
         ref = knowledge.references[rid]
         ids = " ".join(x for x in (f"PMID {ref.pmid}" if ref.pmid else "", f"DOI {ref.doi}" if ref.doi else "") if x)
-        out.append(f"  {rid}: {ref.authors} {ref.title_sentence} {ref.journal} {ref.year or ''}. "
-                   f"[{ref.verification}] {ids} {ref.url}".rstrip())
+        out.append(
+            f"  {rid}: {ref.authors} {ref.title_sentence} {ref.journal} {ref.year or ''}. "
+            f"[{ref.verification}] {ids} {ref.url}".rstrip()
+        )
     out.append("")
     out.append(f"Knowledge version {knowledge.meta.version}; directory: {knowledge.directory}")
     return "\n".join(out)
@@ -82,8 +111,12 @@ def render_knowledge_table(knowledge: Knowledge) -> str:
 
 # --- claims audit (issue 15): claim -> tag -> reference title -> verification ---------------------
 
-_TAG_WORDS = {"evidence": "cited", "convention": "our convention (no source)", "seed-only": "seed documents only",
-              "unverified": "cited, papers unverified"}
+_TAG_WORDS = {
+    "evidence": "cited",
+    "convention": "our convention (no source)",
+    "seed-only": "seed documents only",
+    "unverified": "cited, papers unverified",
+}
 
 
 def _claims(knowledge: Knowledge) -> list[tuple[str, str, str, tuple[str, ...]]]:
@@ -146,7 +179,9 @@ def stale_entries(knowledge: Knowledge, today: date, max_age: timedelta = timede
     dated += [("options.yaml", o.id, o.reviewed) for o in knowledge.options]
     dated += [("not_favoured.yaml", n.id, n.reviewed) for n in knowledge.not_favoured]
     dated += [("cautions.yaml", c.id, c.reviewed) for c in knowledge.cautions.values()]
-    dated += [("cautions.yaml", f"{c.id}/{f.id}", f.reviewed) for c in knowledge.cautions.values() for f in c.risk_factors]
+    dated += [
+        ("cautions.yaml", f"{c.id}/{f.id}", f.reviewed) for c in knowledge.cautions.values() for f in c.risk_factors
+    ]
     dated += [("pathways.yaml", p.id, p.reviewed) for p in knowledge.pathways]
     dated += [("thresholds.yaml", t.id, t.reviewed) for t in knowledge.thresholds.values()]
     return [Stale(f, e, d) for f, e, d in dated if today - d > max_age]

@@ -25,16 +25,36 @@ from .models import Link
 from .rules import Assessment
 from .trials import ClassState
 
-__all__ = ["TEMPLATE_DIRECTORY", "EVIDENCE_WORDS", "Citations", "md", "new_uuid", "render_template", "lower_first",
-           "names_list", "value_text", "when_text", "measure_line", "activity_lines", "weeks_text", "agent_name",
-           "tried_line"]
+__all__ = [
+    "TEMPLATE_DIRECTORY",
+    "EVIDENCE_WORDS",
+    "Citations",
+    "md",
+    "new_uuid",
+    "render_template",
+    "lower_first",
+    "names_list",
+    "value_text",
+    "when_text",
+    "measure_line",
+    "activity_lines",
+    "weeks_text",
+    "agent_name",
+    "tried_line",
+]
 
 TEMPLATE_DIRECTORY = Path(__file__).resolve().parent / "templates"
 
 # Study designs in the words a clinician uses (the knowledge tags never reach a card).
-EVIDENCE_WORDS = {"RCT": "randomised trial", "open-label": "open-label study", "cohort": "cohort study",
-                  "case series": "case series", "case report": "case report", "guideline": "guideline",
-                  "expert opinion": "expert opinion"}
+EVIDENCE_WORDS = {
+    "RCT": "randomised trial",
+    "open-label": "open-label study",
+    "cohort": "cohort study",
+    "case series": "case series",
+    "case report": "case report",
+    "guideline": "guideline",
+    "expert opinion": "expert opinion",
+}
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|])")
 
@@ -65,9 +85,14 @@ def _fit(text: str, limit: int = 139) -> str:
 @lru_cache(maxsize=4)
 def _environment(directory: str) -> jinja2.Environment:
     # Autoescape off: the output is Markdown, not HTML; record text is escaped by md() before it gets here.
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), autoescape=False,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
     env.filters["fit"] = _fit
     env.filters["names"] = names_list
     env.filters["lowerfirst"] = lower_first
@@ -195,8 +220,9 @@ def _agent_names(options: tuple[Option, ...]) -> dict[str, str]:
     """Ingredient -> how a card names it: the label of a single-agent option ('IV immune globulin' for the
     RxNorm ingredient 'immunoglobulin G'), else the knowledge base's spelling of the ingredient."""
     names = {a.name.lower(): a.name for o in options for a in o.agents}
-    names.update({o.agents[0].name.lower(): lower_first(o.label) for o in options
-                  if len(o.agents) == 1 and not o.combination_of})
+    names.update(
+        {o.agents[0].name.lower(): lower_first(o.label) for o in options if len(o.agents) == 1 and not o.combination_of}
+    )
     return names
 
 

@@ -28,8 +28,22 @@ from mappings.stop_reason import INTOLERANCE, PREGNANCY
 from .activity import Activity, enzyme_results, is_normal
 from .knowledge_base import Knowledge
 
-__all__ = ["ClassState", "IN_PROGRESS", "ONGOING", "STOPPED", "STOPPED_EARLY", "trial_states",
-           "FAILED", "TRIED", "JUDGE", "RESPONDED", "INADEQUATE", "INTOLERANT", "STOPPED_FOR_PREGNANCY", "EXCLUDING"]
+__all__ = [
+    "ClassState",
+    "IN_PROGRESS",
+    "ONGOING",
+    "STOPPED",
+    "STOPPED_EARLY",
+    "trial_states",
+    "FAILED",
+    "TRIED",
+    "JUDGE",
+    "RESPONDED",
+    "INADEQUATE",
+    "INTOLERANT",
+    "STOPPED_FOR_PREGNANCY",
+    "EXCLUDING",
+]
 
 IN_PROGRESS = "in_progress"  # inside the adequate-trial window
 ONGOING = "ongoing"  # still taken, past the window (or class has no window)
@@ -83,8 +97,9 @@ def _episode_start(trial: TrialHistory, window_weeks: int | None) -> date | None
     return start
 
 
-def _status(trial: TrialHistory, window: int | None, course_based: bool, start: date | None,
-            today: date) -> tuple[str, int | None]:
+def _status(
+    trial: TrialHistory, window: int | None, course_based: bool, start: date | None, today: date
+) -> tuple[str, int | None]:
     since_start = (today - start).days // 7 if start is not None and start <= today else None
     if start is not None and trial.last_date is not None and trial.last_date >= start and not trial.ongoing:
         duration = (trial.last_date - start).days // 7
@@ -120,8 +135,11 @@ def _responded(facts: PatientFacts, start: date | None, activity: Activity, know
     if not normal:
         return False
     first_normal = normal[0].date
-    raised_since = [lab.date for lab in after if is_normal(lab) is False and lab.date is not None
-                    and first_normal is not None and lab.date > first_normal]
+    raised_since = [
+        lab.date
+        for lab in after
+        if is_normal(lab) is False and lab.date is not None and first_normal is not None and lab.date > first_normal
+    ]
     if first_normal is None or not raised_since:
         return False
     return (min(raised_since) - first_normal).days >= knowledge.threshold("responder-normal-days")
@@ -143,8 +161,9 @@ def _outcome(status: str, stop_reason: str | None, course_based: bool, responded
     return FAILED if active else TRIED
 
 
-def _state(trial: TrialHistory, facts: PatientFacts, knowledge: Knowledge, activity: Activity,
-           today: date) -> ClassState:
+def _state(
+    trial: TrialHistory, facts: PatientFacts, knowledge: Knowledge, activity: Activity, today: date
+) -> ClassState:
     cls = knowledge.classes.get(trial.therapy_class)
     window = cls.adequate_trial.weeks if cls is not None and cls.adequate_trial is not None else None
     course_based = cls.course_based if cls is not None else False
@@ -160,7 +179,9 @@ def _state(trial: TrialHistory, facts: PatientFacts, knowledge: Knowledge, activ
         episode_start=start,
         weeks=weeks,
         window_weeks=window,
-        counts_as_second_agent=cls.counts_as_second_agent if cls is not None else False,  # an unknown class never makes anyone "refractory"
+        counts_as_second_agent=cls.counts_as_second_agent
+        if cls is not None
+        else False,  # an unknown class never makes anyone "refractory"
         outcome=_outcome(status, reason, course_based, responded, activity.active),
         stop_reason=reason,
     )

@@ -49,9 +49,22 @@ _DOWN: dict[str, frozenset[str]] = {
 # RELAs that link the TTYs above (RXNREL reads either way round, so both names are listed).
 _RELAS = frozenset(
     {
-        "has_ingredient", "ingredient_of", "has_precise_ingredient", "precise_ingredient_of",
-        "has_form", "form_of", "constitutes", "consists_of", "has_tradename", "tradename_of",
-        "contains", "contained_in", "has_part", "part_of", "has_ingredients", "ingredients_of",
+        "has_ingredient",
+        "ingredient_of",
+        "has_precise_ingredient",
+        "precise_ingredient_of",
+        "has_form",
+        "form_of",
+        "constitutes",
+        "consists_of",
+        "has_tradename",
+        "tradename_of",
+        "contains",
+        "contained_in",
+        "has_part",
+        "part_of",
+        "has_ingredients",
+        "ingredients_of",
     }
 )
 NLM_ATTRIBUTION = (
@@ -139,7 +152,9 @@ def build_from_rrf(rrf_dir: Path, ingredients: Iterable[str], *, version: str) -
     return _document(
         products,
         ndc,
-        sources={"RRF": f"NLM RxNorm release {version}, RRF files RXNCONSO/RXNREL/RXNSAT read by mappings.build_tables"},
+        sources={
+            "RRF": f"NLM RxNorm release {version}, RRF files RXNCONSO/RXNREL/RXNSAT read by mappings.build_tables"
+        },
         built_from=f"RRF ({version})",
     )
 
@@ -178,7 +193,9 @@ def build_from_knowledge(knowledge_dir: Path) -> dict[str, Any]:
     )
 
 
-def _document(products: dict[str, Any], ndc: dict[str, Any], *, sources: dict[str, str], built_from: str) -> dict[str, Any]:
+def _document(
+    products: dict[str, Any], ndc: dict[str, Any], *, sources: dict[str, str], built_from: str
+) -> dict[str, Any]:
     return {
         "meta": {
             "title": "RxNorm product -> ingredient table for the therapy classes",

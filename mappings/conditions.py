@@ -83,8 +83,18 @@ def diagnoses_of(c: ConditionRecord, term: Terminology) -> list[Diagnosis]:
         texts = ([c.code.text] if c.code.text else []) + [cd.display for cd in c.code.codings if cd.display]
         for text in texts:
             for g in _groups_by_text(text, term):
-                out.setdefault(g, Diagnosis(g, term.conditions[g].label, "text", f"text ({term.conditions[g].label})", c.id, c.onset,
-                                            _status(c)))
+                out.setdefault(
+                    g,
+                    Diagnosis(
+                        g,
+                        term.conditions[g].label,
+                        "text",
+                        f"text ({term.conditions[g].label})",
+                        c.id,
+                        c.onset,
+                        _status(c),
+                    ),
+                )
             if out:
                 break
     return list(out.values())

@@ -33,30 +33,124 @@ _BARE_FRACTION = re.compile(r"(?<![0-9])[.,][0-9]")  # ".5 mg" must never become
 _MG = frozenset({"mg", "mgs", "milligram", "milligrams"})
 _DROPPED_PUNCTUATION = frozenset({"(", ")", ",", ":", ";"})
 # Words that say nothing about the amount or the frequency. Drug names come from the terminology.
-_FILLER = frozenset({
-    "take", "takes", "taking", "give", "given", "tablet", "tablets", "tab", "tabs", "capsule", "capsules",
-    "cap", "caps", "by", "mouth", "oral", "orally", "po", "iv", "ivi", "intravenous", "intravenously", "im",
-    "intramuscular", "intramuscularly", "sc", "sq", "subcut", "subcutaneous", "subcutaneously", "injection",
-    "infusion", "inject", "dose", "with", "food", "after", "before", "breakfast", "meals",
-})
+_FILLER = frozenset(
+    {
+        "take",
+        "takes",
+        "taking",
+        "give",
+        "given",
+        "tablet",
+        "tablets",
+        "tab",
+        "tabs",
+        "capsule",
+        "capsules",
+        "cap",
+        "caps",
+        "by",
+        "mouth",
+        "oral",
+        "orally",
+        "po",
+        "iv",
+        "ivi",
+        "intravenous",
+        "intravenously",
+        "im",
+        "intramuscular",
+        "intramuscularly",
+        "sc",
+        "sq",
+        "subcut",
+        "subcutaneous",
+        "subcutaneously",
+        "injection",
+        "infusion",
+        "inject",
+        "dose",
+        "with",
+        "food",
+        "after",
+        "before",
+        "breakfast",
+        "meals",
+    }
+)
 
 # One dose in mg, then one frequency, then optional time of day and course length. The
 # frequency phrases are literal alternatives; the factor is doses per day.
 _FREQUENCIES: dict[str, float] = {
-    "daily": 1, "once daily": 1, "od": 1, "qd": 1, "once a day": 1, "once per day": 1, "a day": 1,
-    "per day": 1, "/ day": 1, "/ d": 1, "every day": 1, "each day": 1, "qam": 1, "qpm": 1, "qhs": 1,
-    "mane": 1, "nocte": 1, "in the morning": 1, "every morning": 1, "each morning": 1,
-    "at night": 1, "at bedtime": 1, "every night": 1, "q 24 h": 1, "every 24 hours": 1,
-    "bd": 2, "bid": 2, "twice daily": 2, "twice a day": 2, "twice per day": 2, "two times a day": 2,
-    "2 times a day": 2, "2 times daily": 2, "q 12 h": 2, "every 12 hours": 2,
-    "tds": 3, "tid": 3, "three times daily": 3, "three times a day": 3, "3 times a day": 3, "3 times daily": 3,
-    "q 8 h": 3, "every 8 hours": 3,
-    "qds": 4, "qid": 4, "four times daily": 4, "four times a day": 4, "4 times a day": 4, "4 times daily": 4,
-    "q 6 h": 4, "every 6 hours": 4,
-    "every other day": 0.5, "on alternate days": 0.5, "alternate days": 0.5, "every second day": 0.5,
-    "every 2 days": 0.5, "eod": 0.5, "qod": 0.5, "every 48 hours": 0.5,
-    "weekly": 1 / 7, "once weekly": 1 / 7, "once a week": 1 / 7, "once per week": 1 / 7, "every week": 1 / 7,
-    "per week": 1 / 7, "a week": 1 / 7, "/ week": 1 / 7, "/ wk": 1 / 7, "qw": 1 / 7, "qwk": 1 / 7,
+    "daily": 1,
+    "once daily": 1,
+    "od": 1,
+    "qd": 1,
+    "once a day": 1,
+    "once per day": 1,
+    "a day": 1,
+    "per day": 1,
+    "/ day": 1,
+    "/ d": 1,
+    "every day": 1,
+    "each day": 1,
+    "qam": 1,
+    "qpm": 1,
+    "qhs": 1,
+    "mane": 1,
+    "nocte": 1,
+    "in the morning": 1,
+    "every morning": 1,
+    "each morning": 1,
+    "at night": 1,
+    "at bedtime": 1,
+    "every night": 1,
+    "q 24 h": 1,
+    "every 24 hours": 1,
+    "bd": 2,
+    "bid": 2,
+    "twice daily": 2,
+    "twice a day": 2,
+    "twice per day": 2,
+    "two times a day": 2,
+    "2 times a day": 2,
+    "2 times daily": 2,
+    "q 12 h": 2,
+    "every 12 hours": 2,
+    "tds": 3,
+    "tid": 3,
+    "three times daily": 3,
+    "three times a day": 3,
+    "3 times a day": 3,
+    "3 times daily": 3,
+    "q 8 h": 3,
+    "every 8 hours": 3,
+    "qds": 4,
+    "qid": 4,
+    "four times daily": 4,
+    "four times a day": 4,
+    "4 times a day": 4,
+    "4 times daily": 4,
+    "q 6 h": 4,
+    "every 6 hours": 4,
+    "every other day": 0.5,
+    "on alternate days": 0.5,
+    "alternate days": 0.5,
+    "every second day": 0.5,
+    "every 2 days": 0.5,
+    "eod": 0.5,
+    "qod": 0.5,
+    "every 48 hours": 0.5,
+    "weekly": 1 / 7,
+    "once weekly": 1 / 7,
+    "once a week": 1 / 7,
+    "once per week": 1 / 7,
+    "every week": 1 / 7,
+    "per week": 1 / 7,
+    "a week": 1 / 7,
+    "/ week": 1 / 7,
+    "/ wk": 1 / 7,
+    "qw": 1 / 7,
+    "qwk": 1 / 7,
 }
 # Allowed after a once-a-day frequency only ("20 mg daily in the morning"); after "bd" it contradicts.
 _TIME_OF_DAY = ("in the morning", "at night", "at bedtime", "in the evening")
@@ -73,8 +167,11 @@ _SIG = re.compile(
 )
 
 # Every word the grammar reads: a drug-name word that is one of these is not dropped as a name.
-GRAMMAR_WORDS = frozenset(w for phrase in (*_FREQUENCIES, *_TIME_OF_DAY) for w in phrase.split()) | _MG | {
-    "x", "for", "days", "day", "weeks", "week", "doses", "months"}
+GRAMMAR_WORDS = (
+    frozenset(w for phrase in (*_FREQUENCIES, *_TIME_OF_DAY) for w in phrase.split())
+    | _MG
+    | {"x", "for", "days", "day", "weeks", "week", "doses", "months"}
+)
 
 
 def daily_dose_from_text(text: object, name_words: frozenset[str] = frozenset()) -> float | None:

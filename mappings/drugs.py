@@ -92,8 +92,9 @@ def _concept_words(c: Concept) -> list[str]:
     return out
 
 
-def _from_codes(concepts: Iterable[Concept], term: Terminology, lookup: IngredientLookup | None,
-                prefix: str) -> tuple[tuple[Match, ...], str | None, list[str]]:
+def _from_codes(
+    concepts: Iterable[Concept], term: Terminology, lookup: IngredientLookup | None, prefix: str
+) -> tuple[tuple[Match, ...], str | None, list[str]]:
     found: dict[str, Match] = {}
     routes: list[str] = []
     names: list[str] = []
@@ -131,7 +132,10 @@ def _from_codes(concepts: Iterable[Concept], term: Terminology, lookup: Ingredie
             if ans.name:
                 names.append(ans.name)
             for ing in _lookup_ingredients(ans, term):
-                found.setdefault(ing, Match(ing, "rxnav", f"{prefix}RxNav: RxNorm {rxcui} -> ingredient {term.ingredients[ing].name}"))
+                found.setdefault(
+                    ing,
+                    Match(ing, "rxnav", f"{prefix}RxNav: RxNorm {rxcui} -> ingredient {term.ingredients[ing].name}"),
+                )
             if found:
                 break
     route = None

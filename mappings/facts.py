@@ -66,24 +66,42 @@ def resolve_orders(
     for record in records:
         reference = f"{record.resource_type}/{record.id}"
         drugs = resolve_medication(record, terminology, lookup)
-        out.append(DraftOrder(reference=reference, label=record_label(record), drugs=tuple(drugs),
-                              selected=selections is None or reference in selections))
+        out.append(
+            DraftOrder(
+                reference=reference,
+                label=record_label(record),
+                drugs=tuple(drugs),
+                selected=selections is None or reference in selections,
+            )
+        )
     return tuple(out)
 
 
-def _resolved_drugs(record: MedicationRecord, matches: Sequence[Match], use: Use,
-                    term: Terminology) -> list[ResolvedDrug]:
+def _resolved_drugs(
+    record: MedicationRecord, matches: Sequence[Match], use: Use, term: Terminology
+) -> list[ResolvedDrug]:
     # The record's daily dose belongs to its ingredient only when it names one ingredient.
     dose, source = _record_dose(record, term) if len({m.ingredient for m in matches}) == 1 else (None, None)
     out = []
     for m in matches:
         ing = term.ingredients[m.ingredient]
-        out.append(ResolvedDrug(
-            record_id=record.id, resource_type=record.resource_type, therapy_class=ing.therapy_class,
-            ingredient=ing.name, ingredient_rxcui=ing.rxcui, matched_by=m.matched_by, matched=m.matched,
-            start=use.start, end=use.end, ongoing=use.ongoing, daily_dose_mg=dose, dose_source=source,
-            stop_reason=stop_reason(record.status_reason),
-        ))
+        out.append(
+            ResolvedDrug(
+                record_id=record.id,
+                resource_type=record.resource_type,
+                therapy_class=ing.therapy_class,
+                ingredient=ing.name,
+                ingredient_rxcui=ing.rxcui,
+                matched_by=m.matched_by,
+                matched=m.matched,
+                start=use.start,
+                end=use.end,
+                ongoing=use.ongoing,
+                daily_dose_mg=dose,
+                dose_source=source,
+                stop_reason=stop_reason(record.status_reason),
+            )
+        )
     return out
 
 
@@ -161,11 +179,19 @@ def build_facts(
             exposures[drug.therapy_class].update(use.exposure)
     for why, n in sorted(ignored.items()):
         kind, _, reason = why.partition(" ")
-        notes.append(f"{_plural(n, kind + ' record')} {reason} were ignored" if n > 1 else f"1 {kind} record {reason} was ignored")
+        notes.append(
+            f"{_plural(n, kind + ' record')} {reason} were ignored"
+            if n > 1
+            else f"1 {kind} record {reason} was ignored"
+        )
     if local:
-        notes.append(f"{_plural(local, 'non-systemic product')} (eye drops, creams, ointments, gels) not counted as systemic therapy")
+        notes.append(
+            f"{_plural(local, 'non-systemic product')} (eye drops, creams, ointments, gels) not counted as systemic therapy"
+        )
     if unresolved_refs:
-        notes.append(f"{_plural(unresolved_refs, 'medication record')} pointed at a Medication that could not be retrieved")
+        notes.append(
+            f"{_plural(unresolved_refs, 'medication record')} pointed at a Medication that could not be retrieved"
+        )
 
     trials = [_trial(cls, drugs, exposures[cls], today) for cls, drugs in drugs_by_class.items()]
     trials.sort(key=lambda t: (t.first_date is None, t.first_date or date.min, t.therapy_class))
@@ -185,7 +211,10 @@ def build_facts(
 
     log.debug(
         "facts built: %d diagnoses, %d trials, %d labs, %d unrecognised medications",
-        len(diagnoses), len(trials), len(labs), len(unrecognised),
+        len(diagnoses),
+        len(trials),
+        len(labs),
+        len(unrecognised),
     )
     return PatientFacts(
         patient_id=patient_id,

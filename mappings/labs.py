@@ -24,7 +24,15 @@ def lab_result_of(o: ObservationRecord, term: Terminology) -> tuple[LabResult | 
             return None, f"marked {status}"
         group, label = hit
         return LabResult(
-            group=group, loinc=cd.code.strip(), label=label, record_id=o.id, date=o.effective, value=o.value,
-            unit=o.unit, value_text=o.value_text, interpretation=o.interpretation, reference_high=o.reference_high,
+            group=group,
+            loinc=cd.code.strip(),
+            label=label,
+            record_id=o.id,
+            date=o.effective,
+            value=o.value,
+            unit=o.unit,
+            value_text=o.value_text,
+            interpretation=o.interpretation,
+            reference_high=o.reference_high,
         ), None
     return None, None

@@ -66,7 +66,9 @@ class ConditionRecord:
     id: str
     code: Concept
     clinical_status: str | None = None  # active | recurrence | relapse | inactive | remission | resolved
-    verification_status: str | None = None  # unconfirmed | provisional | differential | confirmed | refuted | entered-in-error
+    verification_status: str | None = (
+        None  # unconfirmed | provisional | differential | confirmed | refuted | entered-in-error
+    )
     onset: date | None = None
     abatement: date | None = None
     recorded: date | None = None

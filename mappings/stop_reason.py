@@ -21,10 +21,14 @@ PREGNANCY = "pregnancy"  # stopped for (planned) pregnancy: neither failed nor i
 _INTOLERANCE = re.compile(
     r"\b(intoleran|not tolerated|side[ -]?effect|adverse|toxicit|hepatotox|nause|vomit|allerg|"
     r"cytopeni|neutropeni|leukopeni|thrombocytopeni|pancytopeni|transaminas|raised alt|elevated alt|"
-    r"rash|infection|hypersensitiv|reaction)", re.IGNORECASE)
+    r"rash|infection|hypersensitiv|reaction)",
+    re.IGNORECASE,
+)
 _INEFFICACY = re.compile(
     r"\b(inadequate response|no response|non-?respon|lack of (effect|efficacy|response)|ineffective|"
-    r"inefficac|not effective|failed|failure|refractory|insufficient response|no improvement)", re.IGNORECASE)
+    r"inefficac|not effective|failed|failure|refractory|insufficient response|no improvement)",
+    re.IGNORECASE,
+)
 
 
 _PREGNANCY = re.compile(r"\b(pregnan|conception|conceive|trying for a baby)", re.IGNORECASE)

@@ -1,5 +1,8 @@
 """Load and validate the shipped tables once; build the indexes the hot path uses.
 
+One module: the tables cross-reference each other (ingredient -> class -> value set), so they
+are validated against each other in one load.
+
 Everything slow (JSON parsing, validation, regex compilation) happens here, at
 load time. The resulting :class:`Terminology` is immutable apart from a small
 bounded memo of resolved medication concepts.
@@ -32,10 +35,26 @@ DATA_DIR = Path(__file__).parent / "data"
 
 # cards/ depends on exactly these ids.
 REQUIRED_CLASSES = (
-    "glucocorticoid", "antimalarial", "methotrexate", "azathioprine", "mycophenolate",
-    "calcineurin_inhibitor", "immune_globulin", "rituximab", "cyclophosphamide", "alkylating_other",
-    "il6_inhibitor", "tnf_inhibitor", "jak_inhibitor", "abatacept", "corticotropin", "mtor_inhibitor",
-    "leflunomide", "dapsone", "type1_ifn_inhibitor", "pjp_prophylaxis",
+    "glucocorticoid",
+    "antimalarial",
+    "methotrexate",
+    "azathioprine",
+    "mycophenolate",
+    "calcineurin_inhibitor",
+    "immune_globulin",
+    "rituximab",
+    "cyclophosphamide",
+    "alkylating_other",
+    "il6_inhibitor",
+    "tnf_inhibitor",
+    "jak_inhibitor",
+    "abatacept",
+    "corticotropin",
+    "mtor_inhibitor",
+    "leflunomide",
+    "dapsone",
+    "type1_ifn_inhibitor",
+    "pjp_prophylaxis",
 )
 ROLES = ("immunosuppression", "supportive", "context")
 # Context classes are recognised so cards can name them, never counted as therapy; build_facts
@@ -179,8 +198,9 @@ def _name_words(text_map: dict[str, str]) -> frozenset[str]:
     from mappings.dosetext import GRAMMAR_WORDS
 
     # Short words ("ds", "g", "iv") are too easily an abbreviation the dose grammar must see.
-    return frozenset(w for alias in text_map for w in alias.split()
-                     if len(w) >= 4 and w.isalpha() and w not in GRAMMAR_WORDS)
+    return frozenset(
+        w for alias in text_map for w in alias.split() if len(w) >= 4 and w.isalpha() and w not in GRAMMAR_WORDS
+    )
 
 
 def _load(path: Path) -> Terminology:
@@ -214,8 +234,15 @@ def _load(path: Path) -> Terminology:
     )
 
 
-_ClassTables = tuple[dict[str, TherapyClass], dict[str, Ingredient], dict[str, tuple[str, ...]], dict[str, str],
-                     dict[str, str], set[str], dict[str, tuple[str, str]]]
+_ClassTables = tuple[
+    dict[str, TherapyClass],
+    dict[str, Ingredient],
+    dict[str, tuple[str, ...]],
+    dict[str, str],
+    dict[str, str],
+    set[str],
+    dict[str, tuple[str, str]],
+]
 
 
 def _load_classes(file: Path) -> _ClassTables:
@@ -254,7 +281,12 @@ def _load_classes(file: Path) -> _ClassTables:
         codes: list[str] = []
         for a in c.get("atc", []):
             _need(bool(a.get("source")), f, entry, f"ATC {a.get('code')} has no source")
-            _need(re.fullmatch(r"[A-Z]\d\d[A-Z]{2}\d\d", a.get("code") or "") is not None, f, entry, f"bad ATC code {a.get('code')!r}")
+            _need(
+                re.fullmatch(r"[A-Z]\d\d[A-Z]{2}\d\d", a.get("code") or "") is not None,
+                f,
+                entry,
+                f"bad ATC code {a.get('code')!r}",
+            )
             codes.append(a["code"])
             atc.setdefault(a["code"], [])
             if a.get("ingredient"):
@@ -296,12 +328,18 @@ def _load_classes(file: Path) -> _ClassTables:
     missing = [c for c in REQUIRED_CLASSES if c not in classes]
     _need(not missing, f, "classes", f"missing required class ids {missing}")
     context = sorted(c.id for c in classes.values() if c.context)
-    _need(context == sorted(CONTEXT_CLASSES), f, "classes", f"context classes {context} must be exactly {list(CONTEXT_CLASSES)}")
+    _need(
+        context == sorted(CONTEXT_CLASSES),
+        f,
+        "classes",
+        f"context classes {context} must be exactly {list(CONTEXT_CLASSES)}",
+    )
     return classes, ingredients, {k: tuple(v) for k, v in atc.items()}, atc4, text_map, local_text, class_codes
 
 
-def _load_products(file: Path, ingredients: dict[str, Ingredient],
-                   class_codes: dict[str, tuple[str, str]]) -> tuple[dict[str, Product], dict[str, str]]:
+def _load_products(
+    file: Path, ingredients: dict[str, Ingredient], class_codes: dict[str, tuple[str, str]]
+) -> tuple[dict[str, Product], dict[str, str]]:
     doc = _read(file)
     f = file.name
     sources = doc["meta"].get("sources") or {}
@@ -318,7 +356,9 @@ def _load_products(file: Path, ingredients: dict[str, Ingredient],
     # Ingredient, precise-ingredient and brand codes of the class table fill any gap.
     for rxcui, (key, tty) in class_codes.items():
         if rxcui not in products:
-            products[rxcui] = Product(rxcui, tty, ingredients[key].name, (key,), "ingredient" if tty != "BN" else "brand")
+            products[rxcui] = Product(
+                rxcui, tty, ingredients[key].name, (key,), "ingredient" if tty != "BN" else "brand"
+            )
     ndc: dict[str, str] = {}
     for code, e in doc.get("ndc", {}).items():
         _need(e.get("src") in sources, f, f"ndc[{code}]", "source is not listed in meta.sources")
@@ -331,8 +371,14 @@ def _norm_icd(code: str) -> str:
     return code.replace(".", "").replace(" ", "").upper()
 
 
-_ConditionTables = tuple[dict[str, ConditionGroup], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]],
-                         tuple[tuple[str, str, str], ...], dict[str, tuple[str, ...]], re.Pattern[str]]
+_ConditionTables = tuple[
+    dict[str, ConditionGroup],
+    dict[str, tuple[str, ...]],
+    dict[str, tuple[str, ...]],
+    tuple[tuple[str, str, str], ...],
+    dict[str, tuple[str, ...]],
+    re.Pattern[str],
+]
 
 
 def _freeze(table: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
@@ -386,7 +432,12 @@ def _load_labs(file: Path) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
         for c in g.get("codes", []):
             entry = f"groups.{gid}"
             _need(bool(c.get("sources")), f, entry, f"LOINC {c.get('code')} has no source")
-            _need(re.fullmatch(r"\d{1,7}-\d", c.get("code") or "") is not None, f, entry, f"bad LOINC code {c.get('code')!r}")
+            _need(
+                re.fullmatch(r"\d{1,7}-\d", c.get("code") or "") is not None,
+                f,
+                entry,
+                f"bad LOINC code {c.get('code')!r}",
+            )
             _need(c["code"] not in loinc, f, entry, f"LOINC {c['code']} is in two groups")
             loinc[c["code"]] = (gid, labels[gid])
     return loinc, labels

@@ -23,10 +23,16 @@ from mappings.model import MedicationRecord
 __all__ = ["Use", "use_of"]
 
 _IGNORED_STATUS = {
-    "MedicationStatement": {"not-taken": "marked not taken", "entered-in-error": "marked entered-in-error",
-                            "intended": "only intended (planned, not yet taken)"},
-    "MedicationRequest": {"entered-in-error": "marked entered-in-error",
-                          "cancelled": "cancelled before any dose", "draft": "drafts, never ordered"},
+    "MedicationStatement": {
+        "not-taken": "marked not taken",
+        "entered-in-error": "marked entered-in-error",
+        "intended": "only intended (planned, not yet taken)",
+    },
+    "MedicationRequest": {
+        "entered-in-error": "marked entered-in-error",
+        "cancelled": "cancelled before any dose",
+        "draft": "drafts, never ordered",
+    },
     "MedicationAdministration": {"not-done": "marked not done", "entered-in-error": "marked entered-in-error"},
 }
 _NOT_USE_INTENTS = {"proposal": "proposals, not orders", "plan": "plans, not orders"}

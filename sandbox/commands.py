@@ -45,12 +45,28 @@ def _example_paths() -> list[Path]:
 
 
 @click.command("load")
-@click.option("--fhir", "fhir_url", default=DEFAULT_FHIR, show_default=True, envvar="MYOSITIS_CDS_SANDBOX_FHIR",
-              help="FHIR R4 base URL to load into (env MYOSITIS_CDS_SANDBOX_FHIR).")
-@click.option("--token", default=SANDBOX_TOKEN, show_default=True,
-              help="Bearer token to send ('' for none); servers without auth ignore it.")
-@click.option("--wait", "wait_s", default=0.0, show_default=True, type=float,
-              help="Seconds to wait for the server's /metadata to answer first (e.g. a starting HAPI).")
+@click.option(
+    "--fhir",
+    "fhir_url",
+    default=DEFAULT_FHIR,
+    show_default=True,
+    envvar="MYOSITIS_CDS_SANDBOX_FHIR",
+    help="FHIR R4 base URL to load into (env MYOSITIS_CDS_SANDBOX_FHIR).",
+)
+@click.option(
+    "--token",
+    default=SANDBOX_TOKEN,
+    show_default=True,
+    help="Bearer token to send ('' for none); servers without auth ignore it.",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Seconds to wait for the server's /metadata to answer first (e.g. a starting HAPI).",
+)
 @click.argument("bundles", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load_command(fhir_url: str, token: str, wait_s: float, bundles: tuple[Path, ...]) -> None:
     """Load transaction Bundles into a FHIR server (default: the example patients)."""
@@ -93,25 +109,49 @@ def _print_response(response: Any, as_json: bool) -> None:
 
 @click.command("fire")
 @click.option("--patient", "patient_id", required=True, help="FHIR Patient id, e.g. example-dm-001.")
-@click.option("--fhir", "fhir_url", default=DEFAULT_FHIR, show_default=True, envvar="MYOSITIS_CDS_SANDBOX_FHIR",
-              help="FHIR server the simulated EHR uses (sent as fhirServer).")
-@click.option("--service", "service_url", default=DEFAULT_SERVICE, show_default=True,
-              envvar="MYOSITIS_CDS_SANDBOX_SERVICE", help="Base URL of the CDS service (without /cds-services).")
-@click.option("--prefetch/--no-prefetch", default=True, show_default=True,
-              help="Fill prefetch from the FHIR server, or leave it out so the service fetches.")
+@click.option(
+    "--fhir",
+    "fhir_url",
+    default=DEFAULT_FHIR,
+    show_default=True,
+    envvar="MYOSITIS_CDS_SANDBOX_FHIR",
+    help="FHIR server the simulated EHR uses (sent as fhirServer).",
+)
+@click.option(
+    "--service",
+    "service_url",
+    default=DEFAULT_SERVICE,
+    show_default=True,
+    envvar="MYOSITIS_CDS_SANDBOX_SERVICE",
+    help="Base URL of the CDS service (without /cds-services).",
+)
+@click.option(
+    "--prefetch/--no-prefetch",
+    default=True,
+    show_default=True,
+    help="Fill prefetch from the FHIR server, or leave it out so the service fetches.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response JSON.")
 @click.option("--token", default=SANDBOX_TOKEN, show_default=True, help="fhirAuthorization.access_token to pass.")
-@click.option("--user", "user_id", default="Practitioner/example-rheumatologist", show_default=True,
-              help="context.userId.")
+@click.option(
+    "--user", "user_id", default="Practitioner/example-rheumatologist", show_default=True, help="context.userId."
+)
 @click.option("--show-request", is_flag=True, help="Print the request sent (tokens masked) to stderr.")
-def fire_command(patient_id: str, fhir_url: str, service_url: str, prefetch: bool, as_json: bool, token: str,
-                 user_id: str, show_request: bool) -> None:
+def fire_command(
+    patient_id: str,
+    fhir_url: str,
+    service_url: str,
+    prefetch: bool,
+    as_json: bool,
+    token: str,
+    user_id: str,
+    show_request: bool,
+) -> None:
     """Act as the EHR: send a patient-view request to the service and print the cards."""
     from sandbox.ehr import EhrError, build_request, fire
 
     try:
-        body = build_request(service_url, fhir_url, patient_id, prefetch=prefetch, access_token=token,
-                             user_id=user_id)
+        body = build_request(service_url, fhir_url, patient_id, prefetch=prefetch, access_token=token, user_id=user_id)
         if show_request:
             shown = json.loads(json.dumps(body))
             shown["fhirAuthorization"]["access_token"] = "***"
@@ -146,12 +186,23 @@ def _quiet_http_logs() -> None:
 
 
 @click.command("sandbox")
-@click.option("--port", "fhir_port", default=8090, show_default=True, type=int,
-              help="Port of the embedded FHIR server (0: any free port).")
-@click.option("--service-port", default=8080, show_default=True, type=int,
-              help="Port of the CDS service (0: any free port).")
-@click.option("--require-token/--no-require-token", default=True, show_default=True,
-              help=f"Make the FHIR server accept only the bearer token {SANDBOX_TOKEN!r}.")
+@click.option(
+    "--port",
+    "fhir_port",
+    default=8090,
+    show_default=True,
+    type=int,
+    help="Port of the embedded FHIR server (0: any free port).",
+)
+@click.option(
+    "--service-port", default=8080, show_default=True, type=int, help="Port of the CDS service (0: any free port)."
+)
+@click.option(
+    "--require-token/--no-require-token",
+    default=True,
+    show_default=True,
+    help=f"Make the FHIR server accept only the bearer token {SANDBOX_TOKEN!r}.",
+)
 def sandbox_command(fhir_port: int, service_port: int, require_token: bool) -> None:
     """Run a FHIR server with the example patients and the service (no auth) until Ctrl-C or SIGTERM."""
     token = SANDBOX_TOKEN if require_token else None
@@ -217,16 +268,24 @@ def _demo_offline(patient_id: str, as_json: bool, reason: str) -> None:
     if reason:
         click.secho(f"The embedded FHIR server is not available: {reason.splitlines()[0]}", fg="yellow", err=True)
         click.secho("Falling back: ", fg="yellow", err=True, nl=False)
-    click.secho("firing a request whose prefetch is built from the packaged Bundle, with no fhirServer "
-                "(no FHIR server involved).", fg="yellow", err=True)
-    with tempfile.TemporaryDirectory(prefix="myositis-cds-demo-") as tmp, _service(Path(tmp), 0, LOG_LEVEL="WARNING") as service_url:
+    click.secho(
+        "firing a request whose prefetch is built from the packaged Bundle, with no fhirServer "
+        "(no FHIR server involved).",
+        fg="yellow",
+        err=True,
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="myositis-cds-demo-") as tmp,
+        _service(Path(tmp), 0, LOG_LEVEL="WARNING") as service_url,
+    ):
         body = build_offline_request(discovery(service_url), get_patient(patient_id).bundle(), patient_id)
         _print_response(fire(service_url, body), as_json)
 
 
 @click.command("demo")
-@click.option("--patient", "patient_id", default="example-dm-001", show_default=True,
-              help="Which example patient to fire for.")
+@click.option(
+    "--patient", "patient_id", default="example-dm-001", show_default=True, help="Which example patient to fire for."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response JSON.")
 @click.option("--offline", is_flag=True, help="Skip the FHIR server: prefetch built from the packaged Bundle.")
 def demo_command(patient_id: str, as_json: bool, offline: bool) -> None:
@@ -245,8 +304,9 @@ def demo_command(patient_id: str, as_json: bool, offline: bool) -> None:
     if offline:
         _demo_offline(patient.id, as_json, "")
         return
-    click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...",
-               err=True)
+    click.echo(
+        "Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...", err=True
+    )
     with ExitStack() as stack:
         try:
             fhir = stack.enter_context(embedded_fhir_server(None, bearer_token=SANDBOX_TOKEN))
@@ -258,8 +318,11 @@ def demo_command(patient_id: str, as_json: bool, offline: bool) -> None:
             load_bundles(fhir.base_url, _example_paths(), access_token=SANDBOX_TOKEN)
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="myositis-cds-demo-")))
             service_url = stack.enter_context(_service(tmp, 0, LOG_LEVEL="WARNING"))
-            click.echo(f"FHIR server {fhir.base_url}, service {service_url}; firing patient-view for "
-                       f"{patient.id} with prefetch.\n  ({patient.title})\n", err=True)
+            click.echo(
+                f"FHIR server {fhir.base_url}, service {service_url}; firing patient-view for "
+                f"{patient.id} with prefetch.\n  ({patient.title})\n",
+                err=True,
+            )
             body = build_request(service_url, fhir.base_url, patient.id, prefetch=True, access_token=SANDBOX_TOKEN)
             response = fire(service_url, body)
         except (LoadError, EhrError) as exc:
@@ -269,6 +332,7 @@ def demo_command(patient_id: str, as_json: bool, offline: bool) -> None:
 
 
 # --------------------------------------------------------------------------- registration
+
 
 def _review() -> click.Command:
     from sandbox.review import review_command

@@ -93,8 +93,9 @@ def _is_read(query: str) -> bool:
     return "?" not in query
 
 
-def _fetch_prefetch(session: requests.Session, fhir_base: str, query: str, headers: dict[str, str],
-                    timeout: float) -> tuple[bool, Any]:
+def _fetch_prefetch(
+    session: requests.Session, fhir_base: str, query: str, headers: dict[str, str], timeout: float
+) -> tuple[bool, Any]:
     """(satisfied, value). A 404 read is satisfied with ``None``; other failures are not."""
     url = urljoin(fhir_base.rstrip("/") + "/", query.lstrip("/"))
     try:
@@ -173,8 +174,14 @@ def build_request(
     return body
 
 
-def build_offline_request(doc: Mapping[str, Any], bundle: Mapping[str, Any], patient_id: str, *,
-                          user_id: str = DEFAULT_USER_ID, service_id: str = SERVICE_ID) -> dict[str, Any]:
+def build_offline_request(
+    doc: Mapping[str, Any],
+    bundle: Mapping[str, Any],
+    patient_id: str,
+    *,
+    user_id: str = DEFAULT_USER_ID,
+    service_id: str = SERVICE_ID,
+) -> dict[str, Any]:
     """A request with full prefetch from ``bundle`` and no ``fhirServer`` (no FHIR server needed)."""
     return offline_request(find_service(doc, service_id), bundle, patient_id, user_id=user_id)
 

@@ -157,8 +157,10 @@ def ensure_installed(venv: Path | None = None, *, quiet: bool = True) -> Path:
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
         if quiet:
             pip.append("-q")
-        _run([*pip, "-c", str(CONSTRAINTS_FILE), SEKMET_REQUIREMENT],
-             f"install {SEKMET_REQUIREMENT} into {venv} (needs access to PyPI)")
+        _run(
+            [*pip, "-c", str(CONSTRAINTS_FILE), SEKMET_REQUIREMENT],
+            f"install {SEKMET_REQUIREMENT} into {venv} (needs access to PyPI)",
+        )
         sekmet = _bin(venv, "sekmet")
         if not sekmet.is_file():
             raise FhirServerError(f"{SEKMET_REQUIREMENT} installed but {sekmet} is missing")

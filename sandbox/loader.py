@@ -44,7 +44,9 @@ def operation_outcome_text(body: Any) -> str:
             continue
         where = ", ".join(issue.get("expression") or issue.get("location") or [])
         text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or ""
-        lines.append(f"{issue.get('severity', '?')} {issue.get('code', '?')}: {text}" + (f" [{where}]" if where else ""))
+        lines.append(
+            f"{issue.get('severity', '?')} {issue.get('code', '?')}: {text}" + (f" [{where}]" if where else "")
+        )
     return "; ".join(lines)
 
 
@@ -55,15 +57,23 @@ def _read(path: Path) -> dict[str, Any]:
         raise LoadError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except json.JSONDecodeError as exc:
         raise LoadError(f"{path}: not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or data.get("resourceType") != "Bundle" or data.get("type") not in (
-        "transaction", "batch"
+    if (
+        not isinstance(data, dict)
+        or data.get("resourceType") != "Bundle"
+        or data.get("type") not in ("transaction", "batch")
     ):
         raise LoadError(f"{path}: not a FHIR transaction or batch Bundle")
     return data
 
 
-def _post(session: requests.Session, url: str, path: Path, bundle: dict[str, Any], timeout: tuple[float, float],
-          headers: dict[str, str]) -> LoadResult:
+def _post(
+    session: requests.Session,
+    url: str,
+    path: Path,
+    bundle: dict[str, Any],
+    timeout: tuple[float, float],
+    headers: dict[str, str],
+) -> LoadResult:
     try:
         response = session.post(url, data=json.dumps(bundle), headers=headers, timeout=timeout)
     except requests.Timeout as exc:
@@ -79,9 +89,7 @@ def _post(session: requests.Session, url: str, path: Path, bundle: dict[str, Any
         raise LoadError(f"{path.name}: the FHIR server answered HTTP {response.status_code}: {detail}")
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise LoadError(f"{path.name}: the FHIR server's answer was not a Bundle (HTTP {response.status_code})")
-    statuses = tuple(
-        str(((entry or {}).get("response") or {}).get("status", "?")) for entry in body.get("entry") or []
-    )
+    statuses = tuple(str(((entry or {}).get("response") or {}).get("status", "?")) for entry in body.get("entry") or [])
     failed = [s for s in statuses if s[:1] not in ("2",)]
     if failed:
         # A batch (not a transaction) can partly fail with an overall 200.

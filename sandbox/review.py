@@ -34,20 +34,22 @@ _ROUTE_WHY = {
     "juvenile": "Juvenile DM (or a child): the paediatric pathway card, not the adult list.",
     "no_medication_data": "No medication record could be read: the card says so and suggests nothing.",
     "first_line": "No steroid-sparing agent in the record while on glucocorticoid (or with active disease): "
-                  "first-line steroid-sparing options.",
+    "first-line steroid-sparing options.",
     "optimise": "Active disease, but every steroid-sparing agent stopped before an adequate trial (or for "
-                "intolerance): optimise or switch within the first line, no escalation.",
+    "intolerance): optimise or switch within the first line, no escalation.",
     "in_progress_only": "Active disease while a steroid-sparing trial is inside its window: judge it first, no drafts.",
     "next_line": "Active disease after an adequate trial that failed: the escalation list.",
     "judge_response": "Past the adequate-trial window with no recent muscle enzymes (or skin-predominant disease "
-                      "the enzymes cannot measure): judge the response, no drafts.",
+    "the enzymes cannot measure): judge the response, no drafts.",
     "labs_unavailable": "The lab query failed: activity cannot be judged, so nothing is suggested.",
     "quiet": "No activity in the record (enzymes within range or clearly falling, lung function stable, no "
-             "relapse recorded): no main card.",
+    "relapse recorded): no main card.",
 }
 
 
-def _fire(client: Any, entry: dict[str, Any], patient: ExamplePatient) -> tuple[list[dict[str, Any]], Assessment | None]:
+def _fire(
+    client: Any, entry: dict[str, Any], patient: ExamplePatient
+) -> tuple[list[dict[str, Any]], Assessment | None]:
     body = offline_request(entry, patient.bundle(), patient.id)
     response = client.post(f"/cds-services/{entry['id']}", json=body)
     facts = g.get("hook_facts")  # the test client keeps the last request context open
@@ -61,20 +63,30 @@ def _why(a: Assessment | None) -> list[str]:
         return ["(the hook call did not reach the facts)"]
     out = [_ROUTE_WHY.get(a.route, a.route)]
     if a.urgent is not None:
-        out.append("Anti-MDA5 with ILD: the urgent combination card replaces the main card "
-                   f"({'critical: lung function falling' if a.urgent.critical else 'warning'}).")
+        out.append(
+            "Anti-MDA5 with ILD: the urgent combination card replaces the main card "
+            f"({'critical: lung function falling' if a.urgent.critical else 'warning'})."
+        )
     trials = [f"{s.label}: {s.outcome.replace('_', ' ')}" for s in a.states if s.counts_as_second_agent]
     if trials:
         out.append("Steroid-sparing trials: " + "; ".join(trials) + ".")
     act = a.activity
-    evidence = [x for x in (
-        act.raised_enzyme and f"{act.raised_enzyme.label} above range and not clearly falling",
-        act.lung_decline and f"{act.lung_decline.label} fell by the cited margin",
-        act.relapse and "relapse recorded") if x]
+    evidence = [
+        x
+        for x in (
+            act.raised_enzyme and f"{act.raised_enzyme.label} above range and not clearly falling",
+            act.lung_decline and f"{act.lung_decline.label} fell by the cited margin",
+            act.relapse and "relapse recorded",
+        )
+        if x
+    ]
     out.append("Activity evidence: " + ("; ".join(evidence) if evidence else "none") + ".")
     if a.removed:
-        out.append("Left out for this patient: " + "; ".join(f"{o.label} ({av.condition.replace('_', ' ')})"
-                                                            for o, av in a.removed) + ".")
+        out.append(
+            "Left out for this patient: "
+            + "; ".join(f"{o.label} ({av.condition.replace('_', ' ')})" for o, av in a.removed)
+            + "."
+        )
     return out
 
 
@@ -116,9 +128,12 @@ def render_review(log_level: str | None = None) -> str:
                 fired, assessment = _fire(client, entry, patient)
                 lines += [f"## {patient.id}", "", f"*{patient.title}*", ""]
                 lines += [f"- {w}" for w in _why(assessment)]
-                lines += [f"- Cards: {len(fired)}"
-                          f"{' (expected none)' if not patient.expect_cards else ''}; draft orders: "
-                          f"{sum(len(s.get('actions', [])) for c in fired for s in c.get('suggestions', []))}.", ""]
+                lines += [
+                    f"- Cards: {len(fired)}"
+                    f"{' (expected none)' if not patient.expect_cards else ''}; draft orders: "
+                    f"{sum(len(s.get('actions', [])) for c in fired for s in c.get('suggestions', []))}.",
+                    "",
+                ]
                 for card in fired:
                     lines += _card_block(card)
         _flush(app)
@@ -133,15 +148,27 @@ def _flush(app: Any) -> None:
 
 
 @click.command("review")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("docs/clinical-review.md"), show_default=True, help="Where to write the review.")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("docs/clinical-review.md"),
+    show_default=True,
+    help="Where to write the review.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print each patient's cards as JSON instead (no file).")
 def review_command(out_path: Path, as_json: bool) -> None:
     """Fire every example patient in-process and write the clinical review document."""
     if as_json:
         with tempfile.TemporaryDirectory() as tmp:
-            app = create_app({"AUTH_ENABLED": False, "DATABASE": str(Path(tmp) / "r.sqlite3"),
-                              "TODAY": EXAMPLES_TODAY.isoformat(), "LOG_LEVEL": "ERROR"})
+            app = create_app(
+                {
+                    "AUTH_ENABLED": False,
+                    "DATABASE": str(Path(tmp) / "r.sqlite3"),
+                    "TODAY": EXAMPLES_TODAY.isoformat(),
+                    "LOG_LEVEL": "ERROR",
+                }
+            )
             with app.test_client() as client:
                 entry = client.get("/cds-services").get_json()["services"][0]
                 click.echo(json.dumps({p.id: _fire(client, entry, p)[0] for p in list_patients()}, indent=1))

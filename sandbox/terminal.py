@@ -41,8 +41,9 @@ def _inline(text: str) -> str:
 
 def _fill(text: str, width: int, first: str, rest: str) -> str:
     # URLs and drug names must stay whole: a URL split across lines cannot be clicked.
-    return textwrap.fill(text, width, initial_indent=first, subsequent_indent=rest,
-                         break_long_words=False, break_on_hyphens=False)
+    return textwrap.fill(
+        text, width, initial_indent=first, subsequent_indent=rest, break_long_words=False, break_on_hyphens=False
+    )
 
 
 def markdown_to_text(markdown: str, width: int = 96, indent: str = "") -> str:
@@ -59,8 +60,11 @@ def markdown_to_text(markdown: str, width: int = 96, indent: str = "") -> str:
             continue
         heading = _HEADING.match(line)
         if heading:
-            out.append(indent + _inline(heading.group(2)).upper() if len(heading.group(1)) <= 2
-                       else indent + _inline(heading.group(2)))
+            out.append(
+                indent + _inline(heading.group(2)).upper()
+                if len(heading.group(1)) <= 2
+                else indent + _inline(heading.group(2))
+            )
             continue
         if line.lstrip().startswith("|"):  # tables stay as they are: already readable
             out.append(indent + _inline(line.strip()))
@@ -113,7 +117,9 @@ def format_cards(response_json: Mapping[str, Any], width: int = 100) -> str:
                 for action in s.get("actions") or []:
                     if isinstance(action, dict):
                         what = (action.get("resource") or {}).get("resourceType") or action.get("resourceId") or ""
-                        lines.append(f"        {action.get('type', '?')} {what}: {action.get('description', '')}".rstrip(": "))
+                        lines.append(
+                            f"        {action.get('type', '?')} {what}: {action.get('description', '')}".rstrip(": ")
+                        )
         links = [ln for ln in card.get("links") or [] if isinstance(ln, dict)]
         if links:
             lines.append("")
@@ -129,8 +135,7 @@ def format_cards(response_json: Mapping[str, Any], width: int = 100) -> str:
         if isinstance(source, dict) and source:
             topic = (source.get("topic") or {}).get("display") if isinstance(source.get("topic"), dict) else None
             lines.append("")
-            lines.append("  Source: " + ", ".join(
-                str(x) for x in (source.get("label"), source.get("url"), topic) if x))
+            lines.append("  Source: " + ", ".join(str(x) for x in (source.get("label"), source.get("url"), topic) if x))
         blocks.append("\n".join(lines))
     actions = response_json.get("systemActions")
     if isinstance(actions, list) and actions:

@@ -54,9 +54,14 @@ def _auth_warning(no_auth: bool) -> dict[str, Any]:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="MYOSITIS_CDS_BIND_HOST",
-              help="Interface to listen on (env MYOSITIS_CDS_BIND_HOST). Put a buffering proxy in front "
-                   "of anything but loopback (deploy/nginx.conf).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="MYOSITIS_CDS_BIND_HOST",
+    help="Interface to listen on (env MYOSITIS_CDS_BIND_HOST). Put a buffering proxy in front "
+    "of anything but loopback (deploy/nginx.conf).",
+)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
 @click.option("--no-auth", is_flag=True, help="Do not verify CDS client JWTs (local use only).")
@@ -77,7 +82,11 @@ def serve(host: str, port: int, workers: int, no_auth: bool, dev: bool) -> None:
 
 
 @main.command("feedback-report")
-@click.option("--database", type=click.Path(dir_okay=False), help="SQLite file (default: the configured storage, SQLite or DATABASE_URL).")
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False),
+    help="SQLite file (default: the configured storage, SQLite or DATABASE_URL).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def feedback_report(database: str | None, as_json: bool) -> None:
     """Per card kind: shown, re-shown, suppressed, acceptance and override rates, overrides per reason."""
@@ -87,10 +96,16 @@ def feedback_report(database: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--claims", is_flag=True, help="Audit view: every claim, its tag, each cited reference and its verification.")
+@click.option(
+    "--claims", is_flag=True, help="Audit view: every claim, its tag, each cited reference and its verification."
+)
 @click.option("--check", is_flag=True, help="Exit 1 if any entry's review is older than a year (names them).")
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Date the --check is made on (default: today).")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date the --check is made on (default: today).",
+)
 def knowledge(claims: bool, check: bool, today: datetime | None) -> None:
     """Print the reviewed table of therapy options with their references (or the claims audit, or a staleness check)."""
     import cards
@@ -104,8 +119,10 @@ def knowledge(claims: bool, check: bool, today: datetime | None) -> None:
         stale = cards.stale_entries(loaded, day)
         for s in stale:
             click.echo(f"{s.file}: {s.entry}: last reviewed {s.reviewed.isoformat()}")
-        click.echo(f"knowledge version {loaded.meta.version}: {len(stale)} entr{'y' if len(stale) == 1 else 'ies'} "
-                   f"reviewed more than a year before {day.isoformat()}")
+        click.echo(
+            f"knowledge version {loaded.meta.version}: {len(stale)} entr{'y' if len(stale) == 1 else 'ies'} "
+            f"reviewed more than a year before {day.isoformat()}"
+        )
         if stale:
             sys.exit(1)
         return

@@ -92,8 +92,12 @@ def _ms(since: float) -> float:
 def run_hook(spec: ServiceSpec, body: bytes) -> dict[str, Any]:
     """Answer one CDS Hooks call (the JSON body's bytes) with ``{"cards": [...]}``; raises ``CdsError`` for 4xx answers."""
     engine: Engine = current_app.extensions["myositis_engine"]
-    request = parse_hook_request(body, expected_hook=spec.hook, prefetch_keys=frozenset(p.key for p in spec.prefetch),
-                                 max_depth=current_app.config["MAX_JSON_DEPTH"])
+    request = parse_hook_request(
+        body,
+        expected_hook=spec.hook,
+        prefetch_keys=frozenset(p.key for p in spec.prefetch),
+        max_depth=current_app.config["MAX_JSON_DEPTH"],
+    )
     timings = g.setdefault("timings", {})
     timings["hook_instance"] = request.hook_instance
     timings["service_id"] = spec.id
@@ -127,13 +131,19 @@ def run_hook(spec: ServiceSpec, body: bytes) -> dict[str, Any]:
 
     gaps = list(gathered.gaps)
     if parsed.invalid_medications:
-        gaps.append(DataGap("Medication", f"{parsed.invalid_medications} medication record(s) were not valid FHIR "
-                                          "and were left out"))
+        gaps.append(
+            DataGap(
+                "Medication", f"{parsed.invalid_medications} medication record(s) were not valid FHIR and were left out"
+            )
+        )
     unresolved = sum(1 for m in parsed.medications if m.medication_unresolved)
     if unresolved:
         # The drug of such a record is known at best from its display text: the history may be incomplete.
-        gaps.append(DataGap("Medication", f"{unresolved} medication record(s) point to a Medication resource "
-                                          "that could not be read"))
+        gaps.append(
+            DataGap(
+                "Medication", f"{unresolved} medication record(s) point to a Medication resource that could not be read"
+            )
+        )
 
     day = today()
     t0 = time.perf_counter()
@@ -158,8 +168,9 @@ def run_hook(spec: ServiceSpec, body: bytes) -> dict[str, Any]:
 
     # Hide what was answered until what drove it changes (issue 16); recorded before the answer.
     t0 = time.perf_counter()
-    outcome = suppression.apply(spec.id, request.patient_id, built, today=day,
-                                knowledge_version=engine.knowledge.meta.version)
+    outcome = suppression.apply(
+        spec.id, request.patient_id, built, today=day, knowledge_version=engine.knowledge.meta.version
+    )
     g.suppression = outcome  # the simulated clinic (bench/clinic.py) reads what was built and what was shown
     timings["suppression_ms"] = _ms(t0)
     timings["cards_built"] = len(built)

@@ -167,10 +167,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(StorageUnavailable)
     def _storage_error(exc: StorageUnavailable) -> Response:
         # The store and error type only: the database's own message may quote a value or a host.
-        log.error("storage unavailable", extra={"store": exc.store, "backend": exc.backend, "error_type": exc.error_type})
-        return _error_response(503, {"error": "storage-unavailable",
-                                     "message": "The service could not store or read its data; nothing was recorded. "
-                                                "Try again shortly."}, {"Retry-After": "5"})
+        log.error(
+            "storage unavailable", extra={"store": exc.store, "backend": exc.backend, "error_type": exc.error_type}
+        )
+        return _error_response(
+            503,
+            {
+                "error": "storage-unavailable",
+                "message": "The service could not store or read its data; nothing was recorded. Try again shortly.",
+            },
+            {"Retry-After": "5"},
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -189,8 +196,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         # The type name is safe to log; the message may quote patient data.
-        log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=app.config.get("LOG_TRACEBACKS", False))
-        return _error_response(500, {"error": "internal-error", "message": "The service failed to process the request."})
+        log.error(
+            "unhandled error",
+            extra={"error_type": type(exc).__name__},
+            exc_info=app.config.get("LOG_TRACEBACKS", False),
+        )
+        return _error_response(
+            500, {"error": "internal-error", "message": "The service failed to process the request."}
+        )
 
 
 def register_request_limits(app: Flask) -> None:

@@ -28,7 +28,8 @@ log = logging.getLogger("myositis_cds.feedback")
 
 # RFC 3339 section 5.6 date-time
 _RFC3339 = (
-    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)" + END
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+    + END
 )
 _MAX_ITEMS = 1000
 _Str = Annotated[str, Meta(pattern=r"\S", max_length=512)]  # not blank, bounded
@@ -51,7 +52,9 @@ class AcceptedSuggestion(Struct, frozen=True, gc=False):
 class FeedbackItemBody(Struct, frozen=True, gc=False):
     card: _Str
     # A pattern, not a Literal: msgspec's enum error would echo the value sent.
-    outcome: Annotated[str, Meta(pattern=r"^(accepted|overridden)" + END, extra_json_schema={"enum": ["accepted", "overridden"]})]
+    outcome: Annotated[
+        str, Meta(pattern=r"^(accepted|overridden)" + END, extra_json_schema={"enum": ["accepted", "overridden"]})
+    ]
     outcomeTimestamp: Annotated[str, Meta(pattern=_RFC3339, extra_json_schema={"format": "date-time"})]
     acceptedSuggestions: tuple[AcceptedSuggestion, ...] | None = None
     overrideReason: OverrideReason | None = None
@@ -82,7 +85,9 @@ def parse_feedback(raw: bytes, *, max_depth: int = 64) -> list[FeedbackItem]:
         body = decode_body(raw, _DECODER, max_depth=max_depth, not_object="The feedback body must be a JSON object.")
     except ShapeError as exc:
         if exc.path == "feedback":
-            raise BadRequest(f"feedback is required and must be a non-empty array of at most {_MAX_ITEMS} items.") from None
+            raise BadRequest(
+                f"feedback is required and must be a non-empty array of at most {_MAX_ITEMS} items."
+            ) from None
         words = _WORDS.get(exc.path.rsplit(".", 1)[-1])
         raise BadRequest("The feedback is not valid.", details=[f"{exc.path} {words or exc.what}"]) from None
     problems: list[str] = []
@@ -94,10 +99,17 @@ def parse_feedback(raw: bytes, *, max_depth: int = 64) -> list[FeedbackItem]:
             continue
         override = item.overrideReason
         reason = override.reason if override is not None else None
-        out.append(FeedbackItem(item.card, item.outcome, suggestions,
-                                reason.system if reason is not None else None,
-                                reason.code if reason is not None else None,
-                                bool(override is not None and override.userComment), item.outcomeTimestamp))
+        out.append(
+            FeedbackItem(
+                item.card,
+                item.outcome,
+                suggestions,
+                reason.system if reason is not None else None,
+                reason.code if reason is not None else None,
+                bool(override is not None and override.userComment),
+                item.outcomeTimestamp,
+            )
+        )
     if problems:
         raise BadRequest("The feedback is not valid.", details=problems[:50])
     return out

@@ -209,8 +209,9 @@ class FhirConnection:
         _, body = self._get_json(self.url_for(relative))
         return decode_resource(body)
 
-    def search(self, relative: str, *, max_pages: int, max_resources: int | None = None,
-               absolute: bool = False) -> SearchResult:
+    def search(
+        self, relative: str, *, max_pages: int, max_resources: int | None = None, absolute: bool = False
+    ) -> SearchResult:
         """Run a search and follow ``next`` links (same server only, no loops, at most ``max_pages``).
 
         Stops as soon as ``max_resources`` records are held (no further page is downloaded, and

@@ -31,10 +31,34 @@ import msgspec
 from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
 __all__ = [
-    "Code", "String", "Id", "Coding", "CodeableConcept", "Period", "MedicationReference", "R5Medication",
-    "Quantity", "DispenseRequest", "Ingredient", "Patient", "Condition", "MedicationUse", "MedicationStatement",
-    "MedicationRequest", "MedicationAdministration", "Observation", "Medication", "OperationOutcome",
-    "Fhir", "decode_resource", "decode_envelope", "bundle_resources", "bundle_page", "next_link", "Envelope", "problem_of",
+    "Code",
+    "String",
+    "Id",
+    "Coding",
+    "CodeableConcept",
+    "Period",
+    "MedicationReference",
+    "R5Medication",
+    "Quantity",
+    "DispenseRequest",
+    "Ingredient",
+    "Patient",
+    "Condition",
+    "MedicationUse",
+    "MedicationStatement",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "Observation",
+    "Medication",
+    "OperationOutcome",
+    "Fhir",
+    "decode_resource",
+    "decode_envelope",
+    "bundle_resources",
+    "bundle_page",
+    "next_link",
+    "Envelope",
+    "problem_of",
 ]
 
 # FHIR code and string (https://hl7.org/fhir/R4/datatypes.html): typed ``str`` here, their finer
@@ -194,8 +218,16 @@ class _Head(Struct, frozen=True, gc=False):
     patient: Any = None
 
 
-_RESOURCE = msgspec.json.Decoder(Patient | Condition | MedicationStatement | MedicationRequest
-                                 | MedicationAdministration | Observation | Medication | OperationOutcome)
+_RESOURCE = msgspec.json.Decoder(
+    Patient
+    | Condition
+    | MedicationStatement
+    | MedicationRequest
+    | MedicationAdministration
+    | Observation
+    | Medication
+    | OperationOutcome
+)
 _HEAD = msgspec.json.Decoder(_Head)
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 

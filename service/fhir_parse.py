@@ -48,7 +48,9 @@ __all__ = ["ParsedPatientData", "parse_patient_data", "InvalidField"]
 log = logging.getLogger("myositis_cds.parse")
 
 _DATE = re.compile(r"([0-9]{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12][0-9]|3[01]))?)?")
-_DATETIME_TAIL = re.compile(r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))")
+_DATETIME_TAIL = re.compile(
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+)
 _CODE = re.compile(r"[^\s]+( [^\s]+)*")
 
 _INVALID = "invalid"  # the word in a skip reason that marks a bad field
@@ -69,8 +71,9 @@ class ParsedPatientData:
     @property
     def invalid_medications(self) -> int:
         """Medication records dropped for a bad field (not those about another patient)."""
-        return sum(n for reason, n in self.skipped.items()
-                   if reason.startswith("Medication") and f": {_INVALID} " in reason)
+        return sum(
+            n for reason, n in self.skipped.items() if reason.startswith("Medication") and f": {_INVALID} " in reason
+        )
 
 
 # --- datatypes ------------------------------------------------------------------------
@@ -156,8 +159,13 @@ def _concept(cc: fm.CodeableConcept | None, name: str) -> Concept | None:
     if concept is None:
         codings = []
         for c in cc.coding or ():
-            codings.append(Coding(_string(c.system, f"{name}.coding.system"), _code(c.code, f"{name}.coding.code"),
-                                  _string(c.display, f"{name}.coding.display")))
+            codings.append(
+                Coding(
+                    _string(c.system, f"{name}.coding.system"),
+                    _code(c.code, f"{name}.coding.code"),
+                    _string(c.display, f"{name}.coding.display"),
+                )
+            )
         concept = Concept(tuple(codings), _string(cc.text, f"{name}.text"))
         if len(_CONCEPTS) >= _MAX_MEMO:
             _CONCEPTS.clear()
@@ -230,8 +238,9 @@ def _is_about(subject: Any, patient: Any, patient_id: str, base: FhirBase | None
 
 
 def _patient(resource: fm.Patient) -> PatientRecord:
-    return PatientRecord(id=resource.id, birth_date=_date(resource.birthDate, "birthDate"),
-                         gender=_code(resource.gender, "gender"))
+    return PatientRecord(
+        id=resource.id, birth_date=_date(resource.birthDate, "birthDate"), gender=_code(resource.gender, "gender")
+    )
 
 
 def _condition(resource: fm.Condition, index: int) -> ConditionRecord:
@@ -283,12 +292,16 @@ def _contained_medication(resource: fm.MedicationUse, wanted: str) -> Fhir | Non
     return None
 
 
-def _medication_of(resource: fm.MedicationUse, medications: dict[str, Fhir]) -> tuple[Concept, tuple[Concept, ...], Concept | None, bool]:
+def _medication_of(
+    resource: fm.MedicationUse, medications: dict[str, Fhir]
+) -> tuple[Concept, tuple[Concept, ...], Concept | None, bool]:
     """The drug a statement/request/administration is about, following references."""
     concept = _concept(resource.medicationCodeableConcept, "medicationCodeableConcept")
     if concept is not None:
         return concept, (), None, False
-    med_ref: fm.MedicationReference | None = _lazy(_MEDICATION_REFERENCE, resource.medicationReference, "medicationReference")
+    med_ref: fm.MedicationReference | None = _lazy(
+        _MEDICATION_REFERENCE, resource.medicationReference, "medicationReference"
+    )
     reference = _string(med_ref.reference, "medicationReference.reference") if med_ref is not None else None
     if reference is None and resource.medication:  # R5 CodeableReference
         r5 = _lazy(_R5_MEDICATION, resource.medication, "medication")
@@ -350,8 +363,11 @@ def _is_mg(quantity: dict[str, Any]) -> bool:
 
 def _one_dosage(resource: fm.MedicationUse) -> dict[str, Any] | None:
     """The one Dosage of a MedicationStatement (``dosage``) or MedicationRequest (``dosageInstruction``)."""
-    dosages = resource.dosage if resource.resource_type == "MedicationStatement" else (
-        resource.dosageInstruction if resource.resource_type == "MedicationRequest" else None)
+    dosages = (
+        resource.dosage
+        if resource.resource_type == "MedicationStatement"
+        else (resource.dosageInstruction if resource.resource_type == "MedicationRequest" else None)
+    )
     if type(dosages) is not list or len(dosages) != 1 or type(dosages[0]) is not dict:
         return None
     dosage: dict[str, Any] = dosages[0]
@@ -387,8 +403,11 @@ def _daily_dose_mg(dosage: dict[str, Any] | None) -> float | None:
     if dose is None or type(timing) is not dict or timing.get("event"):
         return None
     repeat = timing.get("repeat")
-    if type(repeat) is not dict or repeat.get("dayOfWeek") or any(
-            repeat.get(k) is not None for k in ("frequencyMax", "periodMax")):
+    if (
+        type(repeat) is not dict
+        or repeat.get("dayOfWeek")
+        or any(repeat.get(k) is not None for k in ("frequencyMax", "periodMax"))
+    ):
         return None
     frequency = repeat.get("frequency")
     if type(frequency) is not int or frequency < 1:
@@ -438,8 +457,11 @@ def _dosage_text(dosage: dict[str, Any] | None) -> str | None:
         return None
     dose_and_rate = dosage.get("doseAndRate")
     if dose_and_rate is not None and not (
-            type(dose_and_rate) is list and len(dose_and_rate) == 1 and type(dose_and_rate[0]) is dict
-            and set(dose_and_rate[0]) <= {"type", "doseQuantity"}):
+        type(dose_and_rate) is list
+        and len(dose_and_rate) == 1
+        and type(dose_and_rate[0]) is dict
+        and set(dose_and_rate[0]) <= {"type", "doseQuantity"}
+    ):
         return None
     return text
 
@@ -454,7 +476,9 @@ def _medication(resource: fm.MedicationUse, index: int, medications: dict[str, F
         end = None
     validity_start = validity_end = None
     if resource.dispenseRequest is not None:
-        validity_start, validity_end = _period(resource.dispenseRequest.validityPeriod, "dispenseRequest.validityPeriod")
+        validity_start, validity_end = _period(
+            resource.dispenseRequest.validityPeriod, "dispenseRequest.validityPeriod"
+        )
     route = _route(resource)
     dosage = _one_dosage(resource)
     return MedicationRecord(

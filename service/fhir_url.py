@@ -71,8 +71,13 @@ class FhirBase:
         except ValueError:
             return None
         segments = _path_segments(parts.path)
-        if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname or segments is None \
-                or parts.username or parts.password:
+        if (
+            parts.scheme.lower() not in _DEFAULT_PORTS
+            or not parts.hostname
+            or segments is None
+            or parts.username
+            or parts.password
+        ):
             return None
         return cls(url.rstrip("/"), _origin(parts.scheme, parts.hostname, port), tuple(segments))
 
@@ -88,7 +93,7 @@ class FhirBase:
         segments = _path_segments(parts.path)
         if segments is None or tuple(segments[: len(self.segments)]) != self.segments:
             return None
-        return segments[len(self.segments):]
+        return segments[len(self.segments) :]
 
     def contains(self, url: str) -> bool:
         return self.relative_segments(url) is not None

@@ -105,7 +105,7 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
         nonlocal unsatisfied
         name = match.group(1)
         if name.startswith("context."):
-            value = context.get(name[len("context."):])
+            value = context.get(name[len("context.") :])
             # Context values land in a URL path or query: only FHIR ids (or Type/id), never "." or ".."
             # (a dot segment would turn "Patient/{{context.patientId}}" into a search of every patient).
             if isinstance(value, (str, int)) and not isinstance(value, bool) and _safe_context_value(str(value)):
@@ -133,8 +133,9 @@ def _outcome_is_error(resource: Fhir) -> bool:
     return any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues)
 
 
-def _connection(request: HookRequest, settings: GatherSettings, session: requests.Session,
-                started: float) -> tuple[FhirConnection | None, str]:
+def _connection(
+    request: HookRequest, settings: GatherSettings, session: requests.Session, started: float
+) -> tuple[FhirConnection | None, str]:
     """A connection to the request's FHIR server, or None and the reason there is none."""
     if request.fhir_server is None:
         return None, "no fhirServer was given"
@@ -172,8 +173,9 @@ def _search_note(result: SearchResult, max_resources: int) -> str | None:
     return None
 
 
-def _fetch(connection: FhirConnection, template: PrefetchTemplate, url: str, max_pages: int,
-           max_resources: int) -> tuple[list[Fhir], str | None]:
+def _fetch(
+    connection: FhirConnection, template: PrefetchTemplate, url: str, max_pages: int, max_resources: int
+) -> tuple[list[Fhir], str | None]:
     """Run one template's query; return resources and a gap note (or None)."""
     if template.is_read:
         resource = connection.read(url)
@@ -182,8 +184,7 @@ def _fetch(connection: FhirConnection, template: PrefetchTemplate, url: str, max
     return result.resources, _search_note(result, max_resources)
 
 
-def gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
-           session: requests.Session) -> Gathered:
+def gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings, session: requests.Session) -> Gathered:
     """Prefetch, then the FHIR server for the rest, on a pool of the call's own (see the module doc)."""
     executor = ThreadPoolExecutor(max_workers=max(1, settings.max_workers), thread_name_prefix="fhir")
     try:
@@ -194,8 +195,14 @@ def gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
         executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings,
-            session: requests.Session, executor: ThreadPoolExecutor) -> Gathered:
+def _gather(
+    request: HookRequest,
+    spec: ServiceSpec,
+    *,
+    settings: GatherSettings,
+    session: requests.Session,
+    executor: ThreadPoolExecutor,
+) -> Gathered:
     started = time.monotonic()
     out = Gathered()
     cap = settings.max_resources
@@ -268,13 +275,18 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
     for template, why in to_fetch:
         url = render_template(template.template, request.context)
         if url is None:
-            _gap_or_fail(out, template, "its query needs context the EHR did not send (or sent a value that is not a FHIR id)")
+            _gap_or_fail(
+                out, template, "its query needs context the EHR did not send (or sent a value that is not a FHIR id)"
+            )
             continue
         futures[executor.submit(_fetch, connection, template, url, settings.max_pages, cap)] = (template, why)
     for key, nxt in continue_paging.items():
         template = spec.template(key)
         room = cap - len(out.by_key[key])
-        futures[executor.submit(_continue_paging, connection, nxt, settings.max_pages, room, cap)] = (template, "paging")
+        futures[executor.submit(_continue_paging, connection, nxt, settings.max_pages, room, cap)] = (
+            template,
+            "paging",
+        )
 
     fetched = _wait_all(futures, out, connection)
     _add_missing_medication_refs(fetched, out.medications, base, wanted)
@@ -282,16 +294,18 @@ def _gather(request: HookRequest, spec: ServiceSpec, *, settings: GatherSettings
     return out
 
 
-def _continue_paging(connection: FhirConnection, next_url: str, max_pages: int, room: int,
-                     cap: int) -> tuple[list[Fhir], str | None]:
+def _continue_paging(
+    connection: FhirConnection, next_url: str, max_pages: int, room: int, cap: int
+) -> tuple[list[Fhir], str | None]:
     result = connection.search(next_url, max_pages=max_pages, max_resources=room, absolute=True)
     if result.stopped_by == "records":
         return result.resources, f"only the first {cap} records were read"
     return result.resources, ("only some pages were read" if result.truncated else None)
 
 
-def _wait_all(futures: dict[Future[Any], tuple[PrefetchTemplate, str]], out: Gathered,
-              connection: FhirConnection) -> list[list[Fhir]]:
+def _wait_all(
+    futures: dict[Future[Any], tuple[PrefetchTemplate, str]], out: Gathered, connection: FhirConnection
+) -> list[list[Fhir]]:
     """Collect the answers into ``out``; return the resources that arrived, one list per answer."""
     fetched: list[list[Fhir]] = []
     pending = set(futures)
@@ -306,11 +320,15 @@ def _wait_all(futures: dict[Future[Any], tuple[PrefetchTemplate, str]], out: Gat
                 resources, note = future.result()
             except FhirAuthFailed as exc:
                 _cancel(pending)
-                raise DataUnavailable(f"The FHIR server refused the access token: {exc.reason}.", code="fhir-unauthorized") from None
+                raise DataUnavailable(
+                    f"The FHIR server refused the access token: {exc.reason}.", code="fhir-unauthorized"
+                ) from None
             except FhirNotFound as exc:
                 if template.is_read and template.resource_type == "Patient":
                     _cancel(pending)
-                    raise DataUnavailable("The patient was not found on the FHIR server.", code="patient-not-found") from None
+                    raise DataUnavailable(
+                        "The patient was not found on the FHIR server.", code="patient-not-found"
+                    ) from None
                 _gap_or_fail(out, template, exc.reason)
                 continue
             except FhirError as exc:
@@ -339,7 +357,9 @@ def _cancel(pending: set[Future[Any]]) -> None:
         future.cancel()
 
 
-def _gap_or_fail(out: Gathered, template: PrefetchTemplate, reason: str, pending: set[Future[Any]] | None = None) -> None:
+def _gap_or_fail(
+    out: Gathered, template: PrefetchTemplate, reason: str, pending: set[Future[Any]] | None = None
+) -> None:
     if template.required:
         if pending:
             _cancel(pending)
@@ -377,8 +397,9 @@ def _medication_reference(resource: Fhir) -> str | None:
     return None
 
 
-def _add_missing_medication_refs(groups: Iterable[list[Fhir]], known: Mapping[str, Any],
-                                 base: FhirBase | None, wanted: dict[str, None]) -> None:
+def _add_missing_medication_refs(
+    groups: Iterable[list[Fhir]], known: Mapping[str, Any], base: FhirBase | None, wanted: dict[str, None]
+) -> None:
     """Add to ``wanted`` the ``Medication/<id>`` references (relative, or absolute under ``base``)
     that no resource we hold answers. One pass, set lookups: linear in the resources."""
     if base is None:
@@ -394,8 +415,9 @@ def _add_missing_medication_refs(groups: Iterable[list[Fhir]], known: Mapping[st
                 wanted[key] = None
 
 
-def _read_missing_medications(out: Gathered, connection: FhirConnection, executor: ThreadPoolExecutor,
-                              wanted: list[str], cap: int) -> None:
+def _read_missing_medications(
+    out: Gathered, connection: FhirConnection, executor: ThreadPoolExecutor, wanted: list[str], cap: int
+) -> None:
     if not wanted:
         return
     if len(wanted) > cap:

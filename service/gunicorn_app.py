@@ -50,8 +50,10 @@ def _json_write_error(sock: socket.socket, status_int: int, reason: str, mesg: s
     from service.errors import error_body
 
     body = error_body(status_int, reason)
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode("latin-1")
     util.write_nonblock(sock, head + body)
 
 
@@ -81,9 +83,11 @@ def run_gunicorn(*, host: str, port: int, workers: int) -> None:
     from service import gunicorn_conf  # sets PROMETHEUS_MULTIPROC_DIR before anything imports prometheus_client
 
     install_json_errors()
-    _App({
-        **gunicorn_options(host=host, port=port, workers=workers),
-        "on_starting": gunicorn_conf.on_starting,
-        "when_ready": gunicorn_conf.when_ready,  # /metrics on METRICS_PORT, from the master
-        "child_exit": gunicorn_conf.child_exit,
-    }).run()
+    _App(
+        {
+            **gunicorn_options(host=host, port=port, workers=workers),
+            "on_starting": gunicorn_conf.on_starting,
+            "when_ready": gunicorn_conf.when_ready,  # /metrics on METRICS_PORT, from the master
+            "child_exit": gunicorn_conf.child_exit,
+        }
+    ).run()

@@ -23,13 +23,22 @@ from service.errors import BadRequest
 from service.fhir_model import Envelope
 from service.jsonbody import END, ShapeError, decode_body, json_depth_exceeds
 
-__all__ = ["FhirAuthorization", "HookRequest", "HookRequestBody", "Prefetched", "parse_hook_request",
-           "json_depth_exceeds", "ABSENT"]
+__all__ = [
+    "FhirAuthorization",
+    "HookRequest",
+    "HookRequestBody",
+    "Prefetched",
+    "parse_hook_request",
+    "json_depth_exceeds",
+    "ABSENT",
+]
 
 _String = Annotated[str, Meta(pattern=r"\S")]  # required strings: not blank
 # FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}
 _FhirId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9\-.]{1,64}" + END)]
-_UserId = Annotated[str, Meta(pattern=r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-.]{1,64}" + END)]
+_UserId = Annotated[
+    str, Meta(pattern=r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-.]{1,64}" + END)
+]
 
 
 class AuthorizationBody(Struct, frozen=True, gc=False):
@@ -80,8 +89,10 @@ _SHAPE_PROBLEMS = {
     "fhirAuthorization.patient": "fhirAuthorization.patient must be a FHIR id",
     "context": "context is required and must be an object",
     "context.patientId": "context.patientId is required and must be a FHIR id (not Patient/<id>)",
-    "context.userId": ("context.userId is required and must be Practitioner/<id>, PractitionerRole/<id>, "
-                       "Patient/<id> or RelatedPerson/<id>"),
+    "context.userId": (
+        "context.userId is required and must be Practitioner/<id>, PractitionerRole/<id>, "
+        "Patient/<id> or RelatedPerson/<id>"
+    ),
     "context.encounterId": "context.encounterId must be a FHIR id",
     "prefetch": "prefetch must be an object",
     "extension": "extension must be an object",
@@ -165,16 +176,16 @@ def _absolute_http_url(text: str) -> bool:
     return parts.scheme in {"http", "https"} and bool(parts.netloc) and not parts.username and not parts.password
 
 
-def parse_hook_request(raw: bytes, *, expected_hook: str, prefetch_keys: frozenset[str],
-                       max_depth: int = 64) -> HookRequest:
+def parse_hook_request(
+    raw: bytes, *, expected_hook: str, prefetch_keys: frozenset[str], max_depth: int = 64
+) -> HookRequest:
     """Decode ``raw`` against the CDS Hooks request schema; raise ``BadRequest`` saying what is wrong."""
     try:
         body = decode_body(raw, _BODY, max_depth=max_depth, not_object="The request body must be a JSON object.")
     except ShapeError as exc:
         top = exc.path.split(".")[0]
         known = _SHAPE_PROBLEMS.get(exc.path) or _SHAPE_PROBLEMS.get(top)
-        raise BadRequest("The CDS Hooks request is not valid.",
-                         details=[known or f"{exc.path}: {exc.what}"]) from None
+        raise BadRequest("The CDS Hooks request is not valid.", details=[known or f"{exc.path}: {exc.what}"]) from None
     problems: list[str] = []
     if body.hook != expected_hook:
         problems.append(f'hook must be "{expected_hook}" for this service')
@@ -189,9 +200,14 @@ def parse_hook_request(raw: bytes, *, expected_hook: str, prefetch_keys: frozens
             problems.append("fhirServer is required when fhirAuthorization is given")
         if auth.patient and auth.patient != body.context.patientId:
             problems.append("fhirAuthorization.patient does not match context.patientId")
-        authorization = FhirAuthorization(access_token=auth.access_token, token_type="Bearer",
-                                          expires_in=auth.expires_in, scope=auth.scope, subject=auth.subject,
-                                          patient=auth.patient)
+        authorization = FhirAuthorization(
+            access_token=auth.access_token,
+            token_type="Bearer",
+            expires_in=auth.expires_in,
+            scope=auth.scope,
+            subject=auth.subject,
+            patient=auth.patient,
+        )
     prefetch: dict[str, Prefetched | None] = {}
     for key, value in (body.prefetch or {}).items():
         if key not in prefetch_keys:

@@ -67,8 +67,9 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def read_capped(response: requests.Response, *, max_bytes: int, deadline: float,
-                budget: ByteBudget | None = None) -> bytes:
+def read_capped(
+    response: requests.Response, *, max_bytes: int, deadline: float, budget: ByteBudget | None = None
+) -> bytes:
     """Read a ``stream=True`` response's (decoded) body; at most ``max_bytes``, done by ``deadline``.
 
     ``deadline`` is a ``time.monotonic()`` value. With a ``budget``, every chunk is also taken from

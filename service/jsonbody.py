@@ -79,7 +79,7 @@ def validation_problem(exc: msgspec.ValidationError) -> tuple[str, str]:
         what, where = text, "`"
     path = where.rstrip("`").lstrip(".")
     if what.startswith("Object missing required field `"):
-        name = what[len("Object missing required field `"):].rstrip("`")
+        name = what[len("Object missing required field `") :].rstrip("`")
         path, what = (f"{path}.{name}" if path else name), "is required"
     return path, what
 
@@ -122,5 +122,3 @@ class ShapeError(Exception):
         super().__init__(f"{path}: {what}")
         self.path = path
         self.what = what
-
-

@@ -20,12 +20,37 @@ from flask import Flask, Response, g, request
 
 __all__ = ["init_app", "JsonFormatter", "SAFE_FIELDS"]
 
-SAFE_FIELDS = frozenset({
-    "request_id", "hook_instance", "service_id", "method", "path", "status", "duration_ms",
-    "gather_ms", "parse_ms", "facts_ms", "cards_ms", "cards", "card_kinds", "origin", "gaps", "reason",
-    "count", "error_type", "pages", "resources", "skipped", "feedback_items", "stored", "issuer",
-    "kid", "alg", "resource_type",
-})
+SAFE_FIELDS = frozenset(
+    {
+        "request_id",
+        "hook_instance",
+        "service_id",
+        "method",
+        "path",
+        "status",
+        "duration_ms",
+        "gather_ms",
+        "parse_ms",
+        "facts_ms",
+        "cards_ms",
+        "cards",
+        "card_kinds",
+        "origin",
+        "gaps",
+        "reason",
+        "count",
+        "error_type",
+        "pages",
+        "resources",
+        "skipped",
+        "feedback_items",
+        "stored",
+        "issuer",
+        "kid",
+        "alg",
+        "resource_type",
+    }
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -43,7 +43,9 @@ __all__ = [
 ]
 
 HOOK_LATENCY = Histogram(
-    "myositis_cds_hook_duration_seconds", "Hook calls, request in to answer out (seconds)", ["service"],
+    "myositis_cds_hook_duration_seconds",
+    "Hook calls, request in to answer out (seconds)",
+    ["service"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 CARDS_ISSUED = Counter("myositis_cds_cards_issued", "Cards answered to the EHR", ["kind", "indicator"])

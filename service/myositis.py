@@ -14,8 +14,15 @@ __all__ = ["READ_SCOPES", "READ_TYPES", "SERVICE_ID", "build_spec", "register_se
 SERVICE_ID = "myositis-next-line"
 # What the service reads from the EHR, and so the read scopes an EHR's token must grant:
 # discovery's usageRequirements, the EHR simulator and the preview page all say it from here.
-READ_TYPES = ("Patient", "Condition", "MedicationStatement", "MedicationRequest", "MedicationAdministration",
-              "Medication", "Observation")
+READ_TYPES = (
+    "Patient",
+    "Condition",
+    "MedicationStatement",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "Medication",
+    "Observation",
+)
 READ_SCOPES = " ".join(f"user/{t}.read" for t in READ_TYPES)
 LOINC = "http://loinc.org"
 
@@ -40,10 +47,17 @@ def build_spec(loinc_codes: Iterable[str]) -> ServiceSpec:
         prefetch=(
             PrefetchTemplate("patient", "Patient/{{context.patientId}}", "Patient"),
             PrefetchTemplate("conditions", "Condition?patient={{context.patientId}}", "Condition", required=True),
-            PrefetchTemplate("medicationStatements", "MedicationStatement?patient={{context.patientId}}", "MedicationStatement"),
-            PrefetchTemplate("medicationRequests", "MedicationRequest?patient={{context.patientId}}", "MedicationRequest"),
-            PrefetchTemplate("medicationAdministrations", "MedicationAdministration?patient={{context.patientId}}",
-                             "MedicationAdministration"),
+            PrefetchTemplate(
+                "medicationStatements", "MedicationStatement?patient={{context.patientId}}", "MedicationStatement"
+            ),
+            PrefetchTemplate(
+                "medicationRequests", "MedicationRequest?patient={{context.patientId}}", "MedicationRequest"
+            ),
+            PrefetchTemplate(
+                "medicationAdministrations",
+                "MedicationAdministration?patient={{context.patientId}}",
+                "MedicationAdministration",
+            ),
             PrefetchTemplate("observations", _observation_template(loinc_codes), "Observation"),
         ),
         usage_requirements=(

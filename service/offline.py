@@ -40,8 +40,9 @@ def _matches_code(resource: Mapping[str, Any], wanted: str) -> bool:
     return False
 
 
-def prefetch_from_resources(entry: Mapping[str, Any], resources: Iterable[Mapping[str, Any]],
-                            context: Mapping[str, Any]) -> dict[str, Any]:
+def prefetch_from_resources(
+    entry: Mapping[str, Any], resources: Iterable[Mapping[str, Any]], context: Mapping[str, Any]
+) -> dict[str, Any]:
     """Answer a discovery entry's prefetch templates from one patient's resources.
 
     Supports what our templates need: reads (``Type/id``) and searches by
@@ -77,15 +78,18 @@ def prefetch_from_resources(entry: Mapping[str, Any], resources: Iterable[Mappin
             {"fullUrl": f"{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in matches
         ]
         if rtype in _MEDICATION_RECORDS:
-            wanted = {ref for r in matches if isinstance(ref := (r.get("medicationReference") or {}).get("reference"), str)}
+            wanted = {
+                ref for r in matches if isinstance(ref := (r.get("medicationReference") or {}).get("reference"), str)
+            }
             for ref in sorted(wanted & by_ref.keys()):
                 entries.append({"fullUrl": ref, "resource": by_ref[ref], "search": {"mode": "include"}})
         out[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
     return out
 
 
-def offline_request(entry: Mapping[str, Any], bundle: Mapping[str, Any], patient_id: str, *,
-                    user_id: str = DEFAULT_USER_ID) -> dict[str, Any]:
+def offline_request(
+    entry: Mapping[str, Any], bundle: Mapping[str, Any], patient_id: str, *, user_id: str = DEFAULT_USER_ID
+) -> dict[str, Any]:
     """A patient-view request with full prefetch from ``bundle`` and no ``fhirServer``."""
     context = {"userId": user_id, "patientId": patient_id}
     resources = [e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and "resource" in e]

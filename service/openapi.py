@@ -21,8 +21,10 @@ __all__ = ["request_schemas", "REQUEST_BODIES", "DOCUMENT"]
 
 DOCUMENT = Path(__file__).with_name("openapi.json")
 # operation path -> the component its request body is
-REQUEST_BODIES = {"/cds-services/{service_id}": "HookRequestBody",
-                  "/cds-services/{service_id}/feedback": "FeedbackRequest"}
+REQUEST_BODIES = {
+    "/cds-services/{service_id}": "HookRequestBody",
+    "/cds-services/{service_id}/feedback": "FeedbackRequest",
+}
 
 
 def request_schemas() -> dict[str, Any]:
@@ -30,8 +32,9 @@ def request_schemas() -> dict[str, Any]:
     from service.feedback import FeedbackRequest
     from service.hook_request import HookRequestBody
 
-    _, components = msgspec.json.schema_components([HookRequestBody, FeedbackRequest],
-                                                   ref_template="#/components/schemas/{name}")
+    _, components = msgspec.json.schema_components(
+        [HookRequestBody, FeedbackRequest], ref_template="#/components/schemas/{name}"
+    )
     return components
 
 

@@ -35,8 +35,10 @@ def readyz() -> Response:
     ready = all(v == "ok" for v in checks.values())
     engine = current_app.extensions.get("myositis_engine")
     version = engine.knowledge.meta.version if engine is not None else None
-    return json_response({"status": "ready" if ready else "not ready", "checks": checks, "knowledge_version": version},
-                         200 if ready else 503)
+    return json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks, "knowledge_version": version},
+        200 if ready else 503,
+    )
 
 
 @bp.get("/openapi.json")

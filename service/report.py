@@ -45,14 +45,21 @@ def format_report(rows: list[KindReport], labels: dict[str, str] | None = None) 
     if not rows:
         return "No cards issued and no feedback stored yet."
     labels = labels or {}
-    header = (f"{'card kind':<28} {'shown':>7} {'re-shown':>9} {'suppressed':>11} {'feedback':>9} {'accepted':>9}"
-              f" {'overridden':>11}")
+    header = (
+        f"{'card kind':<28} {'shown':>7} {'re-shown':>9} {'suppressed':>11} {'feedback':>9} {'accepted':>9}"
+        f" {'overridden':>11}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{terminal_safe(r.kind, 28):<28} {r.issued:>7} {r.reshown:>9} {r.suppressed:>11} {r.feedback:>9} "
-                     f"{_pct(r.acceptance_rate):>9} {_pct(r.override_rate):>11}")
-    lines += ["", "re-shown: shown again because what drove it changed after it was answered or hidden;",
-              "suppressed: chart opens where the card was built but not shown (overridden, or ignored too often)."]
+        lines.append(
+            f"{terminal_safe(r.kind, 28):<28} {r.issued:>7} {r.reshown:>9} {r.suppressed:>11} {r.feedback:>9} "
+            f"{_pct(r.acceptance_rate):>9} {_pct(r.override_rate):>11}"
+        )
+    lines += [
+        "",
+        "re-shown: shown again because what drove it changed after it was answered or hidden;",
+        "suppressed: chart opens where the card was built but not shown (overridden, or ignored too often).",
+    ]
     overridden = [r for r in rows if r.override_reasons]
     if overridden:
         lines += ["", "Overrides per reason:"]
@@ -94,11 +101,21 @@ def feedback_report(database: str | None, *, as_json: bool = False) -> str:
         storage.close()
     if as_json:
         return json.dumps(
-            [{"kind": r.kind, "issued": r.issued, "reshown": r.reshown, "suppressed": r.suppressed,
-              "feedback": r.feedback, "accepted": r.accepted, "overridden": r.overridden,
-              "acceptance_rate": r.acceptance_rate, "override_rate": r.override_rate,
-              "override_reasons": r.override_reasons}  # every reason code -> its count
-             for r in rows],
+            [
+                {
+                    "kind": r.kind,
+                    "issued": r.issued,
+                    "reshown": r.reshown,
+                    "suppressed": r.suppressed,
+                    "feedback": r.feedback,
+                    "accepted": r.accepted,
+                    "overridden": r.overridden,
+                    "acceptance_rate": r.acceptance_rate,
+                    "override_rate": r.override_rate,
+                    "override_reasons": r.override_reasons,
+                }  # every reason code -> its count
+                for r in rows
+            ],
             indent=2,
         )
     return format_report(rows, _reason_labels())

@@ -43,8 +43,17 @@ from cards.models import Card
 from service import metrics
 from service.storage import FeedbackItem, IssuedCard, Show, StorageUnavailable, SuppressionState, get_storage
 
-__all__ = ["Policy", "Decision", "Outcome", "init_app", "patient_key", "decide", "apply", "feedback_effects",
-           "REMIND_LATER"]
+__all__ = [
+    "Policy",
+    "Decision",
+    "Outcome",
+    "init_app",
+    "patient_key",
+    "decide",
+    "apply",
+    "feedback_effects",
+    "REMIND_LATER",
+]
 
 log = logging.getLogger("myositis_cds.suppression")
 
@@ -119,8 +128,13 @@ def init_app(app: Flask) -> None:
         raise ValueError("PATIENT_KEY_SECRET must be set when DATABASE_URL is (the same secret on every instance)")
     else:
         secret = _instance_secret(Path(app.instance_path))
-    policy = Policy(int(cfg["SUPPRESS_DAYS"]), int(cfg["REMIND_LATER_DAYS"]), int(cfg["DEMOTE_AFTER_SHOWS"]),
-                    int(cfg["SUPPRESS_AFTER_SHOWS"]), int(cfg["REPEAT_SUPPRESS_DAYS"]))
+    policy = Policy(
+        int(cfg["SUPPRESS_DAYS"]),
+        int(cfg["REMIND_LATER_DAYS"]),
+        int(cfg["DEMOTE_AFTER_SHOWS"]),
+        int(cfg["SUPPRESS_AFTER_SHOWS"]),
+        int(cfg["REPEAT_SUPPRESS_DAYS"]),
+    )
     if not 0 < policy.demote_after <= policy.suppress_after:
         raise ValueError("DEMOTE_AFTER_SHOWS must be at least 1 and at most SUPPRESS_AFTER_SHOWS")
     app.extensions[_EXT] = _State(secret, policy)
@@ -130,8 +144,15 @@ def _hidden(state: SuppressionState, today: date) -> bool:
     return state.until_change or (state.suppressed_until is not None and today.isoformat() < state.suppressed_until)
 
 
-def decide(built: Sequence[Card], states: Mapping[str, SuppressionState], *, today: date, policy: Policy,
-           key: str, knowledge_version: str = "") -> list[Decision]:
+def decide(
+    built: Sequence[Card],
+    states: Mapping[str, SuppressionState],
+    *,
+    today: date,
+    policy: Policy,
+    key: str,
+    knowledge_version: str = "",
+) -> list[Decision]:
     """What to show of ``built``, and each kind's next state (pure: no store, no clock)."""
     out: list[Decision] = []
     hidden: set[str] = set()
@@ -166,30 +187,44 @@ def decide(built: Sequence[Card], states: Mapping[str, SuppressionState], *, tod
             else:
                 # Shown again with the same facts (or fewer): the state takes the card's fingerprint, so feedback on
                 # this card acts on it.
-                state = dataclasses.replace(before, fingerprint=card.fingerprint, shows_unanswered=n,
-                                            suppressed_until=None)
+                state = dataclasses.replace(
+                    before, fingerprint=card.fingerprint, shows_unanswered=n, suppressed_until=None
+                )
                 demote = n > policy.demote_after and card.indicator == "warning"
                 shown = dataclasses.replace(card, indicator="info") if demote else card
         if shown is None:
             hidden.add(card.kind)
-        issued = None if shown is None else IssuedCard(shown.uuid, shown.kind, shown.indicator, key, shown.fingerprint,
-                                                       reshown, knowledge_version)
+        issued = (
+            None
+            if shown is None
+            else IssuedCard(shown.uuid, shown.kind, shown.indicator, key, shown.fingerprint, reshown, knowledge_version)
+        )
         out.append(Decision(card.kind, Show(state, issued, suppressed=shown is None), shown, reshown))
     return out
 
 
-def apply(service_id: str, patient_id: str, built: Sequence[Card], *, today: date, knowledge_version: str = "") -> Outcome:
+def apply(
+    service_id: str, patient_id: str, built: Sequence[Card], *, today: date, knowledge_version: str = ""
+) -> Outcome:
     """The cards to answer with; each kind's state and every card shown are stored before the answer."""
     state: _State = current_app.extensions[_EXT]
     key = patient_key(state.secret, patient_id)
     storage = get_storage()
     try:
-        decisions = decide(built, storage.suppression.states(key), today=today, policy=state.policy, key=key,
-                           knowledge_version=knowledge_version)
+        decisions = decide(
+            built,
+            storage.suppression.states(key),
+            today=today,
+            policy=state.policy,
+            key=key,
+            knowledge_version=knowledge_version,
+        )
         storage.suppression.record_shows(service_id, key, [d.show for d in decisions])
     except StorageUnavailable as exc:
-        log.warning("suppression store unavailable: every card shown, none recorded",
-                    extra={"store": exc.store, "error_type": exc.error_type})
+        log.warning(
+            "suppression store unavailable: every card shown, none recorded",
+            extra={"store": exc.store, "error_type": exc.error_type},
+        )
         for card in built:
             metrics.CARDS_ISSUED.labels(card.kind, card.indicator).inc()
         return Outcome(tuple(built), tuple(built), (), recorded=False)
@@ -202,8 +237,9 @@ def apply(service_id: str, patient_id: str, built: Sequence[Card], *, today: dat
     return Outcome(tuple(built), shown, tuple(decisions), recorded=True)
 
 
-def feedback_effects(items: Sequence[FeedbackItem], *, today: date,
-                     app: Flask | None = None) -> dict[str, tuple[str, str] | None]:
+def feedback_effects(
+    items: Sequence[FeedbackItem], *, today: date, app: Flask | None = None
+) -> dict[str, tuple[str, str] | None]:
     """Card uuid -> (hidden until, hidden until when the same unchanged card was overridden before), or None
     (accepted: the count starts again). The store picks one by what it already holds for that card."""
     policy = (app or current_app).extensions[_EXT].policy
@@ -214,8 +250,10 @@ def feedback_effects(items: Sequence[FeedbackItem], *, today: date,
                 first = repeat = policy.remind_later_days  # "not now": never a long silence
             else:
                 first, repeat = policy.suppress_days, max(policy.suppress_days, policy.repeat_suppress_days)
-            out[item.card_uuid] = ((today + timedelta(days=first)).isoformat(),
-                                   (today + timedelta(days=repeat)).isoformat())
+            out[item.card_uuid] = (
+                (today + timedelta(days=first)).isoformat(),
+                (today + timedelta(days=repeat)).isoformat(),
+            )
         else:
             out.setdefault(item.card_uuid, None)
     return out

@@ -33,7 +33,9 @@ __all__ = ["ParsedPatientData", "parse_patient_data", "InvalidField"]
 log = logging.getLogger("myositis_cds.parse")
 
 _DATE = re.compile(r"([0-9]{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12][0-9]|3[01]))?)?")
-_DATETIME_TAIL = re.compile(r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))")
+_DATETIME_TAIL = re.compile(
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+)
 _CODE = re.compile(r"[^\s]+( [^\s]+)*")
 
 
@@ -55,8 +57,9 @@ class ParsedPatientData:
     @property
     def invalid_medications(self) -> int:
         """Medication records dropped for a bad field (not those about another patient)."""
-        return sum(n for reason, n in self.skipped.items()
-                   if reason.startswith("Medication") and f": {_INVALID} " in reason)
+        return sum(
+            n for reason, n in self.skipped.items() if reason.startswith("Medication") and f": {_INVALID} " in reason
+        )
 
 
 # --- datatypes ------------------------------------------------------------------------
@@ -243,7 +246,9 @@ def _medication_from_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Conce
     return code, tuple(ingredients), _concept(med.get("form"))
 
 
-def _medication_of(resource: dict[str, Any], medications: dict[str, dict[str, Any]]) -> tuple[Concept, tuple[Concept, ...], Concept | None, bool]:
+def _medication_of(
+    resource: dict[str, Any], medications: dict[str, dict[str, Any]]
+) -> tuple[Concept, tuple[Concept, ...], Concept | None, bool]:
     """The drug a statement/request/administration is about, following references."""
     concept = _concept(resource.get("medicationCodeableConcept"))
     if concept is not None:
@@ -262,14 +267,23 @@ def _medication_of(resource: dict[str, Any], medications: dict[str, dict[str, An
         contained = resource.get("contained")
         if isinstance(contained, list):
             for item in contained:
-                if isinstance(item, dict) and item.get("resourceType") == "Medication" and item.get("id") == reference[1:]:
+                if (
+                    isinstance(item, dict)
+                    and item.get("resourceType") == "Medication"
+                    and item.get("id") == reference[1:]
+                ):
                     med = item
                     break
     else:
         key = reference.split("/_history", 1)[0]
         key = "Medication/" + key.rsplit("Medication/", 1)[-1] if "Medication/" in key else key
         med = medications.get(key)
-    text = _string(resource.get("medicationReference", {}).get("display") if isinstance(resource.get("medicationReference"), dict) else None, "medicationReference.display")
+    text = _string(
+        resource.get("medicationReference", {}).get("display")
+        if isinstance(resource.get("medicationReference"), dict)
+        else None,
+        "medicationReference.display",
+    )
     if med is None:
         return Concept((), text), (), None, True
     code, ingredients, form = _medication_from_resource(med)
@@ -331,7 +345,8 @@ def _daily_dose_mg(resource: dict[str, Any]) -> float | None:
         return None
     dosage = dosages[0]
     if dosage.get("asNeededBoolean") not in (None, False) or any(
-            k in dosage for k in ("asNeededCodeableConcept", "asNeeded", "asNeededFor")):
+        k in dosage for k in ("asNeededCodeableConcept", "asNeeded", "asNeededFor")
+    ):
         return None
     dose_and_rate = dosage.get("doseAndRate")
     if not isinstance(dose_and_rate, list) or len(dose_and_rate) != 1 or not isinstance(dose_and_rate[0], dict):
@@ -344,8 +359,11 @@ def _daily_dose_mg(resource: dict[str, Any]) -> float | None:
     if dose is None or not isinstance(timing, dict) or timing.get("event"):
         return None
     repeat = timing.get("repeat")
-    if not isinstance(repeat, dict) or repeat.get("dayOfWeek") or any(
-            repeat.get(k) is not None for k in ("frequencyMax", "periodMax")):
+    if (
+        not isinstance(repeat, dict)
+        or repeat.get("dayOfWeek")
+        or any(repeat.get(k) is not None for k in ("frequencyMax", "periodMax"))
+    ):
         return None
     frequency = repeat.get("frequency")
     if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
@@ -379,6 +397,8 @@ def _status_reason(resource: dict[str, Any]) -> str | None:
         words += [w for w in (concept.text, *(c.display for c in concept.codings)) if isinstance(w, str) and w]
     text = "; ".join(words)[:200]
     return text or None
+
+
 def _dosage_text(resource: dict[str, Any]) -> str | None:
     """The free text of the one Dosage of a Statement or Request, for ``mappings`` to read a dose
     from when the structure gives none (issue 15); None when the structure itself says the dose
@@ -394,12 +414,16 @@ def _dosage_text(resource: dict[str, Any]) -> str | None:
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_DOSAGE_TEXT:
         return None
     if dosage.get("asNeededBoolean") not in (None, False) or any(
-            k in dosage for k in ("asNeededCodeableConcept", "asNeeded", "asNeededFor")):
+        k in dosage for k in ("asNeededCodeableConcept", "asNeeded", "asNeededFor")
+    ):
         return None
     dose_and_rate = dosage.get("doseAndRate")
     if dose_and_rate is not None and not (
-            isinstance(dose_and_rate, list) and len(dose_and_rate) == 1 and isinstance(dose_and_rate[0], dict)
-            and set(dose_and_rate[0]) <= {"type", "doseQuantity"}):
+        isinstance(dose_and_rate, list)
+        and len(dose_and_rate) == 1
+        and isinstance(dose_and_rate[0], dict)
+        and set(dose_and_rate[0]) <= {"type", "doseQuantity"}
+    ):
         return None
     return text
 

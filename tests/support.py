@@ -58,8 +58,13 @@ def patient_id_of(patient_name: str) -> str:
     return get_patient(patient_name).id
 
 
-def hook_body(patient_name: str = "reference-dm", *, prefetch: dict[str, Any] | None | bool = True,
-              fhir_server: str | None = None, token: str | None = None) -> dict[str, Any]:
+def hook_body(
+    patient_name: str = "reference-dm",
+    *,
+    prefetch: dict[str, Any] | None | bool = True,
+    fhir_server: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
@@ -176,20 +181,32 @@ def hostile_request() -> dict[str, Any]:
     patient_id = body["context"]["patientId"]
     statements = body["prefetch"]["medicationStatements"]
     for n, text in enumerate((HOSTILE_TEXT, HOSTILE_LINK)):
-        statements["entry"].append({"resource": {
-            "resourceType": "MedicationStatement",
-            "id": f"hostile-{n}",
-            "status": "active",
-            "subject": {"reference": f"Patient/{patient_id}"},
-            "effectivePeriod": {"start": "2026-01-01"},
-            "medicationCodeableConcept": {"text": text},
-        }, "search": {"mode": "match"}})
+        statements["entry"].append(
+            {
+                "resource": {
+                    "resourceType": "MedicationStatement",
+                    "id": f"hostile-{n}",
+                    "status": "active",
+                    "subject": {"reference": f"Patient/{patient_id}"},
+                    "effectivePeriod": {"start": "2026-01-01"},
+                    "medicationCodeableConcept": {"text": text},
+                },
+                "search": {"mode": "match"},
+            }
+        )
     statements["total"] = len(statements["entry"])
     return body
 
 
-def parse_json(patient_id: str, patients: list[dict[str, Any]], resources: list[dict[str, Any]],
-               medications: dict[str, dict[str, Any]], *, strict: bool = False, fhir_server: str | None = None) -> Any:
+def parse_json(
+    patient_id: str,
+    patients: list[dict[str, Any]],
+    resources: list[dict[str, Any]],
+    medications: dict[str, dict[str, Any]],
+    *,
+    strict: bool = False,
+    fhir_server: str | None = None,
+) -> Any:
     """``service.fhir_parse.parse_patient_data`` on plain JSON resources, each encoded and decoded
     on its own as ``service.gather`` does for prefetch and FHIR answers (a value that is not a
     resource object is dropped there, as it is here)."""
@@ -202,7 +219,11 @@ def parse_json(patient_id: str, patients: list[dict[str, Any]], resources: list[
         out = [decode_resource(msgspec.json.encode(r)) for r in items]
         return [r for r in out if r is not None]
 
-    meds = {key: r for key, r in ((k, decode_resource(msgspec.json.encode(v))) for k, v in medications.items())
-            if r is not None}
-    return parse_patient_data(patient_id, decoded(patients), decoded(resources), meds, strict=strict,
-                              fhir_server=fhir_server)
+    meds = {
+        key: r
+        for key, r in ((k, decode_resource(msgspec.json.encode(v))) for k, v in medications.items())
+        if r is not None
+    }
+    return parse_patient_data(
+        patient_id, decoded(patients), decoded(resources), meds, strict=strict, fhir_server=fhir_server
+    )

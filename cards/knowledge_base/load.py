@@ -97,8 +97,22 @@ def _expected_url(ref: Reference) -> str | None:
 def _parse_references(directory: Path) -> dict[str, Reference]:
     file, body = _read_yaml(directory, "references")
     out: dict[str, Reference] = {}
-    allowed = {"id", "authors", "title", "journal", "year", "study_type", "verification", "pmid",
-               "doi", "web", "url", "key_finding", "reviewed", "source"}
+    allowed = {
+        "id",
+        "authors",
+        "title",
+        "journal",
+        "year",
+        "study_type",
+        "verification",
+        "pmid",
+        "doi",
+        "web",
+        "url",
+        "key_finding",
+        "reviewed",
+        "source",
+    }
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         pmid, doi = e.opt_text("pmid"), e.opt_text("doi")
@@ -108,11 +122,20 @@ def _parse_references(directory: Path) -> dict[str, Reference]:
         if doi and not _DOI.match(doi):
             extra.append(f"'doi' {doi!r} is not a DOI")
         ref = Reference(
-            id=entry_id, authors=e.text("authors"), title=e.text("title"), journal=e.text("journal"),
-            year=e.integer("year", required=False, minimum=1900), study_type=e.choice("study_type", vocab.STUDY_TYPES),
-            verification=e.choice("verification", vocab.VERIFICATION), url=e.text("url"),
-            key_finding=e.text("key_finding"), reviewed=e.day(), source=e.text("source"),
-            pmid=pmid, doi=doi, web=e.flag("web", required=False),
+            id=entry_id,
+            authors=e.text("authors"),
+            title=e.text("title"),
+            journal=e.text("journal"),
+            year=e.integer("year", required=False, minimum=1900),
+            study_type=e.choice("study_type", vocab.STUDY_TYPES),
+            verification=e.choice("verification", vocab.VERIFICATION),
+            url=e.text("url"),
+            key_finding=e.text("key_finding"),
+            reviewed=e.day(),
+            source=e.text("source"),
+            pmid=pmid,
+            doi=doi,
+            web=e.flag("web", required=False),
         )
         expected = _expected_url(ref)
         if ref.url and expected is not None and ref.url != expected:
@@ -127,8 +150,12 @@ def _parse_references(directory: Path) -> dict[str, Reference]:
 
 
 def _window(e: _Entry, refs: dict[str, Reference]) -> TrialWindow:
-    return TrialWindow(weeks=e.integer("weeks", minimum=1) or 0, text=e.text("text"),
-                       tag=e.choice("tag", vocab.TAGS), references=e.strings("references"))
+    return TrialWindow(
+        weeks=e.integer("weeks", minimum=1) or 0,
+        text=e.text("text"),
+        tag=e.choice("tag", vocab.TAGS),
+        references=e.strings("references"),
+    )
 
 
 def _parse_classes(directory: Path, refs: dict[str, Reference]) -> dict[str, TherapyClass]:
@@ -141,12 +168,18 @@ def _parse_classes(directory: Path, refs: dict[str, Reference]) -> dict[str, The
         window_raw = e.data.get("adequate_trial")
         window = None
         if window_raw is not None:
-            window = e.sub("adequate_trial", window_raw, {"weeks", "text", "tag", "references"},
-                           lambda s: _window(s, refs))
+            window = e.sub(
+                "adequate_trial", window_raw, {"weeks", "text", "tag", "references"}, lambda s: _window(s, refs)
+            )
             extra += _unknown_refs(window.references, refs)
         out[entry_id] = TherapyClass(
-            id=entry_id, label=e.text("label"), counts_as_second_agent=e.flag("counts_as_second_agent"),
-            course_based=e.flag("course_based"), adequate_trial=window, reviewed=e.day(), source=e.text("source"),
+            id=entry_id,
+            label=e.text("label"),
+            counts_as_second_agent=e.flag("counts_as_second_agent"),
+            course_based=e.flag("course_based"),
+            adequate_trial=window,
+            reviewed=e.day(),
+            source=e.text("source"),
         )
         _check(file, entry_id, e, extra)
     missing = sorted(vocab.CLASS_IDS - set(out))
@@ -156,13 +189,22 @@ def _parse_classes(directory: Path, refs: dict[str, Reference]) -> dict[str, The
 
 
 def _favour(e: _Entry) -> Favour:
-    return Favour(phenotype=e.choice("phenotype", vocab.PHENOTYPES), text=e.text("text"),
-                  tag=e.choice("tag", vocab.TAGS), references=e.strings("references"))
+    return Favour(
+        phenotype=e.choice("phenotype", vocab.PHENOTYPES),
+        text=e.text("text"),
+        tag=e.choice("tag", vocab.TAGS),
+        references=e.strings("references"),
+    )
 
 
 def _avoid(e: _Entry) -> Avoid:
-    return Avoid(condition=e.choice("condition", vocab.AVOID_CONDITIONS), effect=e.choice("effect", vocab.AVOID_EFFECTS),
-                 text=e.text("text"), tag=e.choice("tag", vocab.TAGS), references=e.strings("references"))
+    return Avoid(
+        condition=e.choice("condition", vocab.AVOID_CONDITIONS),
+        effect=e.choice("effect", vocab.AVOID_EFFECTS),
+        text=e.text("text"),
+        tag=e.choice("tag", vocab.TAGS),
+        references=e.strings("references"),
+    )
 
 
 def _agent(e: _Entry) -> Agent:
@@ -175,42 +217,84 @@ def _agent(e: _Entry) -> Agent:
 def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]) -> tuple[Option, ...]:
     file, body = _read_yaml(directory, "options")
     out: list[Option] = []
-    allowed = {"id", "stage", "therapy_class", "label", "agents", "line", "rank", "evidence", "rationale",
-               "rationale_tag", "favoured_when", "only_when", "avoid_when", "references",
-               "reviewed", "source", "draft_order_when", "combination_of", "card_line", "mode",
-               "retreat_if_responded", "favoured_after_failures"}
+    allowed = {
+        "id",
+        "stage",
+        "therapy_class",
+        "label",
+        "agents",
+        "line",
+        "rank",
+        "evidence",
+        "rationale",
+        "rationale_tag",
+        "favoured_when",
+        "only_when",
+        "avoid_when",
+        "references",
+        "reviewed",
+        "source",
+        "draft_order_when",
+        "combination_of",
+        "card_line",
+        "mode",
+        "retreat_if_responded",
+        "favoured_after_failures",
+    }
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         agents = tuple(e.sub("agents", a, {"name", "rxnorm_in"}, _agent) for a in e.mappings("agents"))
-        favoured = tuple(e.sub("favoured_when", f, {"phenotype", "text", "tag", "references"}, _favour)
-                         for f in e.mappings("favoured_when", required=False))
-        avoid = tuple(e.sub("avoid_when", a, {"condition", "effect", "text", "tag", "references"}, _avoid)
-                      for a in e.mappings("avoid_when", required=False))
+        favoured = tuple(
+            e.sub("favoured_when", f, {"phenotype", "text", "tag", "references"}, _favour)
+            for f in e.mappings("favoured_when", required=False)
+        )
+        avoid = tuple(
+            e.sub("avoid_when", a, {"condition", "effect", "text", "tag", "references"}, _avoid)
+            for a in e.mappings("avoid_when", required=False)
+        )
         evidence = e.data.get("evidence")
         level, study = "", ""
         if evidence is None:
             e.problems.append("missing field 'evidence'")
         else:
-            level, study = e.sub("evidence", evidence, {"level", "study_type"},
-                                 lambda s: (s.choice("level", vocab.EVIDENCE_LEVELS), s.choice("study_type", vocab.STUDY_TYPES)))
+            level, study = e.sub(
+                "evidence",
+                evidence,
+                {"level", "study_type"},
+                lambda s: (s.choice("level", vocab.EVIDENCE_LEVELS), s.choice("study_type", vocab.STUDY_TYPES)),
+            )
         option = Option(
-            id=entry_id, stage=e.choice("stage", vocab.STAGES), therapy_class=e.choice("therapy_class", classes),
-            label=e.text("label"), agents=agents, line=e.integer("line", minimum=1) or 0,
-            rank=e.integer("rank") or 0, evidence_level=level, study_type=study,
-            rationale=e.text("rationale"), rationale_tag=e.choice("rationale_tag", vocab.TAGS),
-            favoured_when=favoured, only_when=e.strings("only_when", vocab.PHENOTYPES, required=False),
+            id=entry_id,
+            stage=e.choice("stage", vocab.STAGES),
+            therapy_class=e.choice("therapy_class", classes),
+            label=e.text("label"),
+            agents=agents,
+            line=e.integer("line", minimum=1) or 0,
+            rank=e.integer("rank") or 0,
+            evidence_level=level,
+            study_type=study,
+            rationale=e.text("rationale"),
+            rationale_tag=e.choice("rationale_tag", vocab.TAGS),
+            favoured_when=favoured,
+            only_when=e.strings("only_when", vocab.PHENOTYPES, required=False),
             avoid_when=avoid,
-            references=e.strings("references"), reviewed=e.day(), source=e.text("source"),
+            references=e.strings("references"),
+            reviewed=e.day(),
+            source=e.text("source"),
             draft_order_when=e.strings("draft_order_when", vocab.PHENOTYPES, required=False),
             combination_of=e.strings("combination_of", classes, required=False),
             card_line=e.text("card_line"),
-            mode=e.choice("mode", vocab.OPTION_MODES, required=False) or ("start" if e.data.get("stage") == "first_line" else "replace"),
+            mode=e.choice("mode", vocab.OPTION_MODES, required=False)
+            or ("start" if e.data.get("stage") == "first_line" else "replace"),
             retreat_if_responded=e.flag("retreat_if_responded", required=False),
             favoured_after_failures=e.flag("favoured_after_failures", required=False),
         )
         extra: list[str] = []
-        if option.combination_of and (len(option.combination_of) < 2 or option.therapy_class not in option.combination_of
-                                      or len(agents) != len(option.combination_of)):
+        if option.combination_of and (
+            len(option.combination_of) < 2
+            or option.therapy_class not in option.combination_of
+            or len(agents) != len(option.combination_of)
+        ):
             extra.append("'combination_of' needs two or more classes, including 'therapy_class', and one agent each")
         if not agents:
             extra.append("'agents' must list at least one agent")
@@ -220,7 +304,11 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
             extra.append("'line' must be 1, 2 or 3")
         if not option.references:
             extra.append("'references' must cite at least one reference")
-        cited = [*option.references, *(r for f in favoured for r in f.references), *(r for a in avoid for r in a.references)]
+        cited = [
+            *option.references,
+            *(r for f in favoured for r in f.references),
+            *(r for a in avoid for r in a.references),
+        ]
         extra += _unknown_refs(cited, refs)
         # A claim tagged as evidence must cite something; convention may stand alone.
         for f in favoured:
@@ -231,15 +319,25 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
     return tuple(out)
 
 
-def _parse_not_favoured(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]) -> tuple[NotFavoured, ...]:
+def _parse_not_favoured(
+    directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]
+) -> tuple[NotFavoured, ...]:
     file, body = _read_yaml(directory, "not_favoured")
     out = []
     allowed = {"id", "therapy_class", "label", "text", "tag", "references", "reviewed", "source", "card_line"}
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
-        item = NotFavoured(id=entry_id, therapy_class=e.choice("therapy_class", classes), label=e.text("label"),
-                           text=e.text("text"), tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
-                           reviewed=e.day(), source=e.text("source"), card_line=e.text("card_line"))
+        item = NotFavoured(
+            id=entry_id,
+            therapy_class=e.choice("therapy_class", classes),
+            label=e.text("label"),
+            text=e.text("text"),
+            tag=e.choice("tag", vocab.TAGS),
+            references=e.strings("references"),
+            reviewed=e.day(),
+            source=e.text("source"),
+            card_line=e.text("card_line"),
+        )
         extra = _unknown_refs(item.references, refs)
         if not item.references:
             extra.append("'references' must cite the negative data")
@@ -248,8 +346,19 @@ def _parse_not_favoured(directory: Path, refs: dict[str, Reference], classes: di
     return tuple(out)
 
 
-_RISK_FACTOR_FIELDS = {"id", "kind", "shown_as", "tag", "references", "reviewed", "source", "classes",
-                       "phenotypes", "agents", "above_mg_per_day"}
+_RISK_FACTOR_FIELDS = {
+    "id",
+    "kind",
+    "shown_as",
+    "tag",
+    "references",
+    "reviewed",
+    "source",
+    "classes",
+    "phenotypes",
+    "agents",
+    "above_mg_per_day",
+}
 # What each risk-factor kind needs (and no other kind may have).
 _RISK_FACTOR_NEEDS = {"ongoing_class": "classes", "phenotype": "phenotypes", "daily_dose_above": "agents"}
 
@@ -264,12 +373,19 @@ def _placeholders(template: str) -> set[str] | None:
 def _risk_factor(e: _Entry, classes: dict[str, TherapyClass]) -> RiskFactor:
     kind = e.choice("kind", vocab.RISK_FACTOR_KINDS)
     threshold = e.data.get("above_mg_per_day")
-    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold <= 0):
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold <= 0
+    ):
         e.problems.append("'above_mg_per_day' must be a number > 0")
         threshold = None
     item = RiskFactor(
-        id=e.text("id"), kind=kind, shown_as=e.text("shown_as"), tag=e.choice("tag", vocab.TAGS),
-        references=e.strings("references"), reviewed=e.day(), source=e.text("source"),
+        id=e.text("id"),
+        kind=kind,
+        shown_as=e.text("shown_as"),
+        tag=e.choice("tag", vocab.TAGS),
+        references=e.strings("references"),
+        reviewed=e.day(),
+        source=e.text("source"),
         classes=e.strings("classes", classes, required=False),
         phenotypes=e.strings("phenotypes", vocab.PHENOTYPES, required=False),
         agents=tuple(e.sub("agents", a, {"name", "rxnorm_in"}, _agent) for a in e.mappings("agents", required=False)),
@@ -281,9 +397,13 @@ def _risk_factor(e: _Entry, classes: dict[str, TherapyClass]) -> RiskFactor:
     if kind in _RISK_FACTOR_NEEDS:
         for k, field in _RISK_FACTOR_NEEDS.items():
             if (k == kind) != bool(e.data.get(field)):
-                e.problems.append(f"{label}: '{field}' is {'required' if k == kind else 'not allowed'} for kind {kind!r}")
+                e.problems.append(
+                    f"{label}: '{field}' is {'required' if k == kind else 'not allowed'} for kind {kind!r}"
+                )
         if (kind == "daily_dose_above") != (e.data.get("above_mg_per_day") is not None):
-            e.problems.append(f"{label}: 'above_mg_per_day' is {'required' if kind == 'daily_dose_above' else 'not allowed'} for kind {kind!r}")
+            e.problems.append(
+                f"{label}: 'above_mg_per_day' is {'required' if kind == 'daily_dose_above' else 'not allowed'} for kind {kind!r}"
+            )
         used = _placeholders(item.shown_as)
         if used is None or used - vocab.RISK_FACTOR_FIELDS[kind]:
             e.problems.append(f"{label}: 'shown_as' may only use {sorted(vocab.RISK_FACTOR_FIELDS[kind])}")
@@ -302,30 +422,59 @@ def _lab_order(e: _Entry) -> LabOrder:
     return LabOrder(loinc=code, display=e.text("display"))
 
 
-def _parse_cautions(directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]) -> dict[str, Caution]:
+def _parse_cautions(
+    directory: Path, refs: dict[str, Reference], classes: dict[str, TherapyClass]
+) -> dict[str, Caution]:
     file, body = _read_yaml(directory, "cautions")
     out: dict[str, Caution] = {}
-    allowed = {"id", "kind", "title", "text", "applies_to", "labs", "conditions", "when", "harm", "tag",
-               "references", "reviewed", "source", "risk_factors", "findings_text", "first_course_only",
-               "lab_orders"}
+    allowed = {
+        "id",
+        "kind",
+        "title",
+        "text",
+        "applies_to",
+        "labs",
+        "conditions",
+        "when",
+        "harm",
+        "tag",
+        "references",
+        "reviewed",
+        "source",
+        "risk_factors",
+        "findings_text",
+        "first_course_only",
+        "lab_orders",
+    }
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
         kind = e.choice("kind", vocab.CAUTION_KINDS)
         screening = kind in ("screening", "monitoring")
-        risk_factors = tuple(e.sub("risk_factors", r, _RISK_FACTOR_FIELDS, lambda s: _risk_factor(s, classes))
-                             for r in e.mappings("risk_factors", required=False))
+        risk_factors = tuple(
+            e.sub("risk_factors", r, _RISK_FACTOR_FIELDS, lambda s: _risk_factor(s, classes))
+            for r in e.mappings("risk_factors", required=False)
+        )
         item = Caution(
-            id=entry_id, kind=kind, title=e.text("title"), text=e.text("text"),
+            id=entry_id,
+            kind=kind,
+            title=e.text("title"),
+            text=e.text("text"),
             applies_to=e.strings("applies_to", classes, required=screening),
             labs=e.strings("labs", vocab.LAB_GROUPS, required=screening),
             conditions=e.strings("conditions", vocab.DIAGNOSIS_GROUPS, required=screening),
             when=e.choice("when", vocab.REASSESS_WHEN, required=kind == "reassess") or None,
-            harm=e.flag("harm"), tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
-            reviewed=e.day(), source=e.text("source"), risk_factors=risk_factors,
+            harm=e.flag("harm"),
+            tag=e.choice("tag", vocab.TAGS),
+            references=e.strings("references"),
+            reviewed=e.day(),
+            source=e.text("source"),
+            risk_factors=risk_factors,
             findings_text=e.opt_text("findings_text"),
             first_course_only=e.flag("first_course_only", required=False),
-            lab_orders=tuple(e.sub("lab_orders", o, {"loinc", "display"}, _lab_order)
-                             for o in e.mappings("lab_orders", required=False)),
+            lab_orders=tuple(
+                e.sub("lab_orders", o, {"loinc", "display"}, _lab_order)
+                for o in e.mappings("lab_orders", required=False)
+            ),
         )
         extra = _unknown_refs([*item.references, *(r for f in risk_factors for r in f.references)], refs)
         if (item.when == "pjp_risk") != bool(risk_factors):
@@ -354,15 +503,32 @@ def _parse_pathways(directory: Path, refs: dict[str, Reference]) -> tuple[Pathwa
     file, body = _read_yaml(directory, "pathways")
     out = []
     seen: set[str] = set()
-    allowed = {"id", "situation", "indicator", "summary", "text", "replaces_escalation", "tag", "references",
-               "reviewed", "source"}
+    allowed = {
+        "id",
+        "situation",
+        "indicator",
+        "summary",
+        "text",
+        "replaces_escalation",
+        "tag",
+        "references",
+        "reviewed",
+        "source",
+    }
     for entry_id, raw in _entries(file, body):
         e = _Entry(raw, allowed)
-        item = Pathway(id=entry_id, situation=e.choice("situation", vocab.SITUATIONS),
-                       indicator=e.choice("indicator", vocab.INDICATORS), summary=e.text("summary"),
-                       text=e.text("text"), replaces_escalation=e.flag("replaces_escalation"),
-                       tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
-                       reviewed=e.day(), source=e.text("source"))
+        item = Pathway(
+            id=entry_id,
+            situation=e.choice("situation", vocab.SITUATIONS),
+            indicator=e.choice("indicator", vocab.INDICATORS),
+            summary=e.text("summary"),
+            text=e.text("text"),
+            replaces_escalation=e.flag("replaces_escalation"),
+            tag=e.choice("tag", vocab.TAGS),
+            references=e.strings("references"),
+            reviewed=e.day(),
+            source=e.text("source"),
+        )
         extra = _unknown_refs(item.references, refs)
         if len(item.summary) >= 140:
             extra.append("'summary' must be shorter than 140 characters")
@@ -385,9 +551,16 @@ def _parse_thresholds(directory: Path, refs: dict[str, Reference]) -> dict[str, 
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             extra.append("'value' must be a number >= 0")
             value = 0
-        item = Threshold(id=entry_id, value=float(value), unit=e.text("unit"), text=e.text("text"),
-                         tag=e.choice("tag", vocab.TAGS), references=e.strings("references"),
-                         reviewed=e.day(), source=e.text("source"))
+        item = Threshold(
+            id=entry_id,
+            value=float(value),
+            unit=e.text("unit"),
+            text=e.text("text"),
+            tag=e.choice("tag", vocab.TAGS),
+            references=e.strings("references"),
+            reviewed=e.day(),
+            source=e.text("source"),
+        )
         extra += _unknown_refs(item.references, refs)
         if item.tag in ("evidence", "seed-only") and not item.references:
             extra.append(f"tagged {item.tag!r} but cites nothing")
@@ -403,14 +576,30 @@ def _parse_thresholds(directory: Path, refs: dict[str, Reference]) -> dict[str, 
 
 def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
     file, body = _read_meta(directory)
-    allowed = {"id", "source_label", "main_reference", "topic", "override_reason_system", "override_reasons",
-               "max_reference_links", "version", "reviewed", "source"}
+    allowed = {
+        "id",
+        "source_label",
+        "main_reference",
+        "topic",
+        "override_reason_system",
+        "override_reasons",
+        "max_reference_links",
+        "version",
+        "reviewed",
+        "source",
+    }
     e = _Entry(body, allowed)
     extra: list[str] = []
-    topic = e.sub("topic", e.data.get("topic"), {"system", "code", "display"},
-                  lambda s: (s.text("system"), s.text("code"), s.text("display")))
-    reasons = tuple(e.sub("override_reasons", r, {"code", "display"}, lambda s: (s.text("code"), s.text("display")))
-                    for r in e.mappings("override_reasons"))
+    topic = e.sub(
+        "topic",
+        e.data.get("topic"),
+        {"system", "code", "display"},
+        lambda s: (s.text("system"), s.text("code"), s.text("display")),
+    )
+    reasons = tuple(
+        e.sub("override_reasons", r, {"code", "display"}, lambda s: (s.text("code"), s.text("display")))
+        for r in e.mappings("override_reasons")
+    )
     if len({c for c, _ in reasons}) != len(reasons):
         extra.append("override reason codes must be unique")
     version = e.text("version")
@@ -418,10 +607,17 @@ def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
         extra.append("'version' must look like 2026.12.02 (the review date, with an optional .N)")
     main = e.text("main_reference")
     extra += _unknown_refs([main] if main else [], refs)
-    meta = Meta(source_label=e.text("source_label"), main_reference=main, topic=topic,
-                override_reason_system=e.text("override_reason_system"), override_reasons=reasons,
-                max_reference_links=e.integer("max_reference_links") or 0, version=version,
-                reviewed=e.day(), source=e.text("source"))
+    meta = Meta(
+        source_label=e.text("source_label"),
+        main_reference=main,
+        topic=topic,
+        override_reason_system=e.text("override_reason_system"),
+        override_reasons=reasons,
+        max_reference_links=e.integer("max_reference_links") or 0,
+        version=version,
+        reviewed=e.day(),
+        source=e.text("source"),
+    )
     _check(file, "meta", e, extra)
     return meta
 
@@ -443,8 +639,18 @@ def load_knowledge(directory: Path | None = None) -> Knowledge:
         # A combination is offered exactly when its single-class options are not, so it may share a class.
         key = (option.stage, "+".join(option.combination_of) or option.therapy_class)
         if key in seen:
-            raise KnowledgeError("options.yaml", option.id, [f"class {option.therapy_class!r} already offered at stage {option.stage!r}"])
+            raise KnowledgeError(
+                "options.yaml", option.id, [f"class {option.therapy_class!r} already offered at stage {option.stage!r}"]
+            )
         seen.add(key)
-    return Knowledge(references=refs, classes=classes, options=options, not_favoured=not_favoured,
-                     cautions=cautions, pathways=pathways, meta=meta, directory=str(directory),
-                     thresholds=thresholds)
+    return Knowledge(
+        references=refs,
+        classes=classes,
+        options=options,
+        not_favoured=not_favoured,
+        cautions=cautions,
+        pathways=pathways,
+        meta=meta,
+        directory=str(directory),
+        thresholds=thresholds,
+    )

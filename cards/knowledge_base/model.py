@@ -10,8 +10,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["KnowledgeError", "Knowledge", "Reference", "TherapyClass", "TrialWindow", "Agent", "Favour",
-           "Avoid", "Option", "NotFavoured", "Caution", "LabOrder", "RiskFactor", "Pathway", "Meta", "Threshold"]
+__all__ = [
+    "KnowledgeError",
+    "Knowledge",
+    "Reference",
+    "TherapyClass",
+    "TrialWindow",
+    "Agent",
+    "Favour",
+    "Avoid",
+    "Option",
+    "NotFavoured",
+    "Caution",
+    "LabOrder",
+    "RiskFactor",
+    "Pathway",
+    "Meta",
+    "Threshold",
+]
 
 
 class KnowledgeError(Exception):
@@ -284,7 +300,3 @@ class Knowledge:
             if p.situation == situation:
                 return p
         return None
-
-
-
-

@@ -147,5 +147,3 @@ def _read_meta(directory: Path) -> tuple[str, dict[str, Any]]:
     file, body = _read_body(directory, "meta")
     assert isinstance(body, dict)  # _read_body checked it
     return file, body
-
-

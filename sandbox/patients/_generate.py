@@ -149,8 +149,15 @@ def patient(pid: str, given: str, family: str, gender: str, birth: str) -> Resou
 
 
 def condition(
-    pid: str, rid: str, codes: list[str], onset: str, *, text: str | None = None,
-    clinical: str = "active", verification: str = "confirmed", abatement: str | None = None,
+    pid: str,
+    rid: str,
+    codes: list[str],
+    onset: str,
+    *,
+    text: str | None = None,
+    clinical: str = "active",
+    verification: str = "confirmed",
+    abatement: str | None = None,
 ) -> Resource:
     coding = [{"system": DX[c][0], "code": DX[c][1], "display": DX[c][2]} for c in codes]
     res: Resource = {
@@ -178,8 +185,15 @@ def _medication_field(med: str | dict[str, Any]) -> dict[str, Any]:
 
 
 def statement(
-    pid: str, rid: str, med: str | dict[str, Any], start: str, end: str | None = None, *,
-    status: str | None = None, dosage: str | None = None, contained: list[Resource] | None = None,
+    pid: str,
+    rid: str,
+    med: str | dict[str, Any],
+    start: str,
+    end: str | None = None,
+    *,
+    status: str | None = None,
+    dosage: str | None = None,
+    contained: list[Resource] | None = None,
     reason_stopped: str | None = None,
 ) -> Resource:
     res: Resource = {"resourceType": "MedicationStatement", "id": rid}
@@ -198,8 +212,15 @@ def statement(
 
 
 def request(
-    pid: str, rid: str, med: str | dict[str, Any], authored: str, *, status: str,
-    until: str | None = None, dosage: str | None = None, reason_stopped: str | None = None,
+    pid: str,
+    rid: str,
+    med: str | dict[str, Any],
+    authored: str,
+    *,
+    status: str,
+    until: str | None = None,
+    dosage: str | None = None,
+    reason_stopped: str | None = None,
 ) -> Resource:
     res: Resource = {"resourceType": "MedicationRequest", "id": rid, "status": status}
     if reason_stopped:
@@ -231,7 +252,12 @@ def _ucum(value: float, unit: str, code: str | None = None) -> dict[str, Any]:
 
 
 def ck(
-    pid: str, rid: str, when: str, value: float, *, status: str = "final",
+    pid: str,
+    rid: str,
+    when: str,
+    value: float,
+    *,
+    status: str = "final",
     ref: tuple[float, float] = (26, 192),
 ) -> Resource:
     """``ref``: the laboratory's reference range (low, high) in U/L, carried in ``referenceRange``."""
@@ -250,9 +276,19 @@ def ck(
 
 
 def quantity_lab(
-    pid: str, rid: str, lab: str, when: str, value: float, unit: str, ucum: str, *,
-    low: float | None = None, high: float | None = None, category: str = "laboratory",
-    text: str | None = None, interpretation: tuple[str, str] | None = None,
+    pid: str,
+    rid: str,
+    lab: str,
+    when: str,
+    value: float,
+    unit: str,
+    ucum: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    category: str = "laboratory",
+    text: str | None = None,
+    interpretation: tuple[str, str] | None = None,
 ) -> Resource:
     """``low``/``high``: a reference range in the value's unit, when the source gives one."""
     code, display = LAB[lab]
@@ -270,13 +306,16 @@ def quantity_lab(
         "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": ucum},
     }
     if interpretation:
-        res["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": interpretation[0],
-                                              "display": interpretation[1]}]}]
+        res["interpretation"] = [
+            {"coding": [{"system": INTERPRETATION, "code": interpretation[0], "display": interpretation[1]}]}
+        ]
     if low is not None or high is not None:
-        res["referenceRange"] = [{
-            **({"low": _ucum(low, unit, ucum)} if low is not None else {}),
-            **({"high": _ucum(high, unit, ucum)} if high is not None else {}),
-        }]
+        res["referenceRange"] = [
+            {
+                **({"low": _ucum(low, unit, ucum)} if low is not None else {}),
+                **({"high": _ucum(high, unit, ucum)} if high is not None else {}),
+            }
+        ]
     return res
 
 
@@ -306,11 +345,13 @@ def bundle(resources: list[Resource]) -> dict[str, Any]:
     entries = []
     for res in resources:
         rtype, rid = res["resourceType"], res["id"]
-        entries.append({
-            "fullUrl": f"urn:uuid:{uuid.uuid5(_NS, f'{rtype}/{rid}')}",
-            "resource": res,
-            "request": {"method": "PUT", "url": f"{rtype}/{rid}"},
-        })
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid5(_NS, f'{rtype}/{rid}')}",
+                "resource": res,
+                "request": {"method": "PUT", "url": f"{rtype}/{rid}"},
+            }
+        )
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
@@ -324,16 +365,29 @@ def reference_patient() -> list[Resource]:
         patient(p, "Dana", "Example", "female", "1979-08-21"),
         condition(p, f"{p}-dm", ["dm"], "2021-06-30"),
         statement(p, f"{p}-prednisone-0", "prednisone", "2021-08-19", dosage="10 mg orally once daily"),
-        statement(p, f"{p}-hcq-1", "hydroxychloroquine", "2021-10-08", "2022-09-23",
-                  reason_stopped="Inadequate response"),
-        statement(p, f"{p}-mmf-2", "mycophenolate", "2022-03-07", "2024-02-05",
-                  reason_stopped="Inadequate response"),
-        statement(p, f"{p}-ivig-3", "ivig", "2023-10-28", "2024-12-01",
-                  dosage="2 g/kg intravenously every 4 weeks", reason_stopped="Inadequate response"),
-        statement(p, f"{p}-tcz-4", "tocilizumab", "2024-05-15", "2025-03-11",
-                  reason_stopped="Inadequate response"),
-        statement(p, f"{p}-rtx-5", "rituximab", "2025-04-20", "2025-10-17",
-                  dosage="1000 mg intravenously, two doses two weeks apart", reason_stopped="Inadequate response"),
+        statement(
+            p, f"{p}-hcq-1", "hydroxychloroquine", "2021-10-08", "2022-09-23", reason_stopped="Inadequate response"
+        ),
+        statement(p, f"{p}-mmf-2", "mycophenolate", "2022-03-07", "2024-02-05", reason_stopped="Inadequate response"),
+        statement(
+            p,
+            f"{p}-ivig-3",
+            "ivig",
+            "2023-10-28",
+            "2024-12-01",
+            dosage="2 g/kg intravenously every 4 weeks",
+            reason_stopped="Inadequate response",
+        ),
+        statement(p, f"{p}-tcz-4", "tocilizumab", "2024-05-15", "2025-03-11", reason_stopped="Inadequate response"),
+        statement(
+            p,
+            f"{p}-rtx-5",
+            "rituximab",
+            "2025-04-20",
+            "2025-10-17",
+            dosage="1000 mg intravenously, two doses two weeks apart",
+            reason_stopped="Inadequate response",
+        ),
         ck(p, f"{p}-ck-0", "2026-04-15T08:00:00Z", 1850.0),
         ck(p, f"{p}-ck-1", "2026-08-03T08:00:00Z", 2400.0),
         ck(p, f"{p}-ck-2", "2026-10-18T08:00:00Z", 3150.0),
@@ -350,8 +404,7 @@ def rituximab_recent() -> list[Resource]:
         statement(p, f"{p}-mtx", "methotrexate", "2023-02-15", "2024-03-01", reason_stopped="Inadequate response"),
         statement(p, f"{p}-mmf", "mycophenolate", "2024-03-10", "2025-06-30", reason_stopped="Inadequate response"),
         statement(p, f"{p}-ivig", "ivig", "2025-07-15", "2026-08-20", reason_stopped="Inadequate response"),
-        statement(p, f"{p}-rtx", "rituximab", "2026-09-28",
-                  dosage="1000 mg intravenously, two doses two weeks apart"),
+        statement(p, f"{p}-rtx", "rituximab", "2026-09-28", dosage="1000 mg intravenously, two doses two weeks apart"),
         ck(p, f"{p}-ck-0", "2026-08-25T08:00:00Z", 1400.0),
         ck(p, f"{p}-ck-1", "2026-11-09T08:00:00Z", 1250.0),
     ]
@@ -385,8 +438,7 @@ def dm_pregnant() -> list[Resource]:
         statement(p, f"{p}-prednisone", "prednisone", "2024-02-20", dosage="10 mg orally once daily"),
         statement(p, f"{p}-hcq", "hydroxychloroquine", "2024-02-20", dosage="200 mg orally twice daily"),
         statement(p, f"{p}-mtx", "methotrexate", "2024-04-01", "2025-01-15", reason_stopped="Inadequate response"),
-        statement(p, f"{p}-mmf", "mycophenolate", "2025-02-01", "2026-09-20",
-                  reason_stopped="Stopped for pregnancy"),
+        statement(p, f"{p}-mmf", "mycophenolate", "2025-02-01", "2026-09-20", reason_stopped="Stopped for pregnancy"),
         presence_lab(p, f"{p}-hcg", "hcg_urine", "2026-09-15T11:00:00Z", True),
         ck(p, f"{p}-ck-0", "2026-07-10T08:00:00Z", 900.0),
         ck(p, f"{p}-ck-1", "2026-11-02T08:00:00Z", 1500.0),
@@ -471,17 +523,36 @@ def coding_variants() -> list[Resource]:
         statement(p, f"{p}-hcq", "hcq_200_plaquenil", "2021-05-01", "2022-02-01", reason_stopped="No response"),
         statement(p, f"{p}-mmf", "mmf_500_cellcept", "2022-02-15", "2023-08-01", reason_stopped="No response"),
         # Medication resource referenced by id
-        statement(p, f"{p}-ivig", {"reference": f"Medication/{p}-med-ivig"}, "2023-08-20", "2024-09-01",
-                  reason_stopped="No response"),
+        statement(
+            p,
+            f"{p}-ivig",
+            {"reference": f"Medication/{p}-med-ivig"},
+            "2023-08-20",
+            "2024-09-01",
+            reason_stopped="No response",
+        ),
         # contained Medication
-        statement(p, f"{p}-tcz", {"reference": "#med"}, "2024-10-01", "2025-07-01",
-                  contained=[contained_tcz], reason_stopped="No response"),
+        statement(
+            p,
+            f"{p}-tcz",
+            {"reference": "#med"},
+            "2024-10-01",
+            "2025-07-01",
+            contained=[contained_tcz],
+            reason_stopped="No response",
+        ),
         # brand name as text only, no coding at all
-        statement(p, f"{p}-rtx", {"text": "Rituxan 1000 mg IV x2"}, "2025-08-01", "2026-02-15",
-                  reason_stopped="No response"),
+        statement(
+            p, f"{p}-rtx", {"text": "Rituxan 1000 mg IV x2"}, "2025-08-01", "2026-02-15", reason_stopped="No response"
+        ),
         # a topical calcineurin inhibitor: not a systemic trial of tacrolimus
-        statement(p, f"{p}-tacrolimus-topical", "tacrolimus_oint", "2022-06-01",
-                  dosage="apply thin layer to affected skin twice daily"),
+        statement(
+            p,
+            f"{p}-tacrolimus-topical",
+            "tacrolimus_oint",
+            "2022-06-01",
+            dosage="apply thin layer to affected skin twice daily",
+        ),
         ck(p, f"{p}-ck-0", "2026-05-01T08:00:00Z", 1700.0),
         ck(p, f"{p}-ck-1", "2026-10-25T08:00:00Z", 2300.0),
     ]
@@ -495,16 +566,52 @@ def orders_only() -> list[Resource]:
     return [
         patient(p, "Jamie", "Synthetic", "male", "1972-10-10"),
         condition(p, f"{p}-dm", ["dm", "dm_icd_myopathy"], "2022-01-20"),
-        request(p, f"{p}-mr-prednisone", "prednisone_10_tab", "2022-01-25", status="active",
-                dosage="10 mg orally once daily"),
-        request(p, f"{p}-mr-mtx", "mtx_25_tab", "2022-02-01", status="stopped", until="2023-01-15",
-                dosage="20 mg orally once weekly", reason_stopped="Inadequate response"),
-        request(p, f"{p}-mr-mmf", "mmf_500_cellcept", "2023-01-20", status="stopped", until="2024-01-10",
-                dosage="1500 mg orally twice daily", reason_stopped="Inadequate response"),
-        request(p, f"{p}-mr-ivig", "ivig_10ml", "2024-02-01", status="completed", until="2024-12-01",
-                dosage="2 g/kg intravenously every 4 weeks"),
-        request(p, f"{p}-mr-rtx", "rtx_rituxan", "2025-10-20", status="completed", until="2025-11-30",
-                dosage="1000 mg intravenously, two doses two weeks apart"),
+        request(
+            p,
+            f"{p}-mr-prednisone",
+            "prednisone_10_tab",
+            "2022-01-25",
+            status="active",
+            dosage="10 mg orally once daily",
+        ),
+        request(
+            p,
+            f"{p}-mr-mtx",
+            "mtx_25_tab",
+            "2022-02-01",
+            status="stopped",
+            until="2023-01-15",
+            dosage="20 mg orally once weekly",
+            reason_stopped="Inadequate response",
+        ),
+        request(
+            p,
+            f"{p}-mr-mmf",
+            "mmf_500_cellcept",
+            "2023-01-20",
+            status="stopped",
+            until="2024-01-10",
+            dosage="1500 mg orally twice daily",
+            reason_stopped="Inadequate response",
+        ),
+        request(
+            p,
+            f"{p}-mr-ivig",
+            "ivig_10ml",
+            "2024-02-01",
+            status="completed",
+            until="2024-12-01",
+            dosage="2 g/kg intravenously every 4 weeks",
+        ),
+        request(
+            p,
+            f"{p}-mr-rtx",
+            "rtx_rituxan",
+            "2025-10-20",
+            status="completed",
+            until="2025-11-30",
+            dosage="1000 mg intravenously, two doses two weeks apart",
+        ),
         *[administration(p, f"{p}-ma-ivig-{i}", "ivig_10ml", when) for i, when in enumerate(ivig_doses)],
         *[administration(p, f"{p}-ma-rtx-{i}", "rtx_50ml", when) for i, when in enumerate(rtx_doses)],
         ck(p, f"{p}-ck-0", "2026-06-15T08:00:00Z", 1900.0),
@@ -523,19 +630,35 @@ def long_history() -> list[Resource]:
     months = [(2021 + (11 + i) // 12, (11 + i) % 12 + 1) for i in range(60)]
     for i, (y, m) in enumerate(months):
         last = i == len(months) - 1
-        out.append(request(p, f"{p}-mr-prednisone-{i:02d}", "prednisone_5_tab", f"{y}-{m:02d}-01",
-                           status="active" if last else "completed",
-                           until=None if last else f"{y}-{m:02d}-28", dosage="7.5 mg orally once daily"))
+        out.append(
+            request(
+                p,
+                f"{p}-mr-prednisone-{i:02d}",
+                "prednisone_5_tab",
+                f"{y}-{m:02d}-01",
+                status="active" if last else "completed",
+                until=None if last else f"{y}-{m:02d}-28",
+                dosage="7.5 mg orally once daily",
+            )
+        )
     # 12 monthly methotrexate prescriptions, 2020: the only record of that trial
     for i in range(12):
-        out.append(request(p, f"{p}-mr-mtx-{i:02d}", "mtx_25_tab", f"2020-{i + 1:02d}-03", status="completed",
-                           until=f"2020-{i + 1:02d}-28", dosage="20 mg orally once weekly"))
+        out.append(
+            request(
+                p,
+                f"{p}-mr-mtx-{i:02d}",
+                "mtx_25_tab",
+                f"2020-{i + 1:02d}-03",
+                status="completed",
+                until=f"2020-{i + 1:02d}-28",
+                dosage="20 mg orally once weekly",
+            )
+        )
     out += [
         statement(p, f"{p}-mmf", "mycophenolate", "2021-01-10", "2022-06-01", reason_stopped="Inadequate response"),
         statement(p, f"{p}-ivig", "ivig", "2022-07-01", "2023-07-01", reason_stopped="Inadequate response"),
         statement(p, f"{p}-rtx", "rituximab", "2023-09-01", "2024-06-01", reason_stopped="Inadequate response"),
-        statement(p, f"{p}-tacrolimus", "tacrolimus", "2024-07-01", "2025-10-01",
-                  reason_stopped="Inadequate response"),
+        statement(p, f"{p}-tacrolimus", "tacrolimus", "2024-07-01", "2025-10-01", reason_stopped="Inadequate response"),
         ck(p, f"{p}-ck-0", "2026-10-10T08:00:00Z", 2100.0),
     ]
     return out
@@ -547,8 +670,7 @@ def status_variants() -> list[Resource]:
     return [
         patient(p, "Quinn", "Untrue", "male", "1970-08-08"),
         condition(p, f"{p}-dm", ["dm"], "2022-05-01"),
-        condition(p, f"{p}-ibm-error", ["ibm"], "2022-04-01", verification="entered-in-error",
-                  clinical="inactive"),
+        condition(p, f"{p}-ibm-error", ["ibm"], "2022-04-01", verification="entered-in-error", clinical="inactive"),
         condition(p, f"{p}-ild-resolved", ["ild"], "2022-06-01", clinical="resolved", abatement="2023-06-01"),
         statement(p, f"{p}-prednisone", "prednisone", "2022-05-05", dosage="10 mg orally once daily"),
         statement(p, f"{p}-mtx", "methotrexate", "2022-06-01", "2023-06-01", reason_stopped="Inadequate response"),
@@ -581,8 +703,15 @@ def stable_on_methotrexate() -> list[Resource]:
     return [
         patient(p, "Avery", "Steadyman", "female", "1974-03-15"),
         condition(p, f"{p}-dm", ["dm_adult", "dm_icd_myopathy"], "2023-09-04"),
-        statement(p, f"{p}-prednisone", "prednisone", "2023-09-08", "2024-08-30",
-                  dosage="tapered from 40 mg to stop over 12 months", reason_stopped="Tapered off: disease controlled"),
+        statement(
+            p,
+            f"{p}-prednisone",
+            "prednisone",
+            "2023-09-08",
+            "2024-08-30",
+            dosage="tapered from 40 mg to stop over 12 months",
+            reason_stopped="Tapered off: disease controlled",
+        ),
         statement(p, f"{p}-mtx", "mtx_25_tab", "2023-10-02", dosage="20 mg orally once weekly"),
         ck(p, f"{p}-ck-0", "2023-09-04T08:00:00Z", 4200.0, ref=CK_REF),
         ck(p, f"{p}-ck-1", "2025-12-01T08:00:00Z", 98.0, ref=CK_REF),
@@ -607,12 +736,33 @@ def remission_off_drugs() -> list[Resource]:
     return [
         patient(p, "Rowan", "Quietwater", "male", "1963-07-19"),
         condition(p, f"{p}-dm", ["dm", "dm_icd_myopathy"], "2022-02-10"),
-        statement(p, f"{p}-prednisone", "prednisone", "2022-02-14", "2023-05-30",
-                  dosage="tapered from 60 mg to stop", reason_stopped="Tapered off: disease controlled"),
-        statement(p, f"{p}-mtx", "methotrexate", "2022-03-01", "2024-09-02",
-                  dosage="20 mg orally once weekly", reason_stopped="Stopped in remission"),
-        statement(p, f"{p}-hcq", "hcq_200_tab", "2022-03-01", "2024-09-02",
-                  dosage="200 mg orally twice daily", reason_stopped="Stopped in remission"),
+        statement(
+            p,
+            f"{p}-prednisone",
+            "prednisone",
+            "2022-02-14",
+            "2023-05-30",
+            dosage="tapered from 60 mg to stop",
+            reason_stopped="Tapered off: disease controlled",
+        ),
+        statement(
+            p,
+            f"{p}-mtx",
+            "methotrexate",
+            "2022-03-01",
+            "2024-09-02",
+            dosage="20 mg orally once weekly",
+            reason_stopped="Stopped in remission",
+        ),
+        statement(
+            p,
+            f"{p}-hcq",
+            "hcq_200_tab",
+            "2022-03-01",
+            "2024-09-02",
+            dosage="200 mg orally twice daily",
+            reason_stopped="Stopped in remission",
+        ),
         ck(p, f"{p}-ck-0", "2022-02-10T08:00:00Z", 3900.0, ref=CK_REF),
         ck(p, f"{p}-ck-1", "2025-03-10T08:00:00Z", 110.0, ref=CK_REF),
         ck(p, f"{p}-ck-2", "2025-09-15T08:00:00Z", 98.0, ref=CK_REF),
@@ -637,12 +787,20 @@ def methotrexate_stopped_early() -> list[Resource]:
         patient(p, "Harper", "Brieftrial", "female", "1981-01-27"),
         condition(p, f"{p}-dm", ["dm_adult", "dm_icd_myopathy"], "2026-06-15"),
         statement(p, f"{p}-prednisone", "prednisone_20_tab", "2026-06-19", dosage="40 mg orally once daily"),
-        statement(p, f"{p}-mtx", "mtx_25_tab", "2026-07-13", "2026-08-03", status="stopped",
-                  dosage="15 mg orally once weekly",
-                  reason_stopped="Intolerance: nausea and vomiting after each weekly dose"),
+        statement(
+            p,
+            f"{p}-mtx",
+            "mtx_25_tab",
+            "2026-07-13",
+            "2026-08-03",
+            status="stopped",
+            dosage="15 mg orally once weekly",
+            reason_stopped="Intolerance: nausea and vomiting after each weekly dose",
+        ),
         # stopped early, and nobody wrote down why
-        statement(p, f"{p}-aza", "aza_50_tab", "2026-08-17", "2026-09-28", status="stopped",
-                  dosage="100 mg orally once daily"),
+        statement(
+            p, f"{p}-aza", "aza_50_tab", "2026-08-17", "2026-09-28", status="stopped", dosage="100 mg orally once daily"
+        ),
         ck(p, f"{p}-ck-0", "2026-06-15T08:00:00Z", 6800.0, ref=CK_REF),
         ck(p, f"{p}-ck-1", "2026-08-10T08:00:00Z", 3100.0, ref=CK_REF),
         ck(p, f"{p}-ck-2", "2026-10-05T08:00:00Z", 2400.0, ref=CK_REF),
@@ -684,8 +842,11 @@ def mda5_ild_new() -> list[Resource]:
     """
     p = "example-dm-mda5-ild"
     pulses = ["2026-08-21T10:00:00Z", "2026-08-22T10:00:00Z", "2026-08-23T10:00:00Z"]
-    lung = [("2026-08-20T10:00:00Z", 71.0, 16.8), ("2026-10-01T10:00:00Z", 64.0, 13.9),
-            ("2026-11-16T10:00:00Z", 58.0, 11.2)]
+    lung = [
+        ("2026-08-20T10:00:00Z", 71.0, 16.8),
+        ("2026-10-01T10:00:00Z", 64.0, 13.9),
+        ("2026-11-16T10:00:00Z", 58.0, 11.2),
+    ]
     out = [
         patient(p, "Noelani", "Breathwell", "female", "1988-02-09"),
         condition(p, f"{p}-dm", ["dm", "dm_icd_resp"], "2026-08-10"),
@@ -698,11 +859,25 @@ def mda5_ild_new() -> list[Resource]:
         ck(p, f"{p}-ck-1", "2026-11-16T08:00:00Z", 140.0, ref=CK_REF),
     ]
     for i, (when, fvc, dlco) in enumerate(lung):
-        out.append(quantity_lab(p, f"{p}-fvc-{i}", "fvc_pct", when, fvc, "%", "%", low=80,
-                                category="procedure", text="FVC % predicted"))
+        out.append(
+            quantity_lab(
+                p, f"{p}-fvc-{i}", "fvc_pct", when, fvc, "%", "%", low=80, category="procedure", text="FVC % predicted"
+            )
+        )
         # DLCO % predicted has no verified LOINC code: the absolute value, without a range
-        out.append(quantity_lab(p, f"{p}-dlco-{i}", "dlco", when, dlco, "mL/min/mmHg", "mL/min/mm[Hg]",
-                                category="procedure", text="DLCO"))
+        out.append(
+            quantity_lab(
+                p,
+                f"{p}-dlco-{i}",
+                "dlco",
+                when,
+                dlco,
+                "mL/min/mmHg",
+                "mL/min/mm[Hg]",
+                category="procedure",
+                text="DLCO",
+            )
+        )
     return out
 
 
@@ -721,12 +896,23 @@ def imnm_on_statin() -> list[Resource]:
     statin = _rx("atorvastatin", "atorvastatin 40 mg tablet")
     return [
         patient(p, "Florian", "Hollowell", "male", "1958-04-02"),
-        condition(p, f"{p}-imnm", ["imnm", "imnm_icd"], "2026-09-21",
-                  text="Immune-mediated necrotising myopathy (anti-HMGCR)"),
+        condition(
+            p, f"{p}-imnm", ["imnm", "imnm_icd"], "2026-09-21", text="Immune-mediated necrotising myopathy (anti-HMGCR)"
+        ),
         statement(p, f"{p}-atorvastatin", statin, "2021-03-01", dosage="40 mg orally once daily"),
         statement(p, f"{p}-prednisone", "prednisone_20_tab", "2026-10-05", dosage="60 mg orally once daily"),
-        quantity_lab(p, f"{p}-hmgcr", "hmgcr", "2026-09-28T09:00:00Z", 142.0, "units", "[arb'U]", high=19,
-                     text="HMG-CoA reductase (HMGCR) antibody, IgG", interpretation=("POS", "Positive")),
+        quantity_lab(
+            p,
+            f"{p}-hmgcr",
+            "hmgcr",
+            "2026-09-28T09:00:00Z",
+            142.0,
+            "units",
+            "[arb'U]",
+            high=19,
+            text="HMG-CoA reductase (HMGCR) antibody, IgG",
+            interpretation=("POS", "Positive"),
+        ),
         presence_lab(p, f"{p}-srp", "srp", "2026-09-28T09:00:00Z", False),
         ck(p, f"{p}-ck-0", "2026-09-21T08:00:00Z", 8200.0, ref=CK_REF),
         ck(p, f"{p}-ck-1", "2026-11-10T08:00:00Z", 7900.0, ref=CK_REF),
@@ -745,20 +931,53 @@ def rituximab_responder_relapse() -> list[Resource]:
     """
     p = "example-dm-rtx-relapse"
     rtx_doses = ["2025-09-15T09:30:00Z", "2025-09-29T09:30:00Z"]
-    cks = [("2022-06-13", 3200.0), ("2023-01-16", 2800.0), ("2023-10-09", 2100.0), ("2024-06-10", 1900.0),
-           ("2025-03-10", 2300.0), ("2025-08-25", 2600.0), ("2025-11-17", 900.0), ("2025-12-15", 185.0),
-           ("2026-02-16", 160.0), ("2026-04-20", 150.0), ("2026-06-15", 155.0), ("2026-08-10", 170.0),
-           ("2026-09-28", 480.0), ("2026-11-12", 1150.0)]
+    cks = [
+        ("2022-06-13", 3200.0),
+        ("2023-01-16", 2800.0),
+        ("2023-10-09", 2100.0),
+        ("2024-06-10", 1900.0),
+        ("2025-03-10", 2300.0),
+        ("2025-08-25", 2600.0),
+        ("2025-11-17", 900.0),
+        ("2025-12-15", 185.0),
+        ("2026-02-16", 160.0),
+        ("2026-04-20", 150.0),
+        ("2026-06-15", 155.0),
+        ("2026-08-10", 170.0),
+        ("2026-09-28", 480.0),
+        ("2026-11-12", 1150.0),
+    ]
     return [
         patient(p, "Marley", "Comeback", "female", "1970-10-30"),
         condition(p, f"{p}-dm", ["dm_adult"], "2022-01-17"),
         statement(p, f"{p}-prednisone", "prednisone_5_tab", "2022-01-20", dosage="5 mg orally once daily"),
-        statement(p, f"{p}-mtx", "methotrexate", "2022-02-01", "2023-03-01",
-                  dosage="25 mg subcutaneously once weekly", reason_stopped="Inadequate response"),
-        statement(p, f"{p}-mmf", "mmf_500_tab", "2023-03-13", "2025-08-18",
-                  dosage="1500 mg orally twice daily", reason_stopped="Inadequate response"),
-        request(p, f"{p}-mr-rtx", "rtx_50ml", "2025-09-08", status="completed", until="2025-09-30",
-                dosage="1000 mg intravenously, two doses two weeks apart"),
+        statement(
+            p,
+            f"{p}-mtx",
+            "methotrexate",
+            "2022-02-01",
+            "2023-03-01",
+            dosage="25 mg subcutaneously once weekly",
+            reason_stopped="Inadequate response",
+        ),
+        statement(
+            p,
+            f"{p}-mmf",
+            "mmf_500_tab",
+            "2023-03-13",
+            "2025-08-18",
+            dosage="1500 mg orally twice daily",
+            reason_stopped="Inadequate response",
+        ),
+        request(
+            p,
+            f"{p}-mr-rtx",
+            "rtx_50ml",
+            "2025-09-08",
+            status="completed",
+            until="2025-09-30",
+            dosage="1000 mg intravenously, two doses two weeks apart",
+        ),
         *[administration(p, f"{p}-ma-rtx-{i}", "rtx_50ml", when) for i, when in enumerate(rtx_doses)],
         *[ck(p, f"{p}-ck-{i}", f"{day}T08:00:00Z", value, ref=CK_REF) for i, (day, value) in enumerate(cks)],
     ]
@@ -778,11 +997,19 @@ def active_cancer() -> list[Resource]:
     return [
         patient(p, "Beatrix", "Coldharbour", "female", "1961-06-12"),
         condition(p, f"{p}-dm", ["dm", "dm_icd_myopathy"], "2025-10-06"),
-        condition(p, f"{p}-cancer", ["malignancy"], "2026-01-22",
-                  text="Ovarian cancer (high-grade serous), on chemotherapy"),
+        condition(
+            p, f"{p}-cancer", ["malignancy"], "2026-01-22", text="Ovarian cancer (high-grade serous), on chemotherapy"
+        ),
         statement(p, f"{p}-prednisone", "prednisone_5_tab", "2025-10-08", dosage="15 mg orally once daily"),
-        statement(p, f"{p}-mtx", "mtx_25_tab", "2025-10-20", "2026-06-01",
-                  dosage="20 mg orally once weekly", reason_stopped="Inadequate response"),
+        statement(
+            p,
+            f"{p}-mtx",
+            "mtx_25_tab",
+            "2025-10-20",
+            "2026-06-01",
+            dosage="20 mg orally once weekly",
+            reason_stopped="Inadequate response",
+        ),
         ck(p, f"{p}-ck-0", "2025-10-06T08:00:00Z", 5200.0, ref=CK_REF),
         ck(p, f"{p}-ck-1", "2026-02-09T08:00:00Z", 2100.0, ref=CK_REF),
         ck(p, f"{p}-ck-2", "2026-05-18T08:00:00Z", 1800.0, ref=CK_REF),
@@ -805,11 +1032,23 @@ def skin_predominant() -> list[Resource]:
     return [
         patient(p, "Isolde", "Fairweather", "female", "1979-09-03"),
         condition(p, f"{p}-dm", ["cadm", "dm_icd_no_myopathy"], "2024-04-08"),
-        statement(p, f"{p}-hcq", "hcq_200_tab", "2024-05-01", "2025-02-03",
-                  dosage="200 mg orally twice daily", reason_stopped="Inadequate response (skin)"),
+        statement(
+            p,
+            f"{p}-hcq",
+            "hcq_200_tab",
+            "2024-05-01",
+            "2025-02-03",
+            dosage="200 mg orally twice daily",
+            reason_stopped="Inadequate response (skin)",
+        ),
         statement(p, f"{p}-mtx", "mtx_autoinj", "2025-02-17", dosage="15 mg subcutaneously once weekly"),
-        statement(p, f"{p}-tacrolimus-topical", "tacrolimus_oint", "2024-05-01",
-                  dosage="apply thin layer to affected skin twice daily"),
+        statement(
+            p,
+            f"{p}-tacrolimus-topical",
+            "tacrolimus_oint",
+            "2024-05-01",
+            dosage="apply thin layer to affected skin twice daily",
+        ),
         ck(p, f"{p}-ck-0", "2025-06-09T08:00:00Z", 85.0, ref=CK_REF),
         ck(p, f"{p}-ck-1", "2025-12-08T08:00:00Z", 90.0, ref=CK_REF),
         ck(p, f"{p}-ck-2", "2026-06-08T08:00:00Z", 78.0, ref=CK_REF),

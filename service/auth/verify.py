@@ -367,8 +367,10 @@ def init_app(app: Flask) -> None:
     app.extensions[_EXT_KEY] = _AuthState()
     if app.config.get("AUTH_ENABLED", True) and not app.config.get("TRUSTED_ISSUERS"):
         # Fail closed, but say why every call will be refused: an operator's first question.
-        log.warning("authentication is on but no trusted issuers are configured: every CDS call will get 401 "
-                    "(set MYOSITIS_CDS_TRUSTED_ISSUERS, see docs/security.md)")
+        log.warning(
+            "authentication is on but no trusted issuers are configured: every CDS call will get 401 "
+            "(set MYOSITIS_CDS_TRUSTED_ISSUERS, see docs/security.md)"
+        )
     configured = app.config.get("JWT_ALGORITHMS")
     if configured is not None:
         names = configured.split(",") if isinstance(configured, str) else list(configured)

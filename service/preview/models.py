@@ -34,7 +34,6 @@ _MATCHED_BY = {
 }
 
 
-
 @dataclass(slots=True)
 class ActionView:
     type: str
@@ -128,22 +127,34 @@ def card_views(response_json: Any) -> list[CardView]:
                     type=_text(a.get("type")),
                     description=_text(a.get("description")),
                     what=_describe_resource(a.get("resource")) or _text(a.get("resourceId")),
-                    resource_json=json.dumps(a.get("resource"), indent=2, ensure_ascii=False) if a.get("resource") else "",
+                    resource_json=json.dumps(a.get("resource"), indent=2, ensure_ascii=False)
+                    if a.get("resource")
+                    else "",
                 )
                 for a in _dicts(suggestion.get("actions"))
             ]
-            view.suggestions.append(SuggestionView(
-                dom_id=f"card-{n}-suggestion-{m}",
-                label=_text(suggestion.get("label")),
-                recommended=suggestion.get("isRecommended") is True,
-                actions=actions,
-            ))
+            view.suggestions.append(
+                SuggestionView(
+                    dom_id=f"card-{n}-suggestion-{m}",
+                    label=_text(suggestion.get("label")),
+                    recommended=suggestion.get("isRecommended") is True,
+                    actions=actions,
+                )
+            )
         for link in _dicts(card.get("links")):
             url = _text(link.get("url"))
-            view.links.append(LinkView(label=_text(link.get("label")), url=safe_url(url),
-                                       type=_text(link.get("type")) or "absolute", shown_url=url))
+            view.links.append(
+                LinkView(
+                    label=_text(link.get("label")),
+                    url=safe_url(url),
+                    type=_text(link.get("type")) or "absolute",
+                    shown_url=url,
+                )
+            )
         for reason in _dicts(card.get("overrideReasons")):
-            view.override_reasons.append((_text(reason.get("code")), _text(reason.get("display")) or _text(reason.get("code"))))
+            view.override_reasons.append(
+                (_text(reason.get("code")), _text(reason.get("display")) or _text(reason.get("code")))
+            )
         views.append(view)
     return views
 
@@ -185,21 +196,36 @@ def facts_view(facts: PatientFacts, day: date) -> FactsView:
         return cls.title if cls is not None else class_id
 
     age = facts.age_on(day)
-    patient = ", ".join(p for p in (
-        f"Patient/{facts.patient_id}",
-        f"{age} years" if age is not None else "age unknown",
-        facts.sex or "sex unknown",
-    ))
+    patient = ", ".join(
+        p
+        for p in (
+            f"Patient/{facts.patient_id}",
+            f"{age} years" if age is not None else "age unknown",
+            facts.sex or "sex unknown",
+        )
+    )
     # The chart's row labels drop the parenthetical ("Antimalarials (hydroxychloroquine, chloroquine)"):
     # the agents actually used are in the row's tooltip, the text alternative and the table.
-    rows = [TimelineRow(label=title(t.therapy_class).split(" (")[0], start=t.first_date, end=t.last_date, ongoing=t.ongoing,
-                        events=t.exposure_dates, agents=t.agents) for t in facts.trials]
-    trials = [{
-        "class": title(t.therapy_class),
-        "agents": ", ".join(t.agents),
-        "dates": f"{_iso(t.first_date)} to {'today (ongoing)' if t.ongoing else _iso(t.last_date)}",
-        "records": str(t.record_count),
-    } for t in facts.trials]
+    rows = [
+        TimelineRow(
+            label=title(t.therapy_class).split(" (")[0],
+            start=t.first_date,
+            end=t.last_date,
+            ongoing=t.ongoing,
+            events=t.exposure_dates,
+            agents=t.agents,
+        )
+        for t in facts.trials
+    ]
+    trials = [
+        {
+            "class": title(t.therapy_class),
+            "agents": ", ".join(t.agents),
+            "dates": f"{_iso(t.first_date)} to {'today (ongoing)' if t.ongoing else _iso(t.last_date)}",
+            "records": str(t.record_count),
+        }
+        for t in facts.trials
+    ]
     drugs = [
         DrugView(
             therapy_class=title(d.therapy_class),
@@ -210,17 +236,29 @@ def facts_view(facts: PatientFacts, day: date) -> FactsView:
             matched=d.matched,
             dates=f"{_iso(d.start)} to {'ongoing' if d.ongoing else _iso(d.end)}",
         )
-        for t in facts.trials for d in t.drugs
+        for t in facts.trials
+        for d in t.drugs
     ]
-    diagnoses = [{
-        "label": d.label, "group": d.group, "how": "code" if d.matched_by == "code" else "text only",
-        "matched": d.matched, "onset": _iso(d.onset) if d.onset else "", "record": d.record_id,
-    } for d in facts.diagnoses]
-    labs = [{
-        "label": lab.label, "date": _iso(lab.date),
-        "value": (f"{lab.value:g} {lab.unit or ''}".strip() if lab.value is not None else (lab.value_text or "")),
-        "flags": ", ".join(lab.interpretation),
-    } for lab in facts.labs]
+    diagnoses = [
+        {
+            "label": d.label,
+            "group": d.group,
+            "how": "code" if d.matched_by == "code" else "text only",
+            "matched": d.matched,
+            "onset": _iso(d.onset) if d.onset else "",
+            "record": d.record_id,
+        }
+        for d in facts.diagnoses
+    ]
+    labs = [
+        {
+            "label": lab.label,
+            "date": _iso(lab.date),
+            "value": (f"{lab.value:g} {lab.unit or ''}".strip() if lab.value is not None else (lab.value_text or "")),
+            "flags": ", ".join(lab.interpretation),
+        }
+        for lab in facts.labs
+    ]
     return FactsView(
         patient=patient,
         diagnoses=diagnoses,

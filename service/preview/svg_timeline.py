@@ -77,7 +77,7 @@ def render_timeline(rows: list[TimelineRow], today: date, *, svg_id: str = "time
         f'width="{WIDTH}" height="{height}" role="img" aria-labelledby="{escape(title_id)} {escape(desc_id)}" '
         'xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{escape(title_id)}">Therapy timeline by class, {escape(first.isoformat())} to '
-        f'{escape(today.isoformat())}</title>',
+        f"{escape(today.isoformat())}</title>",
         f'<desc id="{escape(desc_id)}">{escape(desc)}</desc>',
     ]
     axis_y = TOP + ROW_H * len(rows)
@@ -96,7 +96,9 @@ def render_timeline(rows: list[TimelineRow], today: date, *, svg_id: str = "time
         mid = y + ROW_H / 2
         colour = f"tl-c{i % PALETTE}"
         out.append(f'<g class="tl-row"><title>{escape(_span_text(row, today))}</title>')
-        out.append(f'<text class="tl-label" x="{LABEL_W - 8}" y="{mid + 4}" text-anchor="end">{escape(row.label)}</text>')
+        out.append(
+            f'<text class="tl-label" x="{LABEL_W - 8}" y="{mid + 4}" text-anchor="end">{escape(row.label)}</text>'
+        )
         if row.start is None:
             out.append(f'<text class="tl-note" x="{LABEL_W + 4}" y="{mid + 4}">no dates in the record</text></g>')
             continue

@@ -98,7 +98,9 @@ def fire_hook(source: str, body: bytes, shown: str | None = None) -> HookExchang
         # The inner request ran in this app context, so its per-stage timings (the
         # same numbers its access log line carries) are still on ``g``.
         timings = g.get("timings") or {}
-        exchange.stages = [(label, float(timings[key])) for key, label in _STAGES if isinstance(timings.get(key), (int, float))]
+        exchange.stages = [
+            (label, float(timings[key])) for key, label in _STAGES if isinstance(timings.get(key), (int, float))
+        ]
         exchange.facts = g.get("hook_facts")
     exchange.status = response.status_code
     exchange.request_id = response.headers.get("X-Request-ID", "")
@@ -175,8 +177,12 @@ def fhir_request(fhir_server: str, patient_id: str, token: str) -> dict[str, Any
     }
     if token:
         body["fhirAuthorization"] = {
-            "access_token": token, "token_type": "Bearer", "expires_in": 300,
-            "scope": READ_SCOPES, "subject": EHR_SUBJECT, "patient": patient_id,
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": READ_SCOPES,
+            "subject": EHR_SUBJECT,
+            "patient": patient_id,
         }
     return body
 
@@ -242,8 +248,9 @@ def _full_view(facts: PatientFacts, day: Any) -> Any:
     return render_markdown(cards.full_view(facts, knowledge=knowledge, today=day))
 
 
-def _render(state: PageState, exchange: HookExchange | None = None, facts: FactsResult | None = None,
-            status: int = 200) -> tuple[str, int]:
+def _render(
+    state: PageState, exchange: HookExchange | None = None, facts: FactsResult | None = None, status: int = 200
+) -> tuple[str, int]:
     day = today()
     html = render_template(
         "preview.html",
@@ -310,7 +317,11 @@ def fire_from_form() -> tuple[str, int]:
             state.problem = "Give an http(s) FHIR server base URL and a patient id."
             return _render(state, status=400)
         body = fhir_request(server, patient_id, request.form.get("fhir_token", "").strip())
-        return _run(state, f"FHIR server {server}, patient {patient_id}", json.dumps(body).encode(),
-                    json.dumps(_redacted(body), indent=2))
+        return _run(
+            state,
+            f"FHIR server {server}, patient {patient_id}",
+            json.dumps(body).encode(),
+            json.dumps(_redacted(body), indent=2),
+        )
     state = PageState(problem="Unknown form.")
     return _render(state, status=400)

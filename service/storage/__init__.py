@@ -89,8 +89,9 @@ class Storage:
         self.database.close()
 
 
-def open_storage(*, database: str | Path | None = None, url: str | None = None, pool_size: int = 8,
-                 timeout_s: float = 5.0) -> Storage:
+def open_storage(
+    *, database: str | Path | None = None, url: str | None = None, pool_size: int = 8, timeout_s: float = 5.0
+) -> Storage:
     """PostgreSQL when ``url`` is given, else the SQLite file ``database``; the schema is brought up to date."""
     db: Database
     if url:
@@ -107,8 +108,15 @@ def open_storage(*, database: str | Path | None = None, url: str | None = None, 
 
         db = SqliteDatabase(database)
     migrate(db)
-    return Storage(db.backend, SqlFeedbackStore(db), SqlIssuedCardStore(db), SqlReplayStore(db),
-                   SqlSuppressionStore(db), SqlRxNavCache(db), db)
+    return Storage(
+        db.backend,
+        SqlFeedbackStore(db),
+        SqlIssuedCardStore(db),
+        SqlReplayStore(db),
+        SqlSuppressionStore(db),
+        SqlRxNavCache(db),
+        db,
+    )
 
 
 def init_app(app: Flask) -> None:
@@ -118,9 +126,12 @@ def init_app(app: Flask) -> None:
     cfg = app.config
     path = cfg.get("DATABASE") or str(Path(app.instance_path) / "myositis-cds.sqlite3")
     cfg["DATABASE"] = path
-    app.extensions[_EXT] = open_storage(database=path, url=cfg.get("DATABASE_URL"),
-                                        pool_size=int(cfg.get("DATABASE_POOL_SIZE", DEFAULTS["DATABASE_POOL_SIZE"])),
-                                        timeout_s=float(cfg.get("DATABASE_TIMEOUT_S", DEFAULTS["DATABASE_TIMEOUT_S"])))
+    app.extensions[_EXT] = open_storage(
+        database=path,
+        url=cfg.get("DATABASE_URL"),
+        pool_size=int(cfg.get("DATABASE_POOL_SIZE", DEFAULTS["DATABASE_POOL_SIZE"])),
+        timeout_s=float(cfg.get("DATABASE_TIMEOUT_S", DEFAULTS["DATABASE_TIMEOUT_S"])),
+    )
 
 
 def get_storage(app: Flask | None = None) -> Storage:

@@ -106,8 +106,12 @@ class KindReport:
 
 
 class FeedbackStore(Protocol):
-    def record(self, service_id: str, items: Sequence[FeedbackItem],
-               suppress_until: Mapping[str, tuple[str, str] | None] | None = None) -> int:
+    def record(
+        self,
+        service_id: str,
+        items: Sequence[FeedbackItem],
+        suppress_until: Mapping[str, tuple[str, str] | None] | None = None,
+    ) -> int:
         """Store feedback durably; exact duplicates count once; returns the number of new items.
 
         ``suppress_until``: card uuid -> ISO date to hide that card's kind for its patient until

@@ -62,15 +62,19 @@ def migrate(db: Database) -> list[int]:
     with db.transaction("migrations") as tx:
         if db.migration_lock:
             tx.run(db.migration_lock)  # before anything else: two instances starting at once wait here
-        tx.run("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-               " applied_at TEXT NOT NULL)")
+        tx.run(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL)"
+        )
         done = {int(row[0]) for row in tx.rows("SELECT version FROM schema_migrations")}
         for migration in migrations(db.backend):
             if migration.version in done:
                 continue
             for statement in migration.statements():
                 tx.run(statement)
-            tx.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                   (migration.version, migration.name, datetime.now(UTC).isoformat()))
+            tx.run(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, datetime.now(UTC).isoformat()),
+            )
             applied.append(migration.version)
     return applied

@@ -69,8 +69,17 @@ _INSERT_ISSUED = (
 
 
 def _issued_row(service_id: str, card: IssuedCard, now: str) -> tuple[Any, ...]:
-    return (card.uuid, card.kind, service_id, now, card.indicator, card.patient_key, card.fingerprint, int(card.reshown),
-            card.knowledge_version)
+    return (
+        card.uuid,
+        card.kind,
+        service_id,
+        now,
+        card.indicator,
+        card.patient_key,
+        card.fingerprint,
+        int(card.reshown),
+        card.knowledge_version,
+    )
 
 
 class SqlIssuedCardStore:
@@ -89,8 +98,11 @@ class SqlIssuedCardStore:
 
     def get(self, uuid: str) -> IssuedCard | None:
         with self._db.read("issued") as tx:
-            found = tx.rows("SELECT uuid, kind, indicator, patient_key, fingerprint, reshown, knowledge_version"
-                            " FROM issued_card WHERE uuid = ?", (uuid,))
+            found = tx.rows(
+                "SELECT uuid, kind, indicator, patient_key, fingerprint, reshown, knowledge_version"
+                " FROM issued_card WHERE uuid = ?",
+                (uuid,),
+            )
         if not found:
             return None
         u, kind, indicator, patient_key, fingerprint, reshown, version = found[0]
@@ -104,8 +116,10 @@ _SAME_CARD = (
     " AND c.kind = suppression.kind AND c.fingerprint = suppression.fingerprint{extra})"
 )
 # ``answered`` is 1 once this card (this fingerprint) was overridden: a second override takes the longer period.
-_SUPPRESS = ("UPDATE suppression SET suppressed_until = CASE WHEN answered = 1 THEN ? ELSE ? END,"
-             " shows_unanswered = 0, answered = 1, updated_at = ? WHERE " + _SAME_CARD.format(extra=""))
+_SUPPRESS = (
+    "UPDATE suppression SET suppressed_until = CASE WHEN answered = 1 THEN ? ELSE ? END,"
+    " shows_unanswered = 0, answered = 1, updated_at = ? WHERE " + _SAME_CARD.format(extra="")
+)
 _ANSWERED = "UPDATE suppression SET shows_unanswered = 0, updated_at = ? WHERE " + _SAME_CARD.format(extra="")
 
 
@@ -113,8 +127,12 @@ class SqlFeedbackStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def record(self, service_id: str, items: Sequence[FeedbackItem],
-               suppress_until: Mapping[str, tuple[str, str] | None] | None = None) -> int:
+    def record(
+        self,
+        service_id: str,
+        items: Sequence[FeedbackItem],
+        suppress_until: Mapping[str, tuple[str, str] | None] | None = None,
+    ) -> int:
         now = _now()
         stored = 0
         # Durable (fsync / synchronous_commit) before the caller acknowledges anything.
@@ -124,8 +142,17 @@ class SqlFeedbackStore:
                     "INSERT INTO feedback (service_id, card_uuid, outcome, accepted_suggestions, override_system,"
                     " override_code, has_user_comment, outcome_timestamp, received_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (service_id, i.card_uuid, i.outcome, json.dumps(sorted(i.accepted_suggestions)), i.override_system,
-                     i.override_code, int(i.has_user_comment), i.outcome_timestamp, now),
+                    (
+                        service_id,
+                        i.card_uuid,
+                        i.outcome,
+                        json.dumps(sorted(i.accepted_suggestions)),
+                        i.override_system,
+                        i.override_code,
+                        int(i.has_user_comment),
+                        i.outcome_timestamp,
+                        now,
+                    ),
                 )
                 stored += new
                 if new and suppress_until is not None and i.card_uuid in suppress_until:
@@ -161,11 +188,14 @@ class SqlReplayStore:
         key = hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()
         now = int(time.time())
         with self._db.transaction("replay") as tx:
-            fresh = tx.run(
-                "INSERT INTO jwt_jti (jti, expires_at) VALUES (?, ?)"
-                " ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE jwt_jti.expires_at < ?",
-                (key, expires_at, now),
-            ) == 1
+            fresh = (
+                tx.run(
+                    "INSERT INTO jwt_jti (jti, expires_at) VALUES (?, ?)"
+                    " ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE jwt_jti.expires_at < ?",
+                    (key, expires_at, now),
+                )
+                == 1
+            )
         self._maybe_prune(now)
         return fresh
 
@@ -192,10 +222,15 @@ class SqlSuppressionStore:
 
     def states(self, patient_key: str) -> dict[str, SuppressionState]:
         with self._db.read("suppression") as tx:
-            rows = tx.rows("SELECT kind, fingerprint, shows_unanswered, suppressed_until, until_change, answered"
-                           " FROM suppression WHERE patient_key = ?", (patient_key,))
-        return {kind: SuppressionState(kind, fp, int(n), until, bool(change), bool(answered))
-                for kind, fp, n, until, change, answered in rows}
+            rows = tx.rows(
+                "SELECT kind, fingerprint, shows_unanswered, suppressed_until, until_change, answered"
+                " FROM suppression WHERE patient_key = ?",
+                (patient_key,),
+            )
+        return {
+            kind: SuppressionState(kind, fp, int(n), until, bool(change), bool(answered))
+            for kind, fp, n, until, change, answered in rows
+        }
 
     def record_shows(self, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
         if not shows:
@@ -218,8 +253,17 @@ class SqlSuppressionStore:
                     "  THEN 1 ELSE excluded.answered END,"
                     " suppressed_total = suppression.suppressed_total + excluded.suppressed_total,"
                     " updated_at = excluded.updated_at",
-                    (patient_key, s.kind, s.fingerprint, s.shows_unanswered, s.suppressed_until, int(s.until_change),
-                     int(s.answered), int(show.suppressed), now),
+                    (
+                        patient_key,
+                        s.kind,
+                        s.fingerprint,
+                        s.shows_unanswered,
+                        s.suppressed_until,
+                        int(s.until_change),
+                        int(s.answered),
+                        int(show.suppressed),
+                        now,
+                    ),
                 )
                 if show.card is not None:
                     tx.run(_INSERT_ISSUED, _issued_row(service_id, show.card, now))
@@ -236,23 +280,29 @@ class SqlRxNavCache:
 
     def put(self, rxcui: str, version: int, answer: str) -> None:
         with self._db.transaction("rxnav", durable=False) as tx:
-            tx.run("INSERT INTO rxnav_cache (rxcui, version, answer, fetched_at) VALUES (?, ?, ?, ?)"
-                   " ON CONFLICT (rxcui) DO UPDATE SET version = excluded.version, answer = excluded.answer,"
-                   " fetched_at = excluded.fetched_at", (rxcui, version, answer, int(time.time())))
+            tx.run(
+                "INSERT INTO rxnav_cache (rxcui, version, answer, fetched_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (rxcui) DO UPDATE SET version = excluded.version, answer = excluded.answer,"
+                " fetched_at = excluded.fetched_at",
+                (rxcui, version, answer, int(time.time())),
+            )
 
 
 def kind_report(db: Database) -> list[KindReport]:
     """Per card kind: shown, re-shown after a change, feedback by outcome and reason, and chart opens suppressed."""
     with db.read("report") as tx:
-        issued = {k: (int(n), int(r or 0)) for k, n, r in
-                  tx.rows("SELECT kind, COUNT(*), SUM(reshown) FROM issued_card GROUP BY kind")}
+        issued = {
+            k: (int(n), int(r or 0))
+            for k, n, r in tx.rows("SELECT kind, COUNT(*), SUM(reshown) FROM issued_card GROUP BY kind")
+        }
         rows = tx.rows(
             "SELECT COALESCE(c.kind, 'unknown card'), f.outcome, f.override_code, COUNT(*)"
             " FROM feedback f LEFT JOIN issued_card c ON c.uuid = f.card_uuid"
             " GROUP BY COALESCE(c.kind, 'unknown card'), f.outcome, f.override_code"
         )
-        suppressed = {k: int(n or 0) for k, n in
-                      tx.rows("SELECT kind, SUM(suppressed_total) FROM suppression GROUP BY kind")}
+        suppressed = {
+            k: int(n or 0) for k, n in tx.rows("SELECT kind, SUM(suppressed_total) FROM suppression GROUP BY kind")
+        }
     stats: dict[str, dict[str, Any]] = {}
 
     def entry(kind: str) -> dict[str, Any]:
@@ -279,4 +329,3 @@ def kind_report(db: Database) -> list[KindReport]:
         )
         for kind, s in sorted(stats.items())
     ]
-

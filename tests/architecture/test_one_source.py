@@ -29,8 +29,11 @@ def _ids_in(entries: list[dict[str, object]], where: str) -> list[str]:
 
 def test_therapy_class_ids_agree_everywhere() -> None:
     # Context classes (statins) are recognised so a card can name them, never as therapy: only mappings has them.
-    table = [c for c in json.loads((ROOT / "mappings/data/therapy_classes.json").read_text(encoding="utf-8"))["classes"]
-             if c.get("role") != "context"]
+    table = [
+        c
+        for c in json.loads((ROOT / "mappings/data/therapy_classes.json").read_text(encoding="utf-8"))["classes"]
+        if c.get("role") != "context"
+    ]
     knowledge = yaml.safe_load((ROOT / "cards/knowledge/classes.yaml").read_text(encoding="utf-8"))["classes"]
     copies = {
         "mappings/data/therapy_classes.json": set(_ids_in(table, "therapy_classes.json")),

@@ -20,14 +20,18 @@ _EXEMPT = ("docs/sources/", "tests/architecture/test_self_contained.py")
 
 
 def _tracked_text_files() -> list[Path]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
     files = []
     for name in out:
         if name.startswith(_EXEMPT) or not (ROOT / name).is_file():
             continue
-        if name.endswith((".py", ".md", ".yaml", ".yml", ".json", ".toml", ".txt", ".html", ".cfg", ".sh")) \
-                or name in ("Makefile", "Dockerfile", ".ci/run"):
+        if name.endswith((".py", ".md", ".yaml", ".yml", ".json", ".toml", ".txt", ".html", ".cfg", ".sh")) or name in (
+            "Makefile",
+            "Dockerfile",
+            ".ci/run",
+        ):
             files.append(ROOT / name)
     return files
 
@@ -42,6 +46,12 @@ def test_no_file_points_outside_the_checkout():
 
 
 def test_the_copied_sources_are_there():
-    for rel in ("clinical/algorithm.md", "clinical/references.json", "cds-hooks/spec-checklist.md",
-                "terminology/drugs.json", "terminology/conditions.json", "terminology/labs.json"):
+    for rel in (
+        "clinical/algorithm.md",
+        "clinical/references.json",
+        "cds-hooks/spec-checklist.md",
+        "terminology/drugs.json",
+        "terminology/conditions.json",
+        "terminology/labs.json",
+    ):
         assert (ROOT / "docs" / "sources" / rel).is_file(), rel

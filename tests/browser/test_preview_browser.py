@@ -66,12 +66,14 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     from service import create_app
 
-    app = create_app({
-        "PREVIEW_ENABLED": True,
-        "AUTH_ENABLED": False,
-        "TODAY": TODAY,
-        "DATABASE": str(tmp_path_factory.mktemp("preview-db") / "cds.sqlite3"),
-    })
+    app = create_app(
+        {
+            "PREVIEW_ENABLED": True,
+            "AUTH_ENABLED": False,
+            "TODAY": TODAY,
+            "DATABASE": str(tmp_path_factory.mktemp("preview-db") / "cds.sqlite3"),
+        }
+    )
     port = _free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="preview-server", daemon=True)
@@ -92,9 +94,19 @@ def driver(base_url: str) -> Iterator[Any]:
     profile = tempfile.mkdtemp(prefix="preview-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-extensions", "--window-size=1280,1800", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        "--window-size=1280,1800",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # Selenium Manager must not reach the network: the driver path is given and it is told it is offline.
@@ -136,8 +148,9 @@ def _no_alert(driver: Any) -> None:
         driver.switch_to.alert.text  # noqa: B018 - reading it is what raises when there is none
 
 
-def test_reference_patient_cards_suggestion_and_raw_json(driver: Any, base_url: str,
-                                                         screenshot: Callable[[str], Path]) -> None:
+def test_reference_patient_cards_suggestion_and_raw_json(
+    driver: Any, base_url: str, screenshot: Callable[[str], Path]
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -197,15 +210,17 @@ def test_patient_link_preselects_and_fires(driver: Any, base_url: str) -> None:
     from selenium.webdriver.support.ui import Select
 
     driver.get(f"{base_url}/preview?patient=example-no-myositis")
-    assert Select(driver.find_element(By.ID, "patient")).first_selected_option.get_attribute("value") == "example-no-myositis"
+    assert (
+        Select(driver.find_element(By.ID, "patient")).first_selected_option.get_attribute("value")
+        == "example-no-myositis"
+    )
     assert driver.find_element(By.ID, "no-cards").is_displayed()
     assert _severe_console_entries(driver) == []
 
 
-
-
-def test_injection_in_medication_text_renders_as_text(driver: Any, base_url: str,
-                                                      screenshot: Callable[[str], Path]) -> None:
+def test_injection_in_medication_text_renders_as_text(
+    driver: Any, base_url: str, screenshot: Callable[[str], Path]
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -224,7 +239,8 @@ def test_injection_in_medication_text_renders_as_text(driver: Any, base_url: str
     assert HOSTILE_LINK in unrecognised
     injected = driver.execute_script(
         "return Array.from(document.scripts).filter(s => !s.src).length"
-        " + document.querySelectorAll('a[href^=\"javascript\"], [onerror], [onclick]').length")
+        " + document.querySelectorAll('a[href^=\"javascript\"], [onerror], [onclick]').length"
+    )
     assert injected == 0
     screenshot("preview-injection")
     assert _severe_console_entries(driver) == []

@@ -28,8 +28,9 @@ PATIENTS = list_patients()
 _BY_ID = {p.id: p for p in PATIENTS}
 
 
-def _call(service: Service, fhir: FhirServerHandle, patient_id: str, *, prefetch: bool,
-          token: str = TOKEN) -> requests.Response:
+def _call(
+    service: Service, fhir: FhirServerHandle, patient_id: str, *, prefetch: bool, token: str = TOKEN
+) -> requests.Response:
     body = build_request(service.base_url, fhir.base_url, patient_id, prefetch=prefetch, access_token=token)
     return fire(service.base_url, body)
 
@@ -63,8 +64,9 @@ def test_each_example_bundle_loads_and_reads_back(fhir_server: FhirServerHandle,
     (result,) = load_bundles(fhir_server.base_url, [patient.path], access_token=TOKEN)
     assert result.entries == len(patient.bundle()["entry"])
     assert all(status.startswith("200") for status in result.statuses), result.statuses
-    response = requests.get(f"{fhir_server.base_url}/Patient/{patient.id}", headers=fhir_server.auth_headers(),
-                            timeout=10)
+    response = requests.get(
+        f"{fhir_server.base_url}/Patient/{patient.id}", headers=fhir_server.auth_headers(), timeout=10
+    )
     assert response.status_code == 200
     assert response.json()["id"] == patient.id
 
@@ -72,11 +74,20 @@ def test_each_example_bundle_loads_and_reads_back(fhir_server: FhirServerHandle,
 def test_the_server_validates_strictly(fhir_server: FhirServerHandle, tmp_path: Path) -> None:
     """Proof that 'it loaded' means 'it is valid R4': a bad date is refused, with the reason."""
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({
-        "resourceType": "Bundle", "type": "transaction",
-        "entry": [{"resource": {"resourceType": "Patient", "id": "bad-date", "birthDate": "21/08/1979"},
-                   "request": {"method": "PUT", "url": "Patient/bad-date"}}],
-    }))
+    bad.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": [
+                    {
+                        "resource": {"resourceType": "Patient", "id": "bad-date", "birthDate": "21/08/1979"},
+                        "request": {"method": "PUT", "url": "Patient/bad-date"},
+                    }
+                ],
+            }
+        )
+    )
     with pytest.raises(LoadError, match=r"HTTP 400.*Patient\.birthDate"):
         load_bundles(fhir_server.base_url, [bad], access_token=TOKEN)
 
@@ -87,8 +98,9 @@ _SAME_BOTH_WAYS = [pytest.param(p, id=p.id) for p in PATIENTS]
 
 
 @pytest.mark.parametrize("patient", _SAME_BOTH_WAYS)
-def test_same_cards_with_and_without_prefetch(fhir_server: FhirServerHandle, cds_service: Service,
-                                               patient: ExamplePatient) -> None:
+def test_same_cards_with_and_without_prefetch(
+    fhir_server: FhirServerHandle, cds_service: Service, patient: ExamplePatient
+) -> None:
     with_prefetch = _call(cds_service, fhir_server, patient.id, prefetch=True)
     without = _call(cds_service, fhir_server, patient.id, prefetch=False)
     assert with_prefetch.status_code == 200, with_prefetch.text[:500]
@@ -100,16 +112,18 @@ def test_same_cards_with_and_without_prefetch(fhir_server: FhirServerHandle, cds
 
 
 def test_prefetch_is_filled_from_the_server(fhir_server: FhirServerHandle, cds_service: Service) -> None:
-    body = build_request(cds_service.base_url, fhir_server.base_url, "example-dm-001", prefetch=True,
-                         access_token=TOKEN)
+    body = build_request(
+        cds_service.base_url, fhir_server.base_url, "example-dm-001", prefetch=True, access_token=TOKEN
+    )
     entry = find_service(requests.get(f"{cds_service.base_url}/cds-services", timeout=10).json())
     assert set(body["prefetch"]) == set(entry["prefetch"])
     assert body["prefetch"]["patient"]["id"] == "example-dm-001"
     assert body["prefetch"]["medicationStatements"]["total"] == 6
 
 
-def test_without_prefetch_the_service_uses_the_bearer_token(fhir_server: FhirServerHandle,
-                                                            cds_service: Service) -> None:
+def test_without_prefetch_the_service_uses_the_bearer_token(
+    fhir_server: FhirServerHandle, cds_service: Service
+) -> None:
     """The FHIR server accepts only TOKEN: a wrong token must surface as 412, not as cards."""
     response = _call(cds_service, fhir_server, "example-dm-001", prefetch=False, token="not-the-token")
     assert response.status_code == 412
@@ -129,16 +143,16 @@ def test_no_myositis_gives_no_cards(fhir_server: FhirServerHandle, cds_service: 
 def test_unknown_patient_with_prefetch_gives_no_cards(fhir_server: FhirServerHandle, cds_service: Service) -> None:
     # The EHR's Patient read 404s, so prefetch.patient is null and every search is empty:
     # there is nothing to say, and the service says nothing.
-    body = build_request(cds_service.base_url, fhir_server.base_url, "no-such-patient", prefetch=True,
-                         access_token=TOKEN)
+    body = build_request(
+        cds_service.base_url, fhir_server.base_url, "no-such-patient", prefetch=True, access_token=TOKEN
+    )
     assert body["prefetch"]["patient"] is None
     response = fire(cds_service.base_url, body)
     assert response.status_code == 200
     assert response.json()["cards"] == []
 
 
-def test_unknown_patient_without_prefetch_is_a_clear_412(fhir_server: FhirServerHandle,
-                                                         cds_service: Service) -> None:
+def test_unknown_patient_without_prefetch_is_a_clear_412(fhir_server: FhirServerHandle, cds_service: Service) -> None:
     # The service's own Patient read 404s: CDS Hooks 412, in the service's JSON error shape.
     response = _call(cds_service, fhir_server, "no-such-patient", prefetch=False)
     assert response.status_code == 412
@@ -152,8 +166,12 @@ def test_unknown_patient_without_prefetch_is_a_clear_412(fhir_server: FhirServer
 
 
 def test_long_history_is_paged_and_fully_read(fhir_server: FhirServerHandle, cds_service: Service) -> None:
-    first = requests.get(f"{fhir_server.base_url}/MedicationRequest", params={"patient": "example-dm-long-history"},
-                         headers=fhir_server.auth_headers(), timeout=10).json()
+    first = requests.get(
+        f"{fhir_server.base_url}/MedicationRequest",
+        params={"patient": "example-dm-long-history"},
+        headers=fhir_server.auth_headers(),
+        timeout=10,
+    ).json()
     # The precondition of the test: more records than one page, so paging is exercised.
     assert first["total"] == 72
     assert len(first["entry"]) < first["total"]

@@ -134,7 +134,9 @@ def send_head(handler: BaseHTTPRequestHandler, status: int, length: int, headers
     handler.end_headers()
 
 
-def send_bytes(handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+def send_bytes(
+    handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict[str, str] | None = None
+) -> None:
     send_head(handler, status, len(data), headers)
     handler.wfile.write(data)
     handler.wfile.flush()
@@ -199,7 +201,7 @@ def drip(interval_s: float, total_s: float) -> Fault:
             if handler.server.state.stop.is_set() or time.monotonic() - started > min(total_s, _SLEEP_CAP_S):
                 handler.close_connection = True
                 return
-            handler.wfile.write(data[at:at + step])
+            handler.wfile.write(data[at : at + step])
             handler.wfile.flush()
             handler.pause(interval_s)
 
@@ -217,8 +219,14 @@ def cut_mid_body(handler: Handler, normal: dict[str, Any]) -> None:
 
 def status(code: int, headers: dict[str, str] | None = None, body: Any = None) -> Fault:
     def fault(handler: Handler, normal: dict[str, Any]) -> None:
-        send_json(handler, code, body if body is not None else
-                  {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}, headers)
+        send_json(
+            handler,
+            code,
+            body
+            if body is not None
+            else {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]},
+            headers,
+        )
 
     return fault
 
@@ -228,8 +236,14 @@ def invalid_json(handler: Handler, normal: dict[str, Any]) -> None:
 
 
 def operation_outcome(handler: Handler, normal: dict[str, Any]) -> None:
-    send_json(handler, 200, {"resourceType": "OperationOutcome",
-                             "issue": [{"severity": "error", "code": "too-costly", "diagnostics": "try later"}]})
+    send_json(
+        handler,
+        200,
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "too-costly", "diagnostics": "try later"}],
+        },
+    )
 
 
 def too_many_then_ok(retry_after: str, failures: int = 1) -> Fault:
@@ -246,8 +260,12 @@ def too_many_then_ok(retry_after: str, failures: int = 1) -> Fault:
             if throttle:
                 state["not_before"] = time.monotonic() + float(retry_after)
         if throttle:
-            send_json(handler, 429, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "throttled"}]},
-                      {"Retry-After": retry_after})
+            send_json(
+                handler,
+                429,
+                {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "throttled"}]},
+                {"Retry-After": retry_after},
+            )
         else:
             send_json(handler, 200, normal)
 
@@ -264,8 +282,13 @@ def next_loop(pages: int) -> Fault:
         base = urlsplit(handler.path).query.split("&_page=")[0]
         nxt = 1 if page >= pages else page + 1
         bundle = searchset([]) if page > 1 else normal
-        bundle = {**bundle, "link": [{"relation": "self", "url": handler.url(f"{rtype}?{base}&_page={page}")},
-                                     {"relation": "next", "url": handler.url(f"{rtype}?{base}&_page={nxt}")}]}
+        bundle = {
+            **bundle,
+            "link": [
+                {"relation": "self", "url": handler.url(f"{rtype}?{base}&_page={page}")},
+                {"relation": "next", "url": handler.url(f"{rtype}?{base}&_page={nxt}")},
+            ],
+        }
         send_json(handler, 200, bundle)
 
     return fault
@@ -277,8 +300,10 @@ def endless_next(handler: Handler, normal: dict[str, Any]) -> None:
     rtype = urlsplit(handler.path).path.rsplit("/", 1)[-1]
     page = int(parse_qs(query).get("_page", ["1"])[0])
     base = query.split("&_page=")[0]
-    bundle = {**(normal if page == 1 else searchset([])),
-              "link": [{"relation": "next", "url": handler.url(f"{rtype}?{base}&_page={page + 1}")}]}
+    bundle = {
+        **(normal if page == 1 else searchset([])),
+        "link": [{"relation": "next", "url": handler.url(f"{rtype}?{base}&_page={page + 1}")}],
+    }
     send_json(handler, 200, bundle)
 
 

@@ -139,10 +139,14 @@ def field_pool() -> dict[str, tuple[Any, ...]]:
                 pool.setdefault(key, []).append(value)
     # fields the parser reads that the examples do not use: borrow values of the same shape
     for name, like, wrap in (
-        ("onsetPeriod", "effectivePeriod", None), ("validityPeriod", "effectivePeriod", None),
-        ("issued", "effectiveDateTime", None), ("effectiveInstant", "effectiveDateTime", None),
-        ("recordedDate", "dateAsserted", None), ("valueCodeableConcept", "code", None),
-        ("route", "code", None), ("form", "code", None),
+        ("onsetPeriod", "effectivePeriod", None),
+        ("validityPeriod", "effectivePeriod", None),
+        ("issued", "effectiveDateTime", None),
+        ("effectiveInstant", "effectiveDateTime", None),
+        ("recordedDate", "dateAsserted", None),
+        ("valueCodeableConcept", "code", None),
+        ("route", "code", None),
+        ("form", "code", None),
         ("medication", "medicationCodeableConcept", "concept"),  # R5 CodeableReference
         ("ingredient", "medicationCodeableConcept", "itemCodeableConcept"),
     ):
@@ -152,8 +156,18 @@ def field_pool() -> dict[str, tuple[Any, ...]]:
 
 
 RESOURCE_TYPES = (
-    "Patient", "Condition", "MedicationStatement", "MedicationRequest", "MedicationAdministration",
-    "Observation", "Medication", "OperationOutcome", "Bundle", "Encounter", "", "patient",
+    "Patient",
+    "Condition",
+    "MedicationStatement",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "Observation",
+    "Medication",
+    "OperationOutcome",
+    "Bundle",
+    "Encounter",
+    "",
+    "patient",
 )
 
 
@@ -171,13 +185,17 @@ def fhir_like_resources(draw: st.DrawFn, resource_type: str | None = None) -> di
             resource[name] = copy.deepcopy(draw(st.sampled_from(pool[name])))
     if draw(st.booleans()):
         patient_id = draw(st.sampled_from(["example-dm-001", "example-dm-ild", "other", ""]))
-        resource[draw(st.sampled_from(["subject", "patient"]))] = draw(st.sampled_from([
-            {"reference": f"Patient/{patient_id}"},
-            {"reference": f"https://x.example/fhir/Patient/{patient_id}"},
-            {"reference": 7},
-            f"Patient/{patient_id}",
-            {},
-        ]))
+        resource[draw(st.sampled_from(["subject", "patient"]))] = draw(
+            st.sampled_from(
+                [
+                    {"reference": f"Patient/{patient_id}"},
+                    {"reference": f"https://x.example/fhir/Patient/{patient_id}"},
+                    {"reference": 7},
+                    f"Patient/{patient_id}",
+                    {},
+                ]
+            )
+        )
     return resource
 
 
@@ -243,14 +261,15 @@ def get_at(doc: Any, path: JsonPath) -> Any:
 
 @st.composite
 def replacement_values(draw: st.DrawFn, original: Any) -> Any:
-    kind = draw(st.sampled_from(
-        ["json", "huge-string", "huge-array", "deep", "resource", "wrong-scalar", "bundle", "empty"]
-    ))
+    kind = draw(
+        st.sampled_from(["json", "huge-string", "huge-array", "deep", "resource", "wrong-scalar", "bundle", "empty"])
+    )
     if kind == "json":
         return draw(json_values)
     if kind == "huge-string":
         return draw(st.sampled_from(["x", "é", "\U0001f9ea", "\u0000", "{{context.patientId}}"])) * draw(
-            st.sampled_from([1_000, 70_000, 1_000_000]))
+            st.sampled_from([1_000, 70_000, 1_000_000])
+        )
     if kind == "huge-array":
         small = original if len(json.dumps(original)) <= 400 else {"resourceType": "Observation"}
         item = draw(st.sampled_from([small, None, 1, "a", {}]))

@@ -49,12 +49,18 @@ KEY_OF = {rtype: key for key, rtype in PREFETCH_TYPES.items()} | {"Patient": "pa
 
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_CONNECT_TIMEOUT_S=READ_TIMEOUT_S,
-                    FHIR_READ_TIMEOUT_S=READ_TIMEOUT_S, FHIR_DEADLINE_S=DEADLINE_S, FHIR_MAX_PAGES=4)
+    return make_app(
+        ALLOW_INSECURE_LOCAL_FHIR=True,
+        FHIR_CONNECT_TIMEOUT_S=READ_TIMEOUT_S,
+        FHIR_READ_TIMEOUT_S=READ_TIMEOUT_S,
+        FHIR_DEADLINE_S=DEADLINE_S,
+        FHIR_MAX_PAGES=4,
+    )
 
 
-def _call(client: FlaskClient, base_url: str, patient: str = "reference-dm",
-          prefetch: dict[str, Any] | None = None) -> Any:
+def _call(
+    client: FlaskClient, base_url: str, patient: str = "reference-dm", prefetch: dict[str, Any] | None = None
+) -> Any:
     body = hook_body(patient, prefetch=prefetch if prefetch is not None else False, fhir_server=base_url, token=TOKEN)
     return client.post(SERVICE, json=body)
 
@@ -127,8 +133,9 @@ def test_a_failing_conditions_query_is_412(app: Flask, fault: str) -> None:
     _assert_412(response)
 
 
-@pytest.mark.parametrize("fault", ["answers 500", "sleeps past the read timeout", "answers invalid JSON",
-                                   "closes the connection mid-body"])
+@pytest.mark.parametrize(
+    "fault", ["answers 500", "sleeps past the read timeout", "answers invalid JSON", "closes the connection mid-body"]
+)
 def test_a_failing_patient_read_leaves_a_gap(app: Flask, fault: str) -> None:
     with fault_server() as server:
         server.faults["Patient"] = FAULTS[fault]()
@@ -193,7 +200,10 @@ def test_another_patients_conditions_are_filtered_out_and_logged(app: Flask, cap
     assert response.status_code == 200
     assert response.get_json()["cards"] == []
     skipped = [r for r in caplog.records if getattr(r, "reason", "").endswith("about another patient")]
-    assert {r.reason for r in skipped} >= {"Condition: about another patient", "MedicationStatement: about another patient"}
+    assert {r.reason for r in skipped} >= {
+        "Condition: about another patient",
+        "MedicationStatement: about another patient",
+    }
 
 
 def test_connection_refused_on_a_required_query_is_412(app: Flask) -> None:
@@ -224,12 +234,23 @@ def test_a_drip_fed_server_does_not_starve_the_next_calls(make_app: Callable[...
     The read time-out bounds each socket read, not a whole body; the pool is per process and
     shared by every hook call, so a thread still reading after the deadline is a worker lost.
     """
-    app = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_CONNECT_TIMEOUT_S=READ_TIMEOUT_S,
-                   FHIR_READ_TIMEOUT_S=READ_TIMEOUT_S, FHIR_DEADLINE_S=DEADLINE_S, FHIR_MAX_WORKERS=4)
+    app = make_app(
+        ALLOW_INSECURE_LOCAL_FHIR=True,
+        FHIR_CONNECT_TIMEOUT_S=READ_TIMEOUT_S,
+        FHIR_READ_TIMEOUT_S=READ_TIMEOUT_S,
+        FHIR_DEADLINE_S=DEADLINE_S,
+        FHIR_MAX_WORKERS=4,
+    )
     client = app.test_client()
     with fault_server() as slow, fault_server() as healthy:
-        for rtype in ("Patient", "Condition", "MedicationStatement", "MedicationRequest",
-                      "MedicationAdministration", "Observation"):
+        for rtype in (
+            "Patient",
+            "Condition",
+            "MedicationStatement",
+            "MedicationRequest",
+            "MedicationAdministration",
+            "Observation",
+        ):
             slow.faults[rtype] = drip(0.05, 3 * STALL_S)
         _call(client, slow.base_url)
         response = _call(client, healthy.base_url)
@@ -254,7 +275,6 @@ def test_fault_server_answers_are_valid_json_when_unfaulted() -> None:
     assert bundle == json.loads(json.dumps(prefetch_for("reference-dm")["conditions"]))
 
 
-
 @pytest.mark.integration
 def test_the_embedded_fhir_server_stopped_mid_run_gives_412_then_gaps(make_app: Callable[..., Flask]) -> None:
     """sekmet-fhir answers, then is stopped: the next calls get connection refused, not a hang."""
@@ -268,12 +288,15 @@ def test_the_embedded_fhir_server_stopped_mid_run_gives_412_then_gaps(make_app: 
         ensure_installed()
     except FhirServerError as exc:
         _unavailable(str(exc))
-    app = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_DEADLINE_S=10.0,
-                   FHIR_CONNECT_TIMEOUT_S=2.0, FHIR_READ_TIMEOUT_S=5.0)
+    app = make_app(
+        ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_DEADLINE_S=10.0, FHIR_CONNECT_TIMEOUT_S=2.0, FHIR_READ_TIMEOUT_S=5.0
+    )
     client = app.test_client()
 
     def call(base_url: str, prefetch: dict[str, Any] | None = None) -> Any:
-        body = hook_body(prefetch=prefetch if prefetch is not None else False, fhir_server=base_url, token=SANDBOX_TOKEN)
+        body = hook_body(
+            prefetch=prefetch if prefetch is not None else False, fhir_server=base_url, token=SANDBOX_TOKEN
+        )
         return client.post(SERVICE, json=body)
 
     with embedded_fhir_server(bearer_token=SANDBOX_TOKEN) as handle:

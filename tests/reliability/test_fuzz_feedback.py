@@ -56,14 +56,23 @@ feedback_items = st.fixed_dictionaries(
             json_values,
         ),
         "overrideReason": st.one_of(
-            st.fixed_dictionaries({}, optional={
-                "reason": st.one_of(st.fixed_dictionaries({}, optional={
-                    "code": st.one_of(st.text(max_size=600), json_values),
-                    "system": st.one_of(st.text(max_size=40), json_values),
-                    "display": json_values,
-                }), json_values),
-                "userComment": st.one_of(st.text(max_size=200), json_values),
-            }),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "reason": st.one_of(
+                        st.fixed_dictionaries(
+                            {},
+                            optional={
+                                "code": st.one_of(st.text(max_size=600), json_values),
+                                "system": st.one_of(st.text(max_size=40), json_values),
+                                "display": json_values,
+                            },
+                        ),
+                        json_values,
+                    ),
+                    "userComment": st.one_of(st.text(max_size=200), json_values),
+                },
+            ),
             json_values,
         ),
         "extension": json_values,

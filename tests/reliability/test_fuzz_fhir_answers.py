@@ -42,16 +42,20 @@ def app(make_module_app: Callable[..., Flask]) -> Flask:
 
 
 def _links(draw: st.DrawFn, rtype: str) -> list[Any] | Any:
-    return draw(st.sampled_from([
-        [],
-        [{"relation": "next", "url": f"{FHIR_BASE}/{rtype}?patient={_PATIENT}"}],  # loops to itself
-        [{"relation": "next", "url": f"{FHIR_BASE}/{rtype}?patient={_PATIENT}&page=2"}],
-        [{"relation": "next", "url": f"{rtype}?patient={_PATIENT}&page=3"}],  # relative
-        [{"relation": "next", "url": "https://elsewhere.example/fhir/steal"}],
-        [{"relation": "next", "url": "javascript:alert(1)"}],
-        [{"relation": "next", "url": 7}],
-        "next",
-    ]))
+    return draw(
+        st.sampled_from(
+            [
+                [],
+                [{"relation": "next", "url": f"{FHIR_BASE}/{rtype}?patient={_PATIENT}"}],  # loops to itself
+                [{"relation": "next", "url": f"{FHIR_BASE}/{rtype}?patient={_PATIENT}&page=2"}],
+                [{"relation": "next", "url": f"{rtype}?patient={_PATIENT}&page=3"}],  # relative
+                [{"relation": "next", "url": "https://elsewhere.example/fhir/steal"}],
+                [{"relation": "next", "url": "javascript:alert(1)"}],
+                [{"relation": "next", "url": 7}],
+                "next",
+            ]
+        )
+    )
 
 
 @st.composite
@@ -60,7 +64,9 @@ def fhir_answers(draw: st.DrawFn, key: str) -> tuple[int, dict[str, str], bytes]
     status = draw(st.sampled_from([200, 200, 200, 200, 400, 401, 404, 410, 429, 500, 503, 302]))
     headers = {"Content-Type": "application/fhir+json"}
     if status == 429:
-        headers["Retry-After"] = draw(st.sampled_from(["0", "0.05", "-1", "3600", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"]))
+        headers["Retry-After"] = draw(
+            st.sampled_from(["0", "0.05", "-1", "3600", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"])
+        )
     if status == 302:
         headers["Location"] = "https://elsewhere.example/"
     kind = draw(st.sampled_from(["real", "fuzzed", "garbage", "json", "bytes", "outcome", "wrong-type"]))
@@ -74,8 +80,12 @@ def fhir_answers(draw: st.DrawFn, key: str) -> tuple[int, dict[str, str], bytes]
     elif kind == "json":
         body = draw(json_values)
     elif kind == "outcome":
-        body = {"resourceType": "OperationOutcome", "issue": draw(st.sampled_from(
-            [[{"severity": "error", "code": "processing"}], [], "x", [{"severity": "information"}]]))}
+        body = {
+            "resourceType": "OperationOutcome",
+            "issue": draw(
+                st.sampled_from([[{"severity": "error", "code": "processing"}], [], "x", [{"severity": "information"}]])
+            ),
+        }
     elif kind == "wrong-type":
         body = {"resourceType": draw(st.sampled_from(["Patient", "Bundle", "Observation", 5])), "id": _PATIENT}
     else:
@@ -94,8 +104,9 @@ def _register(mock: responses.RequestsMock, key: str, answer: tuple[int, dict[st
 
 @fuzz_settings(250)
 @given(data=st.data())
-def test_hostile_fhir_answers_end_in_cards_or_412(app: Flask, offline: responses.RequestsMock,
-                                                 data: st.DataObject) -> None:
+def test_hostile_fhir_answers_end_in_cards_or_412(
+    app: Flask, offline: responses.RequestsMock, data: st.DataObject
+) -> None:
     offline.reset()
     keep = data.draw(st.lists(st.sampled_from(sorted(_QUERIES)), unique=True, max_size=3), label="prefetched")
     for key in _QUERIES:
@@ -106,4 +117,3 @@ def test_hostile_fhir_answers_end_in_cards_or_412(app: Flask, offline: responses
     response = app.test_client().post(SERVICE, json=body)
     assert_hook_answer(response)
     assert response.status_code in (200, 412), response.status_code
-

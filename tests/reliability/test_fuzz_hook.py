@@ -36,8 +36,11 @@ from tests.support import PREFETCH_TYPES, hook_body, prefetch_for
 pytestmark = pytest.mark.usefixtures("offline")
 
 _BASE = valid_hook_body()
-_BASE_REMOTE = {**valid_hook_body(), "fhirServer": FHIR_BASE,
-                "fhirAuthorization": hook_body(token="fuzz-token")["fhirAuthorization"]}
+_BASE_REMOTE = {
+    **valid_hook_body(),
+    "fhirServer": FHIR_BASE,
+    "fhirAuthorization": hook_body(token="fuzz-token")["fhirAuthorization"],
+}
 
 
 @fuzz_settings(300)
@@ -47,15 +50,23 @@ def test_random_json_bodies_never_fail_the_service(module_app: Flask, body: Any)
 
 
 @fuzz_settings(200)
-@given(data=st.binary(max_size=300), content_type=st.sampled_from(
-    ["application/json", "application/fhir+json", "application/json; charset=latin-1", "text/plain", ""]))
+@given(
+    data=st.binary(max_size=300),
+    content_type=st.sampled_from(
+        ["application/json", "application/fhir+json", "application/json; charset=latin-1", "text/plain", ""]
+    ),
+)
 def test_random_bytes_never_fail_the_service(module_app: Flask, data: bytes, content_type: str) -> None:
     assert_hook_answer(post_raw(module_app.test_client(), SERVICE, data, content_type))
 
 
 @fuzz_settings(150)
-@given(position=st.integers(0, 10**9), junk=st.sampled_from(
-    [b"\xff", b"\xfe\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x80", b"\xe2\x82", b"\x00"]))
+@given(
+    position=st.integers(0, 10**9),
+    junk=st.sampled_from(
+        [b"\xff", b"\xfe\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x80", b"\xe2\x82", b"\x00"]
+    ),
+)
 def test_invalid_utf8_anywhere_in_a_valid_request_is_400(module_app: Flask, position: int, junk: bytes) -> None:
     """Invalid UTF-8 spliced into a valid request is refused as invalid JSON, wherever it lands."""
     raw = dumps(_BASE)
@@ -138,20 +149,45 @@ def _ten_thousand(kind: str) -> list[Any]:
     if kind == "garbage":
         return [[i, {"x": i}, None, "entry"][i % 4] for i in range(10_000)]
     if kind == "invalid-fields":
-        return [{"resource": {"resourceType": "MedicationStatement", "id": f"b{i}", "status": i,
-                              "subject": {"reference": "Patient/example-dm-001"},
-                              "medicationCodeableConcept": {"coding": "nope"}}} for i in range(10_000)]
-    return [{"resource": {"resourceType": "Observation", "id": f"o{i}", "status": "final",
-                          "subject": {"reference": "Patient/example-dm-001"},
-                          "code": {"coding": [{"system": "http://loinc.org", "code": "2157-6"}]},
-                          "effectiveDateTime": f"20{10 + i % 16}-01-{1 + i % 28:02d}",
-                          "valueQuantity": {"value": i % 5000, "unit": "U/L"}}} for i in range(10_000)]
+        return [
+            {
+                "resource": {
+                    "resourceType": "MedicationStatement",
+                    "id": f"b{i}",
+                    "status": i,
+                    "subject": {"reference": "Patient/example-dm-001"},
+                    "medicationCodeableConcept": {"coding": "nope"},
+                }
+            }
+            for i in range(10_000)
+        ]
+    return [
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "id": f"o{i}",
+                "status": "final",
+                "subject": {"reference": "Patient/example-dm-001"},
+                "code": {"coding": [{"system": "http://loinc.org", "code": "2157-6"}]},
+                "effectiveDateTime": f"20{10 + i % 16}-01-{1 + i % 28:02d}",
+                "valueQuantity": {"value": i % 5000, "unit": "U/L"},
+            }
+        }
+        for i in range(10_000)
+    ]
 
 
-@pytest.mark.parametrize(("key", "kind"), [
-    ("medicationStatements", "valid"), ("medicationStatements", "garbage"), ("medicationStatements", "invalid-fields"),
-    ("observations", "observations"), ("conditions", "valid"), ("medicationRequests", "garbage"),
-])
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("medicationStatements", "valid"),
+        ("medicationStatements", "garbage"),
+        ("medicationStatements", "invalid-fields"),
+        ("observations", "observations"),
+        ("conditions", "valid"),
+        ("medicationRequests", "garbage"),
+    ],
+)
 def test_a_bundle_with_ten_thousand_entries_is_answered(module_app: Flask, kind: str, key: str) -> None:
     body = hook_body()
     body["prefetch"][key] = bundle_of(_ten_thousand(kind))

@@ -75,13 +75,18 @@ def test_schema_invalid_feedback_is_4xx(module_app: Flask, case: Any) -> None:
 
 
 @fuzz_settings(100)
-@given(service_id=st.text(min_size=1, max_size=300).filter(lambda s: "/" not in s), which=st.sampled_from(["", "/feedback"]))
+@given(
+    service_id=st.text(min_size=1, max_size=300).filter(lambda s: "/" not in s),
+    which=st.sampled_from(["", "/feedback"]),
+)
 def test_any_service_id_is_answered_in_json(module_app: Flask, service_id: str, which: str) -> None:
     response = module_app.test_client().post(f"/cds-services/{quote(service_id, safe='')}{which}", json={})
     assert_hook_answer(response)
 
 
-@pytest.mark.parametrize("url", ["/cds-services//feedback", "//cds-services", "/cds-services/myositis-next-line//feedback"])
+@pytest.mark.parametrize(
+    "url", ["/cds-services//feedback", "//cds-services", "/cds-services/myositis-next-line//feedback"]
+)
 def test_urls_with_double_slashes_are_answered_in_json_not_redirected(module_app: Flask, url: str) -> None:
     """werkzeug's merge_slashes answers these with a 308 and an HTML page; the contract is JSON only."""
     response = module_app.test_client().post(url, json={})

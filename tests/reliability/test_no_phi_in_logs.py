@@ -28,8 +28,18 @@ from tests.reliability.fuzz_support import FEEDBACK, SERVICE
 from tests.support import PREFETCH_TYPES, example_names, hook_body, prefetch_for
 
 BASE = "https://ehr.example.org/fhir"
-_FREE_TEXT_PARENTS = {"dosage", "dosageInstruction", "statusReason", "note", "code", "reasonCode",
-                      "medicationCodeableConcept", "valueString", "valueCodeableConcept", "category"}
+_FREE_TEXT_PARENTS = {
+    "dosage",
+    "dosageInstruction",
+    "statusReason",
+    "note",
+    "code",
+    "reasonCode",
+    "medicationCodeableConcept",
+    "valueString",
+    "valueCodeableConcept",
+    "category",
+}
 
 
 def _canary(kind: str, patient: str) -> str:
@@ -123,8 +133,16 @@ def _jwt_with_phi(patient: str) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
 
     header = b64({"alg": "ES384", "typ": "JWT", "kid": "k1", "jku": "https://attacker.example/jwks"})
-    claims = b64({"iss": "https://unknown.example", "sub": _canary("jwt-sub", patient), "aud": "x",
-                  "exp": 4102444800, "iat": 1700000000, "jti": _canary("jti", patient)})
+    claims = b64(
+        {
+            "iss": "https://unknown.example",
+            "sub": _canary("jwt-sub", patient),
+            "aud": "x",
+            "exp": 4102444800,
+            "iat": 1700000000,
+            "jti": _canary("jti", patient),
+        }
+    )
     return f"{header}.{claims}.c2lnbmF0dXJl"
 
 
@@ -132,9 +150,14 @@ def _register_fhir(mock: responses.RequestsMock, prefetch: dict[str, Any], patie
     mock.get(f"{BASE}/Patient/{patient_id}", json=prefetch["patient"])
     for key, rtype in PREFETCH_TYPES.items():
         mock.get(re.compile(rf"{re.escape(BASE)}/{rtype}\?.*"), json=prefetch[key])
-    mock.get(re.compile(rf"{re.escape(BASE)}/Medication/.*"), status=404,
-             json={"resourceType": "OperationOutcome",
-                   "issue": [{"severity": "error", "code": "not-found", "diagnostics": f"no Medication for {patient_id}"}]})
+    mock.get(
+        re.compile(rf"{re.escape(BASE)}/Medication/.*"),
+        status=404,
+        json={
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "not-found", "diagnostics": f"no Medication for {patient_id}"}],
+        },
+    )
 
 
 def _exercise(app: Flask, patient: str) -> set[str]:
@@ -154,16 +177,25 @@ def _exercise(app: Flask, patient: str) -> set[str]:
     mixed = copy.deepcopy(prefetch)
     mixed["medicationStatements"]["entry"] += other["medicationStatements"]["entry"]
     mixed["conditions"]["entry"] += other["conditions"]["entry"]
-    mixed["conditions"]["entry"].append({"resource": {"resourceType": "Condition", "id": patient_id,
-                                                      "subject": {"reference": f"Patient/{patient_id}"},
-                                                      "code": {"text": _canary("condition", patient), "coding": 5}}})
+    mixed["conditions"]["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "id": patient_id,
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "code": {"text": _canary("condition", patient), "coding": 5},
+            }
+        }
+    )
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         _register_fhir(mock, mixed, patient_id)
         client.post(SERVICE, json=hook_body(patient, prefetch=False, fhir_server=BASE, token=token))
     # 3. the EHR fails with PHI in its OperationOutcome; the token is refused
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        outcome = {"resourceType": "OperationOutcome",
-                   "issue": [{"severity": "error", "code": "exception", "diagnostics": f"{patient_id} {comment}"}]}
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "exception", "diagnostics": f"{patient_id} {comment}"}],
+        }
         mock.get(re.compile(rf"{re.escape(BASE)}/Observation\?.*"), status=500, json=outcome)
         mock.get(re.compile(rf"{re.escape(BASE)}/Condition\?.*"), status=401, json=outcome)
         body = hook_body(patient, prefetch={"patient": prefetch["patient"]}, fhir_server=BASE, token=token)
@@ -178,8 +210,12 @@ def _exercise(app: Flask, patient: str) -> set[str]:
     client.post(f"/cds-services/{patient_id}", json=bad)
     # 5. feedback with a userComment, valid and invalid
     card = cards[0]["uuid"] if cards else patient_id
-    item = {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z",
-            "overrideReason": {"reason": {"code": "other", "system": "https://x.example"}, "userComment": comment}}
+    item = {
+        "card": card,
+        "outcome": "overridden",
+        "outcomeTimestamp": "2026-11-23T10:00:00Z",
+        "overrideReason": {"reason": {"code": "other", "system": "https://x.example"}, "userComment": comment},
+    }
     client.post(FEEDBACK, json={"feedback": [item]})
     client.post(FEEDBACK, json={"feedback": [{**item, "outcome": comment}]})
     # 6. a JWT carrying PHI-like claims (auth on) and a token in the Authorization header
@@ -188,8 +224,9 @@ def _exercise(app: Flask, patient: str) -> set[str]:
 
 
 @pytest.mark.parametrize("patient", example_names())
-def test_no_patient_data_or_token_reaches_the_logs(app: Flask, make_app: Callable[..., Flask], patient: str,
-                                                   trap: LogTrap, capfd: pytest.CaptureFixture[str]) -> None:
+def test_no_patient_data_or_token_reaches_the_logs(
+    app: Flask, make_app: Callable[..., Flask], patient: str, trap: LogTrap, capfd: pytest.CaptureFixture[str]
+) -> None:
     secrets = _exercise(app, patient)
     auth_app = make_app(AUTH_ENABLED=True, TRUSTED_ISSUERS={}, LOG_LEVEL="DEBUG")
     jwt = _jwt_with_phi(patient)
@@ -201,16 +238,22 @@ def test_no_patient_data_or_token_reaches_the_logs(app: Flask, make_app: Callabl
     assert not leaked, f"PHI or secrets in the logs: {leaked}"
 
 
-def test_no_patient_data_reaches_the_logs_on_real_sockets(app: Flask, trap: LogTrap,
-                                                         capfd: pytest.CaptureFixture[str]) -> None:
+def test_no_patient_data_reaches_the_logs_on_real_sockets(
+    app: Flask, trap: LogTrap, capfd: pytest.CaptureFixture[str]
+) -> None:
     """Through a real loopback FHIR server, with a failing query.
 
     urllib3 (under requests) logs each request line, with ``?patient=<id>``, at DEBUG on its own
     logger; the service never configures that logger, so those lines are excluded here.
     """
     with fault_server() as server:
-        server.faults["Observation"] = status(500, body={"resourceType": "OperationOutcome", "issue": [
-            {"severity": "error", "code": "exception", "diagnostics": "Dana Example 1979-08-21"}]})
+        server.faults["Observation"] = status(
+            500,
+            body={
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "exception", "diagnostics": "Dana Example 1979-08-21"}],
+            },
+        )
         token = _canary("access-token", "real")
         app.test_client().post(SERVICE, json=hook_body(prefetch=False, fhir_server=server.base_url, token=token))
     logged = trap.text(capfd)

@@ -54,8 +54,9 @@ def fleet(postgres_cluster, tmp_path_factory):
         for name, extra in (("a", {"METRICS_PORT": str(metrics_port)}), ("b", {})):
             env = service_env(str(work / f"{name}-unused.sqlite3"), **common, **extra)
             env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each master makes its own
-            servers.append(stack.enter_context(gunicorn_server(name, "service.wsgi:app", env, ServerConfig(workers=2),
-                                                               work)))
+            servers.append(
+                stack.enter_context(gunicorn_server(name, "service.wsgi:app", env, ServerConfig(workers=2), work))
+            )
         yield {"a": servers[0], "b": servers[1], "url": url, "key": key, "metrics": metrics_port}
 
 
@@ -101,14 +102,17 @@ def test_suppression_set_through_one_instance_is_honoured_by_the_other(fleet) ->
     status, answer = _request(a, "POST", SERVICE, hook_body("dm-ild"), _token(fleet, SERVICE))
     assert status == 200 and answer["cards"]
     first = answer["cards"][0]
-    status, stored = _request(b, "POST", f"{SERVICE}/feedback", {"feedback": [_feedback(first["uuid"])]},
-                              _token(fleet, f"{SERVICE}/feedback"))
+    status, stored = _request(
+        b, "POST", f"{SERVICE}/feedback", {"feedback": [_feedback(first["uuid"])]}, _token(fleet, f"{SERVICE}/feedback")
+    )
     assert status == 200 and stored == {"received": 1, "stored": 1}
     kind = _rows(fleet["url"], "SELECT kind FROM issued_card WHERE uuid = %s", (first["uuid"],))[0][0]
     for port in (b, a):
         status, again = _request(port, "POST", SERVICE, hook_body("dm-ild"), _token(fleet, SERVICE))
-        kinds = {_rows(fleet["url"], "SELECT kind FROM issued_card WHERE uuid = %s", (c["uuid"],))[0][0]
-                 for c in again["cards"]}
+        kinds = {
+            _rows(fleet["url"], "SELECT kind FROM issued_card WHERE uuid = %s", (c["uuid"],))[0][0]
+            for c in again["cards"]
+        }
         assert status == 200 and kind not in kinds
 
 
@@ -119,20 +123,27 @@ def test_concurrent_feedback_through_both_instances_is_stored_exactly_once(fleet
 
     def post(port: int, chunk: list[dict[str, Any]]) -> None:
         for item in chunk:  # every item goes to both instances at once
-            status, body = _request(port, "POST", f"{SERVICE}/feedback", {"feedback": [item]},
-                                    _token(fleet, f"{SERVICE}/feedback"))
+            status, body = _request(
+                port, "POST", f"{SERVICE}/feedback", {"feedback": [item]}, _token(fleet, f"{SERVICE}/feedback")
+            )
             if status != 200:
                 failures.append((port, status, body))
 
-    threads = [threading.Thread(target=post, args=(port, items[k::3])) for port in (fleet["a"].port, fleet["b"].port)
-               for k in range(3)]
+    threads = [
+        threading.Thread(target=post, args=(port, items[k::3]))
+        for port in (fleet["a"].port, fleet["b"].port)
+        for k in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert failures == []
-    counts = _rows(fleet["url"], "SELECT card_uuid, COUNT(*) FROM feedback WHERE card_uuid LIKE %s GROUP BY card_uuid",
-                   (f"both-{run}-%",))
+    counts = _rows(
+        fleet["url"],
+        "SELECT card_uuid, COUNT(*) FROM feedback WHERE card_uuid LIKE %s GROUP BY card_uuid",
+        (f"both-{run}-%",),
+    )
     assert len(counts) == 60 and {n for _, n in counts} == {1}
 
 
@@ -142,10 +153,13 @@ def test_metrics_count_what_the_run_caused_and_carry_no_patient_data(fleet) -> N
         assert _request(a, "POST", SERVICE, hook_body("polymyositis"), _token(fleet, SERVICE))[0] == 200
     status, answer = _request(a, "POST", SERVICE, hook_body("reference-dm"), _token(fleet, SERVICE))
     cards = answer["cards"]
-    status, _ = _request(a, "POST", f"{SERVICE}/feedback",
-                         {"feedback": [_feedback(cards[0]["uuid"], "remind-later"),
-                                       _feedback(cards[1]["uuid"], "our-own-code-123")]},
-                         _token(fleet, f"{SERVICE}/feedback"))
+    status, _ = _request(
+        a,
+        "POST",
+        f"{SERVICE}/feedback",
+        {"feedback": [_feedback(cards[0]["uuid"], "remind-later"), _feedback(cards[1]["uuid"], "our-own-code-123")]},
+        _token(fleet, f"{SERVICE}/feedback"),
+    )
     assert status == 200
     assert _request(a, "GET", "/cds-services", token="not-a-jwt")[0] == 401
     time.sleep(0.1)
@@ -156,7 +170,7 @@ def test_metrics_count_what_the_run_caused_and_carry_no_patient_data(fleet) -> N
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
 
     assert value('myositis_cds_hook_duration_seconds_count{service="myositis-next-line"}') >= 4
-    assert value('myositis_cds_cards_issued_total{') >= 4
+    assert value("myositis_cds_cards_issued_total{") >= 4
     assert value('myositis_cds_feedback_total{outcome="overridden",reason="remind-later"}') >= 1
     assert value('myositis_cds_feedback_total{outcome="overridden",reason="other"}') >= 1
     assert value('myositis_cds_jwt_refusals_total{reason="token is not a well-formed JWS"}') >= 1
@@ -168,19 +182,33 @@ def test_metrics_count_what_the_run_caused_and_carry_no_patient_data(fleet) -> N
     assert _request(a, "GET", "/metrics")[0] == 404
 
 
-def test_kill_9_of_one_instance_mid_load_loses_no_acknowledged_feedback(fleet, postgres_cluster, tmp_path: Path) -> None:
+def test_kill_9_of_one_instance_mid_load_loses_no_acknowledged_feedback(
+    fleet, postgres_cluster, tmp_path: Path
+) -> None:
     url = postgres_cluster.new_database()
     env_common = {"DATABASE_URL": url, "AUTH_ENABLED": "false", "PATIENT_KEY_SECRET": "kill-secret-" + uuid.uuid4().hex}
     run = uuid.uuid4().hex[:8]
     acknowledged: list[str] = []
     lock = threading.Lock()
     with ExitStack() as stack:
-        a = stack.enter_context(gunicorn_server("kill-a", "service.wsgi:app",
-                                                service_env(str(tmp_path / "x.sqlite3"), **env_common),
-                                                ServerConfig(workers=2), tmp_path))
-        b = stack.enter_context(gunicorn_server("kill-b", "service.wsgi:app",
-                                                service_env(str(tmp_path / "y.sqlite3"), **env_common),
-                                                ServerConfig(workers=2), tmp_path))
+        a = stack.enter_context(
+            gunicorn_server(
+                "kill-a",
+                "service.wsgi:app",
+                service_env(str(tmp_path / "x.sqlite3"), **env_common),
+                ServerConfig(workers=2),
+                tmp_path,
+            )
+        )
+        b = stack.enter_context(
+            gunicorn_server(
+                "kill-b",
+                "service.wsgi:app",
+                service_env(str(tmp_path / "y.sqlite3"), **env_common),
+                ServerConfig(workers=2),
+                tmp_path,
+            )
+        )
         stop = threading.Event()
 
         def client(port: int, index: int) -> None:
@@ -189,8 +217,9 @@ def test_kill_9_of_one_instance_mid_load_loses_no_acknowledged_feedback(fleet, p
                 cards = [f"kill-{run}-{port}-{index}-{n + k}" for k in range(3)]
                 n += 3
                 try:
-                    status, body = _request(port, "POST", f"{SERVICE}/feedback",
-                                            {"feedback": [_feedback(c) for c in cards]})
+                    status, body = _request(
+                        port, "POST", f"{SERVICE}/feedback", {"feedback": [_feedback(c) for c in cards]}
+                    )
                 except OSError:
                     if port == a.port:
                         return  # the killed instance: this batch is unknown, not acknowledged
@@ -211,7 +240,9 @@ def test_kill_9_of_one_instance_mid_load_loses_no_acknowledged_feedback(fleet, p
         stop.set()
         for t in threads:
             t.join(60)
-        stored = {r[0] for r in _rows(url, "SELECT card_uuid FROM feedback WHERE card_uuid LIKE %s", (f"kill-{run}-%",))}
+        stored = {
+            r[0] for r in _rows(url, "SELECT card_uuid FROM feedback WHERE card_uuid LIKE %s", (f"kill-{run}-%",))
+        }
     assert len(acknowledged) >= 60
     assert [c for c in acknowledged if c not in stored] == []
     assert any(f"-{b.port}-" in c for c in acknowledged[at_kill:]), "the other instance kept answering after the kill"

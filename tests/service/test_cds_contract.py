@@ -297,8 +297,12 @@ def test_rule49_suggestions_have_uuids_and_at_most_one_recommended(client):
 
 
 def test_rule50_create_actions_carry_a_resource_and_description(client):
-    actions = [a for c in post(client, hook_body()).get_json()["cards"] for s in c.get("suggestions", [])
-               for a in s.get("actions", [])]
+    actions = [
+        a
+        for c in post(client, hook_body()).get_json()["cards"]
+        for s in c.get("suggestions", [])
+        for a in s.get("actions", [])
+    ]
     assert actions
     for action in actions:
         assert action["type"] == "create" and action["description"]
@@ -324,11 +328,14 @@ def test_rule56_authentication_is_required_by_default(make_app):
 
 
 def test_rule69_cors_preflight_is_answered_for_allowed_origins(client):
-    response = client.options(SERVICE, headers={
-        "Origin": "https://sandbox.cds-hooks.org",
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type",
-    })
+    response = client.options(
+        SERVICE,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "https://sandbox.cds-hooks.org"
     assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
@@ -359,14 +366,17 @@ def test_rule74_feedback_body_must_hold_a_feedback_array(client):
     assert post(client, {"card": "x"}, SERVICE + "/feedback").status_code == 400
 
 
-@pytest.mark.parametrize("change", [
-    {"outcome": "maybe"},
-    {"outcomeTimestamp": "yesterday"},
-    {"card": ""},
-    {"outcome": "accepted"},  # accepted needs acceptedSuggestions
-    {"acceptedSuggestions": [{"nope": 1}]},
-    {"overrideReason": {"reason": {"display": "no code"}}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"outcome": "maybe"},
+        {"outcomeTimestamp": "yesterday"},
+        {"card": ""},
+        {"outcome": "accepted"},  # accepted needs acceptedSuggestions
+        {"acceptedSuggestions": [{"nope": 1}]},
+        {"overrideReason": {"reason": {"display": "no code"}}},
+    ],
+)
 def test_rule75_invalid_feedback_items_are_rejected(client, change):
     assert post(client, _feedback("c-1", **change), SERVICE + "/feedback").status_code == 400
 
@@ -437,8 +447,10 @@ def test_request_body_that_is_not_an_object_is_400(client):
 def test_rule02_repeated_calls_for_the_same_patient_give_the_same_cards(client):
     first = post(client, hook_body()).get_json()["cards"]
     second = post(client, hook_body()).get_json()["cards"]
+
     def strip(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in c.items() if k not in ("uuid", "suggestions")} for c in cards]
+
     assert strip(first) == strip(second)
 
 

@@ -78,12 +78,14 @@ def test_queries_run_in_parallel(client):
                 except threading.BrokenBarrierError:
                     met.append(False)
             return 200, {"Content-Type": "application/fhir+json"}, json.dumps(body)
+
         return callback
 
     responses.add_callback(responses.GET, f"{BASE}/Patient/{PATIENT}", callback=meeting(prefetch["patient"]))
     for key, rtype in PREFETCH_TYPES.items():
-        responses.add_callback(responses.GET, re.compile(rf"{re.escape(BASE)}/{rtype}\?.*"),
-                               callback=meeting(prefetch[key]))
+        responses.add_callback(
+            responses.GET, re.compile(rf"{re.escape(BASE)}/{rtype}\?.*"), callback=meeting(prefetch[key])
+        )
     assert _call(client).status_code == 200
     assert met == [True, True, True]
 
@@ -111,7 +113,10 @@ def test_null_prefetch_is_not_fetched_again(client):
 @responses.activate
 def test_operation_outcome_prefetch_is_fetched_from_the_server(client):
     body = hook_body(fhir_server=BASE, token="t")
-    body["prefetch"]["conditions"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    body["prefetch"]["conditions"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
     responses.get(re.compile(rf"{re.escape(BASE)}/Condition\?.*"), json=prefetch_for("reference-dm")["conditions"])
     response = client.post(SERVICE, json=body)
     assert response.status_code == 200 and response.get_json()["cards"]
@@ -169,7 +174,9 @@ def test_page_cap_is_respected(make_app):
 @responses.activate
 def test_a_refused_token_is_412(client, status):
     _register_patient(responses.mock, skip=("conditions",))
-    responses.get(re.compile(rf"{re.escape(BASE)}/Condition\?.*"), status=status, json={"resourceType": "OperationOutcome"})
+    responses.get(
+        re.compile(rf"{re.escape(BASE)}/Condition\?.*"), status=status, json={"resourceType": "OperationOutcome"}
+    )
     response = _call(client)
     assert response.status_code == 412
     assert response.get_json()["error"] == "fhir-unauthorized"
@@ -250,16 +257,26 @@ def test_resources_about_another_patient_are_filtered_out(client):
 def test_referenced_medications_are_read(client):
     _register_patient(responses.mock, skip=("medicationStatements",))
     statement = {
-        "resourceType": "MedicationStatement", "id": "ms-ref", "status": "completed",
+        "resourceType": "MedicationStatement",
+        "id": "ms-ref",
+        "status": "completed",
         "medicationReference": {"reference": "Medication/med-1"},
         "subject": {"reference": f"Patient/{PATIENT}"},
         "effectivePeriod": {"start": "2025-01-01", "end": "2025-06-01"},
     }
     responses.get(re.compile(rf"{re.escape(BASE)}/MedicationStatement\?.*"), json=searchset([statement]))
-    responses.get(f"{BASE}/Medication/med-1", json={
-        "resourceType": "Medication", "id": "med-1",
-        "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "42316", "display": "tacrolimus"}]},
-    })
+    responses.get(
+        f"{BASE}/Medication/med-1",
+        json={
+            "resourceType": "Medication",
+            "id": "med-1",
+            "code": {
+                "coding": [
+                    {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "42316", "display": "tacrolimus"}
+                ]
+            },
+        },
+    )
     assert _call(client).status_code == 200
     assert any(c.request.url.endswith("/Medication/med-1") for c in responses.calls)
 
@@ -276,13 +293,17 @@ def test_the_access_token_never_reaches_the_logs(client, caplog):
 def test_medication_references_in_prefetched_statements_are_read_from_the_server(client):
     body = hook_body(fhir_server=BASE, token="t")
     statement = {
-        "resourceType": "MedicationStatement", "id": "ms-ref", "status": "completed",
+        "resourceType": "MedicationStatement",
+        "id": "ms-ref",
+        "status": "completed",
         "medicationReference": {"reference": "Medication/med-9"},
         "subject": {"reference": f"Patient/{PATIENT}"},
         "effectivePeriod": {"start": "2025-01-01", "end": "2025-06-01"},
     }
     body["prefetch"]["medicationStatements"]["entry"].append({"resource": statement})
-    responses.get(f"{BASE}/Medication/med-9", json={"resourceType": "Medication", "id": "med-9", "code": {"text": "Prograf"}})
+    responses.get(
+        f"{BASE}/Medication/med-9", json={"resourceType": "Medication", "id": "med-9", "code": {"text": "Prograf"}}
+    )
     assert client.post(SERVICE, json=body).status_code == 200
     assert [c.request.url for c in responses.calls] == [f"{BASE}/Medication/med-9"]
 
@@ -309,7 +330,9 @@ def test_more_records_than_the_cap_are_cut_short_and_said(make_app):
 def test_an_unreadable_medication_reference_makes_the_history_incomplete(client):
     body = hook_body()  # prefetch only, no fhirServer: the referenced Medication cannot be read
     statement = {
-        "resourceType": "MedicationStatement", "id": "ms-ref", "status": "completed",
+        "resourceType": "MedicationStatement",
+        "id": "ms-ref",
+        "status": "completed",
         "medicationReference": {"reference": "Medication/med-unknown"},
         "subject": {"reference": f"Patient/{PATIENT}"},
         "effectivePeriod": {"start": "2023-08-01", "end": "2024-09-01"},

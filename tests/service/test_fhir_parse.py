@@ -19,7 +19,9 @@ def _statement(**fields):
         "id": "ms1",
         "status": "completed",
         "medicationCodeableConcept": {
-            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "121191", "display": "rituximab"}],
+            "coding": [
+                {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "121191", "display": "rituximab"}
+            ],
             "text": "rituximab",
         },
         "subject": {"reference": f"Patient/{PID}"},
@@ -40,19 +42,24 @@ def test_a_statement_becomes_a_medication_record():
     assert (record.effective_start, record.effective_end) == (date(2025, 4, 20), date(2025, 10, 17))
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2024", date(2024, 1, 1)),
-    ("2024-03", date(2024, 3, 1)),
-    ("2024-03-05", date(2024, 3, 5)),
-    ("2024-03-05T10:00:00Z", date(2024, 3, 5)),
-    ("2024-03-05T10:00:00.123+02:00", date(2024, 3, 5)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024", date(2024, 1, 1)),
+        ("2024-03", date(2024, 3, 1)),
+        ("2024-03-05", date(2024, 3, 5)),
+        ("2024-03-05T10:00:00Z", date(2024, 3, 5)),
+        ("2024-03-05T10:00:00.123+02:00", date(2024, 3, 5)),
+    ],
+)
 def test_partial_and_full_fhir_dates_are_read(text, expected):
     record = _parse([_statement(effectivePeriod=None, effectiveDateTime=text)]).medications[0]
     assert record.effective_start == expected
 
 
-@pytest.mark.parametrize("bad", ["2024-13-01", "2024-02-30", "yesterday", 20240101, "2024-03-05T10:00", "2024-03T10:00:00Z"])
+@pytest.mark.parametrize(
+    "bad", ["2024-13-01", "2024-02-30", "yesterday", 20240101, "2024-03-05T10:00", "2024-03T10:00:00Z"]
+)
 def test_an_invalid_date_we_read_skips_the_resource(bad):
     parsed = _parse([_statement(effectivePeriod={"start": bad})])
     assert parsed.medications == ()
@@ -70,13 +77,16 @@ def test_strict_mode_drops_a_resource_that_fails_full_validation():
     assert parsed.medications == ()
 
 
-@pytest.mark.parametrize("bad", [
-    {"medicationCodeableConcept": "rituximab"},
-    {"medicationCodeableConcept": {"coding": {"code": "1"}}},
-    {"medicationCodeableConcept": {"coding": [{"code": 121191}]}},
-    {"status": ["active"]},
-    {"subject": "Patient/p1"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"medicationCodeableConcept": "rituximab"},
+        {"medicationCodeableConcept": {"coding": {"code": "1"}}},
+        {"medicationCodeableConcept": {"coding": [{"code": 121191}]}},
+        {"status": ["active"]},
+        {"subject": "Patient/p1"},
+    ],
+)
 def test_wrong_types_in_fields_we_read_skip_the_resource(bad):
     base = _statement()
     base.update(bad)
@@ -96,18 +106,22 @@ def test_absolute_subject_references_are_understood():
     assert len(parsed.medications) == 1
 
 
-@pytest.mark.parametrize("reference", [
-    f"https://evil.example/fhir/Patient/{PID}",  # issue 19, finding 8: a suffix match counted this one
-    f"https://ehr.example.org/other/Patient/{PID}",  # same host, outside the base
-    f"https://ehr.example.org/fhirEVIL/Patient/{PID}",  # prefix trick
-    f"https://ehr.example.org/fhir/x/{UP}/Patient/{PID}",  # dot segments are not resolved, they are refused
-    f"urn:uuid:Patient/{PID}",
-    f"Patient/{PID}/extra",
-    f"Group/{PID}",
-])
+@pytest.mark.parametrize(
+    "reference",
+    [
+        f"https://evil.example/fhir/Patient/{PID}",  # issue 19, finding 8: a suffix match counted this one
+        f"https://ehr.example.org/other/Patient/{PID}",  # same host, outside the base
+        f"https://ehr.example.org/fhirEVIL/Patient/{PID}",  # prefix trick
+        f"https://ehr.example.org/fhir/x/{UP}/Patient/{PID}",  # dot segments are not resolved, they are refused
+        f"urn:uuid:Patient/{PID}",
+        f"Patient/{PID}/extra",
+        f"Group/{PID}",
+    ],
+)
 def test_references_off_the_fhir_server_are_another_patient(reference):
-    parsed = parse_json(PID, [], [_statement(subject={"reference": reference})], {},
-                        fhir_server="https://ehr.example.org/fhir")
+    parsed = parse_json(
+        PID, [], [_statement(subject={"reference": reference})], {}, fhir_server="https://ehr.example.org/fhir"
+    )
     assert parsed.medications == ()
     assert parsed.skipped == {"MedicationStatement: about another patient": 1}
 
@@ -121,12 +135,21 @@ def test_without_a_fhir_server_only_relative_references_are_the_patient():
 def test_a_contained_medication_is_followed():
     statement = _statement(medicationCodeableConcept=None)
     del statement["medicationCodeableConcept"]
-    statement["contained"] = [{
-        "resourceType": "Medication", "id": "m",
-        "code": {"text": "Prograf 1 mg capsule"},
-        "form": {"text": "capsule"},
-        "ingredient": [{"itemCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "42316"}]}}],
-    }]
+    statement["contained"] = [
+        {
+            "resourceType": "Medication",
+            "id": "m",
+            "code": {"text": "Prograf 1 mg capsule"},
+            "form": {"text": "capsule"},
+            "ingredient": [
+                {
+                    "itemCodeableConcept": {
+                        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "42316"}]
+                    }
+                }
+            ],
+        }
+    ]
     statement["medicationReference"] = {"reference": "#m"}
     record = _parse([statement]).medications[0]
     assert record.medication.text == "Prograf 1 mg capsule"
@@ -138,7 +161,9 @@ def test_a_referenced_medication_is_looked_up_and_an_unknown_one_flagged():
     statement = _statement()
     del statement["medicationCodeableConcept"]
     statement["medicationReference"] = {"reference": "Medication/m1", "display": "tacrolimus"}
-    found = _parse([statement], {"Medication/m1": {"resourceType": "Medication", "id": "m1", "code": {"text": "Prograf"}}})
+    found = _parse(
+        [statement], {"Medication/m1": {"resourceType": "Medication", "id": "m1", "code": {"text": "Prograf"}}}
+    )
     assert found.medications[0].medication.text == "Prograf"
     missing = _parse([statement])
     assert missing.medications[0].medication_unresolved
@@ -158,7 +183,9 @@ def test_the_same_resource_twice_is_kept_once():
 
 def test_observation_values_and_reference_range_are_read():
     observation = {
-        "resourceType": "Observation", "id": "o1", "status": "final",
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "2157-6"}]},
         "subject": {"reference": f"Patient/{PID}"},
         "effectiveDateTime": "2026-10-01",
@@ -195,8 +222,9 @@ def test_a_statement_dated_by_a_single_datetime_has_no_end():
 
 
 def test_an_administration_dated_by_a_single_datetime_is_one_day():
-    administration = _statement(resourceType="MedicationAdministration", effectivePeriod=None,
-                                effectiveDateTime="2024-05-01")
+    administration = _statement(
+        resourceType="MedicationAdministration", effectivePeriod=None, effectiveDateTime="2024-05-01"
+    )
     record = _parse([administration]).medications[0]
     assert record.effective_start == record.effective_end == date(2024, 5, 1)
 

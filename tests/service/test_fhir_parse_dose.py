@@ -20,9 +20,11 @@ def _dose(value=20, unit="mg", code="mg", system=UCUM):
 
 def _dosage(dose=None, frequency=1, period=1, period_unit="d", **extra):
     repeat = {"frequency": frequency, "period": period, "periodUnit": period_unit}
-    dosage = {"text": "as written by the prescriber",
-              "timing": {"repeat": {k: v for k, v in repeat.items() if v is not None}},
-              "doseAndRate": [{"doseQuantity": dose or _dose()}]}
+    dosage = {
+        "text": "as written by the prescriber",
+        "timing": {"repeat": {k: v for k, v in repeat.items() if v is not None}},
+        "doseAndRate": [{"doseQuantity": dose or _dose()}],
+    }
     dosage.update(extra)
     return dosage
 
@@ -53,17 +55,20 @@ def _read(resource, strict=False):
     return parsed.medications[0].daily_dose_mg
 
 
-@pytest.mark.parametrize(("dosage", "expected"), [
-    (_dosage(), 20.0),  # 20 mg once a day
-    (_dosage(_dose(7.5)), 7.5),
-    (_dosage(_dose(10), frequency=2), 20.0),  # 10 mg twice a day
-    (_dosage(_dose(5), frequency=1, period=8, period_unit="h"), 15.0),  # 5 mg every 8 hours
-    (_dosage(_dose(40), frequency=1, period=2, period_unit="d"), 20.0),  # 40 mg every other day
-    (_dosage(_dose(70), frequency=1, period=1, period_unit="wk"), 10.0),  # exactly 10, not 10.000000001
-    (_dosage(_dose(code=None, system=None)), 20.0),  # unit "mg" alone
-    (_dosage(_dose(unit=None)), 20.0),  # UCUM code alone
-    (_dosage(asNeededBoolean=False), 20.0),
-])
+@pytest.mark.parametrize(
+    ("dosage", "expected"),
+    [
+        (_dosage(), 20.0),  # 20 mg once a day
+        (_dosage(_dose(7.5)), 7.5),
+        (_dosage(_dose(10), frequency=2), 20.0),  # 10 mg twice a day
+        (_dosage(_dose(5), frequency=1, period=8, period_unit="h"), 15.0),  # 5 mg every 8 hours
+        (_dosage(_dose(40), frequency=1, period=2, period_unit="d"), 20.0),  # 40 mg every other day
+        (_dosage(_dose(70), frequency=1, period=1, period_unit="wk"), 10.0),  # exactly 10, not 10.000000001
+        (_dosage(_dose(code=None, system=None)), 20.0),  # unit "mg" alone
+        (_dosage(_dose(unit=None)), 20.0),  # UCUM code alone
+        (_dosage(asNeededBoolean=False), 20.0),
+    ],
+)
 def test_an_unambiguous_dose_is_read_as_mg_per_day(dosage, expected):
     assert _read(_resource(dosages=[dosage])) == expected
 
@@ -91,11 +96,19 @@ AMBIGUOUS = {
     "zero": [_dosage(_dose(0))],
     "no timing": [{k: v for k, v in _dosage().items() if k != "timing"}],
     "timing code only": [{**_dosage(), "timing": {"code": {"text": "QD"}}}],
-    "timing events": [{**_dosage(), "timing": {"event": ["2026-10-01"], "repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}],
+    "timing events": [
+        {**_dosage(), "timing": {"event": ["2026-10-01"], "repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}
+    ],
     "no frequency": [_dosage(frequency=None)],
-    "frequency range": [{**_dosage(), "timing": {"repeat": {"frequency": 1, "frequencyMax": 2, "period": 1, "periodUnit": "d"}}}],
-    "period range": [{**_dosage(), "timing": {"repeat": {"frequency": 1, "period": 1, "periodMax": 2, "periodUnit": "d"}}}],
-    "days of the week": [{**_dosage(), "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk", "dayOfWeek": ["mon"]}}}],
+    "frequency range": [
+        {**_dosage(), "timing": {"repeat": {"frequency": 1, "frequencyMax": 2, "period": 1, "periodUnit": "d"}}}
+    ],
+    "period range": [
+        {**_dosage(), "timing": {"repeat": {"frequency": 1, "period": 1, "periodMax": 2, "periodUnit": "d"}}}
+    ],
+    "days of the week": [
+        {**_dosage(), "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk", "dayOfWeek": ["mon"]}}}
+    ],
     "per month": [_dosage(period_unit="mo")],
     "no period unit": [_dosage(period_unit=None)],
 }
@@ -106,24 +119,38 @@ def test_anything_ambiguous_gives_no_dose(dosages):
     assert _read(_resource(dosages=dosages)) is None
 
 
-@pytest.mark.parametrize("dosages", [
-    "20 mg daily", [7], [{"doseAndRate": {"doseQuantity": _dose()}}], [_dosage(_dose("20"))],
-    [_dosage(_dose(True))], [_dosage(_dose(float("inf")))], [_dosage(_dose(float("nan")))],
-    [_dosage(_dose(1e308), frequency=10 ** 9)], [_dosage(frequency=1.5)], [_dosage(frequency=True)], [_dosage(period="1")],
-])
+@pytest.mark.parametrize(
+    "dosages",
+    [
+        "20 mg daily",
+        [7],
+        [{"doseAndRate": {"doseQuantity": _dose()}}],
+        [_dosage(_dose("20"))],
+        [_dosage(_dose(True))],
+        [_dosage(_dose(float("inf")))],
+        [_dosage(_dose(float("nan")))],
+        [_dosage(_dose(1e308), frequency=10**9)],
+        [_dosage(frequency=1.5)],
+        [_dosage(frequency=True)],
+        [_dosage(period="1")],
+    ],
+)
 def test_a_malformed_dosage_gives_no_dose_and_keeps_the_record(dosages):
     assert _read(_resource(dosages=dosages)) is None
 
 
 def test_an_administration_dose_is_one_dose_not_a_daily_dose():
-    administration = _resource("MedicationAdministration", status="completed",
-                               dosage={"dose": _dose(1000), "route": {"text": "intravenous"}})
+    administration = _resource(
+        "MedicationAdministration", status="completed", dosage={"dose": _dose(1000), "route": {"text": "intravenous"}}
+    )
     assert _read(administration) is None
 
 
 def test_fields_mode_and_strict_mode_read_the_same_dose():
-    for resource in (_resource(dosages=[_dosage(_dose(12.5), frequency=2)]),
-                     _resource("MedicationRequest", dosages=[_dosage(_dose(5), period=8, period_unit="h")])):
+    for resource in (
+        _resource(dosages=[_dosage(_dose(12.5), frequency=2)]),
+        _resource("MedicationRequest", dosages=[_dosage(_dose(5), period=8, period_unit="h")]),
+    ):
         fast = parse_json(PID, [], [copy.deepcopy(resource)], {})
         strict = parse_json(PID, [], [copy.deepcopy(resource)], {}, strict=True)
         assert fast == strict and fast.medications[0].daily_dose_mg in (25.0, 15.0)
@@ -150,8 +177,12 @@ NO_TEXT = {
     "two dosages (a taper)": [{"text": "60 mg daily"}, {"text": "50 mg daily"}],
     "as needed": [{"text": "20 mg daily", "asNeededBoolean": True}],
     "as needed for a reason": [{"text": "20 mg daily", "asNeededCodeableConcept": {"text": "flare"}}],
-    "a structured range": [{"text": "20 mg daily", "doseAndRate": [{"doseRange": {"low": _dose(10), "high": _dose(20)}}]}],
-    "two doseAndRate entries": [{"text": "20 mg daily", "doseAndRate": [{"doseQuantity": _dose()}, {"doseQuantity": _dose(5)}]}],
+    "a structured range": [
+        {"text": "20 mg daily", "doseAndRate": [{"doseRange": {"low": _dose(10), "high": _dose(20)}}]}
+    ],
+    "two doseAndRate entries": [
+        {"text": "20 mg daily", "doseAndRate": [{"doseQuantity": _dose()}, {"doseQuantity": _dose(5)}]}
+    ],
     "text not a string": [{"text": 60}],
     "blank text": [{"text": "   "}],
     "text longer than a sig": [{"text": "20 mg daily " + "x" * 300}],
@@ -165,8 +196,9 @@ def test_no_text_when_the_structure_says_the_dose_is_not_one_amount(dosages):
 
 
 def test_an_administrations_text_is_not_carried():
-    administration = _resource("MedicationAdministration", status="completed",
-                               dosage={"text": "1000 mg daily", "dose": _dose(1000)})
+    administration = _resource(
+        "MedicationAdministration", status="completed", dosage={"text": "1000 mg daily", "dose": _dose(1000)}
+    )
     assert _text(administration) is None
 
 
@@ -192,14 +224,24 @@ def test_a_free_text_prednisone_dose_reaches_the_pjp_prompt(client):
 
     def pjp_lines(text: str) -> list[str]:
         resources = resources_of("reference-dm")
-        (statement,) = [r for r in resources if r["resourceType"] == "MedicationStatement"
-                        and r["medicationCodeableConcept"]["coding"][0]["code"] == "8640"]
+        (statement,) = [
+            r
+            for r in resources
+            if r["resourceType"] == "MedicationStatement"
+            and r["medicationCodeableConcept"]["coding"][0]["code"] == "8640"
+        ]
         statement["dosage"] = [{"text": text}]
-        response = client.post("/cds-services/myositis-next-line",
-                               json=hook_body("reference-dm", prefetch=prefetch_from_resources(resources)))
+        response = client.post(
+            "/cds-services/myositis-next-line",
+            json=hook_body("reference-dm", prefetch=prefetch_from_resources(resources)),
+        )
         assert response.status_code == 200
-        return [line for card in response.get_json()["cards"]
-                for line in card.get("detail", "").splitlines() if "**PJP prophylaxis" in line or ("While taking" in line and "PJP" in line)]
+        return [
+            line
+            for card in response.get_json()["cards"]
+            for line in card.get("detail", "").splitlines()
+            if "**PJP prophylaxis" in line or ("While taking" in line and "PJP" in line)
+        ]
 
     (line,) = pjp_lines("60 mg orally once daily")
     assert "prednisone 60 mg/day recorded, above 10 mg/day" in line

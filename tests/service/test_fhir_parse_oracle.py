@@ -40,13 +40,18 @@ def _split(resources: list[dict[str, Any]]) -> tuple[list[Any], list[Any], dict[
     Gather drops what is not a resource (no string resourceType) before either parser sees it."""
     resources = [r for r in resources if isinstance(r, dict) and isinstance(r.get("resourceType"), str)]
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
-    meds = {f"Medication/{r['id']}": r for r in resources
-            if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
+    meds = {
+        f"Medication/{r['id']}": r
+        for r in resources
+        if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)
+    }
     others = [r for r in resources if r.get("resourceType") not in ("Patient", "Medication")]
     return patients, others, meds
 
 
-def _assert_same(pid: str, patients: list[Any], others: list[Any], meds: dict[str, Any], *, events: bool = True) -> None:
+def _assert_same(
+    pid: str, patients: list[Any], others: list[Any], meds: dict[str, Any], *, events: bool = True
+) -> None:
     old = legacy.parse_patient_data(pid, copy.deepcopy(patients), copy.deepcopy(others), copy.deepcopy(meds))
     new = parse_json(pid, patients, others, meds)
     assert new.patient == old.patient
@@ -71,22 +76,115 @@ def test_every_example_patient_reads_the_same(name: str) -> None:
 
 PID = "p1"
 # Every field name either parser reads, so mutations land where they matter.
-_FIELDS = sorted({
-    "id", "subject", "patient", "reference", "display", "code", "coding", "system", "text", "clinicalStatus",
-    "verificationStatus", "onsetDateTime", "onsetPeriod", "start", "end", "abatementDateTime", "recordedDate",
-    "status", "intent", "medicationCodeableConcept", "medicationReference", "medication", "concept", "contained",
-    "effectiveDateTime", "effectivePeriod", "effectiveInstant", "authoredOn", "dateAsserted", "dispenseRequest",
-    "validityPeriod", "dosage", "dosageInstruction", "route", "doseAndRate", "doseQuantity", "value", "unit",
-    "timing", "repeat", "frequency", "period", "periodUnit", "asNeededBoolean", "statusReason", "valueQuantity",
-    "valueString", "valueCodeableConcept", "interpretation", "referenceRange", "high", "issued", "ingredient",
-    "itemCodeableConcept", "item", "form", "birthDate", "gender", "resourceType", "event", "dayOfWeek", "comparator",
-})
-_LEAVES = st.sampled_from([
-    None, "", " ", "x", "a b", "a  b", " a", "a\n", "\u00a0", "\x1f", 0, 1, -1, 2.5, 1e300, True, False,
-    "2024", "2024-03", "2024-02-30", "2024-13", "2024-03-05T10:00:00Z", "2024-03-05T10:00", "2024-03-05T25:00:00Z",
-    "Patient/p1", "Patient/p2", "https://x/fhir/Patient/p1/_history/2", "p1", "Medication/m1", "#m1", "mg", "d",
-    "wk", "Medication", "Condition", "Observation", "MedicationStatement", "Patient", "Encounter",
-])
+_FIELDS = sorted(
+    {
+        "id",
+        "subject",
+        "patient",
+        "reference",
+        "display",
+        "code",
+        "coding",
+        "system",
+        "text",
+        "clinicalStatus",
+        "verificationStatus",
+        "onsetDateTime",
+        "onsetPeriod",
+        "start",
+        "end",
+        "abatementDateTime",
+        "recordedDate",
+        "status",
+        "intent",
+        "medicationCodeableConcept",
+        "medicationReference",
+        "medication",
+        "concept",
+        "contained",
+        "effectiveDateTime",
+        "effectivePeriod",
+        "effectiveInstant",
+        "authoredOn",
+        "dateAsserted",
+        "dispenseRequest",
+        "validityPeriod",
+        "dosage",
+        "dosageInstruction",
+        "route",
+        "doseAndRate",
+        "doseQuantity",
+        "value",
+        "unit",
+        "timing",
+        "repeat",
+        "frequency",
+        "period",
+        "periodUnit",
+        "asNeededBoolean",
+        "statusReason",
+        "valueQuantity",
+        "valueString",
+        "valueCodeableConcept",
+        "interpretation",
+        "referenceRange",
+        "high",
+        "issued",
+        "ingredient",
+        "itemCodeableConcept",
+        "item",
+        "form",
+        "birthDate",
+        "gender",
+        "resourceType",
+        "event",
+        "dayOfWeek",
+        "comparator",
+    }
+)
+_LEAVES = st.sampled_from(
+    [
+        None,
+        "",
+        " ",
+        "x",
+        "a b",
+        "a  b",
+        " a",
+        "a\n",
+        "\u00a0",
+        "\x1f",
+        0,
+        1,
+        -1,
+        2.5,
+        1e300,
+        True,
+        False,
+        "2024",
+        "2024-03",
+        "2024-02-30",
+        "2024-13",
+        "2024-03-05T10:00:00Z",
+        "2024-03-05T10:00",
+        "2024-03-05T25:00:00Z",
+        "Patient/p1",
+        "Patient/p2",
+        "https://x/fhir/Patient/p1/_history/2",
+        "p1",
+        "Medication/m1",
+        "#m1",
+        "mg",
+        "d",
+        "wk",
+        "Medication",
+        "Condition",
+        "Observation",
+        "MedicationStatement",
+        "Patient",
+        "Encounter",
+    ]
+)
 _JSON = st.recursive(
     _LEAVES,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_FIELDS), inner, max_size=3),
@@ -159,25 +257,56 @@ def test_mutated_example_resources_read_the_same(data: st.DataObject) -> None:
 
 
 @_HOSTILE
-@given(resource=st.fixed_dictionaries(
-    {"resourceType": st.sampled_from(["Condition", "MedicationStatement", "MedicationRequest",
-                                      "MedicationAdministration", "Observation", "Patient"]),
-     "subject": st.just({"reference": f"Patient/{PID}"}), "id": st.just(PID)},
-    optional={name: _JSON for name in _FIELDS if name not in ("resourceType", "subject", "id")}))
+@given(
+    resource=st.fixed_dictionaries(
+        {
+            "resourceType": st.sampled_from(
+                [
+                    "Condition",
+                    "MedicationStatement",
+                    "MedicationRequest",
+                    "MedicationAdministration",
+                    "Observation",
+                    "Patient",
+                ]
+            ),
+            "subject": st.just({"reference": f"Patient/{PID}"}),
+            "id": st.just(PID),
+        },
+        optional={name: _JSON for name in _FIELDS if name not in ("resourceType", "subject", "id")},
+    )
+)
 def test_generated_resources_read_the_same(resource: dict[str, Any]) -> None:
     patients, others, meds = _split([resource])
     _assert_same(PID, patients, others, meds)
 
 
 @_HOSTILE
-@given(statement=st.fixed_dictionaries(
-    {"resourceType": st.just("MedicationStatement"), "subject": st.just({"reference": f"Patient/{PID}"}),
-     "medicationReference": st.fixed_dictionaries({"reference": st.sampled_from(["Medication/m1", "#m1"])},
-                                                  optional={"display": _JSON})},
-    optional={"contained": st.lists(st.fixed_dictionaries({"resourceType": st.just("Medication"), "id": st.just("m1")},
-                                                          optional={n: _JSON for n in ("code", "ingredient", "form")}),
-                                    max_size=2)}),
-    medication=st.fixed_dictionaries({"resourceType": st.just("Medication"), "id": st.just("m1")},
-                                     optional={n: _JSON for n in ("code", "ingredient", "form")}))
-def test_referenced_and_contained_medications_read_the_same(statement: dict[str, Any], medication: dict[str, Any]) -> None:
+@given(
+    statement=st.fixed_dictionaries(
+        {
+            "resourceType": st.just("MedicationStatement"),
+            "subject": st.just({"reference": f"Patient/{PID}"}),
+            "medicationReference": st.fixed_dictionaries(
+                {"reference": st.sampled_from(["Medication/m1", "#m1"])}, optional={"display": _JSON}
+            ),
+        },
+        optional={
+            "contained": st.lists(
+                st.fixed_dictionaries(
+                    {"resourceType": st.just("Medication"), "id": st.just("m1")},
+                    optional={n: _JSON for n in ("code", "ingredient", "form")},
+                ),
+                max_size=2,
+            )
+        },
+    ),
+    medication=st.fixed_dictionaries(
+        {"resourceType": st.just("Medication"), "id": st.just("m1")},
+        optional={n: _JSON for n in ("code", "ingredient", "form")},
+    ),
+)
+def test_referenced_and_contained_medications_read_the_same(
+    statement: dict[str, Any], medication: dict[str, Any]
+) -> None:
     _assert_same(PID, [], [statement], {"Medication/m1": medication})

@@ -12,24 +12,40 @@ PREDNISONE = "8640"
 
 
 def _structured(value: float, frequency: int = 1, period: float = 1, unit: str = "d") -> list[dict[str, Any]]:
-    return [{"text": "as written by the prescriber",
-             "timing": {"repeat": {"frequency": frequency, "period": period, "periodUnit": unit}},
-             "doseAndRate": [{"doseQuantity": {"value": value, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}]}]
+    return [
+        {
+            "text": "as written by the prescriber",
+            "timing": {"repeat": {"frequency": frequency, "period": period, "periodUnit": unit}},
+            "doseAndRate": [
+                {"doseQuantity": {"value": value, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}
+            ],
+        }
+    ]
 
 
 def _reference_patient(dosage: list[dict[str, Any]], *, cyclophosphamide_tried: bool = False) -> list[dict[str, Any]]:
     """The reference patient (prednisone ongoing, dosage as free text only) with a structured prednisone dosage."""
     resources = resources_of("reference-dm")
-    (statement,) = [r for r in resources if r["resourceType"] == "MedicationStatement"
-                    and r["medicationCodeableConcept"]["coding"][0]["code"] == PREDNISONE]
+    (statement,) = [
+        r
+        for r in resources
+        if r["resourceType"] == "MedicationStatement"
+        and r["medicationCodeableConcept"]["coding"][0]["code"] == PREDNISONE
+    ]
     statement["dosage"] = dosage
     if cyclophosphamide_tried:
-        resources.append({
-            "resourceType": "MedicationStatement", "id": "test-cyc", "status": "completed",
-            "subject": {"reference": f"Patient/{patient_id_of('reference-dm')}"},
-            "medicationCodeableConcept": {"coding": [{"system": RX, "code": "3002", "display": "cyclophosphamide"}]},
-            "effectivePeriod": {"start": "2020-01-10", "end": "2020-07-01"},
-        })
+        resources.append(
+            {
+                "resourceType": "MedicationStatement",
+                "id": "test-cyc",
+                "status": "completed",
+                "subject": {"reference": f"Patient/{patient_id_of('reference-dm')}"},
+                "medicationCodeableConcept": {
+                    "coding": [{"system": RX, "code": "3002", "display": "cyclophosphamide"}]
+                },
+                "effectivePeriod": {"start": "2020-01-10", "end": "2020-07-01"},
+            }
+        )
     return resources
 
 
@@ -38,8 +54,12 @@ def _pjp_lines(client, resources) -> list[tuple[str, str]]:
     assert response.status_code == 200
     body = response.get_json()
     assert_valid_cds_response(body)
-    return [(card["summary"], line) for card in body["cards"]
-            for line in card.get("detail", "").splitlines() if "**PJP prophylaxis" in line or ("While taking" in line and "PJP" in line)]
+    return [
+        (card["summary"], line)
+        for card in body["cards"]
+        for line in card.get("detail", "").splitlines()
+        if "**PJP prophylaxis" in line or ("While taking" in line and "PJP" in line)
+    ]
 
 
 def test_a_structured_prednisone_dose_above_10_mg_is_named_on_the_safety_card(client):

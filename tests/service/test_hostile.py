@@ -27,8 +27,13 @@ UP = "." * 2  # a dot-dot segment, spelled so no line points outside the checkou
 
 
 def _statement(i: int, ref: str) -> dict[str, Any]:
-    return {"resourceType": "MedicationStatement", "id": f"s{i}", "status": "completed",
-            "medicationReference": {"reference": ref}, "subject": {"reference": f"Patient/{PATIENT}"}}
+    return {
+        "resourceType": "MedicationStatement",
+        "id": f"s{i}",
+        "status": "completed",
+        "medicationReference": {"reference": ref},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+    }
 
 
 def _register_all(rsps: responses.RequestsMock, base: str = BASE, skip: tuple[str, ...] = ()) -> None:
@@ -59,8 +64,9 @@ def test_missing_medication_references_are_collected_in_linear_work(monkeypatch:
     real = gather_mod.local_reference
     monkeypatch.setattr(gather_mod, "local_reference", lambda *a: _CountingStr(real(*a)))
     n = 4000
-    resources = [decode_resource(json.dumps(_statement(i, f"Medication/m{i % (n // 2)}")).encode())
-                 for i in range(n)]  # every id twice, decoded as gather holds them
+    resources = [
+        decode_resource(json.dumps(_statement(i, f"Medication/m{i % (n // 2)}")).encode()) for i in range(n)
+    ]  # every id twice, decoded as gather holds them
     wanted: dict[str, None] = {}
     _CountingStr.comparisons = 0
     gather_mod._add_missing_medication_refs([resources], {}, FhirBase.parse(BASE), wanted)
@@ -82,8 +88,11 @@ def test_a_40000_reference_prefetch_is_cut_at_the_cap_before_it_is_scanned(make_
     responses.get(re.compile(rf"{re.escape(BASE)}/Medication/.*"), status=404)
     client = make_app(MAX_RESOURCES=20000).test_client()
     body = hook_body(fhir_server=BASE, token="t")
-    body["prefetch"]["medicationStatements"] = {"resourceType": "Bundle", "type": "searchset", "entry": [
-        {"resource": _statement(i, f"Medication/m{i}")} for i in range(40000)]}
+    body["prefetch"]["medicationStatements"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": _statement(i, f"Medication/m{i}")} for i in range(40000)],
+    }
     data = json.dumps(body, separators=(",", ":")).encode()
     assert len(data) < 8 * 1024 * 1024  # under MAX_CONTENT_LENGTH: the hook has to take it
     response = client.post(SERVICE, data=data, content_type="application/json")
@@ -94,8 +103,9 @@ def test_a_40000_reference_prefetch_is_cut_at_the_cap_before_it_is_scanned(make_
 
 
 @pytest.mark.parametrize("limit, taken, cut", [(None, 3, False), (2, 2, True), (3, 3, False), (0, 0, True)])
-def test_a_bundle_page_decodes_no_entry_past_the_cap(monkeypatch: pytest.MonkeyPatch, limit: int | None,
-                                                     taken: int, cut: bool) -> None:
+def test_a_bundle_page_decodes_no_entry_past_the_cap(
+    monkeypatch: pytest.MonkeyPatch, limit: int | None, taken: int, cut: bool
+) -> None:
     """The record cap with struct decoding: entries past it are never decoded, and the page says so."""
     from service import fhir_model
 
@@ -107,7 +117,9 @@ def test_a_bundle_page_decodes_no_entry_past_the_cap(monkeypatch: pytest.MonkeyP
         return real(raw)
 
     monkeypatch.setattr(fhir_model, "decode_resource", counted)
-    bundle = fhir_model.decode_envelope(json.dumps(searchset([_statement(i, f"Medication/m{i}") for i in range(3)])).encode())
+    bundle = fhir_model.decode_envelope(
+        json.dumps(searchset([_statement(i, f"Medication/m{i}") for i in range(3)])).encode()
+    )
     assert bundle is not None
     page, was_cut = fhir_model.bundle_page(bundle, limit)
     assert (len(page), was_cut) == (taken, cut)
@@ -122,8 +134,18 @@ def test_a_search_stops_downloading_once_the_record_cap_is_reached(make_app) -> 
 
     def page(request: Any) -> tuple[int, dict[str, str], str]:
         n = int(request.params.get("page", "1"))
-        bundle = searchset([{"resourceType": "Observation", "id": f"o{n}-{i}", "status": "final",
-                             "code": {"text": "x"}, "subject": {"reference": f"Patient/{PATIENT}"}} for i in range(100)])
+        bundle = searchset(
+            [
+                {
+                    "resourceType": "Observation",
+                    "id": f"o{n}-{i}",
+                    "status": "final",
+                    "code": {"text": "x"},
+                    "subject": {"reference": f"Patient/{PATIENT}"},
+                }
+                for i in range(100)
+            ]
+        )
         bundle["link"] = [{"relation": "next", "url": f"{BASE}/Observation?patient={PATIENT}&page={n + 1}"}]
         return 200, {"Content-Type": "application/fhir+json"}, json.dumps(bundle)
 
@@ -137,42 +159,57 @@ def test_a_search_stops_downloading_once_the_record_cap_is_reached(make_app) -> 
 # --------------------------------------------------------------------------- 3. the token stays under the base
 
 
-@pytest.mark.parametrize("url, inside", [
-    ("https://ehr.example.org/fhir/ok/Patient/1", True),
-    ("https://EHR.example.org:443/fhir/ok/Observation?x=1", True),
-    (f"https://ehr.example.org/fhir/ok/{UP}/{UP}/jwks/evil.json", False),
-    ("https://ehr.example.org/fhir/ok/%2e%2e/%2E%2E/jwks", False),
-    ("https://ehr.example.org/fhir/ok/a%2F..%2F..%2Fjwks", False),
-    ("https://ehr.example.org/fhir/okEVIL/Patient/1", False),
-    ("https://ehr.example.org/fhir/Patient/1", False),
-    ("http://ehr.example.org/fhir/ok/Patient/1", False),
-    ("https://ehr.example.org:8443/fhir/ok/Patient/1", False),
-    ("https://user@ehr.example.org/fhir/ok/Patient/1", False),
-    ("https://ehr.example.org/fhir/ok\\..\\..\\jwks", False),
-])
+@pytest.mark.parametrize(
+    "url, inside",
+    [
+        ("https://ehr.example.org/fhir/ok/Patient/1", True),
+        ("https://EHR.example.org:443/fhir/ok/Observation?x=1", True),
+        (f"https://ehr.example.org/fhir/ok/{UP}/{UP}/jwks/evil.json", False),
+        ("https://ehr.example.org/fhir/ok/%2e%2e/%2E%2E/jwks", False),
+        ("https://ehr.example.org/fhir/ok/a%2F..%2F..%2Fjwks", False),
+        ("https://ehr.example.org/fhir/okEVIL/Patient/1", False),
+        ("https://ehr.example.org/fhir/Patient/1", False),
+        ("http://ehr.example.org/fhir/ok/Patient/1", False),
+        ("https://ehr.example.org:8443/fhir/ok/Patient/1", False),
+        ("https://user@ehr.example.org/fhir/ok/Patient/1", False),
+        ("https://ehr.example.org/fhir/ok\\..\\..\\jwks", False),
+    ],
+)
 def test_urls_are_judged_by_path_segments(url: str, inside: bool) -> None:
     base = FhirBase.parse(BASE)
     assert base is not None and base.contains(url) is inside
 
 
-@pytest.mark.parametrize("relative", ["Patient/..", "Patient/.", f"{UP}/jwks", "Patient/%2e%2e", "https://evil.example/x", "//evil.example/x", ""])
+@pytest.mark.parametrize(
+    "relative",
+    ["Patient/..", "Patient/.", f"{UP}/jwks", "Patient/%2e%2e", "https://evil.example/x", "//evil.example/x", ""],
+)
 def test_queries_with_dot_segments_or_another_host_are_not_built(relative: str) -> None:
     assert FhirBase.parse(BASE).join(relative) is None  # type: ignore[union-attr]
 
 
 def test_fhir_ids_exclude_dot_segments() -> None:
-    assert valid_id("abc-1.2") and not valid_id(".") and not valid_id("..") and not valid_id("a/b") and not valid_id("x" * 65)
+    assert (
+        valid_id("abc-1.2")
+        and not valid_id(".")
+        and not valid_id("..")
+        and not valid_id("a/b")
+        and not valid_id("x" * 65)
+    )
     assert local_reference("Medication/..", "Medication", None) is None
     assert local_reference("Medication/m1/_history/3", "Medication", None) == "m1"
     assert local_reference(f"{BASE}/Medication/m1", "Medication", FhirBase.parse(BASE)) == "m1"
     assert local_reference("https://evil.example/fhir/ok/Medication/m1", "Medication", FhirBase.parse(BASE)) is None
 
 
-@pytest.mark.parametrize("next_url", [
-    f"{BASE}/{UP}/{UP}/jwks/evil.json",
-    f"/fhir/ok/{UP}/{UP}/jwks/evil.json",
-    "https://ehr.example.org/fhir/okEVIL/steal?page=2",
-])
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        f"{BASE}/{UP}/{UP}/jwks/evil.json",
+        f"/fhir/ok/{UP}/{UP}/jwks/evil.json",
+        "https://ehr.example.org/fhir/okEVIL/steal?page=2",
+    ],
+)
 @responses.activate
 def test_next_links_off_the_base_never_receive_the_token(client, next_url: str) -> None:
     _register_all(responses.mock, skip=("medicationStatements",))
@@ -218,8 +255,11 @@ class _BigPages(BaseHTTPRequestHandler):
         prefetch = prefetch_for("reference-dm")
         if not path.startswith("/fhir/Observation"):
             rtype = path.split("/")[2].split("?")[0]
-            body = prefetch["patient"] if rtype == "Patient" else next(
-                prefetch[k] for k, t in PREFETCH_TYPES.items() if t == rtype)
+            body = (
+                prefetch["patient"]
+                if rtype == "Patient"
+                else next(prefetch[k] for k, t in PREFETCH_TYPES.items() if t == rtype)
+            )
             self._send(json.dumps(body).encode())
             return
         n = int(path.rsplit("page=", 1)[1]) if "page=" in path else 1
@@ -227,10 +267,23 @@ class _BigPages(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/fhir+json")
         self.end_headers()
         nxt = f"http://127.0.0.1:{server.server_address[1]}/fhir/Observation?patient={PATIENT}&page={n + 1}"
-        head = json.dumps({"resourceType": "Bundle", "type": "searchset",
-                           "link": [{"relation": "next", "url": nxt}]})[:-1].encode() + b', "entry": ['
-        entry = json.dumps({"resource": {"resourceType": "Observation", "id": "x", "status": "final", "code": {"text": "x"},
-                                         "subject": {"reference": f"Patient/{PATIENT}"}}}).encode()
+        head = (
+            json.dumps({"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": nxt}]})[
+                :-1
+            ].encode()
+            + b', "entry": ['
+        )
+        entry = json.dumps(
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": "x",
+                    "status": "final",
+                    "code": {"text": "x"},
+                    "subject": {"reference": f"Patient/{PATIENT}"},
+                }
+            }
+        ).encode()
         sent = 0
         try:
             self.wfile.write(head)
@@ -288,8 +341,13 @@ def test_three_30_mib_pages_stay_within_the_page_cap(make_app) -> None:
 
 def test_the_call_byte_budget_stops_paging_and_keeps_what_was_read(make_app) -> None:
     """Finding 4: pages under the page cap, but together over the call's budget."""
-    client = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_MAX_PAGE_BYTES=2 * 1024 * 1024,
-                      FHIR_MAX_CALL_BYTES=5 * 1024 * 1024, FHIR_MAX_PAGES=50, MAX_RESOURCES=10**6).test_client()
+    client = make_app(
+        ALLOW_INSECURE_LOCAL_FHIR=True,
+        FHIR_MAX_PAGE_BYTES=2 * 1024 * 1024,
+        FHIR_MAX_CALL_BYTES=5 * 1024 * 1024,
+        FHIR_MAX_PAGES=50,
+        MAX_RESOURCES=10**6,
+    ).test_client()
     with _big_pages(1024 * 1024) as server:
         base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
         response = client.post(SERVICE, json=hook_body(prefetch=False, fhir_server=base, token="t"))
@@ -311,8 +369,9 @@ def test_a_stalled_fhir_server_holds_only_its_own_calls_threads(make_app) -> Non
     from tests.reliability.fault_server import fault_server, send_json
 
     per_call = 2
-    app = make_app(ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_MAX_WORKERS=per_call, FHIR_DEADLINE_S=30.0,
-                   FHIR_READ_TIMEOUT_S=30.0)
+    app = make_app(
+        ALLOW_INSECURE_LOCAL_FHIR=True, FHIR_MAX_WORKERS=per_call, FHIR_DEADLINE_S=30.0, FHIR_READ_TIMEOUT_S=30.0
+    )
     release = threading.Event()
     held = threading.Semaphore(0)
     in_flight = {"n": 0}
@@ -330,14 +389,22 @@ def test_a_stalled_fhir_server_holds_only_its_own_calls_threads(make_app) -> Non
     with fault_server() as slow, fault_server() as healthy:
         for rtype in ("Patient", *PREFETCH_TYPES.values()):
             slow.faults[rtype] = stall
-        threads = [threading.Thread(target=lambda: app.test_client().post(
-            SERVICE, json=hook_body(prefetch=False, fhir_server=slow.base_url, token="t"))) for _ in range(4)]
+        threads = [
+            threading.Thread(
+                target=lambda: app.test_client().post(
+                    SERVICE, json=hook_body(prefetch=False, fhir_server=slow.base_url, token="t")
+                )
+            )
+            for _ in range(4)
+        ]
         for t in threads:
             t.start()
         try:
             for _ in range(4 * per_call):  # every slow call's own threads are stuck at the slow server
                 assert held.acquire(timeout=30), "the slow calls did not all reach the slow server"
-            response = app.test_client().post(SERVICE, json=hook_body(prefetch=False, fhir_server=healthy.base_url, token="t"))
+            response = app.test_client().post(
+                SERVICE, json=hook_body(prefetch=False, fhir_server=healthy.base_url, token="t")
+            )
             with lock:
                 still_held = in_flight["n"]
         finally:
@@ -358,13 +425,21 @@ def test_a_chunked_body_over_the_limit_is_413_not_cut(make_app) -> None:
     client = make_app().test_client()
     body = json.dumps(hook_body()).encode()
     oversized = body[:-1] + b"," + b'"pad": "' + b"x" * (8 * 1024 * 1024 + 700_000) + b'"}'
-    response = client.open(SERVICE, method="POST", input_stream=io.BytesIO(oversized),
-                           headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                           environ_overrides={"wsgi.input_terminated": True})
+    response = client.open(
+        SERVICE,
+        method="POST",
+        input_stream=io.BytesIO(oversized),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert response.status_code == 413 and response.get_json()["error"] == "payload-too-large"
-    ok = client.open(SERVICE, method="POST", input_stream=io.BytesIO(body),
-                     headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                     environ_overrides={"wsgi.input_terminated": True})
+    ok = client.open(
+        SERVICE,
+        method="POST",
+        input_stream=io.BytesIO(body),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert ok.status_code == 200 and ok.get_json()["cards"]
 
 

@@ -28,8 +28,12 @@ def _depth(value: Any) -> int:
 
 
 @settings(max_examples=500, deadline=None)
-@given(doc=_json, limit=st.integers(min_value=0, max_value=12), ascii_only=st.booleans(), indent=st.sampled_from([None, 1]))
-def test_depth_matches_a_walk_of_the_parsed_document(doc: Any, limit: int, ascii_only: bool, indent: int | None) -> None:
+@given(
+    doc=_json, limit=st.integers(min_value=0, max_value=12), ascii_only=st.booleans(), indent=st.sampled_from([None, 1])
+)
+def test_depth_matches_a_walk_of_the_parsed_document(
+    doc: Any, limit: int, ascii_only: bool, indent: int | None
+) -> None:
     raw = json.dumps(doc, ensure_ascii=ascii_only, indent=indent).encode()
     assert json_depth_exceeds(raw, limit) == (_depth(doc) > limit)
 

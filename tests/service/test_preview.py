@@ -46,13 +46,13 @@ def _page(response: Any) -> str:
     return response.get_data(as_text=True)
 
 
-
-
 def _assert_no_injected_markup(page: str) -> None:
     assert HOSTILE_TEXT not in page
     assert not re.search(r"href\s*=\s*[\"']?\s*javascript", page, re.I)
     # Every script element on the page is the static file: no inline script at all.
-    assert re.findall(r"<script\b[^>]*>", page) == [re.search(r"<script src=\"[^\"]+preview\.js\"[^>]*>", page).group(0)]
+    assert re.findall(r"<script\b[^>]*>", page) == [
+        re.search(r"<script src=\"[^\"]+preview\.js\"[^>]*>", page).group(0)
+    ]
 
 
 # --------------------------------------------------------------------------- page and headers
@@ -88,7 +88,11 @@ def test_no_inline_script_or_style(client: FlaskClient) -> None:
 
 
 def test_static_files_are_served(client: FlaskClient) -> None:
-    for name, mimetype in (("preview.js", "text/javascript"), ("preview.css", "text/css"), ("favicon.svg", "image/svg+xml")):
+    for name, mimetype in (
+        ("preview.js", "text/javascript"),
+        ("preview.css", "text/css"),
+        ("favicon.svg", "image/svg+xml"),
+    ):
         response = client.get(f"/preview/static/{name}")
         assert response.status_code == 200 and response.mimetype == mimetype
         response.close()
@@ -126,7 +130,9 @@ def test_each_example_patient_renders_the_cards_an_ehr_gets(app: Flask, client: 
         assert html.escape(card["summary"], quote=False) in page
         indicator = card["indicator"]
         assert f'class="card card-{indicator}" id="card-{n}"' in page
-        assert {"info": "Info", "warning": "Warning", "critical": "Critical"}[indicator] in page  # text, not colour alone
+        assert {"info": "Info", "warning": "Warning", "critical": "Critical"}[
+            indicator
+        ] in page  # text, not colour alone
     if not expected["cards"]:
         assert 'id="no-cards"' in page
     assert "HTTP status</dt><dd>200</dd>" in page
@@ -139,13 +145,16 @@ def test_reference_patient_suggestions_links_overrides_and_source(client: FlaskC
     # Suggestion buttons control their draft order, which says what would be created.
     assert 'id="card-1-suggestion-1-button" aria-pressed="false"' in page
     assert 'aria-controls="card-1-suggestion-1-draft"' in page
-    draft = page[page.index('id="card-1-suggestion-1-draft"'):]
+    draft = page[page.index('id="card-1-suggestion-1-draft"') :]
     assert "MedicationRequest (draft proposal): tacrolimus [RxNorm 42316]" in draft[:2000]
     assert 'data-selection="at-most-one"' in page
     # The full assessment below the cards: the trial table, every option and every reference, linked.
-    full = page[page.index('id="full"'):page.index('id="facts"')]
+    full = page[page.index('id="full"') : page.index('id="facts"')]
     assert "<table>" in full and "What the record shows" in full and "failed after an adequate trial" in full
-    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/11128676/" rel="noopener noreferrer nofollow" target="_blank">' in full
+    assert (
+        '<a href="https://pubmed.ncbi.nlm.nih.gov/11128676/" rel="noopener noreferrer nofollow" target="_blank">'
+        in full
+    )
     assert "IV cyclophosphamide" in full and "Considered, not favoured" in full
     # Links, with the preview link the engine adds when the preview is on.
     assert ">Full option list, timeline and references (myositis-cds)</a>" in page
@@ -156,9 +165,9 @@ def test_reference_patient_suggestions_links_overrides_and_source(client: FlaskC
 
 def test_facts_panel_timeline_and_recognition(client: FlaskClient) -> None:
     page = _page(client.get(f"/preview?patient={REFERENCE}"))
-    facts = page[page.index('id="facts"'):]
+    facts = page[page.index('id="facts"') :]
     assert "Dermatomyositis" in facts and "SNOMED CT 396230008" in facts
-    svg = facts[facts.index("<svg"):facts.index("</svg>")]
+    svg = facts[facts.index("<svg") : facts.index("</svg>")]
     assert 'role="img"' in svg and "<title" in svg and "<desc" in svg
     assert svg.count('class="tl-bar') == 6
     assert "Systemic glucocorticoids" in svg and "ongoing" in svg
@@ -167,7 +176,7 @@ def test_facts_panel_timeline_and_recognition(client: FlaskClient) -> None:
 
 def test_facts_panel_shows_text_only_recognition(client: FlaskClient) -> None:
     page = _page(client.get("/preview?patient=example-dm-coding"))
-    facts = page[page.index('id="facts"'):]
+    facts = page[page.index('id="facts"') :]
     assert 'class="how how-text">text only<' in facts
     assert 'class="how how-code">code (RxNorm)<' in facts
 
@@ -182,7 +191,9 @@ def test_inner_hook_call_has_its_own_request_id(client: FlaskClient) -> None:
 def test_timing_shows_round_trip_and_service_stages(client: FlaskClient) -> None:
     page = _page(client.get(f"/preview?patient={REFERENCE}"))
     assert re.search(r"Request → response</dt><dd>[\d.]+ ms</dd>", page)
-    assert re.search(r"In the service</dt><dd>gather [\d.]+ ms · parse [\d.]+ ms · facts [\d.]+ ms · cards [\d.]+ ms</dd>", page)
+    assert re.search(
+        r"In the service</dt><dd>gather [\d.]+ ms · parse [\d.]+ ms · facts [\d.]+ ms · cards [\d.]+ ms</dd>", page
+    )
 
 
 # --------------------------------------------------------------------------- pasted requests
@@ -194,7 +205,7 @@ def test_injection_in_medication_text_renders_as_text(client: FlaskClient) -> No
     assert response.status_code == 200
     assert "HTTP status</dt><dd>200</dd>" in page
     _assert_no_injected_markup(page)
-    unrecognised = page[page.index('id="unrecognised"'):]
+    unrecognised = page[page.index('id="unrecognised"') :]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in unrecognised
     assert "[x](javascript:alert(1))" in unrecognised
 
@@ -252,13 +263,20 @@ def test_the_expected_origin_never_comes_from_host(make_app) -> None:
     public = make_app(PREVIEW_ENABLED=True, PUBLIC_BASE_URL="https://cds.example.org").test_client()
     assert public.post("/preview", data=data, headers={"Origin": "https://cds.example.org"}).status_code == 200
     assert public.post("/preview", data=data, headers={"Origin": "http://localhost"}).status_code == 403
-    assert public.post("/preview", data=data, headers={"Host": "evil.example", "Origin": "https://evil.example"}).status_code == 403
+    assert (
+        public.post(
+            "/preview", data=data, headers={"Host": "evil.example", "Origin": "https://evil.example"}
+        ).status_code
+        == 403
+    )
 
 
 def test_the_fhir_form_is_off_unless_enabled(client: FlaskClient) -> None:
     """Issue 19, finding 6: the form made the service fetch any https or loopback URL typed in."""
     assert 'id="fire-fhir"' not in _page(client.get("/preview"))
-    response = client.post("/preview", data={"mode": "fhir", "fhir_server": "https://127.0.0.1:9/fhir", "fhir_patient": "x"})
+    response = client.post(
+        "/preview", data={"mode": "fhir", "fhir_server": "https://127.0.0.1:9/fhir", "fhir_patient": "x"}
+    )
     assert response.status_code == 400 and "Unknown form" in _page(response)
 
 
@@ -267,11 +285,20 @@ def test_the_fhir_form_is_off_unless_enabled(client: FlaskClient) -> None:
 
 def test_fhir_server_without_prefetch_reports_the_service_answer(make_app) -> None:
     client = _browser(make_app(PREVIEW_ENABLED=True, PREVIEW_FHIR_ENABLED=True, ALLOW_INSECURE_LOCAL_FHIR=True))
-    response = client.post("/preview", data={"mode": "fhir", "fhir_server": "http://127.0.0.1:9/fhir",
-                                              "fhir_patient": REFERENCE, "fhir_token": "secret-token"})
+    response = client.post(
+        "/preview",
+        data={
+            "mode": "fhir",
+            "fhir_server": "http://127.0.0.1:9/fhir",
+            "fhir_patient": REFERENCE,
+            "fhir_token": "secret-token",
+        },
+    )
     page = html.unescape(_page(response))
     assert "HTTP status</dt><dd>412</dd>" in page  # nothing listens on port 9: FHIR data unavailable
-    assert '"fhirServer": "http://127.0.0.1:9/fhir"' in page and "prefetch" not in page.split('id="raw-request"')[1][:3000]
+    assert (
+        '"fhirServer": "http://127.0.0.1:9/fhir"' in page and "prefetch" not in page.split('id="raw-request"')[1][:3000]
+    )
     assert "secret-token" not in page  # a typed token is not echoed back
 
 
@@ -291,20 +318,23 @@ def test_auth_on_shows_the_401_an_unauthenticated_ehr_gets(make_app) -> None:
 # --------------------------------------------------------------------------- markdown and SVG units
 
 
-@pytest.mark.parametrize("source, forbidden", [
-    ("<script>alert(1)</script>", "<script"),
-    ("<img src=x onerror=alert(1)>", "<img"),
-    ("[x](javascript:alert(1))", "href"),
-    ("[x](JaVaScRiPt:alert(1))", "href"),
-    ("[x](java\tscript:alert(1))", "href"),
-    ("[x](data:text/html;base64,PHNjcmlwdD4=)", "href"),
-    ("[x](//evil.example/a)", "href"),
-    ("[x](/relative)", "href"),
-    ("![i](https://tracker.example/p.png)", "<img"),
-    ("<https://example.org/a>", "<a"),  # autolinks need raw-HTML-like syntax; shown as text is fine too
-    ("**<b onmouseover=alert(1)>x</b>**", "<b "),
-    ("| a |\n|---|\n| <iframe src=x> |", "<iframe"),
-])
+@pytest.mark.parametrize(
+    "source, forbidden",
+    [
+        ("<script>alert(1)</script>", "<script"),
+        ("<img src=x onerror=alert(1)>", "<img"),
+        ("[x](javascript:alert(1))", "href"),
+        ("[x](JaVaScRiPt:alert(1))", "href"),
+        ("[x](java\tscript:alert(1))", "href"),
+        ("[x](data:text/html;base64,PHNjcmlwdD4=)", "href"),
+        ("[x](//evil.example/a)", "href"),
+        ("[x](/relative)", "href"),
+        ("![i](https://tracker.example/p.png)", "<img"),
+        ("<https://example.org/a>", "<a"),  # autolinks need raw-HTML-like syntax; shown as text is fine too
+        ("**<b onmouseover=alert(1)>x</b>**", "<b "),
+        ("| a |\n|---|\n| <iframe src=x> |", "<iframe"),
+    ],
+)
 def test_markdown_renderer_is_safe(source: str, forbidden: str) -> None:
     rendered = str(render_markdown(source))
     if forbidden == "<a" and "<a " in rendered:
@@ -314,31 +344,53 @@ def test_markdown_renderer_is_safe(source: str, forbidden: str) -> None:
 
 
 def test_markdown_renderer_keeps_the_safe_subset() -> None:
-    rendered = str(render_markdown("# Title\n\n**bold** *it*\n\n- a\n- b\n\n1. one\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
-                                   "[PubMed](https://pubmed.ncbi.nlm.nih.gov/1/)"))
+    rendered = str(
+        render_markdown(
+            "# Title\n\n**bold** *it*\n\n- a\n- b\n\n1. one\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+            "[PubMed](https://pubmed.ncbi.nlm.nih.gov/1/)"
+        )
+    )
     assert "<h4>Title</h4>" in rendered  # below the card's <h3>
     assert "<strong>bold</strong>" in rendered and "<em>it</em>" in rendered
     assert "<ul>" in rendered and "<ol>" in rendered and "<table>" in rendered
-    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/1/" rel="noopener noreferrer nofollow" target="_blank">PubMed</a>' in rendered
+    assert (
+        '<a href="https://pubmed.ncbi.nlm.nih.gov/1/" rel="noopener noreferrer nofollow" target="_blank">PubMed</a>'
+        in rendered
+    )
     assert str(render_markdown(None)) == "" and str(render_markdown(42)) == ""
 
 
-@pytest.mark.parametrize("url, ok", [
-    ("https://example.org/x", True), ("http://127.0.0.1:8080/preview?patient=a", True),
-    ("javascript:alert(1)", False), ("https:///nohost", False), ("ftp://x", False), (None, False),
-    ("https://exa mple.org", False), ("https://example.org/\x00", False),
-])
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://example.org/x", True),
+        ("http://127.0.0.1:8080/preview?patient=a", True),
+        ("javascript:alert(1)", False),
+        ("https:///nohost", False),
+        ("ftp://x", False),
+        (None, False),
+        ("https://exa mple.org", False),
+        ("https://example.org/\x00", False),
+    ],
+)
 def test_safe_url(url: Any, ok: bool) -> None:
     assert (safe_url(url) is not None) is ok
 
 
 def test_timeline_ongoing_bar_reaches_today_and_text_is_escaped() -> None:
     today = date(2026, 11, 23)
-    svg = str(render_timeline([
-        TimelineRow("Glucocorticoid", date(2021, 8, 19), date(2022, 1, 1), ongoing=True, events=(date(2021, 8, 19),)),
-        TimelineRow("<b>class</b>", date(2024, 1, 1), date(2024, 6, 1), ongoing=False, agents=("x&y",)),
-        TimelineRow("Undated", None, None, ongoing=False),
-    ], today))
+    svg = str(
+        render_timeline(
+            [
+                TimelineRow(
+                    "Glucocorticoid", date(2021, 8, 19), date(2022, 1, 1), ongoing=True, events=(date(2021, 8, 19),)
+                ),
+                TimelineRow("<b>class</b>", date(2024, 1, 1), date(2024, 6, 1), ongoing=False, agents=("x&y",)),
+                TimelineRow("Undated", None, None, ongoing=False),
+            ],
+            today,
+        )
+    )
     today_x = float(re.search(r'class="tl-today" x1="([\d.]+)"', svg).group(1))
     bar = re.search(r'class="tl-bar tl-c0" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)
     assert bar is not None
@@ -352,7 +404,7 @@ def test_timeline_ongoing_bar_reaches_today_and_text_is_escaped() -> None:
 def test_prefetch_helper_matches_the_page_request(client: FlaskClient) -> None:
     """The page's example request carries the same resources the test helper builds (full prefetch)."""
     page = _page(client.get(f"/preview?patient={REFERENCE}"))
-    sent = page[page.index('id="raw-request"'):]
+    sent = page[page.index('id="raw-request"') :]
     helper = prefetch_for("reference-dm")
     for entry in helper["medicationStatements"]["entry"]:
         assert html.escape(entry["resource"]["id"]) in sent

@@ -43,10 +43,12 @@ def test_the_cards_offer_the_new_override_reasons(client):
 def test_overrides_are_counted_per_reason_and_card_kind_in_json_and_text(client):
     def items(cards):
         first, second = cards[0], cards[1]
-        return ([_override(first, "disease-controlled") for _ in range(1)]  # same card, same stamp: stored once
-                + [_override(first, "cost-or-access")]
-                + [{**_override(first, "remind-later"), "outcomeTimestamp": f"2026-12-02T10:0{n}:00Z"} for n in range(3)]
-                + [_override(second, "disease-controlled"), _override(second, None)])
+        return (
+            [_override(first, "disease-controlled") for _ in range(1)]  # same card, same stamp: stored once
+            + [_override(first, "cost-or-access")]
+            + [{**_override(first, "remind-later"), "outcomeTimestamp": f"2026-12-02T10:0{n}:00Z"} for n in range(3)]
+            + [_override(second, "disease-controlled"), _override(second, None)]
+        )
 
     _store_feedback(client, items)
     rows = {r["kind"]: r for r in json.loads(_report(client, "--json"))}

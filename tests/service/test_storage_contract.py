@@ -29,9 +29,12 @@ def open_db(database_settings: dict[str, Any]):
         storage.close()
 
 
-def _item(card: str, outcome: str = "accepted", code: str | None = None, stamp: str = "2026-11-23T10:00:00Z") -> FeedbackItem:
-    return FeedbackItem(card, outcome, ("s1",) if outcome == "accepted" else (), "https://x" if code else None, code,
-                        False, stamp)
+def _item(
+    card: str, outcome: str = "accepted", code: str | None = None, stamp: str = "2026-11-23T10:00:00Z"
+) -> FeedbackItem:
+    return FeedbackItem(
+        card, outcome, ("s1",) if outcome == "accepted" else (), "https://x" if code else None, code, False, stamp
+    )
 
 
 def test_feedback_survives_a_reopen_and_duplicates_count_once(open_db) -> None:
@@ -44,8 +47,9 @@ def test_feedback_survives_a_reopen_and_duplicates_count_once(open_db) -> None:
 def test_report_gives_shown_feedback_and_reasons_per_kind(open_db) -> None:
     s = open_db()
     s.issued.record("svc", [IssuedCard("c1", "next-line"), IssuedCard("c2", "next-line"), IssuedCard("c3", "safety")])
-    s.feedback.record("svc", [_item("c1"), _item("c2", "overridden", "contraindicated"), _item("c3", "overridden"),
-                              _item("ghost")])
+    s.feedback.record(
+        "svc", [_item("c1"), _item("c2", "overridden", "contraindicated"), _item("c3", "overridden"), _item("ghost")]
+    )
     rows = {r.kind: r for r in s.report()}
     assert rows["next-line"].issued == 2 and rows["next-line"].acceptance_rate == 0.5
     assert rows["next-line"].override_reasons == {"contraindicated": 1}
@@ -83,8 +87,9 @@ def test_concurrent_claims_of_one_jti_have_exactly_one_winner(open_db) -> None:
     assert sorted(results) == [False] * 7 + [True]
 
 
-def _show(kind: str, fp: str, n: int = 1, *, card: str | None = None, indicator: str = "warning",
-          suppressed: bool = False) -> Show:
+def _show(
+    kind: str, fp: str, n: int = 1, *, card: str | None = None, indicator: str = "warning", suppressed: bool = False
+) -> Show:
     issued = IssuedCard(card, kind, indicator, "pk", fp) if card else None
     return Show(SuppressionState(kind, fp, n), issued, suppressed)
 
@@ -102,10 +107,14 @@ def test_suppression_state_round_trips_and_counts_hidden_opens(open_db) -> None:
 
 def test_an_override_suppresses_only_the_fingerprint_it_was_given_on(open_db) -> None:
     s = open_db()
-    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1"),
-                                             _show("urgent", "c1", card="u2", indicator="critical")])
-    s.feedback.record("svc", [_item("u1", "overridden", "contraindicated"), _item("u2", "overridden")],
-                      {"u1": ("2026-12-23", "2027-03-23"), "u2": ("2026-12-23", "2027-03-23")})
+    s.suppression.record_shows(
+        "svc", "pk", [_show("next-line", "f1", card="u1"), _show("urgent", "c1", card="u2", indicator="critical")]
+    )
+    s.feedback.record(
+        "svc",
+        [_item("u1", "overridden", "contraindicated"), _item("u2", "overridden")],
+        {"u1": ("2026-12-23", "2027-03-23"), "u2": ("2026-12-23", "2027-03-23")},
+    )
     states = s.suppression.states("pk")
     assert states["next-line"].suppressed_until == "2026-12-23" and states["next-line"].answered
     # a critical card too: the clinician's own override (only going unanswered never hides one)

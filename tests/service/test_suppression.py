@@ -27,9 +27,12 @@ def two_apps(make_app, database_settings):
 
 def _fire(client: Any, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     pid = next(r for r in resources if r["resourceType"] == "Patient")["id"]
-    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-            "context": {"userId": "Practitioner/example", "patientId": pid},
-            "prefetch": prefetch_from_resources(resources)}
+    body = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": pid},
+        "prefetch": prefetch_from_resources(resources),
+    }
     response = client.post(SERVICE, json=body)
     assert response.status_code == 200, response.get_json()
     return response.get_json()["cards"]
@@ -214,9 +217,15 @@ def test_without_a_configured_secret_one_is_generated_once_into_the_instance_fol
     keys = []
     for _ in range(2):
         app = Flask("x", instance_path=str(tmp_path / "instance"))
-        app.config.update(DATABASE=str(tmp_path / "s.sqlite3"), PATIENT_KEY_SECRET=None, SUPPRESS_DAYS=30,
-                          REMIND_LATER_DAYS=7, DEMOTE_AFTER_SHOWS=3, SUPPRESS_AFTER_SHOWS=6,
-                          REPEAT_SUPPRESS_DAYS=90)
+        app.config.update(
+            DATABASE=str(tmp_path / "s.sqlite3"),
+            PATIENT_KEY_SECRET=None,
+            SUPPRESS_DAYS=30,
+            REMIND_LATER_DAYS=7,
+            DEMOTE_AFTER_SHOWS=3,
+            SUPPRESS_AFTER_SHOWS=6,
+            REPEAT_SUPPRESS_DAYS=90,
+        )
         storage.init_app(app)
         suppression.init_app(app)
         keys.append(app.extensions["myositis_suppression"].secret)
@@ -240,10 +249,12 @@ def test_decide_is_pure_and_follows_the_policy() -> None:
     assert after.card is not None and after.card.indicator == "warning"  # period over: shown (second show)
     twice = SuppressionState("safety", "f1", 1)
     assert decide([card], {"safety": twice}, today=TODAY, policy=policy, key="k")[0].card.indicator == "info"
-    assert decide([card], {"safety": SuppressionState("safety", "f1", 2)}, today=TODAY, policy=policy,
-                  key="k")[0].show.state.until_change
-    moved = decide([card], {"safety": SuppressionState("safety", "f0", 9, until_change=True)}, today=TODAY,
-                   policy=policy, key="k")[0]
+    assert decide([card], {"safety": SuppressionState("safety", "f1", 2)}, today=TODAY, policy=policy, key="k")[
+        0
+    ].show.state.until_change
+    moved = decide(
+        [card], {"safety": SuppressionState("safety", "f0", 9, until_change=True)}, today=TODAY, policy=policy, key="k"
+    )[0]
     assert moved.card is card and moved.reshown and moved.show.state == SuppressionState("safety", "f1", 1)
 
 

@@ -789,9 +789,7 @@ def test_invalid_trusted_issuers_config_is_401_and_logged(tmp_path, caplog):
 # load_trusted_issuers
 # --------------------------------------------------------------------------
 
-SANDBOX = {
-    "https://sandbox.cds-hooks.org": {"jku_allowlist": ["https://sandbox.cds-hooks.org/.well-known/jwks.json"]}
-}
+SANDBOX = {"https://sandbox.cds-hooks.org": {"jku_allowlist": ["https://sandbox.cds-hooks.org/.well-known/jwks.json"]}}
 
 
 def test_load_from_json_string():

@@ -51,14 +51,17 @@ def test_nginx_fronts_the_service(compose: dict[str, Any]) -> None:
     assert nginx["depends_on"]["cds"]["condition"] == nginx["depends_on"]["cds2"]["condition"] == "service_healthy"
     conf = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
     lines = [line.split("#", 1)[0].strip() for line in conf.splitlines()]
-    settings = dict(line.rstrip(";").split(None, 1) for line in lines
-                    if line.endswith(";") and " " in line and not line.startswith(("location", "error_page")))
+    settings = dict(
+        line.rstrip(";").split(None, 1)
+        for line in lines
+        if line.endswith(";") and " " in line and not line.startswith(("location", "error_page"))
+    )
     assert settings["client_header_timeout"] == "5s" and settings["client_body_timeout"] == "10s"
     assert settings["client_max_body_size"] == "8m"  # MAX_CONTENT_LENGTH
     assert settings["proxy_request_buffering"].startswith("on") and settings["proxy_buffering"].startswith("on")
     assert "server cds:8080;" in conf and "server cds2:8080;" in conf
     for status in ("413", "431", "429", "502"):
-        assert f"return {status} '{{\"error\":" in conf, f"nginx's own {status} must be JSON"
+        assert f'return {status} \'{{"error":' in conf, f"nginx's own {status} must be JSON"
 
 
 def test_environment(compose: dict[str, Any]) -> None:
@@ -67,13 +70,21 @@ def test_environment(compose: dict[str, Any]) -> None:
     assert cds_env["MYOSITIS_CDS_AUTH_ENABLED"] == "${CDS_AUTH_ENABLED:-true}"
     issuers = cds_env["MYOSITIS_CDS_TRUSTED_ISSUERS"]
     assert issuers == "${CDS_TRUSTED_ISSUERS:-/etc/myositis-cds/trusted-issuers.json}"
-    assert "./deploy/trusted-issuers.sandbox.json:/etc/myositis-cds/trusted-issuers.json:ro" in compose["services"]["cds"]["volumes"]
+    assert (
+        "./deploy/trusted-issuers.sandbox.json:/etc/myositis-cds/trusted-issuers.json:ro"
+        in compose["services"]["cds"]["volumes"]
+    )
     from service.auth import load_trusted_issuers
 
-    assert list(load_trusted_issuers(str(ROOT / "deploy" / "trusted-issuers.sandbox.json"))) == ["https://sandbox.cds-hooks.org"]
+    assert list(load_trusted_issuers(str(ROOT / "deploy" / "trusted-issuers.sandbox.json"))) == [
+        "https://sandbox.cds-hooks.org"
+    ]
     assert cds_env["MYOSITIS_CDS_BIND_HOST"] == "0.0.0.0"  # inside the compose network, for nginx
     # Issue 17: both instances on one PostgreSQL with one patient-key secret.
-    assert cds_env["MYOSITIS_CDS_DATABASE_URL"].startswith("postgresql://") and "@db:" in cds_env["MYOSITIS_CDS_DATABASE_URL"]
+    assert (
+        cds_env["MYOSITIS_CDS_DATABASE_URL"].startswith("postgresql://")
+        and "@db:" in cds_env["MYOSITIS_CDS_DATABASE_URL"]
+    )
     assert compose["services"]["cds2"]["environment"] == cds_env
     assert compose["services"]["cds"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert compose["services"]["hapi"]["environment"]["hapi.fhir.fhir_version"] == "R4"
@@ -102,8 +113,12 @@ def test_healthchecks(compose: dict[str, Any]) -> None:
 
 
 def test_volumes_declared(compose: dict[str, Any]) -> None:
-    used = {v.split(":")[0] for svc in compose["services"].values() for v in svc.get("volumes", [])
-            if not v.startswith((".", "/"))}
+    used = {
+        v.split(":")[0]
+        for svc in compose["services"].values()
+        for v in svc.get("volumes", [])
+        if not v.startswith((".", "/"))
+    }
     assert used == {"cds-db"}  # the instances keep nothing on disk: their state is in PostgreSQL
     assert used <= set(compose["volumes"])
 

@@ -19,7 +19,9 @@ def related(*concepts: tuple[str, str, str]) -> dict:
     groups: dict[str, list] = {}
     for rxcui, name, tty in concepts:
         groups.setdefault(tty, []).append({"rxcui": rxcui, "name": name, "tty": tty})
-    return {"relatedGroup": {"rxcui": "x", "conceptGroup": [{"tty": t, "conceptProperties": c} for t, c in groups.items()]}}
+    return {
+        "relatedGroup": {"rxcui": "x", "conceptGroup": [{"tty": t, "conceptProperties": c} for t, c in groups.items()]}
+    }
 
 
 def props(name: str) -> dict:
@@ -56,8 +58,17 @@ def test_pin_only_answer_climbs_to_the_ingredient(lk: RxNavLookup) -> None:
 @responses.activate
 def test_retired_code_falls_back_to_history_status(lk: RxNavLookup) -> None:
     responses.get(f"{B}/rxcui/557/related.json", json={"relatedGroup": {"rxcui": None}})
-    responses.get(f"{B}/rxcui/557/historystatus.json", json={"rxcuiStatusHistory": {"metaData": {"status": "Obsolete"},
-        "derivedConcepts": {"ingredientConcept": [{"ingredientRxcui": "1256", "ingredientName": "Azathioprine"}]}}})
+    responses.get(
+        f"{B}/rxcui/557/historystatus.json",
+        json={
+            "rxcuiStatusHistory": {
+                "metaData": {"status": "Obsolete"},
+                "derivedConcepts": {
+                    "ingredientConcept": [{"ingredientRxcui": "1256", "ingredientName": "Azathioprine"}]
+                },
+            }
+        },
+    )
     responses.get(f"{B}/rxcui/557/properties.json", status=404)
     r = lk.lookup("557")
     assert r.ingredients == (("1256", "azathioprine"),) and r.name is None
@@ -68,8 +79,19 @@ def test_rxclass_atc_is_the_last_resort(lk: RxNavLookup) -> None:
     responses.get(f"{B}/rxcui/558/related.json", json={"relatedGroup": {"rxcui": None}})
     responses.get(f"{B}/rxcui/558/historystatus.json", json={"rxcuiStatusHistory": {}})
     responses.get(f"{B}/rxcui/558/properties.json", json=props("something"))
-    responses.get(f"{B}/rxclass/class/byRxcui.json", json={"rxclassDrugInfoList": {"rxclassDrugInfo": [
-        {"minConcept": {"rxcui": "1", "name": "x", "tty": "IN"}, "rxclassMinConceptItem": {"classId": "L04AF", "classType": "ATC1-4"}}]}})
+    responses.get(
+        f"{B}/rxclass/class/byRxcui.json",
+        json={
+            "rxclassDrugInfoList": {
+                "rxclassDrugInfo": [
+                    {
+                        "minConcept": {"rxcui": "1", "name": "x", "tty": "IN"},
+                        "rxclassMinConceptItem": {"classId": "L04AF", "classType": "ATC1-4"},
+                    }
+                ]
+            }
+        },
+    )
     assert lk.lookup("558").atc_codes == ("L04AF",)
 
 
@@ -144,8 +166,12 @@ def test_build_facts_with_failing_rxnav_falls_back_to_text(lk: RxNavLookup) -> N
     from mappings.model import Coding, Concept, MedicationRecord
 
     responses.get(re.compile(f"{re.escape(B)}/.*"), status=502)
-    r = MedicationRecord("m", "MedicationStatement", "active",
-                         Concept((Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "99999991"),), "CellCept 500 mg"))
+    r = MedicationRecord(
+        "m",
+        "MedicationStatement",
+        "active",
+        Concept((Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "99999991"),), "CellCept 500 mg"),
+    )
     f = build_facts("p", None, [], [r], [], today=date(2025, 1, 1), lookup=lk)
     assert f.trial("mycophenolate").matched_by == ("text",)
 
@@ -153,8 +179,14 @@ def test_build_facts_with_failing_rxnav_falls_back_to_text(lk: RxNavLookup) -> N
 def test_from_flask_config_uses_configured_cache_and_timeout(tmp_path: Path) -> None:
     from service.rxnav import RxNavClient
 
-    lk = RxNavClient.from_config({"RXNAV_ENABLED": True, "RXNAV_CACHE_PATH": str(tmp_path / "f.sqlite3"),
-                                  "RXNAV_TIMEOUT_S": 1.5, "RXNAV_BASE_URL": "https://example.test/REST"})
+    lk = RxNavClient.from_config(
+        {
+            "RXNAV_ENABLED": True,
+            "RXNAV_CACHE_PATH": str(tmp_path / "f.sqlite3"),
+            "RXNAV_TIMEOUT_S": 1.5,
+            "RXNAV_BASE_URL": "https://example.test/REST",
+        }
+    )
     assert lk._timeout == (1.0, 1.5) and lk._base == "https://example.test/REST"
     lk.close()
     assert (tmp_path / "f.sqlite3").exists()

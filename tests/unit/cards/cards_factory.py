@@ -8,7 +8,9 @@ from mappings.model import DataGap, Diagnosis, LabResult, PatientFacts, Resolved
 
 TODAY = date(2026, 11, 23)
 
-INGREDIENT: dict[str, tuple[str, str | None]] = {  # therapy class -> (ingredient, RxNorm IN) as the terminology table has them
+INGREDIENT: dict[
+    str, tuple[str, str | None]
+] = {  # therapy class -> (ingredient, RxNorm IN) as the terminology table has them
     "glucocorticoid": ("prednisone", "8640"),
     "antimalarial": ("hydroxychloroquine", "5521"),
     "methotrexate": ("methotrexate", "6851"),
@@ -30,38 +32,99 @@ INGREDIENT: dict[str, tuple[str, str | None]] = {  # therapy class -> (ingredien
 
 
 def diagnosis(group: str, label: str | None = None) -> Diagnosis:
-    return Diagnosis(group=group, label=label or group.replace("_", " ").capitalize(), matched_by="code",
-                     matched=f"SNOMED CT test-{group}", record_id=f"cond-{group}")
+    return Diagnosis(
+        group=group,
+        label=label or group.replace("_", " ").capitalize(),
+        matched_by="code",
+        matched=f"SNOMED CT test-{group}",
+        record_id=f"cond-{group}",
+    )
 
 
-def trial(therapy_class: str, start: date | None, end: date | None = None, *, ongoing: bool = False,
-          exposures: tuple[date, ...] | None = None) -> TrialHistory:
+def trial(
+    therapy_class: str,
+    start: date | None,
+    end: date | None = None,
+    *,
+    ongoing: bool = False,
+    exposures: tuple[date, ...] | None = None,
+) -> TrialHistory:
     name, rxcui = INGREDIENT[therapy_class]
-    drug = ResolvedDrug(record_id=f"med-{therapy_class}", resource_type="MedicationStatement",
-                        therapy_class=therapy_class, ingredient=name, ingredient_rxcui=rxcui, matched_by="rxnorm",
-                        matched=f"RxNorm {rxcui} (IN)", start=start, end=end, ongoing=ongoing)
+    drug = ResolvedDrug(
+        record_id=f"med-{therapy_class}",
+        resource_type="MedicationStatement",
+        therapy_class=therapy_class,
+        ingredient=name,
+        ingredient_rxcui=rxcui,
+        matched_by="rxnorm",
+        matched=f"RxNorm {rxcui} (IN)",
+        start=start,
+        end=end,
+        ongoing=ongoing,
+    )
     if exposures is None:
         exposures = tuple(d for d in (start,) if d is not None)
-    return TrialHistory(therapy_class=therapy_class, agents=(name,), first_date=start,
-                        last_date=TODAY if ongoing else (end or start), ongoing=ongoing, record_count=1,
-                        exposure_dates=exposures, matched_by=("rxnorm",), drugs=(drug,))
+    return TrialHistory(
+        therapy_class=therapy_class,
+        agents=(name,),
+        first_date=start,
+        last_date=TODAY if ongoing else (end or start),
+        ongoing=ongoing,
+        record_count=1,
+        exposure_dates=exposures,
+        matched_by=("rxnorm",),
+        drugs=(drug,),
+    )
 
 
-def lab(group: str, day: date | None, value: float | None = None, *, unit: str | None = "U/L",
-        text: str | None = None, interpretation: tuple[str, ...] = (), high: float | None = None) -> LabResult:
-    return LabResult(group=group, loinc="0000-0", label=group.replace("_", " ").upper() if group == "creatine_kinase" else group,
-                     record_id=f"obs-{group}-{day}", date=day, value=value, unit=unit if value is not None else None,
-                     value_text=text, interpretation=interpretation, reference_high=high)
+def lab(
+    group: str,
+    day: date | None,
+    value: float | None = None,
+    *,
+    unit: str | None = "U/L",
+    text: str | None = None,
+    interpretation: tuple[str, ...] = (),
+    high: float | None = None,
+) -> LabResult:
+    return LabResult(
+        group=group,
+        loinc="0000-0",
+        label=group.replace("_", " ").upper() if group == "creatine_kinase" else group,
+        record_id=f"obs-{group}-{day}",
+        date=day,
+        value=value,
+        unit=unit if value is not None else None,
+        value_text=text,
+        interpretation=interpretation,
+        reference_high=high,
+    )
 
 
-def facts(*, diagnoses: tuple[Diagnosis, ...] = (), trials: tuple[TrialHistory, ...] = (),
-          labs: tuple[LabResult, ...] = (), birth_date: date | None = date(1979, 8, 21), sex: str | None = "female",
-          gaps: tuple[DataGap, ...] = (), notes: tuple[str, ...] = (), unrecognised: tuple[str, ...] = (),
-          statins: tuple[ResolvedDrug, ...] = ()) -> PatientFacts:
-    return PatientFacts(patient_id="example-dm-001", birth_date=birth_date, sex=sex, diagnoses=diagnoses,
-                        trials=tuple(sorted(trials, key=lambda t: (t.first_date or date.min, t.therapy_class))),
-                        labs=tuple(sorted(labs, key=lambda x: x.date or date.min)), gaps=gaps, notes=notes,
-                        unrecognised_medications=unrecognised, statins=statins)
+def facts(
+    *,
+    diagnoses: tuple[Diagnosis, ...] = (),
+    trials: tuple[TrialHistory, ...] = (),
+    labs: tuple[LabResult, ...] = (),
+    birth_date: date | None = date(1979, 8, 21),
+    sex: str | None = "female",
+    gaps: tuple[DataGap, ...] = (),
+    notes: tuple[str, ...] = (),
+    unrecognised: tuple[str, ...] = (),
+    statins: tuple[ResolvedDrug, ...] = (),
+) -> PatientFacts:
+    return PatientFacts(
+        patient_id="example-dm-001",
+        birth_date=birth_date,
+        sex=sex,
+        diagnoses=diagnoses,
+        trials=tuple(sorted(trials, key=lambda t: (t.first_date or date.min, t.therapy_class))),
+        labs=tuple(sorted(labs, key=lambda x: x.date or date.min)),
+        gaps=gaps,
+        notes=notes,
+        unrecognised_medications=unrecognised,
+        statins=statins,
+    )
 
 
 DM = diagnosis("dermatomyositis_adult", "Dermatomyositis")

@@ -15,11 +15,29 @@ from cards import build_cards, load_knowledge
 from cards.rules import MAX_DRAFTS, assess
 from mappings.model import DataGap, Diagnosis, ResolvedDrug, TrialHistory
 
-TRIED_IN_REFERENCE = {"glucocorticoid", "antimalarial", "mycophenolate", "immune_globulin", "il6_inhibitor", "rituximab"}
-RXNORM_OF = {"mycophenolate": "68149", "immune_globulin": "5666", "il6_inhibitor": "612865", "rituximab": "121191",
-             "antimalarial": "5521", "glucocorticoid": "8640", "jak_inhibitor": "1357536", "methotrexate": "6851",
-             "azathioprine": "1256", "abatacept": "614391", "corticotropin": "376", "cyclophosphamide": "3002",
-             "calcineurin_inhibitor": "42316"}
+TRIED_IN_REFERENCE = {
+    "glucocorticoid",
+    "antimalarial",
+    "mycophenolate",
+    "immune_globulin",
+    "il6_inhibitor",
+    "rituximab",
+}
+RXNORM_OF = {
+    "mycophenolate": "68149",
+    "immune_globulin": "5666",
+    "il6_inhibitor": "612865",
+    "rituximab": "121191",
+    "antimalarial": "5521",
+    "glucocorticoid": "8640",
+    "jak_inhibitor": "1357536",
+    "methotrexate": "6851",
+    "azathioprine": "1256",
+    "abatacept": "614391",
+    "corticotropin": "376",
+    "cyclophosphamide": "3002",
+    "calcineurin_inhibitor": "42316",
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +54,12 @@ def kinds(cards):
 
 
 def drafted(cards) -> set[str]:
-    return {a["resource"]["medicationCodeableConcept"]["coding"][0]["code"]
-            for c in cards for s in c.to_json().get("suggestions", []) for a in s["actions"]}
+    return {
+        a["resource"]["medicationCodeableConcept"]["coding"][0]["code"]
+        for c in cards
+        for s in c.to_json().get("suggestions", [])
+        for a in s["actions"]
+    }
 
 
 def card(cards, kind):
@@ -66,8 +88,15 @@ def test_patient_without_myositis_gets_no_cards(knowledge):
 
 
 def test_juvenile_patient_gets_paediatric_card_not_adult_list(knowledge):
-    cards = build(facts(diagnoses=(diagnosis("juvenile_dermatomyositis"),), birth_date=date(2015, 1, 1),
-                        trials=(FAILED_MTX,), labs=RAISED), knowledge)
+    cards = build(
+        facts(
+            diagnoses=(diagnosis("juvenile_dermatomyositis"),),
+            birth_date=date(2015, 1, 1),
+            trials=(FAILED_MTX,),
+            labs=RAISED,
+        ),
+        knowledge,
+    )
     assert kinds(cards) == ["pathway-juvenile-dermatomyositis"] and not drafted(cards)
 
 
@@ -77,7 +106,9 @@ def test_juvenile_dm_code_without_age_gets_paediatric_card(knowledge):
 
 
 def test_inclusion_body_myositis_gets_honest_card_without_escalation(knowledge):
-    cards = build(facts(diagnoses=(diagnosis("inclusion_body_myositis"),), trials=(FAILED_MTX,), labs=RAISED), knowledge)
+    cards = build(
+        facts(diagnoses=(diagnosis("inclusion_body_myositis"),), trials=(FAILED_MTX,), labs=RAISED), knowledge
+    )
     assert kinds(cards) == ["pathway-inclusion-body-myositis"] and not drafted(cards)
     assert "Level U" in cards[0].detail  # AAN: evidence insufficient, not "not recommended"
 
@@ -91,14 +122,16 @@ def test_ibm_coded_with_dm_asks_to_reconcile_diagnosis(knowledge):
 
 
 def test_stable_on_methotrexate_with_normal_ck_gets_no_card(knowledge):
-    cards = build(facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(156), ongoing=True),), labs=NORMAL),
-                  knowledge)
+    cards = build(
+        facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(156), ongoing=True),), labs=NORMAL), knowledge
+    )
     assert cards == []
 
 
 def test_remission_off_all_drugs_gets_no_card(knowledge):
-    cards = build(facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(200), weeks_ago(70)),), labs=NORMAL),
-                  knowledge)
+    cards = build(
+        facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(200), weeks_ago(70)),), labs=NORMAL), knowledge
+    )
     assert cards == []
 
 
@@ -169,8 +202,11 @@ def test_no_recent_enzymes_past_the_window_asks_to_judge_the_response(knowledge)
 
 
 def test_ongoing_past_the_window_without_activity_is_not_failed(knowledge):
-    a = assess(facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(40), ongoing=True),), labs=NORMAL),
-               knowledge, TODAY)
+    a = assess(
+        facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(40), ongoing=True),), labs=NORMAL),
+        knowledge,
+        TODAY,
+    )
     assert [s.outcome for s in a.states] == ["judge"]
 
 
@@ -206,16 +242,28 @@ def test_stopped_for_intolerance_is_intolerance_and_that_class_is_not_retried(kn
 
 
 def test_trial_in_its_window_with_activity_withholds_drafts(knowledge):
-    cards = build(facts(diagnoses=(DM,), trials=(GC, FAILED_MTX, trial("mycophenolate", weeks_ago(4), ongoing=True)),
-                        labs=RAISED), knowledge)
+    cards = build(
+        facts(
+            diagnoses=(DM,), trials=(GC, FAILED_MTX, trial("mycophenolate", weeks_ago(4), ongoing=True)), labs=RAISED
+        ),
+        knowledge,
+    )
     main = card(cards, "in-progress")
     assert main.summary.startswith("Mycophenolate in its trial window (4 of 12 wk)")
     assert not main.suggestions
 
 
 def test_rituximab_8_weeks_ago_is_in_progress_not_failed(knowledge):
-    a = assess(reference_patient(trials=(trial("glucocorticoid", date(2021, 8, 19), ongoing=True),
-                                         trial("rituximab", weeks_ago(8), weeks_ago(6)))), knowledge, TODAY)
+    a = assess(
+        reference_patient(
+            trials=(
+                trial("glucocorticoid", date(2021, 8, 19), ongoing=True),
+                trial("rituximab", weeks_ago(8), weeks_ago(6)),
+            )
+        ),
+        knowledge,
+        TODAY,
+    )
     assert [s.outcome for s in a.states if s.therapy_class == "rituximab"] == ["in_progress"]
 
 
@@ -253,16 +301,30 @@ def test_the_reference_patient_never_gets_a_failed_class_back(knowledge):
 
 
 def test_mtx_aza_combination_is_offered_after_each_failed_alone(knowledge):
-    f = facts(diagnoses=(DM,), labs=RAISED, trials=(trial("methotrexate", weeks_ago(200), weeks_ago(150)),
-                                                    trial("azathioprine", weeks_ago(149), weeks_ago(100))))
+    f = facts(
+        diagnoses=(DM,),
+        labs=RAISED,
+        trials=(
+            trial("methotrexate", weeks_ago(200), weeks_ago(150)),
+            trial("azathioprine", weeks_ago(149), weeks_ago(100)),
+        ),
+    )
     labels = [r.option.label for r in assess(f, knowledge, TODAY).options]
     assert "Methotrexate + azathioprine (combination)" in labels
 
 
 def test_mtx_aza_combination_is_not_offered_when_they_were_given_together(knowledge):
-    f = facts(diagnoses=(DM,), labs=RAISED, trials=(trial("methotrexate", weeks_ago(200), weeks_ago(100)),
-                                                    trial("azathioprine", weeks_ago(150), weeks_ago(100))))
-    assert "Methotrexate + azathioprine (combination)" not in [r.option.label for r in assess(f, knowledge, TODAY).options]
+    f = facts(
+        diagnoses=(DM,),
+        labs=RAISED,
+        trials=(
+            trial("methotrexate", weeks_ago(200), weeks_ago(100)),
+            trial("azathioprine", weeks_ago(150), weeks_ago(100)),
+        ),
+    )
+    assert "Methotrexate + azathioprine (combination)" not in [
+        r.option.label for r in assess(f, knowledge, TODAY).options
+    ]
 
 
 # --- rule 4: the phenotype leads -------------------------------------------------------------------------
@@ -273,10 +335,19 @@ ILD = diagnosis("interstitial_lung_disease", "Interstitial lung disease")
 
 
 def test_anti_mda5_ild_gets_one_urgent_card_with_the_combination_and_no_slow_agents(knowledge):
-    fvc = (lab("fvc", weeks_ago(12), 71.0, unit="%"), lab("fvc", weeks_ago(6), 64.0, unit="%"),
-           lab("fvc", weeks_ago(1), 58.0, unit="%"))
-    cards = build(facts(diagnoses=(DM, ILD), trials=(trial("glucocorticoid", weeks_ago(12), ongoing=True),),
-                        labs=(MDA5, *fvc, *NORMAL)), knowledge)
+    fvc = (
+        lab("fvc", weeks_ago(12), 71.0, unit="%"),
+        lab("fvc", weeks_ago(6), 64.0, unit="%"),
+        lab("fvc", weeks_ago(1), 58.0, unit="%"),
+    )
+    cards = build(
+        facts(
+            diagnoses=(DM, ILD),
+            trials=(trial("glucocorticoid", weeks_ago(12), ongoing=True),),
+            labs=(MDA5, *fvc, *NORMAL),
+        ),
+        knowledge,
+    )
     assert kinds(cards) == ["urgent-anti-mda5", "safety"]
     urgent = cards[0]
     assert urgent.indicator == "critical"
@@ -300,16 +371,23 @@ def test_anti_mda5_without_ild_prompts_ild_screening(knowledge):
 
 def test_skin_predominant_dm_puts_skin_options_first_without_drafts(knowledge):
     amyopathic = diagnosis("clinically_amyopathic_dermatomyositis", "Clinically amyopathic dermatomyositis")
-    cards = build(facts(diagnoses=(amyopathic,), trials=(trial("methotrexate", weeks_ago(60), ongoing=True),),
-                        labs=NORMAL), knowledge)
+    cards = build(
+        facts(diagnoses=(amyopathic,), trials=(trial("methotrexate", weeks_ago(60), ongoing=True),), labs=NORMAL),
+        knowledge,
+    )
     main = card(cards, "judge-response")
-    assert main.summary.startswith("Skin-predominant DM on methotrexate: if the skin stays active, consider JAK inhibitor")
+    assert main.summary.startswith(
+        "Skin-predominant DM on methotrexate: if the skin stays active, consider JAK inhibitor"
+    )
     assert not main.suggestions
 
 
 def test_normal_ck_alone_does_not_make_disease_skin_predominant(knowledge):
-    a = assess(facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(60), ongoing=True),), labs=NORMAL),
-               knowledge, TODAY)
+    a = assess(
+        facts(diagnoses=(DM,), trials=(trial("methotrexate", weeks_ago(60), ongoing=True),), labs=NORMAL),
+        knowledge,
+        TODAY,
+    )
     assert "skin_predominant" not in a.phenotypes
 
 
@@ -323,8 +401,12 @@ def test_imnm_names_an_active_statin_and_never_says_exclude_imnm(knowledge):
 
 
 def test_after_many_failures_referral_and_third_line_rank_above_a_lone_first_line_dmard(knowledge):
-    failed = (trial("methotrexate", weeks_ago(300), weeks_ago(250)), trial("mycophenolate", weeks_ago(249), weeks_ago(200)),
-              trial("immune_globulin", weeks_ago(199), weeks_ago(150)), trial("calcineurin_inhibitor", weeks_ago(149), weeks_ago(100)))
+    failed = (
+        trial("methotrexate", weeks_ago(300), weeks_ago(250)),
+        trial("mycophenolate", weeks_ago(249), weeks_ago(200)),
+        trial("immune_globulin", weeks_ago(199), weeks_ago(150)),
+        trial("calcineurin_inhibitor", weeks_ago(149), weeks_ago(100)),
+    )
     a = assess(facts(diagnoses=(DM,), trials=(GC, *failed), labs=RAISED), knowledge, TODAY)
     order = [r.option.therapy_class for r in a.options if r.orderable]
     # Untried line-2 agents first (rituximab), then JAK inhibitor, then a lone first-line DMARD (azathioprine).
@@ -357,9 +439,13 @@ PREGNANT = diagnosis("pregnancy", "Pregnant (finding)")
 def test_pregnancy_leaves_only_compatible_options_and_drafts(knowledge):
     cards = build(facts(diagnoses=(DM, PREGNANT), trials=(GC, FAILED_MTX), labs=RAISED), knowledge)
     codes = drafted(cards)
-    assert not codes & {RXNORM_OF[c] for c in ("rituximab", "abatacept", "jak_inhibitor", "cyclophosphamide",
-                                                  "methotrexate", "mycophenolate")}
-    assert codes <= {RXNORM_OF[c] for c in ("immune_globulin", "calcineurin_inhibitor", "azathioprine", "corticotropin")}
+    assert not codes & {
+        RXNORM_OF[c]
+        for c in ("rituximab", "abatacept", "jak_inhibitor", "cyclophosphamide", "methotrexate", "mycophenolate")
+    }
+    assert codes <= {
+        RXNORM_OF[c] for c in ("immune_globulin", "calcineurin_inhibitor", "azathioprine", "corticotropin")
+    }
     assert "only pregnancy-compatible options listed" in card(cards, "next-line").detail
 
 
@@ -426,7 +512,9 @@ def test_tpmt_is_silent_after_a_tolerated_adequate_azathioprine_course(knowledge
 
     aza = trial("azathioprine", weeks_ago(200), weeks_ago(150))  # 50 weeks: tolerated, an adequate trial
     a = assess(facts(diagnoses=(DM,), trials=(GC, aza), labs=RAISED), knowledge, TODAY)
-    items = safety_items(knowledge, facts(diagnoses=(DM,), trials=(GC, aza)), ("azathioprine",), a.states, {}, None, True)
+    items = safety_items(
+        knowledge, facts(diagnoses=(DM,), trials=(GC, aza)), ("azathioprine",), a.states, {}, None, True
+    )
     assert "tpmt-before-azathioprine" not in {i.caution.id for i in items}
 
 
@@ -456,6 +544,7 @@ def test_the_main_card_is_short_names_its_top_options_and_drafts_at_most_three(k
 
 def test_no_inline_links_in_card_text_and_every_citation_number_has_a_link(knowledge):
     import re
+
     for f in (reference_patient(), reference_patient(diagnoses=(DM, PREGNANT))):
         for c in build(f, knowledge):
             assert "](" not in (c.detail or "")
@@ -470,8 +559,17 @@ def test_source_label_carries_the_knowledge_version(knowledge):
 
 
 def test_no_internal_tag_words_reach_a_card(knowledge):
-    words = ("seed-only", "our convention", "(convention)", "cited papers unverified", "authors not seen",
-             "one source document", "anti_mda5", "skin_ulceration", "lung_function_falling")
+    words = (
+        "seed-only",
+        "our convention",
+        "(convention)",
+        "cited papers unverified",
+        "authors not seen",
+        "one source document",
+        "anti_mda5",
+        "skin_ulceration",
+        "lung_function_falling",
+    )
     for f in (reference_patient(), reference_patient(diagnoses=(DM, ILD)), reference_patient(diagnoses=(DM, PREGNANT))):
         blob = text(build(f, knowledge)).lower()
         assert not [w for w in words if w in blob]
@@ -480,8 +578,10 @@ def test_no_internal_tag_words_reach_a_card(knowledge):
 def test_medication_gap_is_stated(knowledge):
     gap = DataGap("MedicationRequest", "the FHIR server timed out")
     cards = build(reference_patient(gaps=(gap,)), knowledge)
-    assert ("Not available from the EHR: MedicationRequest (the FHIR server timed out) - 'not tried' means not in the "
-            "available record.") in text(cards)
+    assert (
+        "Not available from the EHR: MedicationRequest (the FHIR server timed out) - 'not tried' means not in the "
+        "available record."
+    ) in text(cards)
 
 
 def test_no_medication_data_at_all_gives_honest_card_without_suggestions(knowledge):
@@ -516,7 +616,9 @@ def test_ranking_is_deterministic(knowledge):
             s.pop("uuid")
         return j
 
-    assert [strip(c) for c in build(reference_patient(), knowledge)] == [strip(c) for c in build(reference_patient(), knowledge)]
+    assert [strip(c) for c in build(reference_patient(), knowledge)] == [
+        strip(c) for c in build(reference_patient(), knowledge)
+    ]
 
 
 def test_build_cards_logs_nothing(knowledge, caplog):
@@ -530,11 +632,14 @@ def test_card_repr_does_not_show_clinical_text(knowledge):
     assert "Active" not in repr(c) and "CK" not in repr(c)
 
 
-@pytest.mark.parametrize(("groups", "label"), [
-    (("polymyositis", "dm_pm_with_myopathy"), "Active PM"),  # M33.22 "Polymyositis with myopathy"
-    (("dermatomyositis_adult", "dm_pm_with_myopathy"), "Active DM"),  # M33.12
-    (("dermatopolymyositis_unspecified", "dm_pm_with_myopathy"), "Active DM/PM"),  # M33.92
-])
+@pytest.mark.parametrize(
+    ("groups", "label"),
+    [
+        (("polymyositis", "dm_pm_with_myopathy"), "Active PM"),  # M33.22 "Polymyositis with myopathy"
+        (("dermatomyositis_adult", "dm_pm_with_myopathy"), "Active DM"),  # M33.12
+        (("dermatopolymyositis_unspecified", "dm_pm_with_myopathy"), "Active DM/PM"),  # M33.92
+    ],
+)
 def test_the_disease_named_in_the_summary_is_the_most_specific_one(knowledge, groups, label):
     main = build(reference_patient(diagnoses=tuple(diagnosis(g) for g in groups)), knowledge)[0]
     assert main.summary.startswith(label + " despite")

@@ -39,8 +39,14 @@ def test_shipped_knowledge_loads(knowledge):
 
 
 def test_every_entry_has_reviewed_date_and_source(knowledge):
-    entries = [*knowledge.options, *knowledge.classes.values(), *knowledge.cautions.values(),
-               *knowledge.pathways, *knowledge.not_favoured, *knowledge.references.values()]
+    entries = [
+        *knowledge.options,
+        *knowledge.classes.values(),
+        *knowledge.cautions.values(),
+        *knowledge.pathways,
+        *knowledge.not_favoured,
+        *knowledge.references.values(),
+    ]
     assert all(e.reviewed.year >= 2026 and e.source for e in entries)
 
 
@@ -88,15 +94,27 @@ def test_no_option_is_ranked_up_or_drafted_on_the_seed_alone(knowledge):
         assert "skin_ulceration" not in o.draft_order_when, o.id
 
 
-INTERNAL_WORDS = ("seed-only", "our convention", "seed document", "one source document", "cited papers unverified",
-                  "authors not seen", "_")
+INTERNAL_WORDS = (
+    "seed-only",
+    "our convention",
+    "seed document",
+    "one source document",
+    "cited papers unverified",
+    "authors not seen",
+    "_",
+)
 
 
 def test_no_text_that_reaches_a_card_carries_an_internal_word(knowledge):
-    texts = [(o.id, t) for o in knowledge.options for t in (o.card_line, o.rationale, *(f.text for f in o.favoured_when),
-                                                             *(a.text for a in o.avoid_when))]
+    texts = [
+        (o.id, t)
+        for o in knowledge.options
+        for t in (o.card_line, o.rationale, *(f.text for f in o.favoured_when), *(a.text for a in o.avoid_when))
+    ]
     texts += [(c.id, c.adequate_trial.text) for c in knowledge.classes.values() if c.adequate_trial]
-    texts += [(c.id, t) for c in knowledge.cautions.values() for t in (c.title, c.text, *(f.shown_as for f in c.risk_factors))]
+    texts += [
+        (c.id, t) for c in knowledge.cautions.values() for t in (c.title, c.text, *(f.shown_as for f in c.risk_factors))
+    ]
     texts += [(p.id, t) for p in knowledge.pathways for t in (p.summary, p.text)]
     texts += [(n.id, t) for n in knowledge.not_favoured for t in (n.card_line, n.text)]
     for entry, text in texts:
@@ -104,10 +122,21 @@ def test_no_text_that_reaches_a_card_carries_an_internal_word(knowledge):
 
 
 def test_rxnorm_codes_are_the_verified_ingredient_codes(knowledge):
-    expected = {"methotrexate": "6851", "azathioprine": "1256", "mycophenolate mofetil": "68149",
-                "tacrolimus": "42316", "cyclosporine": "3008", "immunoglobulin G": "5666",
-                "rituximab": "121191", "cyclophosphamide": "3002", "tofacitinib": "1357536",
-                "baricitinib": "2047232", "ruxolitinib": "1193326", "abatacept": "614391", "corticotropin": "376"}
+    expected = {
+        "methotrexate": "6851",
+        "azathioprine": "1256",
+        "mycophenolate mofetil": "68149",
+        "tacrolimus": "42316",
+        "cyclosporine": "3008",
+        "immunoglobulin G": "5666",
+        "rituximab": "121191",
+        "cyclophosphamide": "3002",
+        "tofacitinib": "1357536",
+        "baricitinib": "2047232",
+        "ruxolitinib": "1193326",
+        "abatacept": "614391",
+        "corticotropin": "376",
+    }
     for option in knowledge.options:
         for agent in option.agents:
             assert expected[agent.name] == agent.rxnorm_in
@@ -122,8 +151,12 @@ def test_knowledge_table_lists_options_and_references(knowledge):
 
 def test_knowledge_table_shows_each_risk_factor_rule_for_review(knowledge):
     table = render_knowledge_table(knowledge)
-    assert "risk factor prednisolone-over-10-mg: ongoing prednisolone (RxNorm 8638) above 10 mg/day (tag evidence" in table
-    assert "risk factor prednisone-over-10-mg: ongoing prednisone (RxNorm 8640) above 10 mg/day (tag convention" in table
+    assert (
+        "risk factor prednisolone-over-10-mg: ongoing prednisolone (RxNorm 8638) above 10 mg/day (tag evidence" in table
+    )
+    assert (
+        "risk factor prednisone-over-10-mg: ongoing prednisone (RxNorm 8640) above 10 mg/day (tag convention" in table
+    )
 
 
 def test_fixture_with_a_valid_option_loads(tmp_path):

@@ -1,5 +1,3 @@
-
-
 def _draw_into(queue) -> None:
     from cards.text import new_uuid
 

@@ -10,11 +10,24 @@ from cards import load_knowledge
 from cards.orders import order_cards
 from mappings.model import DraftOrder, ResolvedDrug
 
-RXCUI = {"rituximab": "121191", "methotrexate": "6851", "jak_inhibitor": "1357536", "tnf_inhibitor": "191831",
-         "azathioprine": "1256", "calcineurin_inhibitor": "42316", "mycophenolate": "68149"}
-NAMES = {"rituximab": "rituximab", "methotrexate": "methotrexate", "jak_inhibitor": "tofacitinib",
-         "tnf_inhibitor": "infliximab", "azathioprine": "azathioprine", "calcineurin_inhibitor": "tacrolimus",
-         "mycophenolate": "mycophenolate mofetil"}
+RXCUI = {
+    "rituximab": "121191",
+    "methotrexate": "6851",
+    "jak_inhibitor": "1357536",
+    "tnf_inhibitor": "191831",
+    "azathioprine": "1256",
+    "calcineurin_inhibitor": "42316",
+    "mycophenolate": "68149",
+}
+NAMES = {
+    "rituximab": "rituximab",
+    "methotrexate": "methotrexate",
+    "jak_inhibitor": "tofacitinib",
+    "tnf_inhibitor": "infliximab",
+    "azathioprine": "azathioprine",
+    "calcineurin_inhibitor": "tacrolimus",
+    "mycophenolate": "mycophenolate mofetil",
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +36,21 @@ def knowledge():
 
 
 def order(cls: str, oid: str = "draft-1", selected: bool = True) -> DraftOrder:
-    drug = ResolvedDrug(record_id=oid, resource_type="MedicationRequest", therapy_class=cls, ingredient=NAMES[cls],
-                        ingredient_rxcui=RXCUI[cls], matched_by="rxnorm", matched=f"RxNorm {RXCUI[cls]} (IN)",
-                        start=None, end=None, ongoing=True)
-    return DraftOrder(reference=f"MedicationRequest/{oid}", label=f"{NAMES[cls]} (as ordered)", drugs=(drug,),
-                      selected=selected)
+    drug = ResolvedDrug(
+        record_id=oid,
+        resource_type="MedicationRequest",
+        therapy_class=cls,
+        ingredient=NAMES[cls],
+        ingredient_rxcui=RXCUI[cls],
+        matched_by="rxnorm",
+        matched=f"RxNorm {RXCUI[cls]} (IN)",
+        start=None,
+        end=None,
+        ongoing=True,
+    )
+    return DraftOrder(
+        reference=f"MedicationRequest/{oid}", label=f"{NAMES[cls]} (as ordered)", drugs=(drug,), selected=selected
+    )
 
 
 def check(f, *orders, knowledge, stage="select"):
@@ -35,8 +58,10 @@ def check(f, *orders, knowledge, stage="select"):
 
 
 RAISED = (lab("creatine_kinase", weeks_ago(2), 2400.0, high=200.0),)
-HBV_NEG = (lab("hbsag", weeks_ago(10), text="Negative", interpretation=("NEG",), unit=None),
-           lab("hbcab_total", weeks_ago(10), text="Negative", interpretation=("NEG",), unit=None))
+HBV_NEG = (
+    lab("hbsag", weeks_ago(10), text="Negative", interpretation=("NEG",), unit=None),
+    lab("hbcab_total", weeks_ago(10), text="Negative", interpretation=("NEG",), unit=None),
+)
 
 
 def test_a_failed_class_is_named_with_its_dates_and_offered_removal_or_replacement(knowledge):
@@ -45,8 +70,13 @@ def test_a_failed_class_is_named_with_its_dates_and_offered_removal_or_replaceme
     assert card["indicator"] == "warning"
     assert "rituximab failed after an adequate trial (2025-04-20 to 2025-10-17" in card["detail"]
     remove, replace = card["suggestions"]
-    assert remove["actions"] == [{"type": "delete", "description": "Remove the draft order MedicationRequest/draft-1",
-                                  "resourceId": ["MedicationRequest/draft-1"]}]
+    assert remove["actions"] == [
+        {
+            "type": "delete",
+            "description": "Remove the draft order MedicationRequest/draft-1",
+            "resourceId": ["MedicationRequest/draft-1"],
+        }
+    ]
     assert replace["actions"][0]["type"] == "delete" and replace["actions"][1]["type"] == "create"
     assert card["selectionBehavior"] == "at-most-one"
 

@@ -20,14 +20,20 @@ PATIENTS = {
     "prednisone only": facts(diagnoses=(DM,), trials=(trial("glucocorticoid", weeks_ago(20), ongoing=True),)),
     "untreated PM": facts(diagnoses=(diagnosis("polymyositis"),)),
     "rituximab in progress": facts(diagnoses=(DM,), trials=(trial("rituximab", weeks_ago(8), weeks_ago(6)),)),
-    "pregnant with ILD": reference_patient(diagnoses=(DM, diagnosis("pregnancy"), diagnosis("interstitial_lung_disease"))),
-    "anti-MDA5 cancer": reference_patient(diagnoses=(DM, diagnosis("malignancy")),
-                                          labs=(lab("anti_mda5", weeks_ago(3), text="positive"),)),
+    "pregnant with ILD": reference_patient(
+        diagnoses=(DM, diagnosis("pregnancy"), diagnosis("interstitial_lung_disease"))
+    ),
+    "anti-MDA5 cancer": reference_patient(
+        diagnoses=(DM, diagnosis("malignancy")), labs=(lab("anti_mda5", weeks_ago(3), text="positive"),)
+    ),
     "IBM": facts(diagnoses=(diagnosis("inclusion_body_myositis"),)),
     "juvenile": facts(diagnoses=(DM,), birth_date=date(2015, 5, 5)),
     "no medication data": facts(diagnoses=(DM,), gaps=(DataGap("MedicationStatement", "not fetched"),)),
-    "everything tried": facts(diagnoses=(DM,), trials=tuple(trial(c, weeks_ago(200), weeks_ago(150)) for c in INGREDIENT),
-                              labs=(lab("creatine_kinase", weeks_ago(2), 2400.0, high=200.0),)),
+    "everything tried": facts(
+        diagnoses=(DM,),
+        trials=tuple(trial(c, weeks_ago(200), weeks_ago(150)) for c in INGREDIENT),
+        labs=(lab("creatine_kinase", weeks_ago(2), 2400.0, high=200.0),),
+    ),
     "no age": reference_patient(birth_date=None),
 }
 
@@ -43,8 +49,17 @@ def assert_valid(card_json: dict) -> None:
                 no_empty(v, f"{path}[{i}]")
 
     no_empty(card_json)
-    assert set(card_json) <= {"uuid", "summary", "detail", "indicator", "source", "suggestions",
-                              "selectionBehavior", "overrideReasons", "links"}
+    assert set(card_json) <= {
+        "uuid",
+        "summary",
+        "detail",
+        "indicator",
+        "source",
+        "suggestions",
+        "selectionBehavior",
+        "overrideReasons",
+        "links",
+    }
     uuid.UUID(card_json["uuid"])
     assert 0 < len(card_json["summary"]) < 140
     assert card_json["indicator"] in ("info", "warning", "critical")
@@ -94,22 +109,39 @@ def test_suggestion_uuids_are_exposed_for_feedback():
 
 
 _CLASSES = sorted(INGREDIENT)
-_GROUPS = ["dermatomyositis_adult", "polymyositis", "antisynthetase_syndrome", "immune_mediated_necrotizing_myopathy",
-           "interstitial_lung_disease", "pregnancy", "malignancy", "hepatitis_b", "dysphagia", "cutaneous_ulceration",
-           "latent_tuberculosis", "drug_induced_or_steroid_myopathy", "clinically_amyopathic_dermatomyositis"]
+_GROUPS = [
+    "dermatomyositis_adult",
+    "polymyositis",
+    "antisynthetase_syndrome",
+    "immune_mediated_necrotizing_myopathy",
+    "interstitial_lung_disease",
+    "pregnancy",
+    "malignancy",
+    "hepatitis_b",
+    "dysphagia",
+    "cutaneous_ulceration",
+    "latent_tuberculosis",
+    "drug_induced_or_steroid_myopathy",
+    "clinically_amyopathic_dermatomyositis",
+]
 
 
 @settings(max_examples=150, deadline=None)
 @given(
     groups=st.sets(st.sampled_from(_GROUPS), max_size=5),
-    tried=st.lists(st.tuples(st.sampled_from(_CLASSES), st.integers(0, 300), st.integers(0, 60), st.booleans()),
-                   max_size=6, unique_by=lambda t: t[0]),
+    tried=st.lists(
+        st.tuples(st.sampled_from(_CLASSES), st.integers(0, 300), st.integers(0, 60), st.booleans()),
+        max_size=6,
+        unique_by=lambda t: t[0],
+    ),
     ck=st.lists(st.tuples(st.integers(0, 400), st.floats(10, 20000)), max_size=4),
     age=st.one_of(st.none(), st.integers(1, 95)),
 )
 def test_any_patient_gives_spec_valid_cards_and_never_resuggests_tried(groups, tried, ck, age):
-    trials = tuple(trial(c, weeks_ago(start), weeks_ago(max(start - length, 0)) if not running else None, ongoing=running)
-                   for c, start, length, running in tried)
+    trials = tuple(
+        trial(c, weeks_ago(start), weeks_ago(max(start - length, 0)) if not running else None, ongoing=running)
+        for c, start, length, running in tried
+    )
     labs = tuple(lab("creatine_kinase", weeks_ago(w), v) for w, v in ck)
     birth = None if age is None else date(TODAY.year - age, 1, 1)
     f = facts(diagnoses=tuple(diagnosis(g) for g in sorted(groups)), trials=trials, labs=labs, birth_date=birth)

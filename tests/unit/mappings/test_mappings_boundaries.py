@@ -24,11 +24,17 @@ def test_mappings_never_imports_service() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(max_size=80), code=st.text(max_size=12), system=st.sampled_from(
-    ["http://www.nlm.nih.gov/research/umls/rxnorm", "http://www.whocc.no/atc", "http://hl7.org/fhir/sid/ndc", "x"]))
+@given(
+    text=st.text(max_size=80),
+    code=st.text(max_size=12),
+    system=st.sampled_from(
+        ["http://www.nlm.nih.gov/research/umls/rxnorm", "http://www.whocc.no/atc", "http://hl7.org/fhir/sid/ndc", "x"]
+    ),
+)
 def test_resolution_never_raises_on_arbitrary_input(text: str, code: str, system: str) -> None:
-    r = MedicationRecord("m", "MedicationStatement", "active", Concept((Coding(system, code, text),), text),
-                         form=Concept((), text))
+    r = MedicationRecord(
+        "m", "MedicationStatement", "active", Concept((Coding(system, code, text),), text), form=Concept((), text)
+    )
     assert isinstance(resolve_medication(r, T, today=date(2025, 1, 1)), list)
 
 
@@ -49,4 +55,9 @@ def test_the_terminology_benchmark_measures_real_resolutions() -> None:
         how.update(d.matched_by for d in drugs)
     assert resolved and unresolved, "both known and unknown drugs belong in the benchmark"
     assert len(how) >= 2, how
-    assert set(mod.run(20)) == {"load_ms", "uncached_us_per_record", "cached_us_per_record", "build_facts_us_per_record"}
+    assert set(mod.run(20)) == {
+        "load_ms",
+        "uncached_us_per_record",
+        "cached_us_per_record",
+        "build_facts_us_per_record",
+    }

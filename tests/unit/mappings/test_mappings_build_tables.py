@@ -62,7 +62,10 @@ def test_cli_output_loads_as_terminology(tmp_path: Path) -> None:
     data = Path(build_tables.__file__).parent / "data"
     for f in ("therapy_classes.json", "conditions.json", "labs.json"):
         (tmp_path / f).write_text((data / f).read_text())
-    assert build_tables.main(["--rrf", str(RRF), "--version", "fixture", "--out", str(tmp_path / "rxnorm_products.json")]) == 0
+    assert (
+        build_tables.main(["--rrf", str(RRF), "--version", "fixture", "--out", str(tmp_path / "rxnorm_products.json")])
+        == 0
+    )
     term = load_terminology(tmp_path)
     assert term.products["9000003"].ingredients == ("tacrolimus",)
     assert term.ndc["00000000001"] == "9000003"

@@ -25,15 +25,27 @@ def cond(system: str | None = None, code: str | None = None, text: str | None = 
     return ConditionRecord(id="c1", code=Concept(codings, text), **kw)
 
 
-@pytest.mark.parametrize("system,code,group", [
-    (SCT, "396230008", "dermatomyositis_adult"), (SCT, "31384009", "polymyositis"),
-    (ICD10, "M33.10", "dermatomyositis_adult"), (ICD10, "M3310", "dermatomyositis_adult"),
-    (ICD10, "m33.22", "polymyositis"), (ICD10, "M33.13", "clinically_amyopathic_dermatomyositis"),
-    (ICD10, "M33.01", "juvenile_dermatomyositis"), (ICD10, "G72.41", "inclusion_body_myositis"),
-    (ICD10, "J84.10", "interstitial_lung_disease"), (ICD10, "B18.1", "hepatitis_b"), (ICD10, "Z33.1", "pregnancy"),
-    (ICD10, "Z22.7", "latent_tuberculosis"), (ICD9, "710.3", "dermatomyositis_adult"), (ICD9, "7104", "polymyositis"),
-    (SCT, "715863001", "immune_mediated_necrotizing_myopathy"), (ICD10, "M33.11", "dm_pm_with_respiratory_involvement"),
-])
+@pytest.mark.parametrize(
+    "system,code,group",
+    [
+        (SCT, "396230008", "dermatomyositis_adult"),
+        (SCT, "31384009", "polymyositis"),
+        (ICD10, "M33.10", "dermatomyositis_adult"),
+        (ICD10, "M3310", "dermatomyositis_adult"),
+        (ICD10, "m33.22", "polymyositis"),
+        (ICD10, "M33.13", "clinically_amyopathic_dermatomyositis"),
+        (ICD10, "M33.01", "juvenile_dermatomyositis"),
+        (ICD10, "G72.41", "inclusion_body_myositis"),
+        (ICD10, "J84.10", "interstitial_lung_disease"),
+        (ICD10, "B18.1", "hepatitis_b"),
+        (ICD10, "Z33.1", "pregnancy"),
+        (ICD10, "Z22.7", "latent_tuberculosis"),
+        (ICD9, "710.3", "dermatomyositis_adult"),
+        (ICD9, "7104", "polymyositis"),
+        (SCT, "715863001", "immune_mediated_necrotizing_myopathy"),
+        (ICD10, "M33.11", "dm_pm_with_respiratory_involvement"),
+    ],
+)
 def test_code_maps_to_group(system: str, code: str, group: str) -> None:
     assert group in groups(cond(system, code))
 
@@ -51,12 +63,20 @@ def test_icd10_benign_neoplasm_is_not_malignancy() -> None:
     assert "malignancy" not in groups(cond(ICD10, "D36.9"))
 
 
-@pytest.mark.parametrize("text,group", [
-    ("Dermatomyositis", "dermatomyositis_adult"), ("Amyopathic dermatomyositis", "clinically_amyopathic_dermatomyositis"),
-    ("Juvenile dermatomyositis", "juvenile_dermatomyositis"), ("Anti-synthetase syndrome", "antisynthetase_syndrome"),
-    ("Immune-mediated necrotizing myopathy", "immune_mediated_necrotizing_myopathy"), ("ILD", "interstitial_lung_disease"),
-    ("Breast cancer", "malignancy"), ("Difficulty swallowing", "dysphagia"), ("Digital ulcers", "cutaneous_ulceration"),
-])
+@pytest.mark.parametrize(
+    "text,group",
+    [
+        ("Dermatomyositis", "dermatomyositis_adult"),
+        ("Amyopathic dermatomyositis", "clinically_amyopathic_dermatomyositis"),
+        ("Juvenile dermatomyositis", "juvenile_dermatomyositis"),
+        ("Anti-synthetase syndrome", "antisynthetase_syndrome"),
+        ("Immune-mediated necrotizing myopathy", "immune_mediated_necrotizing_myopathy"),
+        ("ILD", "interstitial_lung_disease"),
+        ("Breast cancer", "malignancy"),
+        ("Difficulty swallowing", "dysphagia"),
+        ("Digital ulcers", "cutaneous_ulceration"),
+    ],
+)
 def test_text_maps_to_group_when_no_code_matched(text: str, group: str) -> None:
     assert group in groups(cond(text=text))
 
@@ -65,7 +85,9 @@ def test_juvenile_text_is_not_adult_dermatomyositis() -> None:
     assert "dermatomyositis_adult" not in groups(cond(text="Juvenile dermatomyositis"))
 
 
-@pytest.mark.parametrize("text", ["Family history of breast cancer", "Rule out dermatomyositis", "Benign neoplasm of colon"])
+@pytest.mark.parametrize(
+    "text", ["Family history of breast cancer", "Rule out dermatomyositis", "Benign neoplasm of colon"]
+)
 def test_negated_or_family_history_text_is_not_a_diagnosis(text: str) -> None:
     assert groups(cond(text=text)) == set()
 
@@ -94,12 +116,21 @@ def test_missing_status_with_abatement_does_not_count() -> None:
 
 
 def test_skipped_conditions_are_counted_in_notes_without_text() -> None:
-    f = build_facts("p", None, [cond(SCT, "396230008", text="secret", clinical_status="resolved")], [], [],
-                    today=date(2025, 1, 1), terminology=T)
+    f = build_facts(
+        "p",
+        None,
+        [cond(SCT, "396230008", text="secret", clinical_status="resolved")],
+        [],
+        [],
+        today=date(2025, 1, 1),
+        terminology=T,
+    )
     assert f.notes == ("1 condition record (resolved) not counted as current diagnoses",)
 
 
 def test_diagnosis_records_code_match() -> None:
-    f = build_facts("p", None, [cond(SCT, "396230008", onset=date(2020, 5, 1))], [], [], today=date(2025, 1, 1), terminology=T)
+    f = build_facts(
+        "p", None, [cond(SCT, "396230008", onset=date(2020, 5, 1))], [], [], today=date(2025, 1, 1), terminology=T
+    )
     d = f.diagnoses[0]
     assert (d.matched_by, d.matched, d.record_id, d.onset) == ("code", "SNOMED CT 396230008", "c1", date(2020, 5, 1))

@@ -14,9 +14,14 @@ TODAY = date(2026, 11, 23)
 
 
 def record(*codes: str, dose: float | None = 20.0, status: str = "active") -> MedicationRecord:
-    return MedicationRecord(id="m1", resource_type="MedicationStatement", status=status,
-                            medication=Concept(tuple(Coding(RX, c) for c in codes)),
-                            effective_start=date(2026, 10, 1), daily_dose_mg=dose)
+    return MedicationRecord(
+        id="m1",
+        resource_type="MedicationStatement",
+        status=status,
+        medication=Concept(tuple(Coding(RX, c) for c in codes)),
+        effective_start=date(2026, 10, 1),
+        daily_dose_mg=dose,
+    )
 
 
 def drugs(r: MedicationRecord):
@@ -25,7 +30,12 @@ def drugs(r: MedicationRecord):
 
 def test_the_dose_of_a_single_ingredient_record_is_carried_to_its_drug():
     (drug,) = drugs(record("8640"))  # prednisone
-    assert (drug.ingredient, drug.ingredient_rxcui, drug.daily_dose_mg, drug.ongoing) == ("prednisone", "8640", 20.0, True)
+    assert (drug.ingredient, drug.ingredient_rxcui, drug.daily_dose_mg, drug.ongoing) == (
+        "prednisone",
+        "8640",
+        20.0,
+        True,
+    )
 
 
 def test_no_dose_in_the_record_means_no_dose_in_the_facts():

@@ -109,7 +109,7 @@ def test_the_table_is_large_enough_and_the_bounds_hold():
     assert daily_dose_from_text("5000 mg daily") == MAX_DAILY_MG
     assert daily_dose_from_text("2501 mg bd") is None
     assert daily_dose_from_text(("20 mg daily " + " " * MAX_TEXT)[:MAX_TEXT]) == 20.0
-    assert daily_dose_from_text(("20 mg daily " + " " * MAX_TEXT)[:MAX_TEXT + 1]) is None
+    assert daily_dose_from_text(("20 mg daily " + " " * MAX_TEXT)[: MAX_TEXT + 1]) is None
 
 
 def test_a_drug_name_is_only_skipped_when_the_terminology_knows_it():
@@ -119,11 +119,22 @@ def test_a_drug_name_is_only_skipped_when_the_terminology_knows_it():
     assert daily_dose_from_text(None) is None  # type: ignore[arg-type]
 
 
-def record(*codes: str, text: str | None, dose: float | None = None,
-           rtype: str = "MedicationStatement", label: str | None = None) -> MedicationRecord:
-    return MedicationRecord(id="m1", resource_type=rtype, status="active" if rtype != "MedicationAdministration" else "completed",
-                            medication=Concept(tuple(Coding(RX, c) for c in codes), label),
-                            effective_start=date(2026, 10, 1), daily_dose_mg=dose, dosage_text=text)
+def record(
+    *codes: str,
+    text: str | None,
+    dose: float | None = None,
+    rtype: str = "MedicationStatement",
+    label: str | None = None,
+) -> MedicationRecord:
+    return MedicationRecord(
+        id="m1",
+        resource_type=rtype,
+        status="active" if rtype != "MedicationAdministration" else "completed",
+        medication=Concept(tuple(Coding(RX, c) for c in codes), label),
+        effective_start=date(2026, 10, 1),
+        daily_dose_mg=dose,
+        dosage_text=text,
+    )
 
 
 def drugs(r: MedicationRecord):

@@ -15,13 +15,23 @@ T = load_terminology()
 TODAY = date(2025, 6, 1)
 
 
-def med(*codings: tuple[str, str], text: str | None = None, form: str | None = None, route: str | None = None,
-        ingredients: tuple[Concept, ...] = (), unresolved: bool = False) -> MedicationRecord:
+def med(
+    *codings: tuple[str, str],
+    text: str | None = None,
+    form: str | None = None,
+    route: str | None = None,
+    ingredients: tuple[Concept, ...] = (),
+    unresolved: bool = False,
+) -> MedicationRecord:
     return MedicationRecord(
-        id="m1", resource_type="MedicationStatement", status="active",
+        id="m1",
+        resource_type="MedicationStatement",
+        status="active",
         medication=Concept(tuple(Coding(s, c) for s, c in codings), text),
-        ingredients=ingredients, form=Concept((), form) if form else None,
-        route=Concept((), route) if route else None, medication_unresolved=unresolved,
+        ingredients=ingredients,
+        form=Concept((), form) if form else None,
+        route=Concept((), route) if route else None,
+        medication_unresolved=unresolved,
         effective_start=date(2024, 1, 1),
     )
 
@@ -70,31 +80,61 @@ def test_rituximab_biosimilar_pin_maps_to_rituximab(code: str) -> None:
     assert classes(med((RX, code))) == {"rituximab"}
 
 
-@pytest.mark.parametrize("text,cls", [
-    ("rituximab-abbs 1000 mg IV", "rituximab"),
-    ("Truxima infusion", "rituximab"),
-    ("infliximab-dyyb", "tnf_inhibitor"),
-    ("Inflectra 5 mg/kg", "tnf_inhibitor"),
-    ("rituximab-zzzz (future biosimilar)", "rituximab"),
-])
+@pytest.mark.parametrize(
+    "text,cls",
+    [
+        ("rituximab-abbs 1000 mg IV", "rituximab"),
+        ("Truxima infusion", "rituximab"),
+        ("infliximab-dyyb", "tnf_inhibitor"),
+        ("Inflectra 5 mg/kg", "tnf_inhibitor"),
+        ("rituximab-zzzz (future biosimilar)", "rituximab"),
+    ],
+)
 def test_biosimilar_text_maps_to_its_class(text: str, cls: str) -> None:
     assert classes(med(text=text)) == {cls}
 
 
-@pytest.mark.parametrize("text,cls", [
-    ("CellCept 500 mg tablet", "mycophenolate"), ("MMF 1g BID", "mycophenolate"), ("Myfortic", "mycophenolate"),
-    ("HCQ 200mg", "antimalarial"), ("Plaquenil", "antimalarial"), ("IVIG 2 g/kg", "immune_globulin"),
-    ("SCIG weekly", "immune_globulin"), ("Privigen", "immune_globulin"), ("RTX", "rituximab"),
-    ("CYC pulse", "cyclophosphamide"), ("MTX 20 mg weekly", "methotrexate"), ("AZA", "azathioprine"),
-    ("TAC 2 mg", "calcineurin_inhibitor"), ("CsA", "calcineurin_inhibitor"), ("ciclosporin", "calcineurin_inhibitor"),
-    ("Solu-Medrol 1 g IV", "glucocorticoid"), ("solumedrol", "glucocorticoid"), ("Medrol dose pack", "glucocorticoid"),
-    ("H.P. Acthar Gel 80 units SC", "corticotropin"), ("Acthar Gel", "corticotropin"), ("Olumiant", "jak_inhibitor"),
-    ("Rinvoq 15mg", "jak_inhibitor"), ("tofacitinib", "jak_inhibitor"), ("Saphnelo", "type1_ifn_inhibitor"),
-    ("anifrolumab", "type1_ifn_inhibitor"), ("Leukeran", "alkylating_other"), ("dapsone 100 mg", "dapsone"),
-    ("Bactrim DS", "pjp_prophylaxis"), ("TMP-SMX", "pjp_prophylaxis"), ("hydroxycloroquine", "antimalarial"),
-    ("Prograf", "calcineurin_inhibitor"), ("Actemra", "il6_inhibitor"), ("Orencia", "abatacept"),
-    ("rapamycin", "mtor_inhibitor"), ("Arava", "leflunomide"), ("Imuran 50mg", "azathioprine"),
-])
+@pytest.mark.parametrize(
+    "text,cls",
+    [
+        ("CellCept 500 mg tablet", "mycophenolate"),
+        ("MMF 1g BID", "mycophenolate"),
+        ("Myfortic", "mycophenolate"),
+        ("HCQ 200mg", "antimalarial"),
+        ("Plaquenil", "antimalarial"),
+        ("IVIG 2 g/kg", "immune_globulin"),
+        ("SCIG weekly", "immune_globulin"),
+        ("Privigen", "immune_globulin"),
+        ("RTX", "rituximab"),
+        ("CYC pulse", "cyclophosphamide"),
+        ("MTX 20 mg weekly", "methotrexate"),
+        ("AZA", "azathioprine"),
+        ("TAC 2 mg", "calcineurin_inhibitor"),
+        ("CsA", "calcineurin_inhibitor"),
+        ("ciclosporin", "calcineurin_inhibitor"),
+        ("Solu-Medrol 1 g IV", "glucocorticoid"),
+        ("solumedrol", "glucocorticoid"),
+        ("Medrol dose pack", "glucocorticoid"),
+        ("H.P. Acthar Gel 80 units SC", "corticotropin"),
+        ("Acthar Gel", "corticotropin"),
+        ("Olumiant", "jak_inhibitor"),
+        ("Rinvoq 15mg", "jak_inhibitor"),
+        ("tofacitinib", "jak_inhibitor"),
+        ("Saphnelo", "type1_ifn_inhibitor"),
+        ("anifrolumab", "type1_ifn_inhibitor"),
+        ("Leukeran", "alkylating_other"),
+        ("dapsone 100 mg", "dapsone"),
+        ("Bactrim DS", "pjp_prophylaxis"),
+        ("TMP-SMX", "pjp_prophylaxis"),
+        ("hydroxycloroquine", "antimalarial"),
+        ("Prograf", "calcineurin_inhibitor"),
+        ("Actemra", "il6_inhibitor"),
+        ("Orencia", "abatacept"),
+        ("rapamycin", "mtor_inhibitor"),
+        ("Arava", "leflunomide"),
+        ("Imuran 50mg", "azathioprine"),
+    ],
+)
 def test_text_only_medication_maps_by_name_brand_abbreviation_or_misspelling(text: str, cls: str) -> None:
     got = resolve_medication(med(text=text), T, today=TODAY)
     assert {d.therapy_class for d in got} == {cls}
@@ -121,10 +161,20 @@ def test_non_systemic_product_codes_are_not_systemic_therapy(code: str) -> None:
     assert resolve_medication(med((RX, code)), T, today=TODAY) == []
 
 
-@pytest.mark.parametrize("text", [
-    "cyclosporine 0.05% eye drops", "Restasis", "tacrolimus 0.1% ointment", "Protopic", "ruxolitinib cream",
-    "Opzelura 1.5% cream", "Aczone gel", "prednisolone acetate 1% ophthalmic suspension", "hydrocortisone 1% cream",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cyclosporine 0.05% eye drops",
+        "Restasis",
+        "tacrolimus 0.1% ointment",
+        "Protopic",
+        "ruxolitinib cream",
+        "Opzelura 1.5% cream",
+        "Aczone gel",
+        "prednisolone acetate 1% ophthalmic suspension",
+        "hydrocortisone 1% cream",
+    ],
+)
 def test_non_systemic_text_is_not_systemic_therapy(text: str) -> None:
     assert resolve_medication(med(text=text), T, today=TODAY) == []
 
@@ -168,11 +218,23 @@ def test_gpck_pack_resolves() -> None:
     assert classes(med((RX, "763185"))) == {"glucocorticoid"}  # prednisone 10 MG pack
 
 
-@pytest.mark.parametrize("code,cls", [
-    ("L04AF01", "jak_inhibitor"), ("L04AA29", "jak_inhibitor"), ("L04AA37", "jak_inhibitor"), ("L04AF03", "jak_inhibitor"),
-    ("L04AH01", "mtor_inhibitor"), ("L04AA10", "mtor_inhibitor"), ("L04AK01", "leflunomide"), ("L04AA13", "leflunomide"),
-    ("L04AG11", "type1_ifn_inhibitor"), ("L01FA01", "rituximab"), ("J06BA02", "immune_globulin"), ("H02AB07", "glucocorticoid"),
-])
+@pytest.mark.parametrize(
+    "code,cls",
+    [
+        ("L04AF01", "jak_inhibitor"),
+        ("L04AA29", "jak_inhibitor"),
+        ("L04AA37", "jak_inhibitor"),
+        ("L04AF03", "jak_inhibitor"),
+        ("L04AH01", "mtor_inhibitor"),
+        ("L04AA10", "mtor_inhibitor"),
+        ("L04AK01", "leflunomide"),
+        ("L04AA13", "leflunomide"),
+        ("L04AG11", "type1_ifn_inhibitor"),
+        ("L01FA01", "rituximab"),
+        ("J06BA02", "immune_globulin"),
+        ("H02AB07", "glucocorticoid"),
+    ],
+)
 def test_atc_code_current_or_pre_2024_maps_to_class(code: str, cls: str) -> None:
     got = resolve_medication(med((ATC, code)), T, today=TODAY)
     assert {d.therapy_class for d in got} == {cls}
@@ -190,7 +252,9 @@ def test_unknown_rxnorm_code_falls_back_to_text() -> None:
 
 
 def test_unknown_rxnorm_code_falls_back_to_coding_display() -> None:
-    r = MedicationRecord("m", "MedicationRequest", "active", Concept((Coding(RX, "99999999", "Rituximab 10 MG/ML Injection"),)))
+    r = MedicationRecord(
+        "m", "MedicationRequest", "active", Concept((Coding(RX, "99999999", "Rituximab 10 MG/ML Injection"),))
+    )
     assert classes(r) == {"rituximab"}
 
 
@@ -213,7 +277,9 @@ def test_unknown_rxnorm_code_uses_lookup_ingredients() -> None:
 
 
 def test_lookup_answer_for_topical_product_is_not_systemic() -> None:
-    lk = FakeLookup(LookupResult("556", ingredients=(("42316", "tacrolimus"),), name="tacrolimus 0.001 MG/MG Topical Ointment"))
+    lk = FakeLookup(
+        LookupResult("556", ingredients=(("42316", "tacrolimus"),), name="tacrolimus 0.001 MG/MG Topical Ointment")
+    )
     assert resolve_medication(med((RX, "556")), T, lk, today=TODAY) == []
 
 

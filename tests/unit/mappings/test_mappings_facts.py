@@ -14,7 +14,9 @@ T = load_terminology()
 TODAY = date(2025, 1, 1)
 
 
-def med(rid: str, kind: str, status: str | None, text: str = "mycophenolate mofetil 500 mg tablet", **kw) -> MedicationRecord:
+def med(
+    rid: str, kind: str, status: str | None, text: str = "mycophenolate mofetil 500 mg tablet", **kw
+) -> MedicationRecord:
     return MedicationRecord(id=rid, resource_type=kind, status=status, medication=Concept((), text), **kw)
 
 
@@ -22,12 +24,19 @@ def facts(*meds: MedicationRecord, **kw):
     return build_facts("p", kw.pop("patient", None), [], meds, [], today=TODAY, terminology=T, **kw)
 
 
-@pytest.mark.parametrize("kind,status", [
-    ("MedicationStatement", "not-taken"), ("MedicationStatement", "entered-in-error"),
-    ("MedicationRequest", "entered-in-error"), ("MedicationAdministration", "not-done"),
-    ("MedicationAdministration", "entered-in-error"), ("MedicationStatement", "intended"),
-    ("MedicationRequest", "cancelled"), ("MedicationRequest", "draft"),
-])
+@pytest.mark.parametrize(
+    "kind,status",
+    [
+        ("MedicationStatement", "not-taken"),
+        ("MedicationStatement", "entered-in-error"),
+        ("MedicationRequest", "entered-in-error"),
+        ("MedicationAdministration", "not-done"),
+        ("MedicationAdministration", "entered-in-error"),
+        ("MedicationStatement", "intended"),
+        ("MedicationRequest", "cancelled"),
+        ("MedicationRequest", "draft"),
+    ],
+)
 def test_non_use_status_never_counts_as_tried(kind: str, status: str) -> None:
     f = facts(med("m1", kind, status))
     assert f.trials == ()
@@ -39,25 +48,42 @@ def test_request_proposal_or_plan_is_not_use(intent: str) -> None:
     assert facts(med("m1", "MedicationRequest", "active", intent=intent)).trials == ()
 
 
-@pytest.mark.parametrize("kind,status", [
-    ("MedicationStatement", "active"), ("MedicationStatement", "completed"), ("MedicationStatement", "stopped"),
-    ("MedicationStatement", "on-hold"), ("MedicationStatement", "unknown"), ("MedicationRequest", "completed"),
-    ("MedicationAdministration", "completed"), ("MedicationAdministration", "in-progress"),
-])
+@pytest.mark.parametrize(
+    "kind,status",
+    [
+        ("MedicationStatement", "active"),
+        ("MedicationStatement", "completed"),
+        ("MedicationStatement", "stopped"),
+        ("MedicationStatement", "on-hold"),
+        ("MedicationStatement", "unknown"),
+        ("MedicationRequest", "completed"),
+        ("MedicationAdministration", "completed"),
+        ("MedicationAdministration", "in-progress"),
+    ],
+)
 def test_use_status_counts_as_tried(kind: str, status: str) -> None:
     assert facts(med("m1", kind, status)).trial("mycophenolate") is not None
 
 
 def test_ignored_records_are_counted_in_notes_without_patient_text() -> None:
-    f = facts(med("a", "MedicationStatement", "not-taken", text="Mr X's rituximab"),
-              med("b", "MedicationStatement", "not-taken"))
+    f = facts(
+        med("a", "MedicationStatement", "not-taken", text="Mr X's rituximab"),
+        med("b", "MedicationStatement", "not-taken"),
+    )
     assert f.notes == ("2 MedicationStatement records marked not taken were ignored",)
     assert "Mr X" not in " ".join(f.notes)
 
 
 def test_trial_spans_first_to_last_date_across_records() -> None:
     f = facts(
-        med("a", "MedicationRequest", "completed", intent="order", authored_on=date(2023, 1, 10), validity_end=date(2023, 7, 1)),
+        med(
+            "a",
+            "MedicationRequest",
+            "completed",
+            intent="order",
+            authored_on=date(2023, 1, 10),
+            validity_end=date(2023, 7, 1),
+        ),
         med("b", "MedicationStatement", "completed", effective_start=date(2023, 8, 1), effective_end=date(2024, 2, 1)),
     )
     t = f.trial("mycophenolate")
@@ -71,20 +97,31 @@ def test_active_statement_is_ongoing_and_last_used_today() -> None:
 
 
 def test_active_statement_that_ended_is_not_ongoing() -> None:
-    t = facts(med("a", "MedicationStatement", "active", effective_start=date(2024, 1, 1),
-                  effective_end=date(2024, 6, 1))).trial("mycophenolate")
+    t = facts(
+        med("a", "MedicationStatement", "active", effective_start=date(2024, 1, 1), effective_end=date(2024, 6, 1))
+    ).trial("mycophenolate")
     assert not t.ongoing and t.last_date == date(2024, 6, 1)
 
 
 def test_active_request_with_expired_validity_is_not_ongoing() -> None:
-    t = facts(med("a", "MedicationRequest", "active", intent="order", validity_start=date(2023, 1, 1),
-                  validity_end=date(2023, 6, 1))).trial("mycophenolate")
+    t = facts(
+        med(
+            "a",
+            "MedicationRequest",
+            "active",
+            intent="order",
+            validity_start=date(2023, 1, 1),
+            validity_end=date(2023, 6, 1),
+        )
+    ).trial("mycophenolate")
     assert not t.ongoing
 
 
 def test_administrations_give_distinct_sorted_exposure_dates() -> None:
-    admin = [med(f"a{i}", "MedicationAdministration", "completed", text="rituximab 1000 mg IV", effective_start=d)
-             for i, d in enumerate([date(2024, 3, 15), date(2024, 3, 1), date(2024, 3, 15)])]
+    admin = [
+        med(f"a{i}", "MedicationAdministration", "completed", text="rituximab 1000 mg IV", effective_start=d)
+        for i, d in enumerate([date(2024, 3, 15), date(2024, 3, 1), date(2024, 3, 15)])
+    ]
     t = facts(*admin).trial("rituximab")
     assert t.exposure_dates == (date(2024, 3, 1), date(2024, 3, 15)) and t.record_count == 3
 
@@ -108,8 +145,13 @@ def test_trial_records_how_each_drug_was_matched() -> None:
 
 
 def test_two_classes_of_one_record_count_once_each() -> None:
-    r = MedicationRecord("a", "MedicationStatement", "active", Concept(()),
-                         ingredients=(Concept((Coding(RX, "8640"),)), Concept((Coding(RX, "6851"),))))
+    r = MedicationRecord(
+        "a",
+        "MedicationStatement",
+        "active",
+        Concept(()),
+        ingredients=(Concept((Coding(RX, "8640"),)), Concept((Coding(RX, "6851"),))),
+    )
     f = facts(r)
     assert {t.therapy_class for t in f.trials} == {"glucocorticoid", "methotrexate"}
     assert all(t.record_count == 1 for t in f.trials)
@@ -121,8 +163,10 @@ def test_topical_product_is_noted_not_tried() -> None:
 
 
 def test_unrecognised_medication_labels_are_listed_once() -> None:
-    f = facts(med("a", "MedicationStatement", "active", text="lisinopril"),
-              med("b", "MedicationStatement", "active", text="lisinopril"))
+    f = facts(
+        med("a", "MedicationStatement", "active", text="lisinopril"),
+        med("b", "MedicationStatement", "active", text="lisinopril"),
+    )
     assert f.unrecognised_medications == ("lisinopril",)
 
 

@@ -13,20 +13,39 @@ T = load_terminology()
 
 
 def obs(code: str, status: str = "final", day: date | None = date(2024, 1, 1), oid: str = "o1") -> ObservationRecord:
-    return ObservationRecord(id=oid, code=Concept((Coding("http://loinc.org", code),)), status=status, effective=day, value=1.0)
+    return ObservationRecord(
+        id=oid, code=Concept((Coding("http://loinc.org", code),)), status=status, effective=day, value=1.0
+    )
 
 
 def facts(*o: ObservationRecord):
     return build_facts("p", None, [], [], o, today=date(2025, 1, 1), terminology=T)
 
 
-@pytest.mark.parametrize("code,group", [
-    ("2157-6", "creatine_kinase"), ("1761-6", "aldolase"), ("1742-6", "alt"), ("1920-8", "ast"), ("2532-0", "ldh"),
-    ("5234-0", "anti_jo1"), ("107563-9", "anti_mda5"), ("107562-1", "anti_tif1_gamma"), ("105528-4", "anti_nxp2"),
-    ("88732-3", "anti_mi2"), ("33921-8", "anti_srp"), ("33772-5", "other_antisynthetase_ab"), ("5195-3", "hbsag"),
-    ("16933-4", "hbcab_total"), ("71773-6", "tb_igra"), ("36922-3", "tpmt"), ("2106-3", "pregnancy_test"),
-    ("19872-1", "fvc"), ("19911-7", "dlco"),
-])
+@pytest.mark.parametrize(
+    "code,group",
+    [
+        ("2157-6", "creatine_kinase"),
+        ("1761-6", "aldolase"),
+        ("1742-6", "alt"),
+        ("1920-8", "ast"),
+        ("2532-0", "ldh"),
+        ("5234-0", "anti_jo1"),
+        ("107563-9", "anti_mda5"),
+        ("107562-1", "anti_tif1_gamma"),
+        ("105528-4", "anti_nxp2"),
+        ("88732-3", "anti_mi2"),
+        ("33921-8", "anti_srp"),
+        ("33772-5", "other_antisynthetase_ab"),
+        ("5195-3", "hbsag"),
+        ("16933-4", "hbcab_total"),
+        ("71773-6", "tb_igra"),
+        ("36922-3", "tpmt"),
+        ("2106-3", "pregnancy_test"),
+        ("19872-1", "fvc"),
+        ("19911-7", "dlco"),
+    ],
+)
 def test_loinc_code_maps_to_group(code: str, group: str) -> None:
     assert [lab.group for lab in facts(obs(code)).labs] == [group]
 

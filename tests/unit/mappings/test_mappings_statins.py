@@ -18,8 +18,13 @@ STATINS = {"atorvastatin", "simvastatin", "rosuvastatin", "pravastatin", "lovast
 
 
 def record(medication: Concept, *, rid: str = "m1", status: str = "active") -> MedicationRecord:
-    return MedicationRecord(id=rid, resource_type="MedicationStatement", status=status, medication=medication,
-                            effective_start=date(2026, 1, 5))
+    return MedicationRecord(
+        id=rid,
+        resource_type="MedicationStatement",
+        status=status,
+        medication=medication,
+        effective_start=date(2026, 1, 5),
+    )
 
 
 def facts(*records: MedicationRecord):
@@ -55,15 +60,18 @@ def test_each_statin_is_recognised_by_its_ingredient_code(name):
     assert (drug.ingredient, drug.therapy_class, drug.matched_by) == (name, "statin", "rxnorm")
 
 
-@pytest.mark.parametrize(("medication", "ingredient"), [
-    (Concept((), "atorvastatin 40 mg"), "atorvastatin"),
-    (Concept((), "Lipitor 20mg tablet"), "atorvastatin"),  # brand as text: no BN code is confirmed for it
-    (Concept((), "Rosuvastatin calcium 10 MG"), "rosuvastatin"),
-    (Concept((), "Crestor"), "rosuvastatin"),
-    (coded("196503"), "simvastatin"),  # BN Zocor
-    (coded("495215"), "simvastatin"),  # BN Vytorin (ezetimibe / simvastatin): still a statin
-    (coded("861640"), "pitavastatin"),  # PIN pitavastatin calcium
-])
+@pytest.mark.parametrize(
+    ("medication", "ingredient"),
+    [
+        (Concept((), "atorvastatin 40 mg"), "atorvastatin"),
+        (Concept((), "Lipitor 20mg tablet"), "atorvastatin"),  # brand as text: no BN code is confirmed for it
+        (Concept((), "Rosuvastatin calcium 10 MG"), "rosuvastatin"),
+        (Concept((), "Crestor"), "rosuvastatin"),
+        (coded("196503"), "simvastatin"),  # BN Zocor
+        (coded("495215"), "simvastatin"),  # BN Vytorin (ezetimibe / simvastatin): still a statin
+        (coded("861640"), "pitavastatin"),  # PIN pitavastatin calcium
+    ],
+)
 def test_statin_products_brands_and_text_are_recognised(medication, ingredient):
     (drug,) = facts(record(medication)).statins
     assert drug.ingredient == ingredient
@@ -77,7 +85,9 @@ def test_a_statin_never_counts_as_a_tried_therapy_and_is_not_unrecognised():
 
 
 def test_current_statins_are_the_ongoing_ones_only():
-    f = facts(record(coded("36567"), rid="old", status="completed"), record(Concept((), "pravastatin 40 mg"), rid="now"))
+    f = facts(
+        record(coded("36567"), rid="old", status="completed"), record(Concept((), "pravastatin 40 mg"), rid="now")
+    )
     assert {d.record_id for d in f.statins} == {"old", "now"}
     assert [d.record_id for d in f.current_statins] == ["now"]
 

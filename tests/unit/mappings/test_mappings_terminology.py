@@ -117,7 +117,10 @@ def test_product_without_source_is_rejected_naming_file_and_entry(data_copy: Pat
 
 
 def test_missing_required_class_is_rejected(data_copy: Path) -> None:
-    _edit(data_copy / "therapy_classes.json", lambda d: d["classes"].remove(next(c for c in d["classes"] if c["id"] == "pjp_prophylaxis")))
+    _edit(
+        data_copy / "therapy_classes.json",
+        lambda d: d["classes"].remove(next(c for c in d["classes"] if c["id"] == "pjp_prophylaxis")),
+    )
     with pytest.raises(TerminologyError, match="pjp_prophylaxis"):
         load_terminology(data_copy)
 
@@ -154,6 +157,9 @@ def test_malformed_json_is_rejected_naming_the_file(data_copy: Path) -> None:
 
 
 def test_alias_naming_two_ingredients_is_rejected(data_copy: Path) -> None:
-    _edit(data_copy / "therapy_classes.json", lambda d: d["classes"][0]["ingredients"][0]["aliases"].append("methotrexate"))
+    _edit(
+        data_copy / "therapy_classes.json",
+        lambda d: d["classes"][0]["ingredients"][0]["aliases"].append("methotrexate"),
+    )
     with pytest.raises(TerminologyError, match="already names"):
         load_terminology(data_copy)

@@ -23,8 +23,14 @@ def test_register_adds_the_sandbox_commands() -> None:
 
 @responses.activate
 def test_load_defaults_to_every_example_patient() -> None:
-    responses.post(FHIR, json={"resourceType": "Bundle", "type": "transaction-response",
-                               "entry": [{"response": {"status": "201 Created"}}]})
+    responses.post(
+        FHIR,
+        json={
+            "resourceType": "Bundle",
+            "type": "transaction-response",
+            "entry": [{"response": {"status": "201 Created"}}],
+        },
+    )
     result = CliRunner().invoke(commands.load_command, ["--fhir", FHIR])
     assert result.exit_code == 0, result.output
     assert len(responses.calls) == len(list_patients())
@@ -33,9 +39,14 @@ def test_load_defaults_to_every_example_patient() -> None:
 
 @responses.activate
 def test_load_error_exits_nonzero_with_the_reason() -> None:
-    responses.post(FHIR, status=401, json={"resourceType": "OperationOutcome",
-                                           "issue": [{"severity": "error", "code": "login",
-                                                      "diagnostics": "Authentication required"}]})
+    responses.post(
+        FHIR,
+        status=401,
+        json={
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "login", "diagnostics": "Authentication required"}],
+        },
+    )
     result = CliRunner().invoke(commands.load_command, ["--fhir", FHIR, "--token", ""])
     assert result.exit_code == 1
     assert "HTTP 401: error login: Authentication required" in result.output
@@ -45,8 +56,10 @@ def test_load_error_exits_nonzero_with_the_reason() -> None:
 @responses.activate
 def test_fire_prints_cards_or_json() -> None:
     responses.get(f"{SERVICE}/cds-services", json={"services": [{"id": "myositis-next-line", "hook": "patient-view"}]})
-    responses.post(f"{SERVICE}/cds-services/myositis-next-line",
-                   json={"cards": [{"summary": "S", "indicator": "info", "source": {"label": "L"}}]})
+    responses.post(
+        f"{SERVICE}/cds-services/myositis-next-line",
+        json={"cards": [{"summary": "S", "indicator": "info", "source": {"label": "L"}}]},
+    )
     args = ["--patient", "p1", "--fhir", FHIR, "--service", SERVICE]
     text = CliRunner().invoke(commands.fire_command, args)
     assert text.exit_code == 0 and "[1/1] i INFO: S" in text.output
@@ -59,8 +72,11 @@ def test_fire_prints_cards_or_json() -> None:
 @responses.activate
 def test_fire_reports_service_errors() -> None:
     responses.get(f"{SERVICE}/cds-services", json={"services": [{"id": "myositis-next-line", "hook": "patient-view"}]})
-    responses.post(f"{SERVICE}/cds-services/myositis-next-line", status=412,
-                   json={"error": "patient-not-found", "message": "The patient was not found on the FHIR server."})
+    responses.post(
+        f"{SERVICE}/cds-services/myositis-next-line",
+        status=412,
+        json={"error": "patient-not-found", "message": "The patient was not found on the FHIR server."},
+    )
     result = CliRunner().invoke(commands.fire_command, ["--patient", "nobody", "--service", SERVICE, "--no-prefetch"])
     assert result.exit_code == 1
     assert "HTTP 412" in result.output and "patient-not-found" in result.output

@@ -78,8 +78,10 @@ def test_build_request_without_prefetch_touches_no_fhir_server() -> None:
     body = ehr.build_request(SERVICE, FHIR, "p1", prefetch=False, access_token="tok")
     assert "prefetch" not in body
     assert len(responses.calls) == 1
-    assert body["hookInstance"] != ehr.build_request(DISCOVERY, FHIR, "p1", prefetch=False,
-                                                     access_token="tok")["hookInstance"]
+    assert (
+        body["hookInstance"]
+        != ehr.build_request(DISCOVERY, FHIR, "p1", prefetch=False, access_token="tok")["hookInstance"]
+    )
 
 
 @responses.activate
@@ -107,15 +109,20 @@ def test_fire_posts_json_to_the_service() -> None:
 
 
 def test_offline_prefetch_from_the_packaged_bundle() -> None:
-    discovery = {"services": [{
-        "id": "myositis-next-line", "hook": "patient-view",
-        "prefetch": {
-            "patient": "Patient/{{context.patientId}}",
-            "statements": "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
-            "ck": "Observation?patient={{context.patientId}}&code=http://loinc.org|2157-6,http://loinc.org|1761-6",
-            "requests": "MedicationRequest?patient={{context.patientId}}",
-        },
-    }]}
+    discovery = {
+        "services": [
+            {
+                "id": "myositis-next-line",
+                "hook": "patient-view",
+                "prefetch": {
+                    "patient": "Patient/{{context.patientId}}",
+                    "statements": "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
+                    "ck": "Observation?patient={{context.patientId}}&code=http://loinc.org|2157-6,http://loinc.org|1761-6",
+                    "requests": "MedicationRequest?patient={{context.patientId}}",
+                },
+            }
+        ]
+    }
     bundle = get_patient("example-dm-coding").bundle()
     body = ehr.build_offline_request(discovery, bundle, "example-dm-coding")
     assert "fhirServer" not in body and "fhirAuthorization" not in body
@@ -151,21 +158,44 @@ def test_markdown_never_splits_a_url() -> None:
 
 
 def _card(**extra: Any) -> dict[str, Any]:
-    card = {"uuid": str(uuid.uuid4()), "summary": "Refractory DM: 3 options", "indicator": "warning",
-            "source": {"label": "myositis-cds", "url": "https://example.org"}, "detail": "**Tried**: x"}
+    card = {
+        "uuid": str(uuid.uuid4()),
+        "summary": "Refractory DM: 3 options",
+        "indicator": "warning",
+        "source": {"label": "myositis-cds", "url": "https://example.org"},
+        "detail": "**Tried**: x",
+    }
     card.update(extra)
     return card
 
 
 def test_format_cards() -> None:
-    text = terminal.format_cards({"cards": [_card(
-        suggestions=[{"label": "Consider tacrolimus", "isRecommended": False,
-                      "actions": [{"type": "create", "description": "draft order",
-                                   "resource": {"resourceType": "MedicationRequest"}}]}],
-        selectionBehavior="any",
-        links=[{"label": "BSR 2022", "url": "https://doi.org/10.1093/rheumatology/keac115", "type": "absolute"}],
-        overrideReasons=[{"code": "x", "display": "Not relevant"}],
-    )]})
+    text = terminal.format_cards(
+        {
+            "cards": [
+                _card(
+                    suggestions=[
+                        {
+                            "label": "Consider tacrolimus",
+                            "isRecommended": False,
+                            "actions": [
+                                {
+                                    "type": "create",
+                                    "description": "draft order",
+                                    "resource": {"resourceType": "MedicationRequest"},
+                                }
+                            ],
+                        }
+                    ],
+                    selectionBehavior="any",
+                    links=[
+                        {"label": "BSR 2022", "url": "https://doi.org/10.1093/rheumatology/keac115", "type": "absolute"}
+                    ],
+                    overrideReasons=[{"code": "x", "display": "Not relevant"}],
+                )
+            ]
+        }
+    )
     assert "[1/1] ! WARNING: Refractory DM: 3 options" in text
     assert "Tried: x" in text
     assert "Suggestions (choose any):" in text and "create MedicationRequest: draft order" in text

@@ -12,13 +12,20 @@ from sandbox.loader import LoadError, load_bundles, operation_outcome_text, wait
 from sandbox.patients import get_patient
 
 FHIR = "http://127.0.0.1:9998/fhir"
-OUTCOME = {"resourceType": "OperationOutcome", "issue": [
-    {"severity": "error", "code": "structure", "diagnostics": "bad date", "expression": ["Patient.birthDate"]}]}
+OUTCOME = {
+    "resourceType": "OperationOutcome",
+    "issue": [
+        {"severity": "error", "code": "structure", "diagnostics": "bad date", "expression": ["Patient.birthDate"]}
+    ],
+}
 
 
 def _ok(count: int) -> dict[str, object]:
-    return {"resourceType": "Bundle", "type": "transaction-response",
-            "entry": [{"response": {"status": "201 Created"}}] * count}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [{"response": {"status": "201 Created"}}] * count,
+    }
 
 
 @responses.activate
@@ -43,8 +50,14 @@ def test_operation_outcome_text_in_errors() -> None:
 
 @responses.activate
 def test_partial_batch_failure_is_an_error() -> None:
-    responses.post(FHIR, json={"resourceType": "Bundle", "type": "batch-response", "entry": [
-        {"response": {"status": "201 Created"}}, {"response": {"status": "422 Unprocessable Entity"}}]})
+    responses.post(
+        FHIR,
+        json={
+            "resourceType": "Bundle",
+            "type": "batch-response",
+            "entry": [{"response": {"status": "201 Created"}}, {"response": {"status": "422 Unprocessable Entity"}}],
+        },
+    )
     with pytest.raises(LoadError, match="1 entries failed: 422"):
         load_bundles(FHIR, [get_patient("example-ibm").path])
 

@@ -88,15 +88,20 @@ def test_scenarios_hold() -> None:
     assert 7 <= weeks <= 9 and rtx["status"] == "active"
 
     ref = _resources(get_patient("example-dm-001").bundle())
-    ck = [o["valueQuantity"]["value"] for o in sorted(
-        (r for r in ref if r["resourceType"] == "Observation"), key=lambda o: o["effectiveDateTime"])]
+    ck = [
+        o["valueQuantity"]["value"]
+        for o in sorted((r for r in ref if r["resourceType"] == "Observation"), key=lambda o: o["effectiveDateTime"])
+    ]
     assert ck == sorted(ck) and len(ck) >= 3, "the reference patient's CK must rise"
 
     orders = {r["resourceType"] for r in _resources(get_patient("example-dm-orders").bundle())}
     assert "MedicationStatement" not in orders and {"MedicationRequest", "MedicationAdministration"} <= orders
 
-    long = [r for r in _resources(get_patient("example-dm-long-history").bundle())
-            if r["resourceType"] == "MedicationRequest"]
+    long = [
+        r
+        for r in _resources(get_patient("example-dm-long-history").bundle())
+        if r["resourceType"] == "MedicationRequest"
+    ]
     assert len(long) > 20  # more than a FHIR server's default page
 
     statuses = json.dumps(get_patient("example-dm-status").bundle())
@@ -108,8 +113,9 @@ def test_coding_variants_cover_every_shape() -> None:
     statements = [r for r in res if r["resourceType"] == "MedicationStatement"]
     shapes = {
         "contained": any(r.get("contained") for r in statements),
-        "reference": any(r.get("medicationReference", {}).get("reference", "").startswith("Medication/")
-                         for r in statements),
+        "reference": any(
+            r.get("medicationReference", {}).get("reference", "").startswith("Medication/") for r in statements
+        ),
         "text_only": any("coding" not in r.get("medicationCodeableConcept", {"coding": 1}) for r in statements),
     }
     assert all(shapes.values()), shapes
@@ -138,8 +144,11 @@ def _day(value: str) -> date:
 
 def _series(pid: str, loinc: str) -> list[tuple[date, float, dict[str, Any]]]:
     """(day, value, observation) for one LOINC code, oldest first."""
-    found = [(_day(o["effectiveDateTime"]), o["valueQuantity"]["value"], o) for o in _of(pid, "Observation")
-             if o["status"] != "entered-in-error" and any(c["code"] == loinc for c in o["code"]["coding"])]
+    found = [
+        (_day(o["effectiveDateTime"]), o["valueQuantity"]["value"], o)
+        for o in _of(pid, "Observation")
+        if o["status"] != "entered-in-error" and any(c["code"] == loinc for c in o["code"]["coding"])
+    ]
     return sorted(found, key=lambda t: t[0])
 
 
@@ -188,8 +197,9 @@ def test_remission_off_drugs() -> None:
     assert meds and all(m["status"] == "completed" and _weeks(m["effectivePeriod"]["end"]) > 52 for m in meds)
     mtx = _by_suffix(pid, "mtx")
     assert _weeks(mtx["effectivePeriod"]["start"], mtx["effectivePeriod"]["end"]) >= 104  # an adequate trial
-    assert all("remission" in m["statusReason"][0]["text"] or "controlled" in m["statusReason"][0]["text"]
-               for m in meds)
+    assert all(
+        "remission" in m["statusReason"][0]["text"] or "controlled" in m["statusReason"][0]["text"] for m in meds
+    )
     after = [(v, o) for d, v, o in _series(pid, CK_LOINC) if d > _day(mtx["effectivePeriod"]["end"])]
     assert len(after) >= 3 and all(v <= _ck_high(o) for v, o in after)
 
@@ -225,8 +235,11 @@ def test_new_mda5_ild_with_falling_lung_function() -> None:
     assert len(dlco) == 3 and dlco == sorted(dlco, reverse=True)
     mda5 = next(o for o in _of(pid, "Observation") if "107563-9" in _codes(o["code"]))
     assert mda5["valueString"] == "Positive"
-    drugs = {c["code"] for r in _of(pid, "MedicationStatement") + _of(pid, "MedicationAdministration")
-             for c in r["medicationCodeableConcept"]["coding"]}
+    drugs = {
+        c["code"]
+        for r in _of(pid, "MedicationStatement") + _of(pid, "MedicationAdministration")
+        for c in r["medicationCodeableConcept"]["coding"]
+    }
     assert drugs == {"312615", "1743726"}  # prednisone 20 mg tablet, methylprednisolone 1 g: glucocorticoid only
 
 
@@ -290,16 +303,22 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "example-dm-stable-mtx": {"escalation": False, "not_say": [r"refractory"]},
     "example-dm-remission": {"escalation": False, "not_say": [r"refractory"]},
     "example-dm-mtx-early": {
-        "no_draft": SECOND_LINE, "say": [r"intoleran", r"adequate trial|not adequate|too (short|early)"],
+        "no_draft": SECOND_LINE,
+        "say": [r"intoleran", r"adequate trial|not adequate|too (short|early)"],
         "not_say": [r"refractory"],
     },
     "example-pm-man-pred": {
-        "escalation": True, "draft": ["methotrexate"], "no_draft": SECOND_LINE,
-        "say": [r"pneumocystis|PJP", r"bone"], "not_say": [r"pregnan", r"refractory"],
+        "escalation": True,
+        "draft": ["methotrexate"],
+        "no_draft": SECOND_LINE,
+        "say": [r"pneumocystis|PJP", r"bone"],
+        "not_say": [r"pregnan", r"refractory"],
     },
     "example-dm-mda5-ild": {
-        "first": ["critical", "warning"], "together": ["tacrolimus|cyclosporine", "cyclophosphamide"],
-        "no_draft": ["methotrexate", "azathioprine", "abatacept", "corticotropin"], "say": [r"FVC"],
+        "first": ["critical", "warning"],
+        "together": ["tacrolimus|cyclosporine", "cyclophosphamide"],
+        "no_draft": ["methotrexate", "azathioprine", "abatacept", "corticotropin"],
+        "say": [r"FVC"],
         "not_say": [r"consider a steroid-sparing DMARD"],
     },
     "example-imnm-statin": {  # the active statin named in a stop prompt (a list of unrecognised drugs is not it)
@@ -321,16 +340,20 @@ def _check_expected(pid: str, cards: list[dict[str, Any]]) -> list[str]:
     """What the cards get wrong against EXPECTED[pid]; empty when they meet it."""
     want = EXPECTED[pid]
     text = "\n".join(f"{c['summary']}\n{c.get('detail', '')}" for c in cards)
-    suggestions = [[json.dumps(a.get("resource", {})).lower() for a in s.get("actions", []) if a.get("resource")]
-                   for c in cards for s in c.get("suggestions", [])]
+    suggestions = [
+        [json.dumps(a.get("resource", {})).lower() for a in s.get("actions", []) if a.get("resource")]
+        for c in cards
+        for s in c.get("suggestions", [])
+    ]
     drafts = [d for s in suggestions for d in s]
     wrong = []
     if "escalation" in want and bool(drafts) != want["escalation"]:
         wrong.append(f"escalation: {len(drafts)} draft order(s)")
     wrong += [f"not drafted: {d}" for d in want.get("draft", []) if not any(re.search(d, x) for x in drafts)]
     wrong += [f"drafted: {d}" for d in want.get("no_draft", []) if any(re.search(d, x) for x in drafts)]
-    if want.get("together") and not any(all(any(re.search(d, x) for x in s) for d in want["together"])
-                                        for s in suggestions):
+    if want.get("together") and not any(
+        all(any(re.search(d, x) for x in s) for d in want["together"]) for s in suggestions
+    ):
         wrong.append(f"no single suggestion drafts {want['together']}")
     wrong += [f"does not say /{p}/" for p in want.get("say", []) if not re.search(p, text, re.I)]
     wrong += [f"says /{p}/" for p in want.get("not_say", []) if re.search(p, text, re.I)]
@@ -396,16 +419,21 @@ def _codings(node: Any) -> list[dict[str, Any]]:
 
 def test_only_verified_codes_are_used() -> None:
     known = _known_codes(source_file("terminology"))
-    systems = {RXNORM: "rxnorm", "http://snomed.info/sct": "snomed",
-               "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm", "http://loinc.org": "loinc"}
+    systems = {
+        RXNORM: "rxnorm",
+        "http://snomed.info/sct": "snomed",
+        "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm",
+        "http://loinc.org": "loinc",
+    }
     checked = 0
     for patient in PATIENTS:
         for coding in _codings(patient.bundle()):
             key = systems.get(coding["system"])
             if key is None:
                 # FHIR's own code systems (condition-clinical, UCUM ...) are structure, not clinical terms
-                assert coding["system"].startswith(("http://terminology.hl7.org/", "http://unitsofmeasure.org")), \
+                assert coding["system"].startswith(("http://terminology.hl7.org/", "http://unitsofmeasure.org")), (
                     coding["system"]
+                )
                 continue
             assert coding["code"] in known[key], f"{patient.id}: {key} code {coding['code']} is not in our research"
             checked += 1
@@ -414,8 +442,18 @@ def test_only_verified_codes_are_used() -> None:
 
 # ------------------------------------------------------------------ every patient's cards read well (issues 15, 16)
 
-INTERNAL_WORDS = ("seed-only", "our convention", "(convention)", "cited papers unverified", "authors not seen",
-                  "one source document", "anti_mda5", "skin_ulceration", "lung_function_falling", "example-")
+INTERNAL_WORDS = (
+    "seed-only",
+    "our convention",
+    "(convention)",
+    "cited papers unverified",
+    "authors not seen",
+    "one source document",
+    "anti_mda5",
+    "skin_ulceration",
+    "lung_function_falling",
+    "example-",
+)
 
 
 @pytest.fixture(scope="module")
@@ -423,11 +461,20 @@ def every_patients_cards() -> dict[str, list[dict[str, Any]]]:
     from service import create_app
     from tests.support import hook_body
 
-    app = create_app({"TESTING": True, "AUTH_ENABLED": False, "DATABASE": ":memory:", "TODAY": "2026-11-23",
-                      "PREVIEW_ENABLED": False})
+    app = create_app(
+        {
+            "TESTING": True,
+            "AUTH_ENABLED": False,
+            "DATABASE": ":memory:",
+            "TODAY": "2026-11-23",
+            "PREVIEW_ENABLED": False,
+        }
+    )
     client = app.test_client()
-    return {p.id: client.post("/cds-services/myositis-next-line", json=hook_body(p.name)).get_json()["cards"]
-            for p in PATIENTS}
+    return {
+        p.id: client.post("/cds-services/myositis-next-line", json=hook_body(p.name)).get_json()["cards"]
+        for p in PATIENTS
+    }
 
 
 def test_every_patient_gets_short_cards_with_few_drafts(every_patients_cards) -> None:
