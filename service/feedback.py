@@ -9,6 +9,7 @@ feedback may arrive more than once: exact duplicates are stored once.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -80,6 +81,18 @@ _WORDS = {  # what a client reads for a field of the wrong shape
 }
 
 
+def _real_instant(stamp: str) -> bool:
+    """The pattern checks the shape; this checks the calendar (no 31 February, no year 0000). A leap second
+    (``:60``, RFC 3339 section 5.7) is checked as ``:59``, since ``datetime`` has no second 60."""
+    head, sep, tail = stamp.partition(":60")
+    candidate = head + ":59" + tail if sep and len(head) == 16 else stamp
+    try:
+        datetime.fromisoformat(candidate.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        return False
+    return True
+
+
 def parse_feedback(raw: bytes, *, max_depth: int = 64) -> list[FeedbackItem]:
     try:
         body = decode_body(raw, _DECODER, max_depth=max_depth, not_object="The feedback body must be a JSON object.")
@@ -93,6 +106,9 @@ def parse_feedback(raw: bytes, *, max_depth: int = 64) -> list[FeedbackItem]:
     problems: list[str] = []
     out: list[FeedbackItem] = []
     for index, item in enumerate(body.feedback):
+        if not _real_instant(item.outcomeTimestamp):
+            problems.append(f"feedback[{index}].outcomeTimestamp is not a real date and time")
+            continue
         suggestions = tuple(s.id for s in item.acceptedSuggestions or ())
         if item.outcome == "accepted" and not suggestions:
             problems.append(f"feedback[{index}].acceptedSuggestions is required for accepted outcomes")

@@ -371,6 +371,8 @@ def test_rule74_feedback_body_must_hold_a_feedback_array(client):
     [
         {"outcome": "maybe"},
         {"outcomeTimestamp": "yesterday"},
+        {"outcomeTimestamp": "0000-02-31T23:59:60Z"},  # the right shape, not a real instant (issue 19, finding 7)
+        {"outcomeTimestamp": "2026-02-29T10:00:00Z"},
         {"card": ""},
         {"outcome": "accepted"},  # accepted needs acceptedSuggestions
         {"acceptedSuggestions": [{"nope": 1}]},
@@ -384,6 +386,11 @@ def test_rule75_invalid_feedback_items_are_rejected(client, change):
 def test_rule75_override_reason_coding_without_display_is_accepted(client):
     body = _feedback("c-1", overrideReason={"reason": {"code": "patient-declined", "system": "https://x"}})
     assert post(client, body, SERVICE + "/feedback").status_code == 200
+
+
+@pytest.mark.parametrize("stamp", ["2026-11-23T10:00:00Z", "2016-12-31t23:59:60z", "2024-02-29T10:00:00.5+05:30"])
+def test_rule75_real_timestamps_are_accepted(client, stamp):
+    assert post(client, _feedback("c-1", outcomeTimestamp=stamp), SERVICE + "/feedback").status_code == 200
 
 
 def test_rule76_duplicate_feedback_is_accepted_and_stored_once(client):
