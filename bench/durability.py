@@ -62,6 +62,24 @@ class DurabilityReport:
         ]
 
 
+_POOL = 30_000  # cards issued in advance per client; a client that uses them all stops early
+
+
+def _issue_cards(database: Path, clients: int) -> None:
+    """Feedback is taken only for cards the service issued (issue 19): issue every uuid the run will use."""
+    from service.myositis import SERVICE_ID
+    from service.storage import IssuedCard, open_storage
+
+    storage = open_storage(database=database)
+    try:
+        names = [f"dur-{i}-{n}" for i in range(clients) for n in range(_POOL)] + [
+            f"after-restart-{i}" for i in range(3)
+        ]
+        storage.issued.record(SERVICE_ID, (IssuedCard(name, "next-line") for name in names))
+    finally:
+        storage.close()
+
+
 def _item(card: str) -> dict[str, str]:
     return {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z"}
 
@@ -71,7 +89,7 @@ def _client(port: int, index: int, batch: int, stop_at: float, ack_path: str, se
     conn = http.client.HTTPConnection(HOST, port, timeout=_TIMEOUT_S)
     n = 0
     with open(ack_path, "a", encoding="utf-8") as acks, open(sent_path, "a", encoding="utf-8") as sent:
-        while time.time() < stop_at:
+        while time.time() < stop_at and n + batch <= _POOL:
             cards = [f"dur-{index}-{n + k}" for k in range(batch)]
             n += batch
             sent.write("\n".join(cards) + "\n")
@@ -144,6 +162,7 @@ def run(
         work = Path(tmp)
         database = work / "feedback.sqlite3"
         env = service_env(str(database))
+        _issue_cards(database, clients)
         ctx = multiprocessing.get_context("spawn")
         killed: list[int] = []
         with gunicorn_server("durability", "service.wsgi:app", env, ServerConfig(workers=workers), work) as served:

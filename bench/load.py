@@ -4,7 +4,7 @@
 
 Each client is its own process with one keep-alive connection; it sends the reference patient's
 ``patient-view`` request (full prefetch) and, every ``--feedback-every`` requests, a feedback post
-with a unique card uuid. Prints throughput, latency percentiles, errors, and each worker's RSS
+accepting a suggestion of the card its last hook call returned. Prints throughput, latency percentiles, errors, and each worker's RSS
 after warm-up and at the end. Exits 1 on any error. The server (master and workers, one process
 group) is always killed at the end. Everything binds and connects to 127.0.0.1 only.
 """
@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +95,15 @@ def hook_request_body() -> bytes:
     return json.dumps(hook_body("reference-dm")).encode()
 
 
+def _as_patient(hook: bytes, number: str) -> bytes:
+    """The reference patient's request under another patient id. Suppression (issue 16) hides a card shown
+    unanswered six times to one patient, so a load of one patient would measure empty answers; a clinic
+    opens many charts, so each request is a different patient with the same record."""
+    from tests.support import patient_id_of
+
+    return hook.replace(patient_id_of("reference-dm").encode(), f"load-{number}".encode())
+
+
 def _percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")
@@ -117,18 +125,22 @@ def _client(port: int, hook: bytes, start_at: float, stop_at: float, feedback_ev
     while time.time() < start_at:
         time.sleep(0.005)
     n = 0
+    answered: tuple[str, str] | None = None  # (card uuid, suggestion uuid) of the last answer, not yet acted on
     while time.time() < stop_at:
         n += 1
-        is_feedback = feedback_every > 0 and n % feedback_every == 0
-        if is_feedback:
+        # Feedback is taken only for cards the service issued (issue 19): accept a suggestion of the card the
+        # last hook call returned, as a clinician would.
+        is_feedback = feedback_every > 0 and n % feedback_every == 0 and answered is not None
+        if is_feedback and answered is not None:
             item = {
-                "card": f"load-{index}-{n}-{uuid.uuid4()}",
-                "outcome": "overridden",
+                "card": answered[0],
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": answered[1]}],
                 "outcomeTimestamp": "2026-11-23T10:00:00Z",
             }
-            path, body = FEEDBACK, json.dumps({"feedback": [item]}).encode()
+            path, body, answered = FEEDBACK, json.dumps({"feedback": [item]}).encode(), None
         else:
-            path, body = SERVICE, hook
+            path, body = SERVICE, _as_patient(hook, f"{index}-{n}")
         started = time.perf_counter()
         try:
             status, payload = _post(conn, path, body)
@@ -147,9 +159,13 @@ def _client(port: int, hook: bytes, start_at: float, stop_at: float, feedback_ev
                 continue
             result.feedback_latencies_ms.append(elapsed)
         else:
-            if not json.loads(payload).get("cards"):
+            cards = json.loads(payload).get("cards")
+            if not cards:
                 result.errors.append(f"{path}: no cards for the reference patient")
                 continue
+            with_suggestion = next((c for c in cards if c.get("suggestions")), None)
+            if with_suggestion is not None:
+                answered = (with_suggestion["uuid"], with_suggestion["suggestions"][0]["uuid"])
             result.hook_latencies_ms.append(elapsed)
     conn.close()
     return result
@@ -158,8 +174,8 @@ def _client(port: int, hook: bytes, start_at: float, stop_at: float, feedback_ev
 def _warm_up(port: int, hook: bytes, count: int) -> None:
     conn = http.client.HTTPConnection(HOST, port, timeout=_CLIENT_TIMEOUT_S)
     try:
-        for _ in range(count):
-            status, payload = _post(conn, SERVICE, hook)
+        for n in range(count):
+            status, payload = _post(conn, SERVICE, _as_patient(hook, f"warm-{n}"))
             if status != 200:
                 raise RuntimeError(f"warm-up failed: HTTP {status}: {payload[:200]!r}")
     finally:

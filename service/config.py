@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "SUPPRESS_DAYS": 30,  # a card overridden is hidden this long, unless what drove it changes
     "REMIND_LATER_DAYS": 7,  # ... or this long when the reason was remind-later
     "REPEAT_SUPPRESS_DAYS": 90,  # ... or this long when the same unchanged card is overridden again
+    "FEEDBACK_WINDOW_DAYS": 90,  # feedback is taken for cards issued within this many days
     "DEMOTE_AFTER_SHOWS": 3,  # shown this often unanswered: warning becomes info
     "SUPPRESS_AFTER_SHOWS": 6,  # shown this often unanswered: hidden until what drove it changes
     # Metrics (service/metrics.py): served by the gunicorn master on their own port when set
@@ -85,6 +86,7 @@ _INT = {
     "SUPPRESS_DAYS",
     "REMIND_LATER_DAYS",
     "REPEAT_SUPPRESS_DAYS",
+    "FEEDBACK_WINDOW_DAYS",
     "DEMOTE_AFTER_SHOWS",
     "SUPPRESS_AFTER_SHOWS",
     "METRICS_PORT",

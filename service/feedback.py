@@ -4,12 +4,17 @@ https://cds-hooks.hl7.org/2.0/#feedback - the body is ``{"feedback": [...]}``;
 each item names a card uuid, an outcome, the accepted suggestions (for
 ``accepted``) or an override reason, and an RFC 3339 timestamp. The same
 feedback may arrive more than once: exact duplicates are stored once.
+
+Only feedback on what this service said is stored (issue 19, finding 7): the card must be one this
+service issued within ``FEEDBACK_WINDOW_DAYS``, an accepted suggestion one that card carried, an
+override reason one of the card's ``overrideReasons``. Anything else is refused whole with a 400
+that names the item, never the value: free text in those fields (a name, an MRN) is never stored.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import msgspec
@@ -131,8 +136,32 @@ def parse_feedback(raw: bytes, *, max_depth: int = 64) -> list[FeedbackItem]:
     return out
 
 
+def _check_against_issued(spec: ServiceSpec, items: list[FeedbackItem]) -> None:
+    """Refuse the request unless every item is about a card this service issued, in its own terms."""
+    window = int(current_app.config["FEEDBACK_WINDOW_DAYS"])
+    since = (datetime.now(UTC) - timedelta(days=window)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    issued = get_storage().issued.find(spec.id, (i.card_uuid for i in items), since=since)
+    meta = current_app.extensions["myositis_engine"].knowledge.meta
+    own_codes = {code for code, _ in meta.override_reasons}
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        card = issued.get(item.card_uuid)
+        if card is None:
+            problems.append(f"feedback[{index}].card is not a card this service issued in the last {window} days")
+            continue
+        if any(s not in card.suggestions for s in item.accepted_suggestions):
+            problems.append(f"feedback[{index}].acceptedSuggestions names a suggestion the card did not carry")
+        if item.override_code is not None and (
+            item.override_code not in own_codes or item.override_system != meta.override_reason_system
+        ):
+            problems.append(f"feedback[{index}].overrideReason.reason is not one of the card's overrideReasons")
+    if problems:
+        raise BadRequest("The feedback is not about cards this service issued.", details=problems[:50])
+
+
 def receive(spec: ServiceSpec, body: bytes, *, max_depth: int = 64) -> dict[str, int]:
     items = parse_feedback(body, max_depth=max_depth)
+    _check_against_issued(spec, items)
     # Stored durably, with its effect on suppression, in one transaction before the answer; a storage
     # fault raises StorageUnavailable, answered 503 (service/errors.py), and nothing is acknowledged.
     stored = get_storage().feedback.record(spec.id, items, suppression.feedback_effects(items, today=today()))

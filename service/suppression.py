@@ -197,7 +197,16 @@ def decide(
         issued = (
             None
             if shown is None
-            else IssuedCard(shown.uuid, shown.kind, shown.indicator, key, shown.fingerprint, reshown, knowledge_version)
+            else IssuedCard(
+                shown.uuid,
+                shown.kind,
+                shown.indicator,
+                key,
+                shown.fingerprint,
+                reshown,
+                knowledge_version,
+                shown.suggestion_uuids,
+            )
         )
         out.append(Decision(card.kind, Show(state, issued, suppressed=shown is None), shown, reshown))
     return out

@@ -51,6 +51,7 @@ class IssuedCard:
     fingerprint: str = ""
     reshown: bool = False  # shown again because its fingerprint changed after it was answered or hidden
     knowledge_version: str = ""  # meta.version of the knowledge base the card was built from
+    suggestions: tuple[str, ...] = ()  # the card's suggestion uuids: the only ids feedback may accept
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,10 @@ class IssuedCardStore(Protocol):
     def record(self, service_id: str, cards: Iterable[IssuedCard]) -> None: ...
 
     def get(self, uuid: str) -> IssuedCard | None: ...
+
+    def find(self, service_id: str, uuids: Iterable[str], *, since: str) -> dict[str, IssuedCard]:
+        """The cards among ``uuids`` this service issued at or after ``since`` (an ISO timestamp)."""
+        ...
 
 
 class ReplayStore(Protocol):

@@ -64,7 +64,7 @@ def _now() -> str:
 
 _INSERT_ISSUED = (
     "INSERT INTO issued_card (uuid, kind, service_id, issued_at, indicator, patient_key, fingerprint, reshown,"
-    " knowledge_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    " knowledge_version, suggestions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 
 
@@ -79,7 +79,17 @@ def _issued_row(service_id: str, card: IssuedCard, now: str) -> tuple[Any, ...]:
         card.fingerprint,
         int(card.reshown),
         card.knowledge_version,
+        " ".join(card.suggestions),
     )
+
+
+_ISSUED_COLUMNS = "uuid, kind, indicator, patient_key, fingerprint, reshown, knowledge_version, suggestions"
+_FIND_CHUNK = 500  # bound parameters per query (SQLite allows 32,766; PostgreSQL 65,535)
+
+
+def _issued_card(row: tuple[Any, ...]) -> IssuedCard:
+    u, kind, indicator, patient_key, fingerprint, reshown, version, suggestions = row
+    return IssuedCard(u, kind, indicator, patient_key, fingerprint, bool(reshown), version, tuple(suggestions.split()))
 
 
 class SqlIssuedCardStore:
@@ -98,15 +108,23 @@ class SqlIssuedCardStore:
 
     def get(self, uuid: str) -> IssuedCard | None:
         with self._db.read("issued") as tx:
-            found = tx.rows(
-                "SELECT uuid, kind, indicator, patient_key, fingerprint, reshown, knowledge_version"
-                " FROM issued_card WHERE uuid = ?",
-                (uuid,),
-            )
-        if not found:
-            return None
-        u, kind, indicator, patient_key, fingerprint, reshown, version = found[0]
-        return IssuedCard(u, kind, indicator, patient_key, fingerprint, bool(reshown), version)
+            found = tx.rows(f"SELECT {_ISSUED_COLUMNS} FROM issued_card WHERE uuid = ?", (uuid,))
+        return _issued_card(found[0]) if found else None
+
+    def find(self, service_id: str, uuids: Iterable[str], *, since: str) -> dict[str, IssuedCard]:
+        wanted = sorted(set(uuids))
+        out: dict[str, IssuedCard] = {}
+        with self._db.read("issued") as tx:
+            for start in range(0, len(wanted), _FIND_CHUNK):
+                chunk = wanted[start : start + _FIND_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = tx.rows(
+                    f"SELECT {_ISSUED_COLUMNS} FROM issued_card"
+                    f" WHERE service_id = ? AND issued_at >= ? AND uuid IN ({marks})",
+                    (service_id, since, *chunk),
+                )
+                out.update((row[0], _issued_card(row)) for row in rows)
+        return out
 
 
 # The card's row names the patient key, kind and fingerprint it was shown with: feedback acts on the

@@ -8,10 +8,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.myositis import SERVICE_ID
+from service.storage import IssuedCard, get_storage
 from tests.reliability.fuzz_support import (
     FEEDBACK,
     assert_feedback_answer,
@@ -27,7 +30,11 @@ _VALID_ITEM: dict[str, Any] = {
     "outcome": "overridden",
     "outcomeTimestamp": "2026-11-23T10:00:00Z",
     "overrideReason": {
-        "reason": {"code": "patient-declined", "system": "https://example.org/override", "display": "Declined"},
+        "reason": {
+            "code": "patient-declined",
+            "system": "urn:myositis-cds:CodeSystem:override-reason",
+            "display": "Declined",
+        },
         "userComment": "patient prefers to wait",
     },
 }
@@ -38,6 +45,27 @@ _VALID_ACCEPTED: dict[str, Any] = {
     "outcomeTimestamp": "2026-11-23T10:00:00.123+01:00",
 }
 _BASE = {"feedback": [_VALID_ITEM, _VALID_ACCEPTED]}
+_BULK = [
+    f"bulk-{unique}-{count}-{i}"
+    for unique in (True, False)
+    for count in (999, 1000, 1001, 10_000)
+    for i in range(count)
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _issued_cards(module_app: Flask) -> None:
+    """Feedback is taken only for cards the service issued (issue 19): issue the ones the valid items name, so
+    mutations of valid feedback reach the store."""
+    cards = [
+        IssuedCard(_VALID_ITEM["card"], "next-line"),
+        IssuedCard(
+            _VALID_ACCEPTED["card"], "next-line", suggestions=(_VALID_ACCEPTED["acceptedSuggestions"][0]["id"],)
+        ),
+        *(IssuedCard(name, "next-line") for name in _BULK),
+    ]
+    get_storage(module_app).issued.record(SERVICE_ID, cards)
+
 
 timestamps = st.one_of(
     st.datetimes().map(lambda d: d.isoformat() + "Z"),

@@ -23,6 +23,8 @@ import psycopg
 import pytest
 
 from bench.servers import HOST, ServerConfig, free_port, gunicorn_server, service_env
+from service.myositis import SERVICE_ID
+from service.storage import IssuedCard, open_storage
 from tests.support import hook_body
 
 try:  # rootdir-relative import (tests/unit has no __init__.py)
@@ -85,6 +87,15 @@ def _feedback(card: str, code: str | None = "contraindicated") -> dict[str, Any]
     return item
 
 
+def _issue(url: str, names: list[str]) -> None:
+    """Feedback is taken only for cards the service issued (issue 19): issue the names a test posts about."""
+    storage = open_storage(url=url)
+    try:
+        storage.issued.record(SERVICE_ID, (IssuedCard(name, "next-line") for name in names))
+    finally:
+        storage.close()
+
+
 def _rows(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return list(conn.execute(sql, params).fetchall())
@@ -118,6 +129,7 @@ def test_suppression_set_through_one_instance_is_honoured_by_the_other(fleet) ->
 
 def test_concurrent_feedback_through_both_instances_is_stored_exactly_once(fleet) -> None:
     run = uuid.uuid4().hex[:8]
+    _issue(fleet["url"], [f"both-{run}-{n}" for n in range(60)])
     items = [_feedback(f"both-{run}-{n}") for n in range(60)]
     failures: list[Any] = []
 
@@ -157,10 +169,12 @@ def test_metrics_count_what_the_run_caused_and_carry_no_patient_data(fleet) -> N
         a,
         "POST",
         f"{SERVICE}/feedback",
-        {"feedback": [_feedback(cards[0]["uuid"], "remind-later"), _feedback(cards[1]["uuid"], "our-own-code-123")]},
+        {"feedback": [_feedback(cards[0]["uuid"], "remind-later"), _feedback(cards[1]["uuid"], "contraindicated")]},
         _token(fleet, f"{SERVICE}/feedback"),
     )
     assert status == 200
+    refused = {"feedback": [_feedback(cards[1]["uuid"], "our-own-code-123")]}  # not a reason the card offered
+    assert _request(a, "POST", f"{SERVICE}/feedback", refused, _token(fleet, f"{SERVICE}/feedback"))[0] == 400
     assert _request(a, "GET", "/cds-services", token="not-a-jwt")[0] == 401
     time.sleep(0.1)
     with urllib.request.urlopen(f"http://{HOST}:{fleet['metrics']}/metrics", timeout=10) as response:
@@ -172,7 +186,7 @@ def test_metrics_count_what_the_run_caused_and_carry_no_patient_data(fleet) -> N
     assert value('myositis_cds_hook_duration_seconds_count{service="myositis-next-line"}') >= 4
     assert value("myositis_cds_cards_issued_total{") >= 4
     assert value('myositis_cds_feedback_total{outcome="overridden",reason="remind-later"}') >= 1
-    assert value('myositis_cds_feedback_total{outcome="overridden",reason="other"}') >= 1
+    assert value('myositis_cds_feedback_total{outcome="overridden",reason="contraindicated"}') >= 1
     assert value('myositis_cds_jwt_refusals_total{reason="token is not a well-formed JWS"}') >= 1
     assert "our-own-code-123" not in text
     from tests.conftest import _example_phi
@@ -210,10 +224,12 @@ def test_kill_9_of_one_instance_mid_load_loses_no_acknowledged_feedback(
             )
         )
         stop = threading.Event()
+        pool = 3000  # cards issued in advance per client; one that uses them all stops
+        _issue(url, [f"kill-{run}-{p}-{i}-{n}" for p in (a.port, b.port) for i in range(2) for n in range(pool)])
 
         def client(port: int, index: int) -> None:
             n = 0
-            while not stop.is_set():
+            while not stop.is_set() and n + 3 <= pool:
                 cards = [f"kill-{run}-{port}-{index}-{n + k}" for k in range(3)]
                 n += 3
                 try:

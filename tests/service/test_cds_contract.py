@@ -5,6 +5,7 @@ Rule numbers refer to docs/sources/cds-hooks/spec-checklist.md.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from service.storage import get_storage
 from tests.support import assert_no_empty_optional, assert_valid_cds_response, hook_body
 
 SERVICE = "/cds-services/myositis-next-line"
@@ -355,6 +357,11 @@ def _feedback(card_uuid: str, **extra):
     return {"feedback": [item]}
 
 
+def _issued(client, n: int = 0) -> dict:
+    """The n-th card of a real patient-view answer: feedback is taken only for cards the service issued."""
+    return post(client, hook_body()).get_json()["cards"][n]
+
+
 def test_rule73_feedback_endpoint_accepts_posts(client):
     card = post(client, hook_body()).get_json()["cards"][0]
     response = post(client, _feedback(card["uuid"]), SERVICE + "/feedback")
@@ -380,28 +387,66 @@ def test_rule74_feedback_body_must_hold_a_feedback_array(client):
     ],
 )
 def test_rule75_invalid_feedback_items_are_rejected(client, change):
-    assert post(client, _feedback("c-1", **change), SERVICE + "/feedback").status_code == 400
+    assert post(client, _feedback(_issued(client)["uuid"], **change), SERVICE + "/feedback").status_code == 400
 
 
 def test_rule75_override_reason_coding_without_display_is_accepted(client):
-    body = _feedback("c-1", overrideReason={"reason": {"code": "patient-declined", "system": "https://x"}})
+    reason = {"code": "patient-declined", "system": "urn:myositis-cds:CodeSystem:override-reason"}
+    body = _feedback(_issued(client)["uuid"], overrideReason={"reason": reason})
     assert post(client, body, SERVICE + "/feedback").status_code == 200
 
 
 @pytest.mark.parametrize("stamp", ["2026-11-23T10:00:00Z", "2016-12-31t23:59:60z", "2024-02-29T10:00:00.5+05:30"])
 def test_rule75_real_timestamps_are_accepted(client, stamp):
-    assert post(client, _feedback("c-1", outcomeTimestamp=stamp), SERVICE + "/feedback").status_code == 200
+    body = _feedback(_issued(client)["uuid"], outcomeTimestamp=stamp)
+    assert post(client, body, SERVICE + "/feedback").status_code == 200
 
 
 def test_rule76_duplicate_feedback_is_accepted_and_stored_once(client):
-    body = _feedback("c-1")
+    body = _feedback(_issued(client)["uuid"])
     assert post(client, body, SERVICE + "/feedback").get_json()["stored"] == 1
     second = post(client, body, SERVICE + "/feedback")
     assert second.status_code == 200 and second.get_json()["stored"] == 0
 
 
-def test_rule77_feedback_for_an_unknown_card_is_accepted(client):
-    assert post(client, _feedback(str(uuid.uuid4())), SERVICE + "/feedback").status_code == 200
+# Rule 77 leaves unknown card uuids to the implementer; issue 19 (finding 7) chose: refused, nothing stored.
+def _refused_and_nothing_stored(client, body) -> dict:
+    response = post(client, body, SERVICE + "/feedback")
+    assert response.status_code == 400, response.get_json()
+    assert get_storage(client.application).feedback.count() == 0
+    return response.get_json()
+
+
+def test_rule77_feedback_for_a_card_never_issued_is_refused_without_echoing_it(client):
+    answer = _refused_and_nothing_stored(client, _feedback("Jane Doe MRN 12345"))
+    assert "Jane" not in json.dumps(answer) and answer["details"] == [
+        "feedback[0].card is not a card this service issued in the last 90 days"
+    ]
+
+
+def test_rule77_one_unknown_card_refuses_the_whole_request(client):
+    known = _feedback(_issued(client)["uuid"])["feedback"][0]
+    _refused_and_nothing_stored(client, {"feedback": [known, {**known, "card": str(uuid.uuid4())}]})
+
+
+def test_rule77_a_suggestion_the_card_did_not_carry_is_refused(client):
+    card = next(c for c in post(client, hook_body()).get_json()["cards"] if c.get("suggestions"))
+    body = _feedback(card["uuid"], outcome="accepted", acceptedSuggestions=[{"id": "Jane Doe"}])
+    _refused_and_nothing_stored(client, body)
+    good = _feedback(card["uuid"], outcome="accepted", acceptedSuggestions=[{"id": card["suggestions"][0]["uuid"]}])
+    assert post(client, good, SERVICE + "/feedback").status_code == 200
+
+
+def test_rule77_an_override_reason_not_offered_by_the_card_is_refused(client):
+    card = _issued(client)
+    for reason in ({"code": "Jane Doe"}, {"code": "patient-declined", "system": "https://elsewhere.example"}):
+        _refused_and_nothing_stored(client, _feedback(card["uuid"], overrideReason={"reason": reason}))
+
+
+def test_rule77_a_card_issued_before_the_window_is_refused(client):
+    client.application.config["FEEDBACK_WINDOW_DAYS"] = 0  # every card is older than "now minus 0 days"
+    card = _issued(client)
+    _refused_and_nothing_stored(client, _feedback(card["uuid"]))
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from service.cli import main
 from service.report import terminal_safe
+from service.storage import FeedbackItem, get_storage
 from tests.support import hook_body
 
 SERVICE = "/cds-services/myositis-next-line"
@@ -70,9 +71,19 @@ def test_overrides_are_counted_per_reason_and_card_kind_in_json_and_text(client)
     assert first_block.index("remind-later") < first_block.index("cost-or-access")
 
 
-def test_a_clients_hostile_reason_code_is_never_printed_raw(client):
+def test_a_clients_hostile_reason_code_is_refused_and_never_printed_raw(client):
     hostile = "\x1b[2J\x1b]0;owned\x07evil\u202e\r\nnext-line 999"
-    _store_feedback(client, lambda cards: [_override(cards[0], hostile, system="https://elsewhere.example")])
+    cards = client.post(SERVICE, json=hook_body()).get_json()["cards"]
+    refused = client.post(
+        f"{SERVICE}/feedback", json={"feedback": [_override(cards[0], hostile, system="https://elsewhere.example")]}
+    )
+    assert refused.status_code == 400 and "evil" not in refused.get_data(as_text=True)  # issue 19, finding 7
+    # Rows stored before that rule (or by another writer) are still printed safely.
+    storage = get_storage(client.application)
+    item = FeedbackItem(
+        cards[0]["uuid"], "overridden", (), "https://elsewhere.example", hostile, False, "2026-12-02T10:00:00Z"
+    )
+    storage.feedback.record("myositis-next-line", [item])
     text = _report(client)
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text and "\r" not in text
     assert "evil" in text and "(not one of our codes)" in text
