@@ -92,6 +92,8 @@ def service_env(database: str, *, log_level: str = "WARNING", **settings: str) -
             "MYOSITIS_CDS_DATABASE": database,
             "MYOSITIS_CDS_LOG_LEVEL": log_level,
             "MYOSITIS_CDS_TODAY": SANDBOX_TODAY,
+            # Benches measure throughput; the per-issuer feedback budget (service/ratelimit.py) has its own tests.
+            "MYOSITIS_CDS_FEEDBACK_ITEMS_PER_MINUTE": "10000000",
         }
     )
     env.update({f"MYOSITIS_CDS_{k}": v for k, v in settings.items()})

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "REMIND_LATER_DAYS": 7,  # ... or this long when the reason was remind-later
     "REPEAT_SUPPRESS_DAYS": 90,  # ... or this long when the same unchanged card is overridden again
     "FEEDBACK_WINDOW_DAYS": 90,  # feedback is taken for cards issued within this many days
+    "FEEDBACK_ITEMS_PER_MINUTE": 2000,  # per issuer and process (service/ratelimit.py); beyond it: 429
     "DEMOTE_AFTER_SHOWS": 3,  # shown this often unanswered: warning becomes info
     "SUPPRESS_AFTER_SHOWS": 6,  # shown this often unanswered: hidden until what drove it changes
     # Metrics (service/metrics.py): served by the gunicorn master on their own port when set
@@ -87,6 +88,7 @@ _INT = {
     "REMIND_LATER_DAYS",
     "REPEAT_SUPPRESS_DAYS",
     "FEEDBACK_WINDOW_DAYS",
+    "FEEDBACK_ITEMS_PER_MINUTE",
     "DEMOTE_AFTER_SHOWS",
     "SUPPRESS_AFTER_SHOWS",
     "METRICS_PORT",

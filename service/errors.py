@@ -116,6 +116,17 @@ class UnsupportedMediaType(CdsError):
     code = "unsupported-media-type"
 
 
+class TooManyRequests(CdsError):
+    """429: this client's feedback budget is spent for now; ``retry_after`` seconds until it fits."""
+
+    status = 429
+    code = "too-many-requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class DataUnavailable(CdsError):
     """CDS Hooks 2.0: 412 when required FHIR data is neither prefetched nor fetchable."""
 
@@ -162,6 +173,8 @@ def register_error_handlers(app: Flask) -> None:
             log.warning("auth rejected", extra={"reason": exc.reason})
             metrics.jwt_refused(exc.reason)
             return _error_response(exc.status, exc.to_json(), {"WWW-Authenticate": 'Bearer realm="cds-services"'})
+        if isinstance(exc, TooManyRequests):
+            return _error_response(exc.status, exc.to_json(), {"Retry-After": str(exc.retry_after)})
         return _error_response(exc.status, exc.to_json())
 
     @app.errorhandler(StorageUnavailable)

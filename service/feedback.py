@@ -18,13 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import msgspec
-from flask import current_app
+from flask import current_app, g
 from msgspec import Meta, Struct
 
 from service import metrics, suppression
 from service.engine import today
-from service.errors import BadRequest
+from service.errors import BadRequest, TooManyRequests
 from service.jsonbody import END, ShapeError, decode_body
+from service.ratelimit import ItemBudget
 from service.registry import ServiceSpec
 from service.storage import FeedbackItem, get_storage
 
@@ -159,8 +160,29 @@ def _check_against_issued(spec: ServiceSpec, items: list[FeedbackItem]) -> None:
         raise BadRequest("The feedback is not about cards this service issued.", details=problems[:50])
 
 
+_BUDGET = "myositis_feedback_budget"
+
+
+def _spend_budget(items: int) -> None:
+    """Refuse (429) a client that sends more feedback items than its per-minute budget; nothing is stored."""
+    budget = current_app.extensions.get(_BUDGET)
+    if budget is None:
+        budget = current_app.extensions.setdefault(
+            _BUDGET, ItemBudget(int(current_app.config["FEEDBACK_ITEMS_PER_MINUTE"]))
+        )
+    claims = g.get("jwt_claims") or {}
+    wait = budget.take(str(claims.get("iss", "")), items)
+    if wait is not None:
+        raise TooManyRequests(
+            f"Too much feedback from this client: at most {int(budget.capacity)} items a minute"
+            f" (this request has {items}); nothing was stored. Retry after {wait} s.",
+            retry_after=wait,
+        )
+
+
 def receive(spec: ServiceSpec, body: bytes, *, max_depth: int = 64) -> dict[str, int]:
     items = parse_feedback(body, max_depth=max_depth)
+    _spend_budget(len(items))
     _check_against_issued(spec, items)
     # Stored durably, with its effect on suppression, in one transaction before the answer; a storage
     # fault raises StorageUnavailable, answered 503 (service/errors.py), and nothing is acknowledged.

@@ -41,6 +41,7 @@ def make_app(tmp_path) -> Callable[..., Flask]:
         config: dict[str, Any] = {
             "TESTING": True,
             "AUTH_ENABLED": False,
+            "FEEDBACK_ITEMS_PER_MINUTE": 10_000_000,  # the budget has its own tests (tests/service/test_feedback_budget.py)
             "DATABASE": str(tmp_path / "cds.sqlite3"),
             "TODAY": TODAY,
             # Generous: a loaded CI machine must never time out a healthy loopback server. Tests of

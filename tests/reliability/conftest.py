@@ -63,6 +63,7 @@ def app_config(database: Path, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "TESTING": True,
         "AUTH_ENABLED": False,
+        "FEEDBACK_ITEMS_PER_MINUTE": 10_000_000,  # the budget has its own tests (tests/service/test_feedback_budget.py)
         "DATABASE": str(database),
         "TODAY": TODAY,
         # Generous: a loaded CI machine must never time out a healthy server (see tests/conftest.py).

@@ -34,6 +34,13 @@ def _kinds(skipped: dict[str, int]) -> Counter[str]:
     return kinds
 
 
+def _types(skipped: dict[str, int]) -> Counter[str]:
+    types: Counter[str] = Counter()
+    for reason, n in skipped.items():
+        types[reason.split(":", 1)[0]] += n
+    return types
+
+
 def _split(resources: list[dict[str, Any]]) -> tuple[list[Any], list[Any], dict[str, Any]]:
     """As service.gather hands them over: the Patient read, the searches' resources, Medications by reference.
 
@@ -58,8 +65,15 @@ def _assert_same(
     assert new.conditions == old.conditions
     assert new.medications == old.medications
     assert new.observations == old.observations
-    assert _kinds(new.skipped) == _kinds(old.skipped), (new.skipped, old.skipped)
-    assert new.invalid_medications == old.invalid_medications
+    # The same resources are skipped; the reason may differ only for a resource with two faults (about another
+    # patient *and* invalid), where the two parsers check in a different order.
+    assert _types(new.skipped) == _types(old.skipped), (new.skipped, old.skipped)
+    differ = (_kinds(new.skipped) - _kinds(old.skipped)) + (_kinds(old.skipped) - _kinds(new.skipped))
+    assert all(k.endswith((": about another patient", ": invalid")) for k in differ), (new.skipped, old.skipped)
+    if differ:  # a two-fault medication about another patient is not counted as this patient's unreadable one
+        assert new.invalid_medications <= old.invalid_medications
+    else:
+        assert new.invalid_medications == old.invalid_medications
     if not events:
         return
     for kind in _kinds(old.skipped):  # --hypothesis-show-statistics: how often each outcome was exercised
