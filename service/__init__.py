@@ -17,7 +17,7 @@ log = logging.getLogger("myositis_cds")
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    from service import auth, config, cors, engine, logs, ops, routes, storage, suppression
+    from service import auth, config, cors, engine, feedback, logs, ops, routes, storage, suppression
     from service.errors import register_error_handlers, register_request_limits
     from service.myositis import register_service
 
@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_request_limits(app)
     storage.init_app(app)  # applies pending schema migrations; an unreachable database stops start-up here
     suppression.init_app(app)
+    feedback.init_app(app)  # the per-issuer feedback budget (service/ratelimit.py)
     engine.init_app(app)  # loads terminology and knowledge: a bad data file stops start-up here
     register_service(app, engine.observation_codes(app))
     auth.init_app(app)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import msgspec
-from flask import current_app, g
+from flask import Flask, current_app, g
 from msgspec import Meta, Struct
 
 from service import metrics, suppression
@@ -29,7 +29,7 @@ from service.ratelimit import ItemBudget
 from service.registry import ServiceSpec
 from service.storage import FeedbackItem, get_storage
 
-__all__ = ["receive", "parse_feedback", "FeedbackRequest"]
+__all__ = ["init_app", "receive", "parse_feedback", "FeedbackRequest"]
 
 log = logging.getLogger("myositis_cds.feedback")
 
@@ -140,7 +140,7 @@ def parse_feedback(raw: bytes, *, max_depth: int = 64) -> list[FeedbackItem]:
 def _check_against_issued(spec: ServiceSpec, items: list[FeedbackItem]) -> None:
     """Refuse the request unless every item is about a card this service issued, in its own terms."""
     window = int(current_app.config["FEEDBACK_WINDOW_DAYS"])
-    since = (datetime.now(UTC) - timedelta(days=window)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    since = datetime.now(UTC) - timedelta(days=window)
     issued = get_storage().issued.find(spec.id, (i.card_uuid for i in items), since=since)
     meta = current_app.extensions["myositis_engine"].knowledge.meta
     own_codes = {code for code, _ in meta.override_reasons}
@@ -163,13 +163,13 @@ def _check_against_issued(spec: ServiceSpec, items: list[FeedbackItem]) -> None:
 _BUDGET = "myositis_feedback_budget"
 
 
+def init_app(app: Flask) -> None:
+    app.extensions[_BUDGET] = ItemBudget(int(app.config["FEEDBACK_ITEMS_PER_MINUTE"]))
+
+
 def _spend_budget(items: int) -> None:
     """Refuse (429) a client that sends more feedback items than its per-minute budget; nothing is stored."""
-    budget = current_app.extensions.get(_BUDGET)
-    if budget is None:
-        budget = current_app.extensions.setdefault(
-            _BUDGET, ItemBudget(int(current_app.config["FEEDBACK_ITEMS_PER_MINUTE"]))
-        )
+    budget: ItemBudget = current_app.extensions[_BUDGET]
     claims = g.get("jwt_claims") or {}
     wait = budget.take(str(claims.get("iss", "")), items)
     if wait is not None:

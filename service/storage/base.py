@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 __all__ = [
@@ -129,8 +130,8 @@ class IssuedCardStore(Protocol):
 
     def get(self, uuid: str) -> IssuedCard | None: ...
 
-    def find(self, service_id: str, uuids: Iterable[str], *, since: str) -> dict[str, IssuedCard]:
-        """The cards among ``uuids`` this service issued at or after ``since`` (an ISO timestamp)."""
+    def find(self, service_id: str, uuids: Iterable[str], *, since: datetime) -> dict[str, IssuedCard]:
+        """The cards among ``uuids`` this service issued at or after ``since``."""
         ...
 
 

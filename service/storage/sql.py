@@ -58,8 +58,13 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+def _stamp(when: datetime) -> str:
+    """The one timestamp format of every stored ``*_at`` column (UTC; compares as text)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _stamp(datetime.now(UTC))
 
 
 _INSERT_ISSUED = (
@@ -111,7 +116,7 @@ class SqlIssuedCardStore:
             found = tx.rows(f"SELECT {_ISSUED_COLUMNS} FROM issued_card WHERE uuid = ?", (uuid,))
         return _issued_card(found[0]) if found else None
 
-    def find(self, service_id: str, uuids: Iterable[str], *, since: str) -> dict[str, IssuedCard]:
+    def find(self, service_id: str, uuids: Iterable[str], *, since: datetime) -> dict[str, IssuedCard]:
         wanted = sorted(set(uuids))
         out: dict[str, IssuedCard] = {}
         with self._db.read("issued") as tx:
@@ -121,7 +126,7 @@ class SqlIssuedCardStore:
                 rows = tx.rows(
                     f"SELECT {_ISSUED_COLUMNS} FROM issued_card"
                     f" WHERE service_id = ? AND issued_at >= ? AND uuid IN ({marks})",
-                    (service_id, since, *chunk),
+                    (service_id, _stamp(since), *chunk),
                 )
                 out.update((row[0], _issued_card(row)) for row in rows)
         return out
