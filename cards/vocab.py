@@ -1,36 +1,16 @@
 """Vocabularies shared with mappings/ (the contract) and the ones cards/ defines itself.
 
-The contract ids are copied here rather than imported so the knowledge loader can check
-the YAML files against them without depending on mappings' data files.
+The therapy class ids are mappings' own (``mappings.terminology.REQUIRED_CLASSES``); the knowledge loader
+checks the YAML files against them without loading any of mappings' data.
 """
 
 from __future__ import annotations
 
-# Therapy class ids exactly as mappings/ emits them in TrialHistory.therapy_class.
-CLASS_IDS: frozenset[str] = frozenset(
-    {
-        "glucocorticoid",
-        "antimalarial",
-        "methotrexate",
-        "azathioprine",
-        "mycophenolate",
-        "calcineurin_inhibitor",
-        "immune_globulin",
-        "rituximab",
-        "cyclophosphamide",
-        "alkylating_other",
-        "il6_inhibitor",
-        "tnf_inhibitor",
-        "jak_inhibitor",
-        "abatacept",
-        "corticotropin",
-        "mtor_inhibitor",
-        "leflunomide",
-        "dapsone",
-        "type1_ifn_inhibitor",
-        "pjp_prophylaxis",
-    }
-)
+from mappings.terminology import REQUIRED_CLASSES
+
+# Therapy class ids exactly as mappings/ emits them in TrialHistory.therapy_class: mappings' own list (a
+# constant; importing it loads no data file).
+CLASS_IDS: frozenset[str] = frozenset(REQUIRED_CLASSES)
 
 # Diagnosis groups that make a patient "someone with myositis" (who gets cards at all).
 MYOSITIS_GROUPS: frozenset[str] = frozenset(
