@@ -37,9 +37,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_request_limits(app)
     storage.init_app(app)  # applies pending schema migrations; an unreachable database stops start-up here
-    suppression.init_app(app)
     feedback.init_app(app)  # the per-issuer feedback budget (service/ratelimit.py)
     engine.init_app(app)  # loads terminology and knowledge: a bad data file stops start-up here
+    # After the knowledge: which override reasons hold a card for the longer period is clinical data.
+    suppression.init_app(app, frozenset(app.extensions["myositis_engine"].knowledge.meta.standing_override_reasons))
     register_service(app, engine.observation_codes(app))
     auth.init_app(app)
     cors.init_app(app)

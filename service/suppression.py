@@ -5,7 +5,9 @@ a hash of the material facts, no patient data), and where it stands:
 
 * overridden (feedback, any reason): hidden for ``SUPPRESS_DAYS`` (30), or ``REMIND_LATER_DAYS`` (7)
   when the reason is ``remind-later``; overridden *again* with nothing changed (the clinician has said no
-  twice to the same facts): ``REPEAT_SUPPRESS_DAYS`` (90);
+  twice to the same facts), or overridden once with a *standing* reason (``cards/knowledge/meta.yaml``
+  ``standing_override_reasons``: contraindicated, patient declined, another specialist managing, disease
+  controlled or not active - facts that do not lapse in a month): ``REPEAT_SUPPRESS_DAYS`` (90);
 * shown ``DEMOTE_AFTER_SHOWS`` (3) times with no feedback at all: the next shows go from ``warning``
   to ``info``; after ``SUPPRESS_AFTER_SHOWS`` (6): hidden until the fingerprint changes;
 * news - a material fact the answered card did not have (``cards.fingerprint.is_news``) - shows the card again
@@ -70,6 +72,7 @@ class Policy:
     demote_after: int = 3
     suppress_after: int = 6
     repeat_suppress_days: int = 90
+    standing_reasons: frozenset[str] = frozenset()  # override reasons held for the repeat period at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,8 @@ def _instance_secret(folder: Path) -> bytes:
     return path.read_text(encoding="ascii").strip().encode()
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, standing_reasons: frozenset[str] = frozenset()) -> None:
+    """``standing_reasons``: the knowledge base's standing override reasons (create_app passes them)."""
     cfg = app.config
     configured = cfg.get("PATIENT_KEY_SECRET")
     if configured:
@@ -134,6 +138,7 @@ def init_app(app: Flask) -> None:
         int(cfg["DEMOTE_AFTER_SHOWS"]),
         int(cfg["SUPPRESS_AFTER_SHOWS"]),
         int(cfg["REPEAT_SUPPRESS_DAYS"]),
+        standing_reasons,
     )
     if not 0 < policy.demote_after <= policy.suppress_after:
         raise ValueError("DEMOTE_AFTER_SHOWS must be at least 1 and at most SUPPRESS_AFTER_SHOWS")
@@ -257,6 +262,8 @@ def feedback_effects(
         if item.outcome == "overridden":
             if item.override_code == REMIND_LATER:
                 first = repeat = policy.remind_later_days  # "not now": never a long silence
+            elif item.override_code in policy.standing_reasons:
+                first = repeat = max(policy.suppress_days, policy.repeat_suppress_days)
             else:
                 first, repeat = policy.suppress_days, max(policy.suppress_days, policy.repeat_suppress_days)
             out[item.card_uuid] = (

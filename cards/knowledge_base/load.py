@@ -583,6 +583,7 @@ def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
         "topic",
         "override_reason_system",
         "override_reasons",
+        "standing_override_reasons",
         "max_reference_links",
         "version",
         "reviewed",
@@ -602,6 +603,11 @@ def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
     )
     if len({c for c, _ in reasons}) != len(reasons):
         extra.append("override reason codes must be unique")
+    standing = e.strings("standing_override_reasons", required=False)
+    if unknown := sorted(set(standing) - {c for c, _ in reasons}):
+        extra.append(f"standing_override_reasons names reasons not offered: {unknown}")
+    if "remind-later" in standing:
+        extra.append("remind-later is 'not now', never a standing reason")
     version = e.text("version")
     if version and not re.fullmatch(r"[0-9]{4}\.[0-9]{2}\.[0-9]{2}(\.[0-9]+)?", version):
         extra.append("'version' must look like 2026.12.02 (the review date, with an optional .N)")
@@ -613,6 +619,7 @@ def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
         topic=topic,
         override_reason_system=e.text("override_reason_system"),
         override_reasons=reasons,
+        standing_override_reasons=standing,
         max_reference_links=e.integer("max_reference_links") or 0,
         version=version,
         reviewed=e.day(),

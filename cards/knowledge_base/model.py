@@ -253,6 +253,7 @@ class Meta:
     topic: tuple[str, str, str]  # system, code, display
     override_reason_system: str
     override_reasons: tuple[tuple[str, str], ...]  # (code, display)
+    standing_override_reasons: tuple[str, ...]  # codes that hold a card for the repeat period from the first time
     max_reference_links: int
     version: str
     reviewed: date

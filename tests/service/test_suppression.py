@@ -46,7 +46,7 @@ def _kinds(client: Any, cards: list[dict[str, Any]]) -> dict[str, str]:
     return {c["uuid"]: store.issued.get(c["uuid"]).kind for c in cards}
 
 
-def _feedback(client: Any, card: dict[str, Any], code: str | None = "contraindicated") -> None:
+def _feedback(client: Any, card: dict[str, Any], code: str | None = "cost-or-access") -> None:
     item: dict[str, Any] = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z"}
     if code:
         item["overrideReason"] = {"reason": {"system": SYSTEM, "code": code}}
@@ -59,7 +59,7 @@ def _set_today(*clients: Any, day: date) -> None:
         client.application.extensions["myositis_engine"].pinned_today = day
 
 
-def _override_main_card(a: Any, b: Any, resources: list[dict[str, Any]], code: str = "contraindicated") -> str:
+def _override_main_card(a: Any, b: Any, resources: list[dict[str, Any]], code: str = "cost-or-access") -> str:
     cards = _fire(a, resources)
     main = next(c for c in cards if c["indicator"] != "critical")
     kind = _kinds(a, [main])[main["uuid"]]
@@ -131,6 +131,27 @@ def test_the_same_unchanged_card_overridden_twice_stays_hidden_for_the_longer_pe
     assert kind in _kinds(b, _fire(b, resources)).values()
 
 
+@pytest.mark.parametrize("code", ["contraindicated", "specialist-managing", "disease-controlled"])
+def test_a_standing_reason_holds_the_card_for_the_longer_period_from_the_first_override(two_apps, code) -> None:
+    """The clinician said why the advice does not fit this patient: not asked again next month with nothing new."""
+    a, b = two_apps
+    resources = resources_of("reference-dm")
+    kind = _override_main_card(a, b, resources, code=code)
+    _set_today(a, b, day=TODAY + timedelta(days=89))
+    assert kind not in _kinds(a, _fire(a, resources)).values()
+    changed = CHANGES["new failed trial"](resources, TODAY + timedelta(days=89))
+    assert changed is not None
+    assert kind in _kinds(b, _fire(b, changed)).values()  # news still shows it at once
+
+
+def test_a_standing_reason_ends_after_the_longer_period(two_apps) -> None:
+    a, b = two_apps
+    resources = resources_of("reference-dm")
+    kind = _override_main_card(a, b, resources, code="patient-declined")
+    _set_today(a, b, day=TODAY + timedelta(days=90))
+    assert kind in _kinds(a, _fire(a, resources)).values()
+
+
 def test_remind_later_never_gives_the_long_period(two_apps) -> None:
     a, b = two_apps
     resources = resources_of("polymyositis")
@@ -178,7 +199,7 @@ def test_override_reasons_round_trip_into_the_report(two_apps, make_app) -> None
     a, b = two_apps
     for code in ("contraindicated", "remind-later", None):
         resources = resources_of("polymyositis")
-        _set_today(a, b, day=TODAY + timedelta(days=60 * (1 + ["contraindicated", "remind-later", None].index(code))))
+        _set_today(a, b, day=TODAY + timedelta(days=100 * (1 + ["contraindicated", "remind-later", None].index(code))))
         _override_main_card(a, b, resources, code=code)
     rows = {r.kind: r for r in get_storage(a.application).report()}
     reasons = {k: v for r in rows.values() for k, v in r.override_reasons.items()}

@@ -183,6 +183,8 @@ BAD = [
     ("long_summary", "pathways.yaml", "too-long", "shorter than 140"),
     ("bad_indicator", "pathways.yaml", "too-long", "'indicator' is 'hard-stop'"),
     ("bad_version", "meta.yaml", "meta", "'version' must look like 2026.12.02"),
+    ("bad_standing_reason", "meta.yaml", "meta", "names reasons not offered: ['cost-or-access']"),
+    ("bad_standing_reason", "meta.yaml", "meta", "remind-later is 'not now'"),
     ("not_yaml", "options.yaml", None, "not valid YAML"),
     ("not_favoured_without_reference", "not_favoured.yaml", "tnf", "must cite the negative data"),
 ]
