@@ -67,7 +67,7 @@ _POOL = 30_000  # cards issued in advance per client; a client that uses them al
 
 def _issue_cards(database: Path, clients: int) -> None:
     """Feedback is taken only for cards the service issued (issue 19): issue every uuid the run will use."""
-    from service.myositis import SERVICE_ID
+    from service.hooks.patient_view import SERVICE_ID
     from service.storage import IssuedCard, open_storage
 
     storage = open_storage(database=database)

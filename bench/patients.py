@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from sandbox.patients import get_patient, list_patients
-from service.myositis import READ_SCOPES
+from service.hooks.prefetch import READ_SCOPES
 from service.offline import DEFAULT_USER_ID
 from tests.support import prefetch_from_resources  # one way to build prefetch, shared with the tests
 

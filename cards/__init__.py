@@ -4,6 +4,7 @@ Public API (the service calls exactly this):
 
     load_knowledge(directory=None) -> Knowledge        # validates; raises KnowledgeError
     build_cards(facts, *, knowledge, today, preview_url=None) -> list[Card]
+    order_cards(facts, orders, *, knowledge, today, stage, preview_url=None) -> list[Card]   # order hooks
     render_knowledge_table(knowledge) -> str          # for `myositis-cds knowledge`
     full_view(facts, *, knowledge, today) -> str       # Markdown of the whole assessment (preview page)
 
@@ -21,6 +22,7 @@ from mappings.model import PatientFacts
 from .full_view import render_full_view
 from .knowledge_base import Knowledge, KnowledgeError, load_knowledge
 from .models import Card, CardSpecError
+from .orders import order_cards
 from .render import render_cards
 from .rules import assess
 from .table import render_claims_table, render_knowledge_table, stale_entries
@@ -33,6 +35,7 @@ __all__ = [
     "build_cards",
     "full_view",
     "load_knowledge",
+    "order_cards",
     "render_claims_table",
     "render_knowledge_table",
     "stale_entries",

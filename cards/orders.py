@@ -10,7 +10,7 @@ with the top option not yet tried, or draft the missing lab test (a ServiceReque
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -58,11 +58,16 @@ _OUTCOME = {
 }
 
 
-def _findings(classes: set[str], a: Assessment, facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
+def _findings(order: DraftOrder, a: Assessment, facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
     out: list[Finding] = []
     by_class = {s.therapy_class: s for s in a.states}
-    for cls in sorted(classes):
+    ordered = {d.ingredient.lower() for d in order.drugs}
+    for cls in sorted({d.therapy_class for d in order.drugs}):
         label = lower_first(knowledge.classes[cls].label) if cls in knowledge.classes else cls
+        state = by_class.get(cls)
+        # A renewal: the drug ordered is the one taken now. Not a duplicate and no "before the first dose"
+        # screening (renewals are most orders; a card on each would be noise); its safety stays below.
+        renewal = state is not None and state.trial.ongoing and {x.lower() for x in state.trial.agents} <= ordered
         # Contraindicated here: every "remove" rule of an option of this class whose condition is recorded,
         # and hepatitis B with rituximab (a boxed warning, flagged "warn" on the patient-view card).
         seen: set[str] = set()
@@ -75,20 +80,23 @@ def _findings(classes: set[str], a: Assessment, facts: PatientFacts, knowledge: 
                     seen.add(avoid.condition)
                     evidence = md(a.conditions[avoid.condition])
                     out.append(Finding("contraindicated", f"{evidence} in the record: {avoid.text}.", avoid.references))
-        state = by_class.get(cls)
+        if renewal:
+            continue
         if state is not None and state.outcome in EXCLUDING:
             agents = ", ".join(md(agent_name(x, knowledge)) for x in state.trial.agents) or label
             out.append(Finding("failed", f"{agents} {_OUTCOME[state.outcome]} ({_span(state)})."))
         elif state is not None and state.trial.ongoing:
             agents = ", ".join(md(agent_name(x, knowledge)) for x in state.trial.agents) or label
-            out.append(Finding("duplicate", f"{agents} is already taken ({_span(state)})."))
+            out.append(Finding("duplicate", f"{agents} is already taken ({_span(state)}), of the same class."))
         for nf in knowledge.not_favoured:
             if nf.therapy_class == cls:
                 out.append(
                     Finding("not_favoured", f"{nf.label} is not favoured in myositis: {nf.text}.", nf.references)
                 )
         for caution in knowledge.cautions.values():
-            if caution.kind != "screening" or cls not in caution.applies_to or not caution.labs:
+            # Only screens with a lab test to draft (hepatitis B, TB, TPMT): routine baseline bloods are not
+            # worth interrupting an order for.
+            if caution.kind != "screening" or cls not in caution.applies_to or not caution.lab_orders:
                 continue
             if caution.first_course_only and state is not None and state.adequate:
                 continue
@@ -105,6 +113,11 @@ def _findings(classes: set[str], a: Assessment, facts: PatientFacts, knowledge: 
                 )
             )
     return out
+
+
+def _plain(label: str, limit: int = 60) -> str:
+    text = " ".join(label.split())
+    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."
 
 
 def _lab_request(loinc: str, display: str, facts: PatientFacts) -> Action:
@@ -161,7 +174,7 @@ def _order_card(
     order: DraftOrder, a: Assessment, facts: PatientFacts, knowledge: Knowledge, stage: str, preview_url: str | None
 ) -> Card | None:
     classes = {d.therapy_class for d in order.drugs}
-    findings = sorted(_findings(classes, a, facts, knowledge), key=lambda f: _SEVERITY.index(f.kind))
+    findings = sorted(_findings(order, a, facts, knowledge), key=lambda f: _SEVERITY.index(f.kind))
     if not findings:
         return None
     cites = Citations(knowledge)
@@ -177,13 +190,16 @@ def _order_card(
         "order-check",
         finding=top,
         stage=stage,
-        order=md(order.label),
+        # The summary is plain text (CDS Hooks): the order's own words, shortened, never Markdown-escaped.
+        order=_plain(order.label),
         findings=[f"{f.text} {cites.cite(f.references)}".strip() for f in findings],
         replacement=bool(_replacement(a, classes)),
     )
     suggestions, behaviour = _suggestions(order, findings, a, facts, knowledge)
     draft = CardDraft(
-        kind=f"order-{top.replace('_', '-')}",
+        # Per finding and class: the suppression store keeps one state per patient and kind, so two drafts in
+        # one call need two kinds (a bounded set: findings x therapy classes, no patient data).
+        kind=f"order-{top.replace('_', '-')}:{'+'.join(sorted(classes))}",
         summary=summary,
         detail=detail,
         indicator=indicator,
@@ -211,5 +227,15 @@ def order_cards(
     a = assess(facts, knowledge, today)
     if a.route in ("none", "ibm", "juvenile"):
         return []
-    out = [_order_card(o, a, facts, knowledge, stage, preview_url) for o in orders if o.selected and o.drugs]
-    return [c for c in out if c is not None]
+    out: dict[str, Card] = {}
+    for o in orders:
+        card = _order_card(o, a, facts, knowledge, stage, preview_url) if o.selected and o.drugs else None
+        if card is not None:
+            # Two drafts of one class with the same finding (tacrolimus and ciclosporin, both failed): the
+            # second keeps its own card, under a numbered kind (at most one per draft order of the call).
+            kind, n = card.kind, 1
+            while kind in out:
+                n += 1
+                kind = f"{card.kind}:{n}"
+            out[kind] = replace(card, kind=kind) if kind != card.kind else card
+    return list(out.values())

@@ -23,7 +23,8 @@ from urllib.parse import urljoin
 import requests
 
 from service.gather import render_template  # one implementation of CDS Hooks prefetch tokens
-from service.myositis import READ_SCOPES, SERVICE_ID
+from service.hooks.patient_view import SERVICE_ID
+from service.hooks.prefetch import READ_SCOPES
 from service.offline import DEFAULT_USER_ID, offline_request
 
 __all__ = [

@@ -19,7 +19,7 @@ log = logging.getLogger("myositis_cds")
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service import auth, config, cors, engine, feedback, logs, ops, routes, storage, suppression
     from service.errors import register_error_handlers, register_request_limits
-    from service.myositis import register_service
+    from service.hooks import register_services
 
     # static_folder=None: the preview blueprint serves its own files, with its security headers.
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
@@ -41,7 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     engine.init_app(app)  # loads terminology and knowledge: a bad data file stops start-up here
     # After the knowledge: which override reasons hold a card for the longer period is clinical data.
     suppression.init_app(app, frozenset(app.extensions["myositis_engine"].knowledge.meta.standing_override_reasons))
-    register_service(app, engine.observation_codes(app))
+    register_services(app, engine.observation_codes(app))
     auth.init_app(app)
     cors.init_app(app)
     app.register_blueprint(routes.bp)

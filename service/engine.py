@@ -1,4 +1,4 @@
-"""One hook call, start to finish: validate -> gather -> parse -> facts -> cards.
+"""One hook call, start to finish: validate -> gather -> parse -> facts -> the hook's handler -> suppression.
 
 Heavy objects (terminology tables, knowledge base, HTTP session, thread
 pool) are built once per process in ``init_app`` and reused by every call.
@@ -25,7 +25,7 @@ from service.fhir_model import Fhir
 from service.fhir_parse import parse_patient_data
 from service.gather import GatherSettings, gather
 from service.hook_request import parse_hook_request
-from service.registry import ServiceSpec
+from service.registry import HookCall, ServiceSpec
 
 __all__ = ["Engine", "init_app", "run_hook", "today"]
 
@@ -162,7 +162,18 @@ def run_hook(spec: ServiceSpec, body: bytes) -> dict[str, Any]:
     g.hook_facts = facts  # the preview page shows the facts behind the cards it renders
 
     t0 = time.perf_counter()
-    built = cards.build_cards(facts, knowledge=engine.knowledge, today=day, preview_url=_preview_url())
+    call = HookCall(
+        request=request,
+        facts=facts,
+        terminology=engine.terminology,
+        knowledge=engine.knowledge,
+        lookup=engine.lookup,
+        today=day,
+        preview_url=_preview_url(),
+        medications=gathered.medications,
+        strict_fhir=engine.strict_fhir,
+    )
+    built = list(spec.handler(call))  # the hook's own step: patient-view's cards, or the draft orders' checks
     timings["cards_ms"] = _ms(t0)
     timings["gaps"] = len(gaps)
 

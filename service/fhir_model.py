@@ -25,6 +25,7 @@ JSON values decoded from bytes, never anything that could point back at them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar
 
 import msgspec
@@ -56,6 +57,7 @@ __all__ = [
     "decode_envelope",
     "bundle_resources",
     "bundle_page",
+    "entry_resources",
     "next_link",
     "Envelope",
     "problem_of",
@@ -327,6 +329,23 @@ def bundle_page(bundle: Envelope, limit: int | None = None) -> tuple[list[Fhir],
                 out.append(resource)
                 if limit is not None and len(out) >= limit:
                     return out, index + 1 < len(entries)
+    return out, False
+
+
+def entry_resources(items: Sequence[Raw], limit: int) -> tuple[list[Fhir], bool]:
+    """The resources of Bundle entries given one by one (each entry's bytes), at most ``limit``, and whether
+    more were left unread; an entry that is not an object with a resource is dropped."""
+    out: list[Fhir] = []
+    for index, item in enumerate(items):
+        try:
+            entry = _ENTRY.decode(item)
+        except msgspec.ValidationError:
+            continue
+        resource = decode_resource(entry.resource) if entry.resource else None
+        if resource is not None:
+            out.append(resource)
+            if len(out) >= limit:
+                return out, index + 1 < len(items)
     return out, False
 
 

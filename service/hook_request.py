@@ -1,10 +1,11 @@
 """Decode an incoming CDS Hooks 2.0 service request into a ``HookRequest``.
 
-https://cds-hooks.hl7.org/2.0/#http-request and the patient-view hook
-(https://cds-hooks.hl7.org/hooks/STU1/patient-view.html). The body is decoded straight into
-the msgspec structs below (``HookRequestBody``: the same structs generate the OpenAPI schema),
+https://cds-hooks.hl7.org/2.0/#http-request and the hooks the registry accepts: patient-view,
+order-select and order-sign (https://cds-hooks.org/hooks/). The body is decoded straight into
+the msgspec struct of its hook (``REQUEST_BODIES``: the same structs generate the OpenAPI schema),
 so the shape is checked in C as the JSON is read; the prefetch values stay undecoded bytes
-(``msgspec.Raw``) until ``service.gather`` reads them one resource at a time. A client learns
+(``msgspec.Raw``) until ``service.gather`` reads them one resource at a time; an order hook's
+``draftOrders`` entries are decoded one by one here, and every selection must name one. A client learns
 the first shape problem, or every problem of meaning (hook, UUID, URL, patient match), in one
 400, never a stack trace.
 """
@@ -20,13 +21,17 @@ import msgspec
 from msgspec import Meta, Raw, Struct
 
 from service.errors import BadRequest
-from service.fhir_model import Envelope
+from service.fhir_model import Envelope, Fhir, entry_resources
 from service.jsonbody import END, ShapeError, decode_body, json_depth_exceeds
 
 __all__ = [
     "FhirAuthorization",
     "HookRequest",
     "HookRequestBody",
+    "OrderSelectRequestBody",
+    "OrderSignRequestBody",
+    "REQUEST_BODIES",
+    "MAX_DRAFT_ORDERS",
     "Prefetched",
     "parse_hook_request",
     "json_depth_exceeds",
@@ -60,19 +65,74 @@ class ContextBody(Struct, frozen=True, gc=False):
     encounterId: _FhirId | None = None
 
 
-class HookRequestBody(Struct, frozen=True, gc=False):
-    """A CDS Hooks 2.0 request for the patient-view hook (only what the service reads)."""
+class DraftOrdersBundle(Struct, frozen=True, gc=False):
+    """``context.draftOrders``: a FHIR Bundle of the orders being written (entries read one by one)."""
 
-    hook: Annotated[str, Meta(pattern=r"\S", extra_json_schema={"enum": ["patient-view"]})]
+    resourceType: Annotated[str, Meta(extra_json_schema={"const": "Bundle"})]
+    entry: list[
+        Raw
+    ] = []  # msgspec copies an empty default per instance; each entry read on its own: one malformed entry is named, not the whole body
+    type: str | None = None
+
+
+class OrderSignContextBody(Struct, frozen=True, gc=False, kw_only=True):
+    """order-sign context (https://cds-hooks.org/hooks/order-sign/): the orders about to be signed."""
+
+    userId: _UserId
+    patientId: _FhirId
+    encounterId: _FhirId | None = None
+    draftOrders: DraftOrdersBundle
+
+
+class OrderSelectContextBody(Struct, frozen=True, gc=False, kw_only=True):
+    """order-select context (https://cds-hooks.org/hooks/order-select/): ``selections`` names the newly
+    selected orders in ``draftOrders`` ("MedicationRequest/<id>")."""
+
+    userId: _UserId
+    patientId: _FhirId
+    encounterId: _FhirId | None = None
+    selections: Annotated[tuple[_String, ...], Meta(min_length=1)]
+    draftOrders: DraftOrdersBundle
+
+
+class _RequestFields(Struct, frozen=True, gc=False, kw_only=True):
+    hook: Annotated[str, Meta(pattern=r"\S")]
     hookInstance: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
-    context: ContextBody
     fhirServer: Annotated[str, Meta(extra_json_schema={"format": "uri"})] | None = None
     fhirAuthorization: AuthorizationBody | None = None
     prefetch: dict[str, Raw] | None = None  # each value decoded on its own, when read
     extension: dict[str, Raw] | None = None
 
 
-_BODY = msgspec.json.Decoder(HookRequestBody)
+class HookRequestBody(_RequestFields, frozen=True, gc=False, kw_only=True):
+    """A CDS Hooks 2.0 request for the patient-view hook (only what the service reads)."""
+
+    hook: Annotated[str, Meta(pattern=r"\S", extra_json_schema={"enum": ["patient-view"]})]
+    context: ContextBody
+
+
+class OrderSelectRequestBody(_RequestFields, frozen=True, gc=False, kw_only=True):
+    """A CDS Hooks 2.0 request for the order-select hook."""
+
+    hook: Annotated[str, Meta(pattern=r"\S", extra_json_schema={"enum": ["order-select"]})]
+    context: OrderSelectContextBody
+
+
+class OrderSignRequestBody(_RequestFields, frozen=True, gc=False, kw_only=True):
+    """A CDS Hooks 2.0 request for the order-sign hook."""
+
+    hook: Annotated[str, Meta(pattern=r"\S", extra_json_schema={"enum": ["order-sign"]})]
+    context: OrderSignContextBody
+
+
+# hook -> the struct its requests decode into (one per hook the registry accepts)
+_AnyRequest = HookRequestBody | OrderSelectRequestBody | OrderSignRequestBody
+REQUEST_BODIES: dict[str, type[_AnyRequest]] = {
+    "patient-view": HookRequestBody,
+    "order-select": OrderSelectRequestBody,
+    "order-sign": OrderSignRequestBody,
+}
+_DECODERS = {hook: msgspec.json.Decoder(body) for hook, body in REQUEST_BODIES.items()}
 _PREFETCH_VALUE = msgspec.json.Decoder(Envelope | None)
 
 # The words a client reads for a field whose shape is wrong (msgspec says which type it expected).
@@ -94,6 +154,8 @@ _SHAPE_PROBLEMS = {
         "Patient/<id> or RelatedPerson/<id>"
     ),
     "context.encounterId": "context.encounterId must be a FHIR id",
+    "context.selections": 'context.selections is required and must be a non-empty array of "Type/id" strings',
+    "context.draftOrders": "context.draftOrders is required and must be a FHIR Bundle of the draft orders",
     "prefetch": "prefetch must be an object",
     "extension": "extension must be an object",
 }
@@ -147,6 +209,10 @@ class HookRequest:
     fhir_server: str | None
     fhir_authorization: FhirAuthorization | None
     prefetch: dict[str, Prefetched | None]  # key -> value as sent (None for null); absent keys are simply missing
+    # order-select / order-sign: the draft orders' resources (each decoded on its own) and, for order-select,
+    # the newly selected ones ("MedicationRequest/<id>"); None for patient-view
+    draft_orders: tuple[Fhir, ...] | None = None
+    selections: frozenset[str] | None = None
 
     @property
     def context(self) -> dict[str, str]:
@@ -176,19 +242,59 @@ def _absolute_http_url(text: str) -> bool:
     return parts.scheme in {"http", "https"} and bool(parts.netloc) and not parts.username and not parts.password
 
 
+class _HookOnly(Struct, frozen=True, gc=False):
+    hook: Any = None
+
+
+_HOOK_ONLY = msgspec.json.Decoder(_HookOnly)
+# Draft orders one call may carry: an order session holds a handful; each is judged against the whole record.
+MAX_DRAFT_ORDERS = 50
+
+
+def _draft_orders(bundle: DraftOrdersBundle, problems: list[str]) -> tuple[Fhir, ...]:
+    if bundle.resourceType != "Bundle":
+        problems.append(_SHAPE_PROBLEMS["context.draftOrders"])
+        return ()
+    resources, more = entry_resources(bundle.entry, MAX_DRAFT_ORDERS)
+    if more:
+        problems.append(f"context.draftOrders holds more than {MAX_DRAFT_ORDERS} orders")
+    return tuple(resources)
+
+
 def parse_hook_request(
     raw: bytes, *, expected_hook: str, prefetch_keys: frozenset[str], max_depth: int = 64
 ) -> HookRequest:
-    """Decode ``raw`` against the CDS Hooks request schema; raise ``BadRequest`` saying what is wrong."""
+    """Decode ``raw`` against the CDS Hooks request schema of ``expected_hook``; raise ``BadRequest`` saying
+    what is wrong."""
     try:
-        body = decode_body(raw, _BODY, max_depth=max_depth, not_object="The request body must be a JSON object.")
+        body: _AnyRequest = decode_body(
+            raw, _DECODERS[expected_hook], max_depth=max_depth, not_object="The request body must be a JSON object."
+        )
     except ShapeError as exc:
+        try:  # a request for another hook: say so, not which of that hook's context fields ours lacks
+            hook = _HOOK_ONLY.decode(raw).hook
+        except msgspec.DecodeError:
+            hook = None
+        if isinstance(hook, str) and hook in REQUEST_BODIES and hook != expected_hook:
+            raise BadRequest(
+                "The CDS Hooks request is not valid.", details=[f'hook must be "{expected_hook}" for this service']
+            ) from None
         top = exc.path.split(".")[0]
         known = _SHAPE_PROBLEMS.get(exc.path) or _SHAPE_PROBLEMS.get(top)
         raise BadRequest("The CDS Hooks request is not valid.", details=[known or f"{exc.path}: {exc.what}"]) from None
     problems: list[str] = []
     if body.hook != expected_hook:
         problems.append(f'hook must be "{expected_hook}" for this service')
+    context = body.context
+    drafts: tuple[Fhir, ...] | None = None
+    selections: frozenset[str] | None = None
+    if isinstance(context, (OrderSelectContextBody, OrderSignContextBody)):
+        drafts = _draft_orders(context.draftOrders, problems)
+        if isinstance(context, OrderSelectContextBody):
+            selections = frozenset(context.selections)
+            known_ids = {f"{r.resource_type}/{r.data.id}" for r in drafts if isinstance(r.data.id, str)}
+            if selections - known_ids and not any(p.startswith("context.draftOrders") for p in problems):
+                problems.append("context.selections must name orders in context.draftOrders (Type/id)")
     if not body.hookInstance.strip() or not _is_uuid(body.hookInstance):
         problems.append(_SHAPE_PROBLEMS["hookInstance"])
     if body.fhirServer is not None and not _absolute_http_url(body.fhirServer):
@@ -229,4 +335,6 @@ def parse_hook_request(
         fhir_server=body.fhirServer.rstrip("/") if body.fhirServer is not None else None,
         fhir_authorization=authorization,
         prefetch=prefetch,
+        draft_orders=drafts,
+        selections=selections,
     )

@@ -1,16 +1,58 @@
 """The one registry of CDS services; discovery is derived from it.
 
 CDS Hooks 2.0 §Discovery: https://cds-hooks.hl7.org/2.0/#discovery
+
+Each entry carries its hook, its prefetch templates and its handler: the engine validates the
+request against the hook's context (``service.hook_request.REQUEST_BODIES``), gathers, parses
+and builds the facts the same way for every hook, then asks the handler for the cards.
+The services themselves are listed in ``service/hooks/__init__.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 
-__all__ = ["PrefetchTemplate", "ServiceSpec", "register", "get", "all_services", "discovery_document"]
+from service.hook_request import REQUEST_BODIES
+
+if TYPE_CHECKING:
+    from cards.models import Card
+    from mappings.model import PatientFacts
+    from service.fhir_model import Fhir
+    from service.hook_request import HookRequest
+
+__all__ = [
+    "PrefetchTemplate",
+    "ServiceSpec",
+    "HookCall",
+    "Handler",
+    "register",
+    "get",
+    "all_services",
+    "discovery_document",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class HookCall:
+    """What a handler gets: the request, the patient's facts and the engine's shared tables."""
+
+    request: HookRequest
+    facts: PatientFacts
+    terminology: Any
+    knowledge: Any
+    lookup: Any  # optional RxNav adapter, or None
+    today: date
+    preview_url: str | None
+    medications: Mapping[str, Fhir]  # "Medication/<id>" -> resource, as gathered
+    strict_fhir: bool
+
+
+Handler = Callable[[HookCall], Sequence["Card"]]
 
 _KEY = "cds_services"
 
@@ -40,6 +82,7 @@ class ServiceSpec:
     title: str
     description: str
     prefetch: tuple[PrefetchTemplate, ...]
+    handler: Handler
     usage_requirements: str | None = None
 
     def discovery_entry(self) -> dict[str, Any]:
@@ -64,7 +107,7 @@ class ServiceSpec:
 
 def register(app: Flask, spec: ServiceSpec) -> ServiceSpec:
     """Add a service to this app's registry (one per app, so tests can build many apps)."""
-    if spec.hook != "patient-view":
+    if spec.hook not in REQUEST_BODIES:
         raise ValueError(f"unsupported hook {spec.hook!r} for service {spec.id!r}")
     services: dict[str, ServiceSpec] = app.extensions.setdefault(_KEY, {})
     if spec.id in services:

@@ -11,7 +11,8 @@ from typing import Any
 import mappings
 from sandbox.patients import get_patient, list_patients
 from service import offline
-from service.myositis import READ_SCOPES, build_spec
+from service.hooks.patient_view import build_spec
+from service.hooks.prefetch import READ_SCOPES
 from service.offline import DEFAULT_USER_ID
 
 PREFETCH_TYPES = {

@@ -18,8 +18,9 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from mappings.model import PatientFacts
 from service import registry
 from service.engine import today
+from service.hooks.patient_view import SERVICE_ID
+from service.hooks.prefetch import READ_SCOPES
 from service.httpio import is_loopback
-from service.myositis import READ_SCOPES, SERVICE_ID
 from service.offline import DEFAULT_USER_ID, offline_request
 from service.preview.markdown import render_markdown, safe_url
 from service.preview.models import card_views, facts_view

@@ -13,7 +13,7 @@ from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.myositis import SERVICE_ID
+from service.hooks.patient_view import SERVICE_ID
 from service.storage import IssuedCard, get_storage
 from tests.reliability.fuzz_support import (
     FEEDBACK,

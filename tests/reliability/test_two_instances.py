@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from bench.servers import HOST, ServerConfig, free_port, gunicorn_server, service_env
-from service.myositis import SERVICE_ID
+from service.hooks.patient_view import SERVICE_ID
 from service.storage import IssuedCard, open_storage
 from tests.support import hook_body
 

@@ -3,6 +3,8 @@ duplicates a current class or is not favoured gets one card; a fine order gets n
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
 
@@ -120,10 +122,31 @@ def test_tb_screen_before_a_jak_inhibitor_and_tpmt_before_a_first_azathioprine_c
     assert "36922-3" in str(aza["suggestions"])
 
 
-def test_a_class_taken_now_is_a_duplicate(knowledge):
+def test_another_agent_of_a_class_taken_now_is_a_duplicate(knowledge):
     f = facts(diagnoses=(DM,), labs=RAISED, trials=(trial("calcineurin_inhibitor", weeks_ago(4), ongoing=True),))
-    (card,) = check(f, order("calcineurin_inhibitor"), knowledge=knowledge)
+    ciclosporin = replace(
+        order("calcineurin_inhibitor"),
+        label="cyclosporine (as ordered)",
+        drugs=(replace(order("calcineurin_inhibitor").drugs[0], ingredient="cyclosporine", ingredient_rxcui="3008"),),
+    )
+    (card,) = check(f, ciclosporin, knowledge=knowledge)
     assert card["summary"].endswith("already taken") and "tacrolimus is already taken" in card["detail"]
+
+
+def test_a_renewal_of_the_drug_taken_now_is_silent(knowledge):
+    """Renewing the current drug is most ordering: no duplicate, no first-dose screening card."""
+    f = facts(diagnoses=(DM,), labs=RAISED, trials=(trial("jak_inhibitor", weeks_ago(30), ongoing=True),))
+    assert check(f, order("jak_inhibitor"), knowledge=knowledge) == []
+
+
+def test_a_renewal_is_still_checked_against_a_contraindication(knowledge):
+    f = facts(
+        diagnoses=(DM, diagnosis("pregnancy")),
+        labs=RAISED,
+        trials=(trial("mycophenolate", weeks_ago(30), ongoing=True),),
+    )
+    (card,) = check(f, order("mycophenolate"), knowledge=knowledge, stage="sign")
+    assert card["indicator"] == "critical" and "already taken" not in card["detail"]
 
 
 def test_anti_tnf_is_not_favoured_with_its_negative_trials(knowledge):
