@@ -1,4 +1,4 @@
-"""A patient-view request answered from a FHIR Bundle held locally: no FHIR server behind it.
+"""A hook request answered from a FHIR Bundle held locally: no FHIR server behind it.
 
 The one implementation of "prefetch from a Bundle": the preview page (example patients), the
 sandbox's ``demo --offline`` and the tests all build their requests here, so they send the
@@ -14,10 +14,11 @@ from urllib.parse import parse_qsl
 
 from service.gather import render_template
 
-__all__ = ["DEFAULT_USER_ID", "offline_request", "prefetch_from_resources"]
+__all__ = ["DEFAULT_USER_ID", "RXNORM", "draft_medication_order", "offline_request", "prefetch_from_resources"]
 
 # The clinician the example requests come from (the preview page, the EHR simulator, the tests).
 DEFAULT_USER_ID = "Practitioner/example-rheumatologist"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _MEDICATION_RECORDS = frozenset({"MedicationStatement", "MedicationRequest", "MedicationAdministration"})
 
 
@@ -87,15 +88,46 @@ def prefetch_from_resources(
     return out
 
 
+def draft_medication_order(patient_id: str, rxcui: str, display: str, order_id: str | None = None) -> dict[str, Any]:
+    """A draft MedicationRequest for one RxNorm-coded drug, as an EHR's order entry holds it before signing."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": order_id or f"draft-{uuid.uuid4().hex[:12]}",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": rxcui, "display": display}],
+            "text": display,
+        },
+    }
+
+
 def offline_request(
-    entry: Mapping[str, Any], bundle: Mapping[str, Any], patient_id: str, *, user_id: str = DEFAULT_USER_ID
+    entry: Mapping[str, Any],
+    bundle: Mapping[str, Any],
+    patient_id: str,
+    *,
+    user_id: str = DEFAULT_USER_ID,
+    draft_orders: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """A patient-view request with full prefetch from ``bundle`` and no ``fhirServer``."""
-    context = {"userId": user_id, "patientId": patient_id}
+    """A request for ``entry``'s hook with full prefetch from ``bundle`` and no ``fhirServer``; an order
+    hook's context carries ``draft_orders`` (order-select: all of them newly selected)."""
+    context: dict[str, Any] = {"userId": user_id, "patientId": patient_id}
+    hook = entry.get("hook", "patient-view")
+    if hook in ("order-select", "order-sign"):
+        orders = [dict(o) for o in draft_orders]
+        context["draftOrders"] = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": o} for o in orders],
+        }
+        if hook == "order-select":
+            context["selections"] = [f"{o['resourceType']}/{o['id']}" for o in orders]
     resources = [e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and "resource" in e]
     return {
-        "hook": entry.get("hook", "patient-view"),
+        "hook": hook,
         "hookInstance": str(uuid.uuid4()),
         "context": context,
-        "prefetch": prefetch_from_resources(entry, resources, context),
+        "prefetch": prefetch_from_resources(entry, resources, {"userId": user_id, "patientId": patient_id}),
     }

@@ -21,7 +21,7 @@ from service.engine import today
 from service.hooks.patient_view import SERVICE_ID
 from service.hooks.prefetch import READ_SCOPES
 from service.httpio import is_loopback
-from service.offline import DEFAULT_USER_ID, offline_request
+from service.offline import DEFAULT_USER_ID, draft_medication_order, offline_request
 from service.preview.markdown import render_markdown, safe_url
 from service.preview.models import card_views, facts_view
 
@@ -44,6 +44,11 @@ CSP = (
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 HOOK_PATH = f"/cds-services/{SERVICE_ID}"
+HOOKS = (
+    ("patient-view", "patient-view: chart opened"),
+    ("order-select", "order-select: drug chosen in order entry"),
+    ("order-sign", "order-sign: orders about to be signed"),
+)
 EHR_SUBJECT = "myositis-cds-preview"
 _STAGES = (("gather_ms", "gather"), ("parse_ms", "parse"), ("facts_ms", "facts"), ("cards_ms", "cards"))
 
@@ -80,6 +85,21 @@ class HookExchange:
     facts: PatientFacts | None = None  # what the hook call itself made of the record
 
 
+def _service_path(hook: str) -> str:
+    """The registered service for ``hook`` (patient-view's when none is: the service then says what is wrong)."""
+    spec = next((s for s in registry.all_services() if s.hook == hook), None)
+    return f"/cds-services/{spec.id}" if spec is not None else HOOK_PATH
+
+
+def _hook_of(body: bytes) -> str:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return "patient-view"
+    hook = value.get("hook") if isinstance(value, dict) else None
+    return hook if isinstance(hook, str) else "patient-view"
+
+
 def fire_hook(source: str, body: bytes, shown: str | None = None) -> HookExchange:
     """POST ``body`` to the hook through the app's full WSGI stack, timing the round trip.
 
@@ -94,7 +114,8 @@ def fire_hook(source: str, body: bytes, shown: str | None = None) -> HookExchang
         started = time.perf_counter()
         # base_url = this page's URL root, so links the service builds from the
         # request host (the card's preview link) are what this browser can open.
-        response = client.post(HOOK_PATH, data=body, content_type="application/json", base_url=request.url_root)
+        path = _service_path(_hook_of(body))  # a pasted order-select request goes to the order-select service
+        response = client.post(path, data=body, content_type="application/json", base_url=request.url_root)
         exchange.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         # The inner request ran in this app context, so its per-stage timings (the
         # same numbers its access log line carries) are still on ``g``.
@@ -162,10 +183,26 @@ def get_example(key: str) -> ExamplePatient:
     return examples.get_patient(key)  # type: ignore[no-any-return]  # ModuleType attributes are Any
 
 
-def example_request(patient: ExamplePatient) -> dict[str, Any]:
-    """Full prefetch answered from the example's Bundle, as an EHR honouring every template would send."""
-    entry = next(s for s in registry.discovery_document()["services"] if s["id"] == SERVICE_ID)
-    return offline_request(entry, patient.bundle(), patient.id)
+def orderable_drugs() -> list[tuple[str, str]]:
+    """(RxNorm ingredient, name) of every drug the terminology maps to a therapy class, for the order form."""
+    terminology = current_app.extensions["myositis_engine"].terminology
+    drugs = {i.rxcui: i.name for i in terminology.ingredients.values() if i.rxcui}
+    return sorted(drugs.items(), key=lambda item: item[1])
+
+
+def example_request(patient: ExamplePatient, hook: str = "patient-view", order: str = "") -> dict[str, Any]:
+    """Full prefetch answered from the example's Bundle, as an EHR honouring every template would send;
+    an order hook's draft order is ``order`` (an RxNorm ingredient of the order form)."""
+    spec = next((s for s in registry.all_services() if s.hook == hook), None)
+    if spec is None:
+        raise KeyError(hook)
+    drafts = []
+    if hook != "patient-view":
+        name = dict(orderable_drugs()).get(order)
+        if name is None:
+            raise KeyError(order)
+        drafts = [draft_medication_order(patient.id, order, name, "preview-draft-1")]
+    return offline_request(spec.discovery_entry(), patient.bundle(), patient.id, draft_orders=drafts)
 
 
 def fhir_request(fhir_server: str, patient_id: str, token: str) -> dict[str, Any]:
@@ -235,6 +272,8 @@ def _redacted(body: dict[str, Any]) -> dict[str, Any]:
 class PageState:
     mode: str = "example"  # which form is open: example | paste | fhir
     patient: str = ""
+    hook: str = "patient-view"
+    order: str = ""  # RxNorm ingredient drafted for an order hook
     pasted: str = ""
     fhir_server: str = ""
     fhir_patient: str = ""
@@ -257,6 +296,8 @@ def _render(
         "preview.html",
         state=state,
         patients=list_examples(),
+        hooks=HOOKS,
+        orders=orderable_drugs(),
         exchange=exchange,
         cards=card_views(exchange.response_json) if exchange and exchange.status == 200 else [],
         facts=facts,
@@ -282,7 +323,9 @@ def _run(state: PageState, source: str, body_bytes: bytes, shown: str | None = N
 @bp.get("/preview")
 def page() -> tuple[str, int]:
     key = request.args.get("patient", "").strip()
-    state = PageState(patient=key)
+    hook = request.args.get("hook", "patient-view").strip()
+    order = request.args.get("order", "").strip()
+    state = PageState(patient=key, hook=hook, order=order)
     if not key:
         return _render(state)
     try:
@@ -291,8 +334,13 @@ def page() -> tuple[str, int]:
         state.problem = "There is no example patient with that id; choose one from the list."
         return _render(state, status=404)
     state.patient = patient.id
-    body = example_request(patient)
-    return _run(state, f"example patient {patient.id}", json.dumps(body).encode())
+    try:
+        body = example_request(patient, hook, order)
+    except KeyError:
+        state.problem = "Choose a hook from the list and, for an order hook, a drug from the list."
+        return _render(state, status=400)
+    source = f"example patient {patient.id}" + (f", {hook} of RxNorm {order}" if hook != "patient-view" else "")
+    return _run(state, source, json.dumps(body).encode())
 
 
 @bp.post("/preview")
@@ -306,7 +354,7 @@ def fire_from_form() -> tuple[str, int]:
         text = request.form.get("request_json", "")
         state = PageState(mode="paste", pasted=text)
         if not text.strip():
-            state.problem = "Paste a patient-view request (JSON) first."
+            state.problem = "Paste a CDS Hooks request (JSON) first."
             return _render(state, status=400)
         # Sent as pasted, even when it is not JSON: the page shows what the service answers.
         return _run(state, "pasted request", text.encode())

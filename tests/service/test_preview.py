@@ -140,6 +140,40 @@ def test_each_example_patient_renders_the_cards_an_ehr_gets(app: Flask, client: 
     _assert_no_injected_markup(page)
 
 
+@pytest.mark.parametrize(("hook", "indicator"), [("order-select", "warning"), ("order-sign", "critical")])
+def test_the_page_fires_the_order_hooks(client: FlaskClient, hook: str, indicator: str) -> None:
+    """dm-pregnant ordering methotrexate (RxNorm 6851): not safe for this patient, critical at signing."""
+    response = client.get(f"/preview?patient=example-dm-pregnant&hook={hook}&order=6851")
+    page = _page(response)
+    assert response.status_code == 200
+    assert f'<option value="{hook}" selected>' in page and '<option value="6851" selected>' in page
+    assert page.count('<article class="card ') == 1
+    assert f'class="card card-{indicator}" id="card-1"' in page
+    assert "methotrexate: not safe for this patient" in page
+    assert "&#34;draftOrders&#34;" in page or "&quot;draftOrders&quot;" in page  # the request shown
+    _assert_no_injected_markup(page)
+
+
+def test_a_pasted_order_request_goes_to_the_order_service(client: FlaskClient) -> None:
+    from service.offline import draft_medication_order
+
+    body = hook_body("reference-dm")
+    pid = body["context"]["patientId"]
+    order = draft_medication_order(pid, "121191", "rituximab", "rx-1")
+    body["hook"] = "order-sign"
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
+    page = _page(client.post("/preview", data={"mode": "paste", "request_json": json.dumps(body)}))
+    assert "HTTP status</dt><dd>200</dd>" in page
+    assert "rituximab: this class already failed here" in page
+
+
+def test_an_unknown_hook_or_drug_is_a_form_error(client: FlaskClient) -> None:
+    for query in ("hook=order-delete&order=6851", "hook=order-select&order=999999999"):
+        response = client.get(f"/preview?patient={REFERENCE}&{query}")
+        assert response.status_code == 400
+        assert "Choose a hook from the list" in _page(response)
+
+
 def test_reference_patient_suggestions_links_overrides_and_source(client: FlaskClient) -> None:
     page = _page(client.get(f"/preview?patient={REFERENCE}"))
     # Suggestion buttons control their draft order, which says what would be created.
@@ -238,7 +272,7 @@ def test_large_pasted_request_is_accepted(client: FlaskClient) -> None:
 
 def test_empty_paste_is_a_form_error(client: FlaskClient) -> None:
     response = client.post("/preview", data={"mode": "paste", "request_json": "  "})
-    assert response.status_code == 400 and "Paste a patient-view request" in _page(response)
+    assert response.status_code == 400 and "Paste a CDS Hooks request" in _page(response)
 
 
 def test_cross_site_post_is_refused(client: FlaskClient) -> None:
