@@ -8,7 +8,8 @@ Order of the run (each server is started for its phase and killed after it):
 3. throughput: service and floor under gunicorn 2 workers, concurrent clients (wrk if installed);
 4. no-prefetch: the service reading from a loopback FHIR stub that delays every answer by 50 ms;
 5. cold start in fresh interpreters; 6. terminology (``bench.terminology.run``); 7. cProfile;
-8. hostile load (``bench.hostile``): nginx -> gunicorn 2 workers, normal-call p50 under attack, peak RSS.
+8. hostile load (``bench.hostile``): nginx -> gunicorn 2 workers, normal-call p50 under attack, peak RSS;
+9. the simulated clinic (``bench.clinic``), the order hooks (``bench.orders``), storage back-ends (``bench.storage``).
 
 Everything binds 127.0.0.1. The full run takes about 2-3 minutes on 2 cores; ``--quick`` < 60 s
 (fewer requests, shorter windows; it writes RESULTS.md only when ``--out`` is given).
@@ -559,8 +560,15 @@ def main(argv: list[str] | None = None) -> int:
             "Simulated clinic (issue 16)",
             clinic.section(report, {d: clinic.run(SUPPRESS_DAYS=d) for d in clinic.WHAT_IF_DAYS}),
         )
+    # Issue 18: the order hooks against patient-view on the same patient (bench/orders.py).
+    from bench import orders, postgres, storage
+
+    _log("order hooks: bench.orders.run()")
+    order_text = orders.section(orders.run(150 if args.quick else 400))
+    print(order_text)
+    if out is not None:
+        replace_section(out, "Order hooks (issue 18)", order_text)
     # Issue 17: SQLite vs PostgreSQL (throw-away local cluster); skipped, and said, without PostgreSQL.
-    from bench import postgres, storage
 
     reason = postgres.unavailable_reason()
     if reason:
