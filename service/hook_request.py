@@ -292,7 +292,7 @@ def parse_hook_request(
         drafts = _draft_orders(context.draftOrders, problems)
         if isinstance(context, OrderSelectContextBody):
             selections = frozenset(context.selections)
-            known_ids = {f"{r.resource_type}/{r.data.id}" for r in drafts if isinstance(r.data.id, str)}
+            known_ids = {f"{r.resource_type}/{getattr(r.data, 'id', None)}" for r in drafts}
             if selections - known_ids and not any(p.startswith("context.draftOrders") for p in problems):
                 problems.append("context.selections must name orders in context.draftOrders (Type/id)")
     if not body.hookInstance.strip() or not _is_uuid(body.hookInstance):
