@@ -69,6 +69,10 @@ DEFAULTS: dict[str, Any] = {
     "PREVIEW_FHIR_ENABLED": False,  # the page's "FHIR server" form (the service fetches from a URL typed in)
     # Request headers: one field longer than this is answered 431 (JSON), like gunicorn and nginx do
     "MAX_HEADER_FIELD_BYTES": 16 * 1024,
+    # gunicorn workers: how long a thread may hold the GIL while another waits (Python's default: 5 ms).
+    # A request thread that waits on I/O (socket, database) must win the GIL back on each return; next to
+    # a CPU-bound call (a 7 MiB prefetch) each return costs up to this long (bench/hostile.py).
+    "GIL_SWITCH_INTERVAL_MS": 0.5,
     # Logging
     "LOG_LEVEL": "INFO",
     "LOG_TRACEBACKS": False,
@@ -105,7 +109,14 @@ _INT = {
     "MAX_RESOURCES",
     "MAX_HEADER_FIELD_BYTES",
 }
-_FLOAT = {"DATABASE_TIMEOUT_S", "FHIR_CONNECT_TIMEOUT_S", "FHIR_READ_TIMEOUT_S", "FHIR_DEADLINE_S", "RXNAV_TIMEOUT_S"}
+_FLOAT = {
+    "GIL_SWITCH_INTERVAL_MS",
+    "DATABASE_TIMEOUT_S",
+    "FHIR_CONNECT_TIMEOUT_S",
+    "FHIR_READ_TIMEOUT_S",
+    "FHIR_DEADLINE_S",
+    "RXNAV_TIMEOUT_S",
+}
 _LIST = {"JWT_ALGORITHMS", "CORS_ORIGINS", "HTTP_FHIR_HOSTS"}
 
 
