@@ -22,7 +22,7 @@ from .phenotype import latest
 from .render import CardDraft, draft_order, make_card
 from .rules import Assessment, RankedOption, assess
 from .text import Citations, agent_name, lower_first, md, new_uuid, render_template
-from .trials import EXCLUDING, ClassState
+from .trials import FAILED, INTOLERANT, ClassState
 
 __all__ = ["order_cards", "Finding", "STAGES"]
 
@@ -30,7 +30,9 @@ STAGES = ("select", "sign")
 LOINC_SYSTEM = "http://loinc.org"
 
 # Order of seriousness: the card's kind and indicator follow the first finding present.
-_SEVERITY = ("contraindicated", "failed", "duplicate", "not_favoured", "screening")
+_SEVERITY = ("contraindicated", "failed", "duplicate", "not_favoured", "intolerance", "screening")
+# Findings that make removing the draft the first suggestion.
+_REMOVE = frozenset({"contraindicated", "failed", "duplicate", "not_favoured"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class Finding:
     text: str  # one plain sentence (record values escaped)
     references: tuple[str, ...] = ()
     lab_orders: tuple[tuple[str, str], ...] = ()  # (LOINC, display) to draft when a screen is missing
+    critical_at_signing: bool = False  # harm from the first dose (knowledge: avoid_when at_signing)
 
 
 def _weeks(s: ClassState) -> str:
@@ -51,67 +54,132 @@ def _span(s: ClassState) -> str:
     return f"{start} to {end}, {_weeks(s)}"
 
 
-_OUTCOME = {
-    "failed": "failed after an adequate trial",
-    "tried": "was tried for a full trial",
-    "intolerance": "was stopped for intolerance",
-}
+def _agents(s: ClassState, knowledge: Knowledge, label: str) -> str:
+    return ", ".join(md(agent_name(x, knowledge)) for x in s.trial.agents) or label
 
 
-def _findings(order: DraftOrder, a: Assessment, facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
+def _contraindications(cls: str, a: Assessment, knowledge: Knowledge) -> list[Finding]:
+    """Every "remove" rule of an option of this class whose condition is recorded, and hepatitis B with
+    rituximab (a boxed warning, flagged "warn" on the patient-view card)."""
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for option in knowledge.options:
+        if option.therapy_class != cls:
+            continue
+        for avoid in option.avoid_when:
+            serious = avoid.effect == "remove" or avoid.condition == "hepatitis_b"
+            if serious and avoid.condition in a.conditions and avoid.condition not in seen:
+                seen.add(avoid.condition)
+                evidence = md(a.conditions[avoid.condition])
+                out.append(
+                    Finding(
+                        "contraindicated",
+                        f"{evidence} in the record: {avoid.text}.",
+                        avoid.references,
+                        critical_at_signing=avoid.at_signing == "critical",
+                    )
+                )
+    return out
+
+
+def _statin_in_imnm(a: Assessment, knowledge: Knowledge) -> list[Finding]:
+    """A statin for necrotising myopathy: the patient-view pathway card says to stop any statin."""
+    if "imnm" not in a.phenotypes:
+        return []
+    pathway = next((p for p in knowledge.pathways if p.situation == "imnm"), None)
+    if pathway is None:
+        return []
+    what = md(a.phenotypes.get("anti_hmgcr") or a.phenotypes["imnm"])
+    return [Finding("contraindicated", f"{what} in the record: {pathway.text}", pathway.references)]
+
+
+def _screening(
+    cls: str, state: ClassState | None, a: Assessment, facts: PatientFacts, knowledge: Knowledge, today: date
+) -> list[Finding]:
+    out: list[Finding] = []
+    for caution in knowledge.cautions.values():
+        # Only screens with a lab test to draft (hepatitis B, TB, TPMT, pregnancy): routine baseline bloods
+        # are not worth interrupting an order for.
+        if caution.kind != "screening" or cls not in caution.applies_to or not caution.lab_orders:
+            continue
+        if caution.first_course_only and state is not None and state.adequate:
+            continue
+        if "pregnancy" in caution.conditions:
+            if not a.pregnancy_possible or "pregnancy" in a.conditions:
+                continue  # a man or past child-bearing age: noise; pregnant: the contraindication speaks
+            test = latest(facts, "pregnancy_test")
+            limit = knowledge.threshold("pregnancy-test-negative-days")
+            if test is not None and test.date is not None and (today - test.date).days <= limit:
+                continue
+        elif any(latest(facts, group) is not None for group in caution.labs):
+            continue
+        out.append(
+            Finding(
+                "screening",
+                f"{caution.title}: no result in the record. {caution.text}",
+                caution.references,
+                tuple((o.loinc, o.display) for o in caution.lab_orders),
+            )
+        )
+    return out
+
+
+def _findings(
+    order: DraftOrder,
+    others: tuple[DraftOrder, ...],
+    a: Assessment,
+    facts: PatientFacts,
+    knowledge: Knowledge,
+    today: date,
+) -> list[Finding]:
+    """What is wrong with ``order`` here; ``others``: the rest of the order set (a duplicate among them)."""
     out: list[Finding] = []
     by_class = {s.therapy_class: s for s in a.states}
     ordered = {d.ingredient.lower() for d in order.drugs}
     for cls in sorted({d.therapy_class for d in order.drugs}):
-        label = lower_first(knowledge.classes[cls].label) if cls in knowledge.classes else cls
+        if cls == "statin":
+            out += _statin_in_imnm(a, knowledge)
+            continue
+        out += _contraindications(cls, a, knowledge)
+        info = knowledge.classes.get(cls)
+        if info is None or not info.counts_as_second_agent:
+            # Glucocorticoids, antimalarials and supportive drugs are not judged as trials here: a steroid
+            # order is the backbone (or an IV pulse) of treatment, never "failed" or a duplicate to remove.
+            continue
+        label = lower_first(info.label)
         state = by_class.get(cls)
-        # A renewal: the drug ordered is the one taken now. Not a duplicate and no "before the first dose"
-        # screening (renewals are most orders; a card on each would be noise); its safety stays below.
-        renewal = state is not None and state.trial.ongoing and {x.lower() for x in state.trial.agents} <= ordered
-        # Contraindicated here: every "remove" rule of an option of this class whose condition is recorded,
-        # and hepatitis B with rituximab (a boxed warning, flagged "warn" on the patient-view card).
-        seen: set[str] = set()
-        for option in knowledge.options:
-            if option.therapy_class != cls:
-                continue
-            for avoid in option.avoid_when:
-                serious = avoid.effect == "remove" or avoid.condition == "hepatitis_b"
-                if serious and avoid.condition in a.conditions and avoid.condition not in seen:
-                    seen.add(avoid.condition)
-                    evidence = md(a.conditions[avoid.condition])
-                    out.append(Finding("contraindicated", f"{evidence} in the record: {avoid.text}.", avoid.references))
+        # A renewal: a drug taken now ordered again. Not a duplicate, no "first dose" screening (renewals
+        # are most orders; a card on each would be noise); the contraindications above still apply.
+        renewal = state is not None and state.trial.ongoing and bool({x.lower() for x in state.trial.agents} & ordered)
         if renewal:
             continue
-        if state is not None and state.outcome in EXCLUDING:
-            agents = ", ".join(md(agent_name(x, knowledge)) for x in state.trial.agents) or label
-            out.append(Finding("failed", f"{agents} {_OUTCOME[state.outcome]} ({_span(state)})."))
+        if state is not None and state.outcome == FAILED:
+            out.append(
+                Finding(
+                    "failed", f"{_agents(state, knowledge, label)} failed after an adequate trial ({_span(state)})."
+                )
+            )
+        elif state is not None and state.outcome == INTOLERANT:
+            out.append(
+                Finding(
+                    "intolerance",
+                    f"{_agents(state, knowledge, label)} was stopped for intolerance ({_span(state)}): re-challenge "
+                    "deliberately (another route or dose).",
+                )
+            )
         elif state is not None and state.trial.ongoing:
-            agents = ", ".join(md(agent_name(x, knowledge)) for x in state.trial.agents) or label
-            out.append(Finding("duplicate", f"{agents} is already taken ({_span(state)}), of the same class."))
+            out.append(
+                Finding("duplicate", f"{_agents(state, knowledge, label)} is taken now ({_span(state)}): same class.")
+            )
+        twin = next((o for o in others if cls in {d.therapy_class for d in o.drugs}), None)
+        if twin is not None:
+            out.append(Finding("duplicate", f"{md(twin.label)} is in the same order set: same class."))
         for nf in knowledge.not_favoured:
             if nf.therapy_class == cls:
                 out.append(
                     Finding("not_favoured", f"{nf.label} is not favoured in myositis: {nf.text}.", nf.references)
                 )
-        for caution in knowledge.cautions.values():
-            # Only screens with a lab test to draft (hepatitis B, TB, TPMT): routine baseline bloods are not
-            # worth interrupting an order for.
-            if caution.kind != "screening" or cls not in caution.applies_to or not caution.lab_orders:
-                continue
-            if caution.first_course_only and state is not None and state.adequate:
-                continue
-            if "pregnancy" in caution.conditions:
-                continue  # the pregnancy rules above speak for it
-            if any(latest(facts, group) is not None for group in caution.labs):
-                continue
-            out.append(
-                Finding(
-                    "screening",
-                    f"{caution.title}: no result in the record. {caution.text}",
-                    caution.references,
-                    tuple((o.loinc, o.display) for o in caution.lab_orders),
-                )
-            )
+        out += _screening(cls, state, a, facts, knowledge, today)
     return out
 
 
@@ -138,16 +206,26 @@ def _replacement(a: Assessment, exclude: set[str]) -> RankedOption | None:
     )
 
 
+def _replaceable(order: DraftOrder, knowledge: Knowledge) -> bool:
+    """Only a steroid-sparing or escalation agent is replaced by the top untried option (never a steroid, an
+    antimalarial or a statin)."""
+    return all(
+        (c := knowledge.classes.get(d.therapy_class)) is not None and c.counts_as_second_agent for d in order.drugs
+    )
+
+
 def _suggestions(
     order: DraftOrder, findings: list[Finding], a: Assessment, facts: PatientFacts, knowledge: Knowledge
 ) -> tuple[tuple[Suggestion, ...], str]:
     kinds = {f.kind for f in findings}
-    if kinds & {"contraindicated", "failed", "duplicate", "not_favoured"}:
+    if kinds & _REMOVE:
         remove = Action(
             type="delete", resource_id=(order.reference,), description=f"Remove the draft order {order.reference}"
         )
         out = [Suggestion(label="Remove this order", uuid=new_uuid(), actions=(remove,))]
-        replacement = _replacement(a, {d.therapy_class for d in order.drugs})
+        replacement = (
+            _replacement(a, {d.therapy_class for d in order.drugs}) if _replaceable(order, knowledge) else None
+        )
         if replacement is not None:
             agent: Agent = replacement.option.agents[0]
             out.append(
@@ -171,29 +249,40 @@ def _suggestions(
 
 
 def _order_card(
-    order: DraftOrder, a: Assessment, facts: PatientFacts, knowledge: Knowledge, stage: str, preview_url: str | None
+    order: DraftOrder,
+    others: tuple[DraftOrder, ...],
+    a: Assessment,
+    facts: PatientFacts,
+    knowledge: Knowledge,
+    stage: str,
+    preview_url: str | None,
+    today: date,
 ) -> Card | None:
     classes = {d.therapy_class for d in order.drugs}
-    findings = sorted(_findings(order, a, facts, knowledge), key=lambda f: _SEVERITY.index(f.kind))
+    findings = sorted(_findings(order, others, a, facts, knowledge, today), key=lambda f: _SEVERITY.index(f.kind))
     if not findings:
         return None
     cites = Citations(knowledge)
     top = findings[0].kind
-    indicator = (
-        ("critical" if stage == "sign" else "warning")
-        if top == "contraindicated"
-        else "warning"
-        if top in ("failed", "not_favoured", "duplicate")
-        else "info"
-    )
+    # critical only when signing an order that harms from the first dose; a warning for the other reasons to
+    # remove a draft; info for what can be sorted out alongside (a screen, a deliberate re-challenge).
+    if stage == "sign" and any(f.critical_at_signing for f in findings):
+        indicator = "critical"
+    elif top in _REMOVE:
+        indicator = "warning"
+    else:
+        indicator = "info"
+    missing = [f.text.split(":", 1)[0] for f in findings if f.kind == "screening"]
     summary, detail = render_template(
         "order-check",
         finding=top,
         stage=stage,
+        critical=indicator == "critical",
         # The summary is plain text (CDS Hooks): the order's own words, shortened, never Markdown-escaped.
         order=_plain(order.label),
+        missing=missing,
         findings=[f"{f.text} {cites.cite(f.references)}".strip() for f in findings],
-        replacement=bool(_replacement(a, classes)),
+        replacement=_replaceable(order, knowledge) and bool(_replacement(a, classes)),
     )
     suggestions, behaviour = _suggestions(order, findings, a, facts, knowledge)
     draft = CardDraft(
@@ -229,7 +318,10 @@ def order_cards(
         return []
     out: dict[str, Card] = {}
     for o in orders:
-        card = _order_card(o, a, facts, knowledge, stage, preview_url) if o.selected and o.drugs else None
+        others = tuple(x for x in orders if x is not o and x.drugs)
+        card = (
+            _order_card(o, others, a, facts, knowledge, stage, preview_url, today) if o.selected and o.drugs else None
+        )
         if card is not None:
             # Two drafts of one class with the same finding (tacrolimus and ciclosporin, both failed): the
             # second keeps its own card, under a numbered kind (at most one per draft order of the call).

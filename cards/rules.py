@@ -106,6 +106,7 @@ class Assessment:
     reassess: tuple[Caution, ...] = ()
     statins: tuple[str, ...] = ()  # active statins (named for IMNM)
     cancer_screen_first: bool = False  # new adult myositis, no cancer recorded
+    pregnancy_possible: bool = False  # not a man, of child-bearing age (or age unknown)
 
     @property
     def in_progress(self) -> tuple[ClassState, ...]:
@@ -343,6 +344,7 @@ def assess(facts: PatientFacts, knowledge: Knowledge, today: date) -> Assessment
         states=states,
         medication_incomplete=incomplete,
         statins=_statins(facts),
+        pregnancy_possible=pregnancy_possible,
         cancer_screen_first="cancer" not in phen
         and onset is not None
         and (today - onset).days <= knowledge.threshold("new-diagnosis-days"),

@@ -172,6 +172,7 @@ THRESHOLDS: frozenset[str] = frozenset(
         "new-diagnosis-days",
         "glucocorticoid-long-course-weeks",
         "pregnancy-test-days",
+        "pregnancy-test-negative-days",
     }
 )
 # remove: dropped (the card says why); hold: listed, never drafted (e.g. "after oncology review"); warn: flagged.

@@ -46,11 +46,17 @@ def resolve_medication(
     Context classes (statins) are left out: they are no therapy; ``build_facts`` carries them
     on ``PatientFacts.statins``.
     """
+    drugs = _members(record, terminology, lookup, today)
+    return [d for d in drugs if not terminology.classes[d.therapy_class].context]
+
+
+def _members(
+    record: MedicationRecord, terminology: Terminology, lookup: IngredientLookup | None, today: date | None
+) -> list[ResolvedDrug]:
     res = resolve_concepts(record, terminology, lookup)
     if res.local or not res.matches:
         return []
-    drugs = _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology)
-    return [d for d in drugs if not terminology.classes[d.therapy_class].context]
+    return _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology)
 
 
 def resolve_orders(
@@ -61,11 +67,12 @@ def resolve_orders(
     selections: frozenset[str] | None = None,
 ) -> tuple[DraftOrder, ...]:
     """The draft MedicationRequests of an order hook, each with the therapy classes it names (the same
-    terminology as the record: any RxNorm TTY, text, contained or referenced Medication)."""
+    terminology as the record: any RxNorm TTY, text, contained or referenced Medication). Context classes
+    count here: a statin ordered for a patient with necrotising myopathy is what the order check is for."""
     out = []
     for record in records:
         reference = f"{record.resource_type}/{record.id}"
-        drugs = resolve_medication(record, terminology, lookup)
+        drugs = _members(record, terminology, lookup, None)
         out.append(
             DraftOrder(
                 reference=reference,

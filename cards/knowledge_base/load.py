@@ -204,6 +204,7 @@ def _avoid(e: _Entry) -> Avoid:
         text=e.text("text"),
         tag=e.choice("tag", vocab.TAGS),
         references=e.strings("references"),
+        at_signing=e.choice("at_signing", ("warning", "critical"), required=False) or "warning",
     )
 
 
@@ -249,7 +250,7 @@ def _parse_options(directory: Path, refs: dict[str, Reference], classes: dict[st
             for f in e.mappings("favoured_when", required=False)
         )
         avoid = tuple(
-            e.sub("avoid_when", a, {"condition", "effect", "text", "tag", "references"}, _avoid)
+            e.sub("avoid_when", a, {"condition", "effect", "text", "tag", "references", "at_signing"}, _avoid)
             for a in e.mappings("avoid_when", required=False)
         )
         evidence = e.data.get("evidence")

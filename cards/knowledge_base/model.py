@@ -113,6 +113,7 @@ class Avoid:
     text: str
     tag: str
     references: tuple[str, ...]
+    at_signing: str = "warning"  # the order-sign card's indicator: critical only for harm from the first dose
 
 
 @dataclass(frozen=True, slots=True)

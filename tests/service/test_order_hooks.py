@@ -148,10 +148,11 @@ def test_a_teratogen_in_pregnancy_is_a_warning_at_select_and_critical_at_sign(cl
     assert "Pregnancy" in card["detail"] and "teratogenic" in card["detail"]
 
 
-def test_a_jak_inhibitor_with_active_cancer_is_critical_at_sign(client) -> None:
+def test_a_jak_inhibitor_with_active_cancer_is_a_warning_even_at_sign(client) -> None:
+    """A long-term malignancy risk, not harm from the first dose: critical is kept for that."""
     pid = _rid("dm-active-cancer")
     (card,) = cards_of(client, SIGN, request("dm-active-cancer", "order-sign", [draft(pid, "jak", TOFACITINIB_SCD)]))
-    assert card["indicator"] == "critical"
+    assert card["indicator"] == "warning" and "not safe for this patient" in card["summary"]
     assert "boxed warning: malignancy" in card["detail"]
 
 
@@ -178,7 +179,11 @@ def test_rituximab_with_hepatitis_b_in_the_record_is_contraindicated(client) -> 
 def test_missing_screening_names_the_result_and_drafts_the_lab_orders(client) -> None:
     pid = _rid("reference-dm")
     (card,) = cards_of(client, SIGN, request("reference-dm", "order-sign", [draft(pid, "jak", TOFACITINIB_SCD)]))
-    assert card["indicator"] == "info" and "screening missing" in card["summary"]
+    assert card["indicator"] == "info"
+    assert card["summary"] == (
+        "tofacitinib 5 MG Oral Tablet: check hepatitis B, tuberculosis, pregnancy and contraception first "
+        "(no result in the record)"
+    )
     assert "Tuberculosis: no result in the record" in card["detail"]
     assert card["selectionBehavior"] == "any"
     labs = [a["resource"] for s in card["suggestions"] for a in s["actions"]]
@@ -191,7 +196,10 @@ def test_tpmt_before_a_first_azathioprine_course(client) -> None:
     pid = _rid("dm-prednisone-only")
     body = request("dm-prednisone-only", "order-select", [draft(pid, "aza", AZATHIOPRINE_SBD)])
     (card,) = cards_of(client, SELECT, body)
-    assert card["summary"] == "Azathioprine 50 MG Oral Tablet [Imuran]: screening missing before the first dose"
+    assert (
+        card["summary"]
+        == "Azathioprine 50 MG Oral Tablet [Imuran]: check TPMT / NUDT15 first (no result in the record)"
+    )
     assert "TPMT" in card["detail"] and "36922-3" in str(card["suggestions"])
 
 
@@ -209,6 +217,56 @@ def test_anti_tnf_is_not_favoured_with_its_negative_trials(client) -> None:
     (card,) = cards_of(client, SELECT, request("reference-dm", "order-select", [draft(pid, "tnf", INFLIXIMAB_SCD)]))
     assert card["summary"].endswith("not favoured in myositis (negative trials)")
     assert any("Schiffenbauer" in link["label"] for link in card["links"])
+
+
+# --- the clinical read (issue 18): what must stay silent or change ------------------------------------
+
+
+@pytest.mark.parametrize("patient", ["dm-mda5-ild-new", "reference-dm", "pm-man-prednisone-only", "dm-prednisone-only"])
+def test_a_steroid_order_is_never_failed_or_removed(client, patient) -> None:
+    """An IV methylprednisolone pulse is the escalation in rapidly progressive ILD, not a failed class."""
+    pid = _rid(patient)
+    body = request(patient, "order-sign", [draft(pid, "ivmp", ("6902", "methylprednisolone"))])
+    for card in cards_of(client, SIGN, body):
+        assert "failed" not in card["summary"] and "Remove" not in str(card.get("suggestions"))
+
+
+def test_restarting_what_brought_remission_is_not_called_failed(client) -> None:
+    pid = _rid("dm-remission-off-drugs")
+    body = request("dm-remission-off-drugs", "order-select", [draft(pid, "mtx", METHOTREXATE_SCD)])
+    for card in cards_of(client, SELECT, body):
+        assert "failed" not in card["summary"] and "Remove" not in str(card.get("suggestions"))
+
+
+def test_a_drug_stopped_for_intolerance_is_an_info_not_a_removal(client) -> None:
+    pid = _rid("dm-mtx-stopped-early")
+    body = request("dm-mtx-stopped-early", "order-select", [draft(pid, "mtx", METHOTREXATE_SCD)])
+    (card,) = cards_of(client, SELECT, body)
+    assert card["indicator"] == "info" and card["summary"].endswith("stopped before for intolerance")
+    assert "re-challenge deliberately" in card["detail"]
+    assert "Remove" not in str(card["suggestions"])
+
+
+def test_hydroxychloroquine_is_never_replaced_by_a_muscle_drug(client) -> None:
+    pid = _rid("reference-dm")
+    body = request("reference-dm", "order-select", [draft(pid, "hcq", ("5521", "hydroxychloroquine"))])
+    for card in cards_of(client, SELECT, body):
+        assert "Replace" not in str(card.get("suggestions"))
+
+
+def test_a_statin_in_necrotising_myopathy_is_not_safe(client) -> None:
+    pid = _rid("imnm-statin")
+    body = request("imnm-statin", "order-sign", [draft(pid, "statin", ("83367", "atorvastatin"))])
+    (card,) = cards_of(client, SIGN, body)
+    assert card["indicator"] == "warning" and "not safe for this patient" in card["summary"]
+    assert "stop any statin" in card["detail"]
+
+
+def test_two_drafts_of_one_class_in_one_order_set(client) -> None:
+    pid = _rid("dm-prednisone-only")
+    orders = [draft(pid, "mmf", MYCOPHENOLATE_BN), draft(pid, "mpa", ("7145", "mycophenolic acid"))]
+    cards = cards_of(client, SIGN, request("dm-prednisone-only", "order-sign", orders))
+    assert len(cards) == 2 and all("same class" in c["summary"] for c in cards)
 
 
 # --- coded each way the terminology reads ------------------------------------------------------------

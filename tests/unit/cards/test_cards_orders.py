@@ -101,7 +101,7 @@ def test_a_jak_inhibitor_with_active_cancer_is_contraindicated(knowledge):
 def test_rituximab_without_hepatitis_b_results_drafts_the_lab_orders(knowledge):
     f = facts(diagnoses=(DM,), labs=RAISED)
     (card,) = check(f, order("rituximab"), knowledge=knowledge)
-    assert card["summary"] == "rituximab (as ordered): screening missing before the first dose"
+    assert card["summary"] == "rituximab (as ordered): check hepatitis B first (no result in the record)"
     assert card["indicator"] == "info" and card["selectionBehavior"] == "any"
     codes = [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in card["suggestions"]]
     assert codes == ["5196-1", "13952-7"]  # verified LOINC: HBsAg and anti-HBc
@@ -130,7 +130,8 @@ def test_another_agent_of_a_class_taken_now_is_a_duplicate(knowledge):
         drugs=(replace(order("calcineurin_inhibitor").drugs[0], ingredient="cyclosporine", ingredient_rxcui="3008"),),
     )
     (card,) = check(f, ciclosporin, knowledge=knowledge)
-    assert card["summary"].endswith("already taken") and "tacrolimus is already taken" in card["detail"]
+    assert card["summary"].endswith("same class as a drug taken or ordered now")
+    assert "tacrolimus is taken now" in card["detail"]
 
 
 def test_a_renewal_of_the_drug_taken_now_is_silent(knowledge):
@@ -170,3 +171,76 @@ def test_no_myositis_no_order_cards(knowledge):
 def test_unknown_stage_is_refused(knowledge):
     with pytest.raises(ValueError):
         order_cards(facts(diagnoses=(DM,)), (), knowledge=knowledge, today=TODAY, stage="prescribe")
+
+
+# --- the clinical read of issue 18's cards ----------------------------------------------------------
+
+
+def _with(cls: str, ingredient: str, rxcui: str, oid: str = "draft-2") -> DraftOrder:
+    base = order(cls, oid)
+    return replace(
+        base,
+        label=f"{ingredient} (as ordered)",
+        drugs=(replace(base.drugs[0], ingredient=ingredient, ingredient_rxcui=rxcui),),
+    )
+
+
+def test_a_glucocorticoid_order_is_never_failed_or_a_duplicate(knowledge):
+    """Steroids are the backbone (and an IV pulse the escalation): never "remove this order"."""
+    steroid = trial("glucocorticoid", weeks_ago(60), ongoing=True)
+    f = facts(diagnoses=(DM,), labs=RAISED, trials=(steroid,))
+    pulse = DraftOrder(
+        reference="MedicationRequest/pulse",
+        label="methylprednisolone 1 g IV",
+        drugs=(
+            replace(
+                steroid.drugs[0],
+                therapy_class="glucocorticoid",
+                ingredient="methylprednisolone",
+                ingredient_rxcui="6902",
+            ),
+        ),
+    )
+    assert check(f, pulse, knowledge=knowledge) == []
+
+
+def test_a_drug_tried_with_benefit_is_not_called_failed(knowledge):
+    """A full course ending in remission ("tried") is what one restarts at a relapse, not a failure."""
+    from cards.rules import assess
+
+    normal_ck = (lab("creatine_kinase", weeks_ago(2), 150.0, high=200.0),)
+    f = facts(diagnoses=(DM,), labs=normal_ck, trials=(trial("methotrexate", weeks_ago(140), weeks_ago(10)),))
+    assert {s.therapy_class: s.outcome for s in assess(f, knowledge, TODAY).states}["methotrexate"] == "tried"
+    cards = check(f, order("methotrexate"), knowledge=knowledge)
+    assert not any("failed" in c["summary"] or "Remove" in str(c["suggestions"]) for c in cards)
+
+
+def test_two_drafts_of_one_class_in_one_order_set_are_duplicates(knowledge):
+    f = facts(diagnoses=(DM,), labs=RAISED)
+    cards = check(
+        f,
+        order("calcineurin_inhibitor", "tac"),
+        _with("calcineurin_inhibitor", "cyclosporine", "3008", "csa"),
+        knowledge=knowledge,
+    )
+    assert len(cards) == 2 and all("same class" in c["summary"] for c in cards)
+
+
+def test_only_teratogens_in_pregnancy_are_critical_at_signing(knowledge):
+    pregnant = facts(diagnoses=(DM, diagnosis("pregnancy")), labs=RAISED, sex="female")
+    (mtx,) = check(pregnant, order("methotrexate"), knowledge=knowledge, stage="sign")
+    assert mtx["indicator"] == "critical"
+    (rtx,) = check(pregnant, order("rituximab"), knowledge=knowledge, stage="sign")
+    assert rtx["indicator"] == "warning"  # "stop before a planned pregnancy": insufficient data, not harm
+
+
+def test_a_teratogen_for_a_woman_of_child_bearing_age_asks_for_a_pregnancy_test(knowledge):
+    f = facts(diagnoses=(DM,), labs=RAISED, sex="female")
+    (card,) = check(f, order("mycophenolate"), knowledge=knowledge)
+    assert "check pregnancy and contraception first" in card["summary"]
+    assert "2118-8" in str(card["suggestions"])
+    recent = lab("pregnancy_test", weeks_ago(1), text="Negative", interpretation=("NEG",), unit=None)
+    f = facts(diagnoses=(DM,), labs=(*RAISED, recent), sex="female")
+    assert check(f, order("mycophenolate"), knowledge=knowledge) == []
+    man = facts(diagnoses=(DM,), labs=RAISED, sex="male")
+    assert check(man, order("mycophenolate"), knowledge=knowledge) == []
