@@ -177,6 +177,13 @@ def _service(database_dir: Path, port: int, **overrides: Any) -> Iterator[str]:
         yield served.base_url
 
 
+def _cors_origins(overrides: dict[str, Any]) -> list[str]:
+    """The origins the sandbox's service answers CORS for: option, else environment, else default."""
+    from sandbox.appserver import sandbox_config
+
+    return list(sandbox_config("", **overrides)["CORS_ORIGINS"])
+
+
 def _quiet_http_logs() -> None:
     # werkzeug's per-request lines would bury the cards in the demo output.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -201,25 +208,60 @@ def _quiet_http_logs() -> None:
     "--require-token/--no-require-token",
     default=True,
     show_default=True,
-    help=f"Make the FHIR server accept only the bearer token {SANDBOX_TOKEN!r}.",
+    help=f"Make the FHIR server accept only the bearer token {SANDBOX_TOKEN!r}. The HL7 CDS Hooks Sandbox "
+    "(an open launch, no token) needs --no-require-token.",
 )
-def sandbox_command(fhir_port: int, service_port: int, require_token: bool) -> None:
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Browser origin allowed to call the service, e.g. http://localhost:8000 for a locally served HL7 "
+    "sandbox; repeatable. Wins over MYOSITIS_CDS_CORS_ORIGINS, which wins over the default "
+    "(https://sandbox.cds-hooks.org).",
+)
+def sandbox_command(fhir_port: int, service_port: int, require_token: bool, cors_origins: tuple[str, ...]) -> None:
     """Run a FHIR server with the example patients and the service (no auth) until Ctrl-C or SIGTERM."""
     token = SANDBOX_TOKEN if require_token else None
-    # SIGTERM (a supervisor, a container stop) unwinds like Ctrl-C: the FHIR child process and temp dirs go too.
-    signal.signal(signal.SIGTERM, _interrupt)
-    click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...")
+    overrides: dict[str, Any] = {"CORS_ORIGINS": list(cors_origins)} if cors_origins else {}
+    with _stop_on_signals():
+        click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...")
+        try:
+            _run_sandbox(fhir_port, service_port, token, overrides)
+        except KeyboardInterrupt:
+            click.echo("\nStopped.")
+
+
+# SIGHUP too: closing the terminal must not leave the FHIR child running.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Make SIGINT, SIGTERM and SIGHUP unwind the ``with`` blocks like Ctrl-C, whatever the process inherited.
+
+    SIGINT is set explicitly because a shell starts a background job with SIGINT ignored, and Python
+    then never installs its KeyboardInterrupt handler: Ctrl-C / ``kill -INT`` did nothing at all.
+    """
+    previous = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _interrupt)
     try:
-        _run_sandbox(fhir_port, service_port, token)
-    except KeyboardInterrupt:
-        click.echo("\nStopped.")
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    # The first signal starts the shutdown; later ones are ignored so they cannot cut short the clean-up
+    # (stopping the FHIR child, removing the temp dirs), which is itself bounded by the child's stop grace.
+    for other in _STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
-def _run_sandbox(fhir_port: int, service_port: int, token: str | None) -> None:
+def _run_sandbox(fhir_port: int, service_port: int, token: str | None, overrides: dict[str, Any]) -> None:
     from sandbox.fhir_server import FhirServerError, embedded_fhir_server
     from sandbox.loader import LoadError, load_bundles
     from sandbox.patients import list_patients
@@ -233,7 +275,7 @@ def _run_sandbox(fhir_port: int, service_port: int, token: str | None) -> None:
             return
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="myositis-cds-sandbox-")))
         try:
-            service_url = stack.enter_context(_service(tmp, service_port))
+            service_url = stack.enter_context(_service(tmp, service_port, **overrides))
         except OSError as exc:
             _fail(f"cannot listen on 127.0.0.1:{service_port}: {exc.strerror or exc} (try --service-port 0)")
             return
@@ -243,6 +285,7 @@ def _run_sandbox(fhir_port: int, service_port: int, token: str | None) -> None:
         click.echo(f"  FHIR server (sekmet-fhir, in memory): {fhir.base_url}")
         click.echo(f"    bearer token required: {token!r}" if token else "    no token required")
         click.echo(f"  CDS service (client auth OFF, today pinned to 2026-11-23): {service_url}/cds-services")
+        click.echo(f"    browser origins allowed (CORS): {', '.join(_cors_origins(overrides)) or 'none'}")
         click.echo(f"  {len(patients)} example patients loaded:")
         for p in patients:
             click.echo(f"    {p.id:<26} {p.title}")
@@ -252,6 +295,12 @@ def _run_sandbox(fhir_port: int, service_port: int, token: str | None) -> None:
         click.echo(f"  myositis-cds fire --patient {patients[0].id} {common}")
         click.echo(f"  myositis-cds fire --patient {patients[0].id} {common} --no-prefetch")
         click.echo(f"  myositis-cds fire --patient example-no-myositis {common} --json")
+        click.echo("")
+        if token:
+            # The HL7 sandbox refuses a FHIR server that answers 401 ("Cannot configure secured FHIR endpoints").
+            click.echo("For the HL7 CDS Hooks Sandbox (open launch, no token) restart with --no-require-token.")
+        else:
+            click.echo("HL7 CDS Hooks Sandbox: FHIR server and CDS services discovery endpoint as above.")
         click.echo("")
         click.echo("Press Ctrl-C to stop.")
         while True:
