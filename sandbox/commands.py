@@ -1,5 +1,8 @@
 """Click commands: ``load``, ``fire``, ``sandbox`` and ``demo``.
 
+One module: the commands share their defaults (FHIR server, service, token), the error exit and the
+in-process service, and each is a thin shell over ``loader``, ``ehr``, ``fhir_server`` and ``signals``.
+
 The CLI (``service.cli``) finds ``COMMANDS`` here when one of them is asked for. Heavy imports (Flask app, requests)
 happen inside the commands so ``myositis-cds --help`` stays fast.
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
 import tempfile
 import time
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from sandbox.signals import stop_on_signals
 
 __all__ = ["SANDBOX_TOKEN", "register"]
 
@@ -224,41 +228,12 @@ def sandbox_command(fhir_port: int, service_port: int, require_token: bool, cors
     """Run a FHIR server with the example patients and the service (no auth) until Ctrl-C or SIGTERM."""
     token = SANDBOX_TOKEN if require_token else None
     overrides: dict[str, Any] = {"CORS_ORIGINS": list(cors_origins)} if cors_origins else {}
-    with _stop_on_signals():
+    with stop_on_signals():
         click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...")
         try:
             _run_sandbox(fhir_port, service_port, token, overrides)
         except KeyboardInterrupt:
             click.echo("\nStopped.")
-
-
-# SIGHUP too: closing the terminal must not leave the FHIR child running.
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """Make SIGINT, SIGTERM and SIGHUP unwind the ``with`` blocks like Ctrl-C, whatever the process inherited.
-
-    SIGINT is set explicitly because a shell starts a background job with SIGINT ignored, and Python
-    then never installs its KeyboardInterrupt handler: Ctrl-C / ``kill -INT`` did nothing at all.
-    """
-    previous = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
-    for signum in _STOP_SIGNALS:
-        signal.signal(signum, _interrupt)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    # The first signal starts the shutdown; later ones are ignored so they cannot cut short the clean-up
-    # (stopping the FHIR child, removing the temp dirs), which is itself bounded by the child's stop grace.
-    for other in _STOP_SIGNALS:
-        signal.signal(other, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def _run_sandbox(fhir_port: int, service_port: int, token: str | None, overrides: dict[str, Any]) -> None:

@@ -61,7 +61,9 @@ class _Handler(BaseHTTPRequestHandler):
 def main(argv: list[str]) -> None:
     state = Path(os.environ["FAKE_SEKMET_STATE"])
     mode = os.environ.get("FAKE_SEKMET_MODE", "ok")
-    (state / "pid").write_text(str(os.getpid()), encoding="utf-8")
+    # Written whole, then renamed: the test must never read a half-written pid.
+    (state / "pid.tmp").write_text(str(os.getpid()), encoding="utf-8")
+    (state / "pid.tmp").rename(state / "pid")
     threading.Timer(_LIFETIME_S, os._exit, args=(3,)).start()
     if mode == "hang":
         time.sleep(_LIFETIME_S)
