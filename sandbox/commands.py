@@ -111,8 +111,32 @@ def _print_response(response: Any, as_json: bool) -> None:
         click.echo(format_cards(body if isinstance(body, dict) else {}))
 
 
+def _rxcui(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if not value.isdigit():
+            raise click.BadParameter(f"{value!r} is not an RxNorm code (RXCUI: digits only)")
+    return values
+
+
 @click.command("fire")
 @click.option("--patient", "patient_id", required=True, help="FHIR Patient id, e.g. example-dm-001.")
+@click.option(
+    "--hook",
+    type=click.Choice(["patient-view", "order-select", "order-sign"]),
+    default="patient-view",
+    show_default=True,
+    help="Which hook to fire; the order hooks go to the service's order-select / order-sign services.",
+)
+@click.option(
+    "--order",
+    "orders",
+    multiple=True,
+    metavar="RXCUI",
+    callback=_rxcui,
+    help="A draft MedicationRequest for this RxNorm code (order hooks; repeatable). For order-select all of "
+    "them are the selections.",
+)
+@click.option("--encounter", "encounter_id", default=None, help="context.encounterId (optional).")
 @click.option(
     "--fhir",
     "fhir_url",
@@ -136,13 +160,21 @@ def _print_response(response: Any, as_json: bool) -> None:
     help="Fill prefetch from the FHIR server, or leave it out so the service fetches.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response JSON.")
-@click.option("--token", default=SANDBOX_TOKEN, show_default=True, help="fhirAuthorization.access_token to pass.")
+@click.option(
+    "--token",
+    default=SANDBOX_TOKEN,
+    show_default=True,
+    help="fhirAuthorization.access_token to pass ('' for none: an open FHIR server).",
+)
 @click.option(
     "--user", "user_id", default="Practitioner/example-rheumatologist", show_default=True, help="context.userId."
 )
 @click.option("--show-request", is_flag=True, help="Print the request sent (tokens masked) to stderr.")
 def fire_command(
     patient_id: str,
+    hook: str,
+    orders: tuple[str, ...],
+    encounter_id: str | None,
     fhir_url: str,
     service_url: str,
     prefetch: bool,
@@ -151,16 +183,31 @@ def fire_command(
     user_id: str,
     show_request: bool,
 ) -> None:
-    """Act as the EHR: send a patient-view request to the service and print the cards."""
-    from sandbox.ehr import EhrError, build_request, fire
+    """Act as the EHR: send a patient-view (or order-select / order-sign) request and print the cards."""
+    from sandbox.ehr import EhrError, build_request, fire, service_id_for
 
+    if hook == "patient-view" and orders:
+        raise click.UsageError("--order goes with --hook order-select or order-sign")
+    if hook != "patient-view" and not orders:
+        raise click.UsageError(f"--hook {hook} needs at least one --order RXCUI")
     try:
-        body = build_request(service_url, fhir_url, patient_id, prefetch=prefetch, access_token=token, user_id=user_id)
+        body = build_request(
+            service_url,
+            fhir_url,
+            patient_id,
+            prefetch=prefetch,
+            access_token=token,
+            user_id=user_id,
+            hook=hook,
+            orders=orders,
+            encounter_id=encounter_id,
+        )
         if show_request:
             shown = json.loads(json.dumps(body))
-            shown["fhirAuthorization"]["access_token"] = "***"
+            if "fhirAuthorization" in shown:
+                shown["fhirAuthorization"]["access_token"] = "***"
             click.echo(json.dumps(shown, indent=2), err=True)
-        response = fire(service_url, body)
+        response = fire(service_url, body, service_id=service_id_for(hook))
     except EhrError as exc:
         _fail(str(exc))
         return
