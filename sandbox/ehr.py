@@ -9,9 +9,9 @@ once (a paged search goes in as its first page, with its ``next`` link, as
 CDS Hooks 2.0 allows) or leaves prefetch out so the service fetches itself.
 
 For the order hooks the context carries ``draftOrders``, a Bundle of draft
-MedicationRequests coded with RxNorm (its Rx View and Rx Sign screens do the
-same: src/reducers/medication-reducers.js ``createFhirResource``), and for
-order-select ``selections`` naming them.
+MedicationRequests coded with RxNorm, and for order-select ``selections``
+naming them, as the HL7 sandbox's Rx View and Rx Sign screens send them
+(its src/reducers/medication-reducers.js ``createFhirResource``).
 
 ``build_offline_request`` answers the templates from a local transaction
 Bundle instead (``service.offline``), for the demo's offline fallback.
