@@ -1,5 +1,8 @@
 """Click commands: ``load``, ``fire``, ``sandbox`` and ``demo``.
 
+One module: the commands share their defaults (FHIR server, service, token), the error exit and the
+in-process service, and each is a thin shell over ``loader``, ``ehr``, ``fhir_server`` and ``signals``.
+
 The CLI (``service.cli``) finds ``COMMANDS`` here when one of them is asked for. Heavy imports (Flask app, requests)
 happen inside the commands so ``myositis-cds --help`` stays fast.
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
 import tempfile
 import time
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from sandbox.signals import stop_on_signals
 
 __all__ = ["SANDBOX_TOKEN", "register"]
 
@@ -107,8 +111,32 @@ def _print_response(response: Any, as_json: bool) -> None:
         click.echo(format_cards(body if isinstance(body, dict) else {}))
 
 
+def _rxcui(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if not value.isdigit():
+            raise click.BadParameter(f"{value!r} is not an RxNorm code (RXCUI: digits only)")
+    return values
+
+
 @click.command("fire")
 @click.option("--patient", "patient_id", required=True, help="FHIR Patient id, e.g. example-dm-001.")
+@click.option(
+    "--hook",
+    type=click.Choice(["patient-view", "order-select", "order-sign"]),
+    default="patient-view",
+    show_default=True,
+    help="Which hook to fire; the order hooks go to the service's order-select / order-sign services.",
+)
+@click.option(
+    "--order",
+    "orders",
+    multiple=True,
+    metavar="RXCUI",
+    callback=_rxcui,
+    help="A draft MedicationRequest for this RxNorm code (order hooks; repeatable). For order-select all of "
+    "them are the selections.",
+)
+@click.option("--encounter", "encounter_id", default=None, help="context.encounterId (optional).")
 @click.option(
     "--fhir",
     "fhir_url",
@@ -132,13 +160,21 @@ def _print_response(response: Any, as_json: bool) -> None:
     help="Fill prefetch from the FHIR server, or leave it out so the service fetches.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response JSON.")
-@click.option("--token", default=SANDBOX_TOKEN, show_default=True, help="fhirAuthorization.access_token to pass.")
+@click.option(
+    "--token",
+    default=SANDBOX_TOKEN,
+    show_default=True,
+    help="fhirAuthorization.access_token to pass ('' for none: an open FHIR server).",
+)
 @click.option(
     "--user", "user_id", default="Practitioner/example-rheumatologist", show_default=True, help="context.userId."
 )
 @click.option("--show-request", is_flag=True, help="Print the request sent (tokens masked) to stderr.")
 def fire_command(
     patient_id: str,
+    hook: str,
+    orders: tuple[str, ...],
+    encounter_id: str | None,
     fhir_url: str,
     service_url: str,
     prefetch: bool,
@@ -147,16 +183,31 @@ def fire_command(
     user_id: str,
     show_request: bool,
 ) -> None:
-    """Act as the EHR: send a patient-view request to the service and print the cards."""
-    from sandbox.ehr import EhrError, build_request, fire
+    """Act as the EHR: send a patient-view (or order-select / order-sign) request and print the cards."""
+    from sandbox.ehr import EhrError, build_request, fire, service_id_for
 
+    if hook == "patient-view" and orders:
+        raise click.UsageError("--order goes with --hook order-select or order-sign")
+    if hook != "patient-view" and not orders:
+        raise click.UsageError(f"--hook {hook} needs at least one --order RXCUI")
     try:
-        body = build_request(service_url, fhir_url, patient_id, prefetch=prefetch, access_token=token, user_id=user_id)
+        body = build_request(
+            service_url,
+            fhir_url,
+            patient_id,
+            prefetch=prefetch,
+            access_token=token,
+            user_id=user_id,
+            hook=hook,
+            orders=orders,
+            encounter_id=encounter_id,
+        )
         if show_request:
             shown = json.loads(json.dumps(body))
-            shown["fhirAuthorization"]["access_token"] = "***"
+            if "fhirAuthorization" in shown:
+                shown["fhirAuthorization"]["access_token"] = "***"
             click.echo(json.dumps(shown, indent=2), err=True)
-        response = fire(service_url, body)
+        response = fire(service_url, body, service_id=service_id_for(hook))
     except EhrError as exc:
         _fail(str(exc))
         return
@@ -175,6 +226,13 @@ def _service(database_dir: Path, port: int, **overrides: Any) -> Iterator[str]:
     app = create_app(sandbox_config(str(database_dir / "myositis-cds.sqlite3"), **overrides))
     with serve_in_thread(app, "127.0.0.1", port) as served:
         yield served.base_url
+
+
+def _cors_origins(overrides: dict[str, Any]) -> list[str]:
+    """The origins the sandbox's service answers CORS for: option, else environment, else default."""
+    from sandbox.appserver import sandbox_config
+
+    return list(sandbox_config("", **overrides)["CORS_ORIGINS"])
 
 
 def _quiet_http_logs() -> None:
@@ -201,25 +259,31 @@ def _quiet_http_logs() -> None:
     "--require-token/--no-require-token",
     default=True,
     show_default=True,
-    help=f"Make the FHIR server accept only the bearer token {SANDBOX_TOKEN!r}.",
+    help=f"Make the FHIR server accept only the bearer token {SANDBOX_TOKEN!r}. The HL7 CDS Hooks Sandbox "
+    "(an open launch, no token) needs --no-require-token.",
 )
-def sandbox_command(fhir_port: int, service_port: int, require_token: bool) -> None:
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Browser origin allowed to call the service, e.g. http://localhost:8000 for a locally served HL7 "
+    "sandbox; repeatable. Wins over MYOSITIS_CDS_CORS_ORIGINS, which wins over the default "
+    "(https://sandbox.cds-hooks.org).",
+)
+def sandbox_command(fhir_port: int, service_port: int, require_token: bool, cors_origins: tuple[str, ...]) -> None:
     """Run a FHIR server with the example patients and the service (no auth) until Ctrl-C or SIGTERM."""
     token = SANDBOX_TOKEN if require_token else None
-    # SIGTERM (a supervisor, a container stop) unwinds like Ctrl-C: the FHIR child process and temp dirs go too.
-    signal.signal(signal.SIGTERM, _interrupt)
-    click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...")
-    try:
-        _run_sandbox(fhir_port, service_port, token)
-    except KeyboardInterrupt:
-        click.echo("\nStopped.")
+    overrides: dict[str, Any] = {"CORS_ORIGINS": list(cors_origins)} if cors_origins else {}
+    with stop_on_signals():
+        click.echo("Starting the embedded FHIR server (first run installs sekmet-fhir; this can take a minute)...")
+        try:
+            _run_sandbox(fhir_port, service_port, token, overrides)
+        except KeyboardInterrupt:
+            click.echo("\nStopped.")
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _run_sandbox(fhir_port: int, service_port: int, token: str | None) -> None:
+def _run_sandbox(fhir_port: int, service_port: int, token: str | None, overrides: dict[str, Any]) -> None:
     from sandbox.fhir_server import FhirServerError, embedded_fhir_server
     from sandbox.loader import LoadError, load_bundles
     from sandbox.patients import list_patients
@@ -233,7 +297,7 @@ def _run_sandbox(fhir_port: int, service_port: int, token: str | None) -> None:
             return
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="myositis-cds-sandbox-")))
         try:
-            service_url = stack.enter_context(_service(tmp, service_port))
+            service_url = stack.enter_context(_service(tmp, service_port, **overrides))
         except OSError as exc:
             _fail(f"cannot listen on 127.0.0.1:{service_port}: {exc.strerror or exc} (try --service-port 0)")
             return
@@ -243,6 +307,7 @@ def _run_sandbox(fhir_port: int, service_port: int, token: str | None) -> None:
         click.echo(f"  FHIR server (sekmet-fhir, in memory): {fhir.base_url}")
         click.echo(f"    bearer token required: {token!r}" if token else "    no token required")
         click.echo(f"  CDS service (client auth OFF, today pinned to 2026-11-23): {service_url}/cds-services")
+        click.echo(f"    browser origins allowed (CORS): {', '.join(_cors_origins(overrides)) or 'none'}")
         click.echo(f"  {len(patients)} example patients loaded:")
         for p in patients:
             click.echo(f"    {p.id:<26} {p.title}")
@@ -252,6 +317,12 @@ def _run_sandbox(fhir_port: int, service_port: int, token: str | None) -> None:
         click.echo(f"  myositis-cds fire --patient {patients[0].id} {common}")
         click.echo(f"  myositis-cds fire --patient {patients[0].id} {common} --no-prefetch")
         click.echo(f"  myositis-cds fire --patient example-no-myositis {common} --json")
+        click.echo("")
+        if token:
+            # The HL7 sandbox refuses a FHIR server that answers 401 ("Cannot configure secured FHIR endpoints").
+            click.echo("For the HL7 CDS Hooks Sandbox (open launch, no token) restart with --no-require-token.")
+        else:
+            click.echo("HL7 CDS Hooks Sandbox: FHIR server and CDS services discovery endpoint as above.")
         click.echo("")
         click.echo("Press Ctrl-C to stop.")
         while True:

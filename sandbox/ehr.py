@@ -1,11 +1,17 @@
-"""An EHR simulator: builds and sends CDS Hooks 2.0 patient-view requests.
+"""An EHR simulator: builds and sends CDS Hooks 2.0 patient-view, order-select and order-sign requests.
 
 It behaves like the HL7 CDS Hooks sandbox (https://sandbox.cds-hooks.org):
 reads the service's discovery document, makes a fresh ``hookInstance``,
-passes ``fhirServer`` and a ``fhirAuthorization`` bearer token, and either
+passes ``fhirServer`` and a ``fhirAuthorization`` bearer token (none when the
+token is empty, as the HL7 sandbox does for an open FHIR server), and either
 fills ``prefetch`` by GETting each rendered template from the FHIR server
 once (a paged search goes in as its first page, with its ``next`` link, as
 CDS Hooks 2.0 allows) or leaves prefetch out so the service fetches itself.
+
+For the order hooks the context carries ``draftOrders``, a Bundle of draft
+MedicationRequests coded with RxNorm, and for order-select ``selections``
+naming them, as the HL7 sandbox's Rx View and Rx Sign screens send them
+(its src/reducers/medication-reducers.js ``createFhirResource``).
 
 ``build_offline_request`` answers the templates from a local transaction
 Bundle instead (``service.offline``), for the demo's offline fallback.
@@ -16,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 from urllib.parse import urljoin
 
@@ -30,15 +37,21 @@ from service.offline import DEFAULT_USER_ID, offline_request
 __all__ = [
     "DEFAULT_SCOPE",
     "DEFAULT_USER_ID",
+    "HOOKS",
+    "ORDER_SERVICE_IDS",
+    "RXNORM",
     "SERVICE_ID",
     "EhrError",
     "build_offline_request",
     "build_request",
     "discovery",
+    "draft_medication_request",
+    "draft_orders",
     "find_service",
     "fire",
     "render_template",
     "service_base",
+    "service_id_for",
 ]
 
 log = logging.getLogger("myositis_cds.sandbox.ehr")
@@ -46,10 +59,115 @@ log = logging.getLogger("myositis_cds.sandbox.ehr")
 DEFAULT_SCOPE = READ_SCOPES
 EHR_SUBJECT = "myositis-cds-ehr-simulator"
 FHIR_JSON = "application/fhir+json"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+# The service ids of the order hooks. The service side registers its order-select and order-sign
+# services under exactly these ids; this is the one place the simulator names them.
+ORDER_SERVICE_IDS: Mapping[str, str] = {
+    "order-select": "myositis-order-select",
+    "order-sign": "myositis-order-sign",
+}
+HOOKS = ("patient-view", *ORDER_SERVICE_IDS)
 
 
 class EhrError(RuntimeError):
     """The simulator could not talk to the service or the FHIR server."""
+
+
+def service_id_for(hook: str) -> str:
+    """The id of this project's service for ``hook``."""
+    if hook == "patient-view":
+        return SERVICE_ID
+    if hook in ORDER_SERVICE_IDS:
+        return ORDER_SERVICE_IDS[hook]
+    raise EhrError(f"unknown hook {hook!r} (known: {', '.join(HOOKS)})")
+
+
+# --------------------------------------------------------------------------- draft orders
+
+
+def _medication_name(rxcui: str) -> str | None:
+    """The RxNorm name from the project's own tables (mappings/data), or None for a code they lack."""
+    from mappings.terminology import load_terminology
+
+    product = load_terminology().products.get(rxcui)
+    return product.name if product is not None and product.name else None
+
+
+def draft_medication_request(
+    patient_id: str, rxcui: str, request_id: str, *, authored_on: str, encounter_id: str | None = None
+) -> dict[str, Any]:
+    """A draft MedicationRequest for one RxNorm code, as an EHR's order entry holds it before signing.
+
+    The display comes from the project's terminology tables; a code they do not know goes with its
+    code alone rather than a made-up name (a service must then resolve it by code or say it cannot).
+    """
+    coding: dict[str, Any] = {"system": RXNORM, "code": rxcui}
+    concept: dict[str, Any] = {"coding": [coding]}
+    name = _medication_name(rxcui)
+    if name:
+        coding["display"] = name
+        concept["text"] = name
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": request_id,
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    if encounter_id:
+        resource["encounter"] = {"reference": f"Encounter/{encounter_id}"}
+    resource["authoredOn"] = authored_on
+    return resource
+
+
+def draft_orders(
+    patient_id: str,
+    rxcuis: Sequence[str],
+    *,
+    encounter_id: str | None = None,
+    authored_on: str | None = None,
+) -> dict[str, Any]:
+    """``context.draftOrders``: a collection Bundle with one draft MedicationRequest per code, ids draft-1, draft-2..."""
+    day = authored_on or date.today().isoformat()
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": draft_medication_request(
+                    patient_id, rxcui, f"draft-{n}", authored_on=day, encounter_id=encounter_id
+                )
+            }
+            for n, rxcui in enumerate(rxcuis, 1)
+        ],
+    }
+
+
+def _context(
+    hook: str,
+    patient_id: str,
+    user_id: str,
+    orders: Sequence[str],
+    encounter_id: str | None,
+    authored_on: str | None,
+) -> dict[str, Any]:
+    context: dict[str, Any] = {"userId": user_id, "patientId": patient_id}
+    if encounter_id:
+        context["encounterId"] = encounter_id
+    if hook == "patient-view":
+        if orders:
+            raise EhrError("patient-view takes no orders (use --hook order-select or order-sign)")
+        return context
+    if not orders:
+        raise EhrError(f"{hook} needs at least one draft order (--order RXCUI)")
+    bundle = draft_orders(patient_id, orders, encounter_id=encounter_id, authored_on=authored_on)
+    if hook == "order-select":
+        # Every order given is one the clinician has just selected: selections names them all.
+        context["selections"] = [f"MedicationRequest/{e['resource']['id']}" for e in bundle["entry"]]
+    context["draftOrders"] = bundle
+    return context
 
 
 # --------------------------------------------------------------------------- discovery
@@ -123,42 +241,53 @@ def build_request(
     prefetch: bool,
     access_token: str,
     user_id: str = DEFAULT_USER_ID,
-    service_id: str = SERVICE_ID,
+    hook: str = "patient-view",
+    orders: Sequence[str] = (),
+    encounter_id: str | None = None,
+    authored_on: str | None = None,
+    service_id: str | None = None,
     scope: str = DEFAULT_SCOPE,
     session: requests.Session | None = None,
     timeout: float = 10.0,
 ) -> dict[str, Any]:
-    """A patient-view request as the HL7 sandbox would send it.
+    """A patient-view, order-select or order-sign request as the HL7 sandbox would send it.
 
-    With ``prefetch`` every template of the service is rendered and fetched
-    from ``fhir_base`` with the bearer token; a template that cannot be
-    satisfied (FHIR error) is left out, as the spec requires.
+    ``orders`` (RxNorm codes) become the draft MedicationRequests of an order hook. With
+    ``prefetch`` every template of the service is rendered and fetched from ``fhir_base`` with
+    the bearer token; a template that cannot be satisfied (FHIR error) is left out, as the spec
+    requires. An empty ``access_token`` sends no ``fhirAuthorization`` (an open FHIR server).
     """
+    service_id = service_id or service_id_for(hook)
+    context = _context(hook, patient_id, user_id, orders, encounter_id, authored_on)
     doc = (
         discovery(service_url_or_discovery, session=session, timeout=timeout)
         if isinstance(service_url_or_discovery, str)
         else service_url_or_discovery
     )
     entry = find_service(doc, service_id)
-    context = {"userId": user_id, "patientId": patient_id}
+    if entry.get("hook", hook) != hook:
+        raise EhrError(f"service {service_id!r} is for {entry.get('hook')!r}, not {hook!r}")
     body: dict[str, Any] = {
-        "hook": entry.get("hook", "patient-view"),
+        "hook": hook,
         "hookInstance": str(uuid.uuid4()),
         "fhirServer": fhir_base.rstrip("/"),
-        "fhirAuthorization": {
+        "context": context,
+    }
+    if access_token:
+        body["fhirAuthorization"] = {
             "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": 300,
             "scope": scope,
             "subject": EHR_SUBJECT,
             "patient": patient_id,
-        },
-        "context": context,
-    }
+        }
     if prefetch and entry.get("prefetch"):
         own = session is None
         sess = session or requests.Session()
-        headers = {"Accept": FHIR_JSON, "Authorization": f"Bearer {access_token}"}
+        headers = {"Accept": FHIR_JSON}
+        if access_token:
+            headers["Authorization"] = f"Bearer {access_token}"
         filled: dict[str, Any] = {}
         try:
             for key, template in entry["prefetch"].items():
