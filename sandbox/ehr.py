@@ -30,9 +30,10 @@ from urllib.parse import urljoin
 import requests
 
 from service.gather import render_template  # one implementation of CDS Hooks prefetch tokens
+from service.hooks import order_select, order_sign
 from service.hooks.patient_view import SERVICE_ID
 from service.hooks.prefetch import READ_SCOPES
-from service.offline import DEFAULT_USER_ID, offline_request
+from service.offline import DEFAULT_USER_ID, RXNORM, draft_medication_order, offline_request, order_context
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -59,13 +60,10 @@ log = logging.getLogger("myositis_cds.sandbox.ehr")
 DEFAULT_SCOPE = READ_SCOPES
 EHR_SUBJECT = "myositis-cds-ehr-simulator"
 FHIR_JSON = "application/fhir+json"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-
-# The service ids of the order hooks. The service side registers its order-select and order-sign
-# services under exactly these ids; this is the one place the simulator names them.
+# The service ids of the order hooks, as the service registers them (service/hooks/).
 ORDER_SERVICE_IDS: Mapping[str, str] = {
-    "order-select": "myositis-order-select",
-    "order-sign": "myositis-order-sign",
+    "order-select": order_select.SERVICE_ID,
+    "order-sign": order_sign.SERVICE_ID,
 }
 HOOKS = ("patient-view", *ORDER_SERVICE_IDS)
 
@@ -97,29 +95,11 @@ def _medication_name(rxcui: str) -> str | None:
 def draft_medication_request(
     patient_id: str, rxcui: str, request_id: str, *, authored_on: str, encounter_id: str | None = None
 ) -> dict[str, Any]:
-    """A draft MedicationRequest for one RxNorm code, as an EHR's order entry holds it before signing.
-
-    The display comes from the project's terminology tables; a code they do not know goes with its
-    code alone rather than a made-up name (a service must then resolve it by code or say it cannot).
-    """
-    coding: dict[str, Any] = {"system": RXNORM, "code": rxcui}
-    concept: dict[str, Any] = {"coding": [coding]}
-    name = _medication_name(rxcui)
-    if name:
-        coding["display"] = name
-        concept["text"] = name
-    resource: dict[str, Any] = {
-        "resourceType": "MedicationRequest",
-        "id": request_id,
-        "status": "draft",
-        "intent": "order",
-        "medicationCodeableConcept": concept,
-        "subject": {"reference": f"Patient/{patient_id}"},
-    }
-    if encounter_id:
-        resource["encounter"] = {"reference": f"Encounter/{encounter_id}"}
-    resource["authoredOn"] = authored_on
-    return resource
+    """A draft MedicationRequest for one RxNorm code (``service.offline``), named from the project's own
+    terminology tables; a code they do not know goes with its code alone rather than a made-up name."""
+    return draft_medication_order(
+        patient_id, rxcui, _medication_name(rxcui), request_id, authored_on=authored_on, encounter_id=encounter_id
+    )
 
 
 def draft_orders(
@@ -131,18 +111,11 @@ def draft_orders(
 ) -> dict[str, Any]:
     """``context.draftOrders``: a collection Bundle with one draft MedicationRequest per code, ids draft-1, draft-2..."""
     day = authored_on or date.today().isoformat()
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {
-                "resource": draft_medication_request(
-                    patient_id, rxcui, f"draft-{n}", authored_on=day, encounter_id=encounter_id
-                )
-            }
-            for n, rxcui in enumerate(rxcuis, 1)
-        ],
-    }
+    orders = [
+        draft_medication_request(patient_id, rxcui, f"draft-{n}", authored_on=day, encounter_id=encounter_id)
+        for n, rxcui in enumerate(rxcuis, 1)
+    ]
+    return dict(order_context("order-sign", orders)["draftOrders"])
 
 
 def _context(
@@ -162,11 +135,13 @@ def _context(
         return context
     if not orders:
         raise EhrError(f"{hook} needs at least one draft order (--order RXCUI)")
-    bundle = draft_orders(patient_id, orders, encounter_id=encounter_id, authored_on=authored_on)
-    if hook == "order-select":
-        # Every order given is one the clinician has just selected: selections names them all.
-        context["selections"] = [f"MedicationRequest/{e['resource']['id']}" for e in bundle["entry"]]
-    context["draftOrders"] = bundle
+    day = authored_on or date.today().isoformat()
+    drafts = [
+        draft_medication_request(patient_id, rxcui, f"draft-{n}", authored_on=day, encounter_id=encounter_id)
+        for n, rxcui in enumerate(orders, 1)
+    ]
+    # order-select: every order given is one the clinician has just selected (selections names them all).
+    context.update(order_context(hook, drafts))
     return context
 
 

@@ -14,7 +14,14 @@ from urllib.parse import parse_qsl
 
 from service.gather import render_template
 
-__all__ = ["DEFAULT_USER_ID", "RXNORM", "draft_medication_order", "offline_request", "prefetch_from_resources"]
+__all__ = [
+    "DEFAULT_USER_ID",
+    "RXNORM",
+    "draft_medication_order",
+    "offline_request",
+    "order_context",
+    "prefetch_from_resources",
+]
 
 # The clinician the example requests come from (the preview page, the EHR simulator, the tests).
 DEFAULT_USER_ID = "Practitioner/example-rheumatologist"
@@ -88,19 +95,47 @@ def prefetch_from_resources(
     return out
 
 
-def draft_medication_order(patient_id: str, rxcui: str, display: str, order_id: str | None = None) -> dict[str, Any]:
-    """A draft MedicationRequest for one RxNorm-coded drug, as an EHR's order entry holds it before signing."""
-    return {
+def draft_medication_order(
+    patient_id: str,
+    rxcui: str,
+    display: str | None,
+    order_id: str | None = None,
+    *,
+    authored_on: str | None = None,
+    encounter_id: str | None = None,
+) -> dict[str, Any]:
+    """A draft MedicationRequest for one RxNorm-coded drug, as an EHR's order entry holds it before signing.
+    ``display`` None: the code goes alone (a name is never made up)."""
+    coding: dict[str, Any] = {"system": RXNORM, "code": rxcui}
+    concept: dict[str, Any] = {"coding": [coding]}
+    if display:
+        coding["display"] = display
+        concept["text"] = display
+    resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": order_id or f"draft-{uuid.uuid4().hex[:12]}",
         "status": "draft",
         "intent": "order",
+        "medicationCodeableConcept": concept,
         "subject": {"reference": f"Patient/{patient_id}"},
-        "medicationCodeableConcept": {
-            "coding": [{"system": RXNORM, "code": rxcui, "display": display}],
-            "text": display,
-        },
     }
+    if encounter_id:
+        resource["encounter"] = {"reference": f"Encounter/{encounter_id}"}
+    if authored_on:
+        resource["authoredOn"] = authored_on
+    return resource
+
+
+def order_context(hook: str, draft_orders: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """An order hook's context fields: ``draftOrders`` (a collection Bundle) and, for order-select,
+    ``selections`` naming every draft (each one just selected)."""
+    orders = [dict(o) for o in draft_orders]
+    out: dict[str, Any] = {
+        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": o} for o in orders]}
+    }
+    if hook == "order-select":
+        out["selections"] = [f"{o['resourceType']}/{o['id']}" for o in orders]
+    return out
 
 
 def offline_request(

@@ -8,7 +8,9 @@ is a Bundle of the orders being written; order-select's ``selections`` names the
 from __future__ import annotations
 
 import copy
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -395,3 +397,24 @@ def test_a_request_for_another_hook_is_told_the_hook(client) -> None:
     assert _bad(client, "/cds-services/myositis-next-line", body) == ['hook must be "patient-view" for this service']
     view = {**body, "hook": "patient-view", "context": {"userId": "Practitioner/x", "patientId": pid}}
     assert _bad(client, SIGN, view) == ['hook must be "order-sign" for this service']
+
+
+# --- the HL7 CDS Hooks Sandbox's own request shape ----------------------------------------------------
+
+
+def test_the_hl7_sandbox_rx_view_request_is_answered(client) -> None:
+    """tests/fixtures/hl7-sandbox-order-select.json: its draftOrders Bundle has no ``type`` and its
+    MedicationRequest a single ``category`` object (not the R4 array); the service reads only what it
+    needs, so both pass. Prefetch added as that sandbox fills it (every template, the record's Bundles)."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "hl7-sandbox-order-select.json"
+    body = json.loads(fixture.read_text(encoding="utf-8"))
+    assert body["hook"] == "order-select" and "type" not in body["context"]["draftOrders"]
+    body["prefetch"] = prefetch_from_resources(resources_of("reference-dm"))
+    del body["fhirServer"]  # answered from prefetch alone: no FHIR server in this test
+    response = client.post(SELECT, json=body)
+    assert response.status_code == 200, response.get_json()
+    (card,) = response.get_json()["cards"]
+    # tofacitinib for the reference patient: no TB or hepatitis B result, a woman of child-bearing age
+    assert card["summary"].startswith("tofacitinib 5 MG Oral Tablet: check hepatitis B, tuberculosis")
+    labs = {c["code"] for s in card["suggestions"] for a in s["actions"] for c in a["resource"]["code"]["coding"]}
+    assert {"5196-1", "13952-7", "71773-6"} <= labs
