@@ -148,8 +148,18 @@ def _situations(a: Assessment, knowledge: Knowledge, cites: Citations) -> list[s
         line("cancer")
     elif a.cancer_screen_first:
         line("new_dm")
+    for situation in _screening_situations(a):
+        line(situation)
+    return out
+
+
+def _screening_situations(a: Assessment) -> list[str]:
+    """Lung work-up the record lacks: anti-MDA5 without an ILD screen, ILD without lung function tests."""
+    out = []
     if "anti_mda5" in a.phenotypes and "ild" not in a.phenotypes:
-        line("anti_mda5_without_ild")
+        out.append("anti_mda5_without_ild")
+    if "ild" in a.phenotypes and "anti_mda5" not in a.phenotypes and not a.activity.lung:
+        out.append("ild_without_lung_function")  # anti-MDA5 with ILD: the urgent card says what to do
     return out
 
 
@@ -486,4 +496,7 @@ def render_cards(
         else _main(facts, a, knowledge, today, preview_url is not None)
     )
     drafts = [lead, _safety(facts, a, knowledge, lead.kind if lead is not None else None)]
+    if lead is None:
+        # No main card (quiet disease, a trial in its window): lung work-up the record lacks still gets one.
+        drafts += [_pathway_card(knowledge, s, a) for s in _screening_situations(a)]
     return [make_card(knowledge, d, preview_url, a) for d in drafts if d is not None]

@@ -115,6 +115,7 @@ SITUATIONS: frozenset[str] = frozenset(
         "imnm",
         "anti_mda5",
         "anti_mda5_without_ild",
+        "ild_without_lung_function",
         "pregnancy",
         "cancer",
         "new_dm",

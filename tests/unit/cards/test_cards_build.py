@@ -369,6 +369,35 @@ def test_anti_mda5_without_ild_prompts_ild_screening(knowledge):
     assert "screen with HRCT and full lung function tests" in text(cards)
 
 
+def test_new_ild_without_lung_function_gets_its_own_card_when_the_muscle_is_quiet(knowledge):
+    """A lung finding is not muscle activity and must not wait for it (clinical read of issue 18)."""
+    quiet = facts(diagnoses=(DM, ILD), trials=(trial("methotrexate", weeks_ago(156), ongoing=True),), labs=NORMAL)
+    cards = build(quiet, knowledge)
+    assert "pathway-ild-baseline-lung-function" in kinds(cards)  # beside the PJP check ILD itself raises
+    (card,) = [c for c in cards if c.kind == "pathway-ild-baseline-lung-function"]
+    assert card.indicator == "info"
+    assert "full lung function tests and HRCT now" in text([card]) and "mycophenolate" in text([card])
+    assert {link.url for link in card.links} >= {
+        "https://pubmed.ncbi.nlm.nih.gov/38973714/",
+        "https://pubmed.ncbi.nlm.nih.gov/38973731/",
+    }
+
+
+def test_ild_with_lung_function_in_the_record_gets_no_work_up_card(knowledge):
+    fvc = lab("fvc", weeks_ago(4), 82.0, unit="%")
+    cards = build(
+        facts(diagnoses=(DM, ILD), trials=(trial("methotrexate", weeks_ago(156), ongoing=True),), labs=(*NORMAL, fvc)),
+        knowledge,
+    )
+    assert "pathway-ild-baseline-lung-function" not in kinds(cards)
+
+
+def test_ild_without_lung_function_is_a_line_on_the_main_card_when_there_is_one(knowledge):
+    cards = build(facts(diagnoses=(DM, ILD), trials=(GC,), labs=RAISED), knowledge)
+    assert "pathway-ild-baseline-lung-function" not in kinds(cards)
+    assert "no FVC or DLCO in the record" in (cards[0].detail or "")
+
+
 def test_skin_predominant_dm_puts_skin_options_first_without_drafts(knowledge):
     amyopathic = diagnosis("clinically_amyopathic_dermatomyositis", "Clinically amyopathic dermatomyositis")
     cards = build(
