@@ -24,9 +24,17 @@ from .rules import Assessment, RankedOption, assess
 from .text import Citations, agent_name, lower_first, md, new_uuid, render_template
 from .trials import FAILED, INTOLERANT, ClassState
 
-__all__ = ["order_cards", "Finding", "STAGES"]
+__all__ = ["order_cards", "offers_order_reasons", "Finding", "STAGES", "KIND_PREFIX"]
 
 STAGES = ("select", "sign")
+KIND_PREFIX = "order-"  # every order card's kind starts so (feedback checks its reasons against the order list)
+
+
+def offers_order_reasons(kind: str) -> bool:
+    """Whether a card of this kind offered the order-time override reasons (meta.order_override_reasons)."""
+    return kind.startswith(KIND_PREFIX)
+
+
 LOINC_SYSTEM = "http://loinc.org"
 
 # Order of seriousness: the card's kind and indicator follow the first finding present.
@@ -288,7 +296,7 @@ def _order_card(
     draft = CardDraft(
         # Per finding and class: the suppression store keeps one state per patient and kind, so two drafts in
         # one call need two kinds (a bounded set: findings x therapy classes, no patient data).
-        kind=f"order-{top.replace('_', '-')}:{'+'.join(sorted(classes))}",
+        kind=f"{KIND_PREFIX}{top.replace('_', '-')}:{'+'.join(sorted(classes))}",
         summary=summary,
         detail=detail,
         indicator=indicator,
@@ -296,6 +304,7 @@ def _order_card(
         suggestions=suggestions,
         selection=behaviour,
         fingerprint_of=order.reference,
+        order_reasons=True,
     )
     return make_card(knowledge, draft, preview_url, a)
 

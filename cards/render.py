@@ -68,9 +68,10 @@ def _source(knowledge: Knowledge) -> Source:
     return Source(label=label, url=knowledge.source_url, topic=Coding(system, code, display))
 
 
-def _override_reasons(knowledge: Knowledge) -> tuple[Coding, ...]:
+def _override_reasons(knowledge: Knowledge, order: bool = False) -> tuple[Coding, ...]:
     system = knowledge.meta.override_reason_system
-    return tuple(Coding(system, code, display) for code, display in knowledge.meta.override_reasons)
+    reasons = knowledge.meta.order_override_reasons if order else knowledge.meta.override_reasons
+    return tuple(Coding(system, code, display) for code, display in reasons)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class CardDraft:
     depends_on: str = ""
     selection: str = "at-most-one"  # "any" when the suggestions are independent (e.g. several lab orders)
     fingerprint_of: str = ""  # what else, beside the assessment, makes this card the same card (a draft order)
+    order_reasons: bool = False  # an order card: it offers the order-time override reasons
 
 
 def make_card(knowledge: Knowledge, d: CardDraft, preview_url: str | None, a: Assessment) -> Card:
@@ -104,7 +106,7 @@ def make_card(knowledge: Knowledge, d: CardDraft, preview_url: str | None, a: As
         detail=d.detail or None,
         suggestions=d.suggestions,
         selection_behavior=d.selection if d.suggestions else None,
-        override_reasons=_override_reasons(knowledge) if d.overrides else (),
+        override_reasons=_override_reasons(knowledge, d.order_reasons) if d.overrides else (),
         links=preview + d.cites.links(knowledge.meta.max_reference_links),
         fingerprint=fingerprint(a, d.kind, d.fingerprint_of),
         depends_on=d.depends_on,

@@ -21,6 +21,7 @@ import msgspec
 from flask import Flask, current_app, g
 from msgspec import Meta, Struct
 
+from cards.orders import offers_order_reasons
 from service import metrics, suppression
 from service.engine import today
 from service.errors import BadRequest, TooManyRequests
@@ -143,7 +144,8 @@ def _check_against_issued(spec: ServiceSpec, items: list[FeedbackItem]) -> None:
     since = datetime.now(UTC) - timedelta(days=window)
     issued = get_storage().issued.find(spec.id, (i.card_uuid for i in items), since=since)
     meta = current_app.extensions["myositis_engine"].knowledge.meta
-    own_codes = {code for code, _ in meta.override_reasons}
+    chart_codes = {code for code, _ in meta.override_reasons}
+    order_codes = {code for code, _ in meta.order_override_reasons}
     problems: list[str] = []
     for index, item in enumerate(items):
         card = issued.get(item.card_uuid)
@@ -152,6 +154,7 @@ def _check_against_issued(spec: ServiceSpec, items: list[FeedbackItem]) -> None:
             continue
         if any(s not in card.suggestions for s in item.accepted_suggestions):
             problems.append(f"feedback[{index}].acceptedSuggestions names a suggestion the card did not carry")
+        own_codes = order_codes if offers_order_reasons(card.kind) else chart_codes
         if item.override_code is not None and (
             item.override_code not in own_codes or item.override_system != meta.override_reason_system
         ):
@@ -187,7 +190,7 @@ def receive(spec: ServiceSpec, body: bytes, *, max_depth: int = 64) -> dict[str,
     # Stored durably, with its effect on suppression, in one transaction before the answer; a storage
     # fault raises StorageUnavailable, answered 503 (service/errors.py), and nothing is acknowledged.
     stored = get_storage().feedback.record(spec.id, items, suppression.feedback_effects(items, today=today()))
-    own_codes = {code for code, _ in current_app.extensions["myositis_engine"].knowledge.meta.override_reasons}
+    own_codes = {code for code, _ in current_app.extensions["myositis_engine"].knowledge.meta.all_override_reasons}
     for item in items:
         metrics.feedback(item.outcome, item.override_code, own_codes)
     log.info("feedback stored", extra={"service_id": spec.id, "feedback_items": len(items), "stored": stored})

@@ -79,7 +79,7 @@ def format_report(rows: list[KindReport], labels: dict[str, str] | None = None) 
 def _reason_labels() -> dict[str, str]:
     from cards import load_knowledge  # only the text report needs the knowledge base
 
-    return dict(load_knowledge().meta.override_reasons)
+    return dict(load_knowledge().meta.all_override_reasons)
 
 
 def feedback_report(database: str | None, *, as_json: bool = False) -> str:

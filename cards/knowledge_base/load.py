@@ -584,6 +584,7 @@ def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
         "topic",
         "override_reason_system",
         "override_reasons",
+        "order_override_reasons",
         "standing_override_reasons",
         "max_reference_links",
         "version",
@@ -604,8 +605,16 @@ def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
     )
     if len({c for c, _ in reasons}) != len(reasons):
         extra.append("override reason codes must be unique")
+    order_reasons = tuple(
+        e.sub("order_override_reasons", r, {"code", "display"}, lambda s: (s.text("code"), s.text("display")))
+        for r in e.mappings("order_override_reasons", required=False)
+    )
+    if len({c for c, _ in order_reasons}) != len(order_reasons):
+        extra.append("order override reason codes must be unique")
+    if clash := sorted(c for c, d in order_reasons if dict(reasons).get(c, d) != d):
+        extra.append(f"order_override_reasons {clash} must use the same display as override_reasons")
     standing = e.strings("standing_override_reasons", required=False)
-    if unknown := sorted(set(standing) - {c for c, _ in reasons}):
+    if unknown := sorted(set(standing) - {c for c, _ in (*reasons, *order_reasons)}):
         extra.append(f"standing_override_reasons names reasons not offered: {unknown}")
     if "remind-later" in standing:
         extra.append("remind-later is 'not now', never a standing reason")
@@ -620,6 +629,7 @@ def _parse_meta(directory: Path, refs: dict[str, Reference]) -> Meta:
         topic=topic,
         override_reason_system=e.text("override_reason_system"),
         override_reasons=reasons,
+        order_override_reasons=order_reasons,
         standing_override_reasons=standing,
         max_reference_links=e.integer("max_reference_links") or 0,
         version=version,

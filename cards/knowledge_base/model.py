@@ -253,12 +253,20 @@ class Meta:
     main_reference: str
     topic: tuple[str, str, str]  # system, code, display
     override_reason_system: str
-    override_reasons: tuple[tuple[str, str], ...]  # (code, display)
+    override_reasons: tuple[tuple[str, str], ...]  # (code, display): the patient-view cards offer these
+    order_override_reasons: tuple[tuple[str, str], ...]  # (code, display): the order cards offer these
     standing_override_reasons: tuple[str, ...]  # codes that hold a card for the repeat period from the first time
     max_reference_links: int
     version: str
     reviewed: date
     source: str
+
+    @property
+    def all_override_reasons(self) -> tuple[tuple[str, str], ...]:
+        """Every reason any card offers, each code once: what feedback may name."""
+        return tuple(
+            {code: (code, display) for code, display in (*self.override_reasons, *self.order_override_reasons)}.values()
+        )
 
 
 @dataclass(frozen=True, slots=True)

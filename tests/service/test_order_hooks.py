@@ -345,7 +345,7 @@ def test_an_overridden_order_card_is_not_shown_again_for_the_same_draft(client) 
         "outcome": "overridden",
         "outcomeTimestamp": "2026-11-23T10:00:00Z",
         "overrideReason": {
-            "reason": {"system": "urn:myositis-cds:CodeSystem:override-reason", "code": "prior-responder"}
+            "reason": {"system": "urn:myositis-cds:CodeSystem:override-reason", "code": "benefit-outweighs-risk"}
         },
     }
     response = client.post(f"{SELECT}/feedback", json={"feedback": [item]})
@@ -354,6 +354,45 @@ def test_an_overridden_order_card_is_not_shown_again_for_the_same_draft(client) 
     # a new ordering session (another draft) is news: the card comes back
     again = request("reference-dm", "order-select", [draft(pid, "rtx-2", RITUXIMAB_IN)])
     assert len(cards_of(client, SELECT, again)) == 1
+
+
+def test_order_cards_offer_the_order_time_override_reasons_and_feedback_holds_them_to_it(client) -> None:
+    pid = _rid("reference-dm")
+    (card,) = cards_of(client, SELECT, request("reference-dm", "order-select", [draft(pid, "rtx", RITUXIMAB_IN)]))
+    codes = [r["code"] for r in card["overrideReasons"]]
+    assert "benefit-outweighs-risk" in codes and "screening-done-elsewhere" in codes
+    assert "disease-not-active" not in codes  # a chart-open reason means nothing when ordering
+
+    def override(code: str) -> Any:
+        item = {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "outcomeTimestamp": "2026-11-23T10:00:00Z",
+            "overrideReason": {"reason": {"system": "urn:myositis-cds:CodeSystem:override-reason", "code": code}},
+        }
+        return client.post(f"{SELECT}/feedback", json={"feedback": [item]})
+
+    assert override("disease-not-active").status_code == 400  # not one of this card's reasons
+    assert override("screening-done-elsewhere").get_json()["stored"] == 1
+
+
+def test_patient_view_cards_do_not_offer_the_order_time_reasons(client) -> None:
+    cards = cards_of_view(client, "reference-dm")
+    codes = {r["code"] for c in cards for r in c.get("overrideReasons", [])}
+    assert codes and not codes & {"benefit-outweighs-risk", "screening-done-elsewhere"}
+
+
+def cards_of_view(client: Any, patient: str) -> list[dict[str, Any]]:
+    resources = resources_of(patient)
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/example", "patientId": _pid(resources)},
+        "prefetch": prefetch_from_resources(resources),
+    }
+    response = client.post("/cds-services/myositis-next-line", json=body)
+    assert response.status_code == 200
+    return response.get_json()["cards"]
 
 
 # --- bad input: a clear 400 --------------------------------------------------------------------------

@@ -261,3 +261,19 @@ def test_the_claims_view_lists_each_claim_with_tag_and_verification():
     assert "claim: teratogenic" in block and "tag:   cited" in block and "(guideline; verified)" in block
     assert "threshold fvc-decline-points = 5" in out
     assert "tag:   our convention (no source)" in out
+
+
+def test_an_order_override_reason_must_keep_its_display(tmp_path):
+    """A code means one thing wherever a card offers it (feedback reports count it once)."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_DIRECTORY, target)
+    meta = target / "meta.yaml"
+    text = meta.read_text(encoding="utf-8")
+    changed = text.replace(
+        '- {code: prior-responder, display: "Re-treating a prior responder"}\n    - {code: record-incomplete',
+        '- {code: prior-responder, display: "Something else"}\n    - {code: record-incomplete',
+    )
+    assert changed != text
+    meta.write_text(changed, encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="must use the same display"):
+        load_knowledge(target)
