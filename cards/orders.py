@@ -240,7 +240,9 @@ def _suggestions(
                 Suggestion(
                     label=f"Replace with {lower_first(replacement.option.label)} (draft order)",
                     uuid=new_uuid(),
-                    actions=(remove, draft_order(agent, facts)),
+                    # The new draft first: an EHR that applies one action of a suggestion (the HL7 sandbox's
+                    # Rx View does) then puts it in place of the order, rather than only clearing it.
+                    actions=(draft_order(agent, facts), remove),
                 )
             )
         return tuple(out), "at-most-one"

@@ -5,7 +5,8 @@ The draft orders are what the call is about: one that cannot be read (not valid 
 patient) is a 400 naming the problem, never a silent "no card", which the clinician would read as
 "this order is fine". Orders of other kinds (a ServiceRequest, a NutritionOrder) are not ours to judge.
 A ``Medication`` the draft points to is found contained in it, as an entry of ``draftOrders``, or among
-the Medications gathered with the record.
+the Medications gathered with the record. A draft that names no drug yet (order entry just opened, or a
+drug just removed from the form: the HL7 sandbox sends one each time) has nothing to check: no card, no error.
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ import mappings
 from cards.models import Card
 from mappings.model import DraftOrder
 from service.errors import BadRequest
+from service.fhir_model import Fhir, MedicationUse
 from service.fhir_parse import parse_patient_data
 from service.registry import Handler, HookCall
 
 __all__ = ["order_handler", "read_draft_orders"]
+
+
+def _names_no_drug(resource: Fhir) -> bool:
+    data = resource.data
+    if resource.problem is not None or not isinstance(data, MedicationUse):
+        return False  # a malformed draft is judged by the parser (and answered 400), not passed over
+    return data.medicationCodeableConcept is None and not data.medicationReference and not data.medication
 
 
 def read_draft_orders(call: HookCall) -> tuple[DraftOrder, ...]:
@@ -29,7 +38,7 @@ def read_draft_orders(call: HookCall) -> tuple[DraftOrder, ...]:
     for resource in call.request.draft_orders or ():
         if resource.resource_type == "Medication" and resource.problem is None and isinstance(resource.data.id, str):
             medications[f"Medication/{resource.data.id}"] = resource
-        elif resource.resource_type == "MedicationRequest":
+        elif resource.resource_type == "MedicationRequest" and not _names_no_drug(resource):
             requests.append(resource)
     parsed = parse_patient_data(
         call.request.patient_id,

@@ -136,8 +136,9 @@ def test_a_class_that_failed_is_named_with_its_dates_and_the_draft_can_be_remove
             "resourceId": ["MedicationRequest/rx-1"],
         }
     ]
-    assert [a["type"] for a in replace["actions"]] == ["delete", "create"]
-    assert replace["actions"][1]["resource"]["resourceType"] == "MedicationRequest"
+    # the new draft first: the HL7 sandbox's Rx View applies only a suggestion's first action
+    assert [a["type"] for a in replace["actions"]] == ["create", "delete"]
+    assert replace["actions"][0]["resource"]["resourceType"] == "MedicationRequest"
 
 
 @pytest.mark.parametrize(("path", "indicator"), [(SELECT, "warning"), (SIGN, "critical")])
@@ -308,6 +309,15 @@ def test_silence_when_the_order_is_fine(client) -> None:
     pid = _rid("reference-dm")
     body = request("reference-dm", "order-sign", [draft(pid, "amox", ("723", "amoxicillin"))])
     assert cards_of(client, SIGN, body) == []
+
+
+@pytest.mark.parametrize(("path", "hook"), [(SELECT, "order-select"), (SIGN, "order-sign")])
+def test_a_draft_that_names_no_drug_yet_is_silent_not_an_error(client, path, hook) -> None:
+    """The HL7 sandbox sends one when Rx View opens and after "Remove this order"."""
+    pid = _rid("reference-dm")
+    empty = draft(pid, "request-123")
+    assert "medicationCodeableConcept" not in empty
+    assert cards_of(client, path, request("reference-dm", hook, [empty])) == []
 
 
 def test_silence_for_a_patient_without_myositis(client) -> None:

@@ -79,7 +79,7 @@ def test_a_failed_class_is_named_with_its_dates_and_offered_removal_or_replaceme
             "resourceId": ["MedicationRequest/draft-1"],
         }
     ]
-    assert replace["actions"][0]["type"] == "delete" and replace["actions"][1]["type"] == "create"
+    assert replace["actions"][0]["type"] == "create" and replace["actions"][1]["type"] == "delete"
     assert card["selectionBehavior"] == "at-most-one"
 
 
