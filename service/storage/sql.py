@@ -12,10 +12,10 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from service.storage.base import FeedbackItem, IssuedCard, KindReport, Show, SuppressionState
 
@@ -31,6 +31,8 @@ __all__ = [
     "NO_REASON",
 ]
 
+R = TypeVar("R")
+
 NO_REASON = "(no reason given)"  # the report's key for an override without a reason code
 
 
@@ -41,10 +43,18 @@ class Tx(Protocol):
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+    def queue(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Execute one statement whose result nobody reads; PostgreSQL sends it with the next round trip
+        (at the latest with COMMIT), so its errors surface there, still inside the transaction."""
+        ...
+
 
 class Database(Protocol):
     backend: str  # "sqlite" | "postgresql": metric label and migration dialect
     migration_lock: str | None  # statement that serialises migrations across processes, if BEGIN does not
+    # Statement (two integer parameters: namespace, key) that holds every other transaction with the same pair
+    # until this one ends, across processes and instances; None: the back-end has none (SQLite, one host).
+    key_lock: str | None
 
     def transaction(self, store: str, *, durable: bool = True) -> AbstractContextManager[Tx]:
         """A write transaction; ``durable=False`` may lose the last commits on a power cut, never on a killed process.
@@ -88,6 +98,19 @@ def _issued_row(service_id: str, card: IssuedCard, now: str) -> tuple[Any, ...]:
     )
 
 
+_VALUES = " VALUES ("
+
+
+def _queue_rows(tx: Tx, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``insert`` (written for one row: ``... VALUES (?, ...) ...``) for every row of ``rows`` in one statement."""
+    if not rows:
+        return
+    head, tail = insert.split(_VALUES, 1)
+    marks, rest = tail.split(")", 1)
+    values = ", ".join(["(" + marks + ")"] * len(rows))
+    tx.queue(f"{head} VALUES {values}{rest}", [value for row in rows for value in row])
+
+
 _ISSUED_COLUMNS = "uuid, kind, indicator, patient_key, fingerprint, reshown, knowledge_version, suggestions"
 _FIND_CHUNK = 500  # bound parameters per query (SQLite allows 32,766; PostgreSQL 65,535)
 
@@ -109,7 +132,7 @@ class SqlIssuedCardStore:
         # Not fsynced: a killed process keeps it (WAL / PostgreSQL's own log); feedback, which is, never waits on it.
         with self._db.transaction("issued", durable=False) as tx:
             for row in rows:
-                tx.run(_INSERT_ISSUED, row)
+                tx.queue(_INSERT_ISSUED, row)
 
     def get(self, uuid: str) -> IssuedCard | None:
         with self._db.read("issued") as tx:
@@ -239,57 +262,104 @@ class SqlReplayStore:
             self._prune_lock.release()
 
 
+_STATES = (
+    "SELECT kind, fingerprint, shows_unanswered, suppressed_until, until_change, answered"
+    " FROM suppression WHERE patient_key = ?"
+)
+_UPSERT_STATE = (
+    "INSERT INTO suppression (patient_key, kind, fingerprint, shows_unanswered, suppressed_until,"
+    " until_change, answered, suppressed_total, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (patient_key, kind) DO UPDATE SET fingerprint = excluded.fingerprint,"
+    " shows_unanswered = excluded.shows_unanswered,"
+    # An override stored by another instance between our read and this write must survive it.
+    " suppressed_until = CASE WHEN suppression.fingerprint = excluded.fingerprint"
+    "  AND suppression.suppressed_until > COALESCE(excluded.suppressed_until, '')"
+    "  THEN suppression.suppressed_until ELSE excluded.suppressed_until END,"
+    " until_change = excluded.until_change,"
+    " answered = CASE WHEN suppression.fingerprint = excluded.fingerprint AND suppression.answered = 1"
+    "  THEN 1 ELSE excluded.answered END,"
+    " suppressed_total = suppression.suppressed_total + excluded.suppressed_total,"
+    " updated_at = excluded.updated_at"
+)
+_PATIENT_LOCK = 0x73757070  # "supp": the key_lock namespace of one patient's suppression rows
+
+
+def _patient_lock(patient_key: str) -> tuple[int, int]:
+    """(namespace, key) for ``Database.key_lock``: a 32-bit hash of the key (a collision only makes two patients wait)."""
+    return _PATIENT_LOCK, int.from_bytes(hashlib.sha256(patient_key.encode()).digest()[:4], "big", signed=True)
+
+
 class SqlSuppressionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     def states(self, patient_key: str) -> dict[str, SuppressionState]:
         with self._db.read("suppression") as tx:
-            rows = tx.rows(
-                "SELECT kind, fingerprint, shows_unanswered, suppressed_until, until_change, answered"
-                " FROM suppression WHERE patient_key = ?",
-                (patient_key,),
-            )
-        return {
-            kind: SuppressionState(kind, fp, int(n), until, bool(change), bool(answered))
-            for kind, fp, n, until, change, answered in rows
-        }
+            return self._states(tx, patient_key)
 
     def record_shows(self, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
         if not shows:
             return
-        now = _now()
         with self._db.transaction("suppression", durable=False) as tx:
-            for show in shows:
-                s = show.state
-                tx.run(
-                    "INSERT INTO suppression (patient_key, kind, fingerprint, shows_unanswered, suppressed_until,"
-                    " until_change, answered, suppressed_total, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (patient_key, kind) DO UPDATE SET fingerprint = excluded.fingerprint,"
-                    " shows_unanswered = excluded.shows_unanswered,"
-                    # An override stored by another instance between our read and this write must survive it.
-                    " suppressed_until = CASE WHEN suppression.fingerprint = excluded.fingerprint"
-                    "  AND suppression.suppressed_until > COALESCE(excluded.suppressed_until, '')"
-                    "  THEN suppression.suppressed_until ELSE excluded.suppressed_until END,"
-                    " until_change = excluded.until_change,"
-                    " answered = CASE WHEN suppression.fingerprint = excluded.fingerprint AND suppression.answered = 1"
-                    "  THEN 1 ELSE excluded.answered END,"
-                    " suppressed_total = suppression.suppressed_total + excluded.suppressed_total,"
-                    " updated_at = excluded.updated_at",
-                    (
-                        patient_key,
-                        s.kind,
-                        s.fingerprint,
-                        s.shows_unanswered,
-                        s.suppressed_until,
-                        int(s.until_change),
-                        int(s.answered),
-                        int(show.suppressed),
-                        now,
-                    ),
-                )
-                if show.card is not None:
-                    tx.run(_INSERT_ISSUED, _issued_row(service_id, show.card, now))
+            self._write(tx, service_id, patient_key, shows)
+
+    def decide_and_record(
+        self,
+        service_id: str,
+        patient_key: str,
+        decide: Callable[[dict[str, SuppressionState]], tuple[R, Sequence[Show]]],
+    ) -> R:
+        if self._db.key_lock is None:
+            # SQLite (one host): read, decide, write, as before; BEGIN IMMEDIATE serialises the write only.
+            result, shows = decide(self.states(patient_key))
+            self.record_shows(service_id, patient_key, shows)
+            return result
+        # One transaction, two round trips: (BEGIN, SET LOCAL, the patient's lock, the states) and (the writes,
+        # COMMIT). A second call for this patient, on any instance, waits at the lock and then reads what this
+        # one wrote: no count is lost and no card is missed between the read and the write.
+        with self._db.transaction("suppression", durable=False) as tx:
+            tx.queue(self._db.key_lock, _patient_lock(patient_key))
+            result, shows = decide(self._states(tx, patient_key))
+            self._write(tx, service_id, patient_key, shows)
+        return result
+
+    @staticmethod
+    def _states(tx: Tx, patient_key: str) -> dict[str, SuppressionState]:
+        return {
+            kind: SuppressionState(kind, fp, int(n), until, bool(change), bool(answered))
+            for kind, fp, n, until, change, answered in tx.rows(_STATES, (patient_key,))
+        }
+
+    @staticmethod
+    def _write(tx: Tx, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
+        now = _now()
+        states = [
+            (
+                patient_key,
+                s.kind,
+                s.fingerprint,
+                s.shows_unanswered,
+                s.suppressed_until,
+                int(s.until_change),
+                int(s.answered),
+                int(show.suppressed),
+                now,
+            )
+            for show in shows
+            for s in [show.state]
+        ]
+        if len({row[1] for row in states}) == len(states):
+            # One statement per table (fewer to send and to run, the same rows): an upsert may not name one row
+            # twice, so kinds that repeat (never in one hook call today) go one statement per show below.
+            _queue_rows(tx, _UPSERT_STATE, states)
+            _queue_rows(
+                tx, _INSERT_ISSUED, [_issued_row(service_id, sh.card, now) for sh in shows if sh.card is not None]
+            )
+            return
+        for row, show in zip(states, shows, strict=True):
+            tx.queue(_UPSERT_STATE, row)
+            if show.card is not None:
+                tx.queue(_INSERT_ISSUED, _issued_row(service_id, show.card, now))
 
 
 class SqlRxNavCache:

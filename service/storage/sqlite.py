@@ -30,10 +30,14 @@ class _Tx:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self._conn.execute(sql, tuple(params)).fetchall())
 
+    def queue(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn.execute(sql, tuple(params))  # in-process: nothing to save by waiting
+
 
 class SqliteDatabase:
     backend: str = "sqlite"
     migration_lock: str | None = None  # BEGIN IMMEDIATE already holds the file's only write lock
+    key_lock: str | None = None  # one host: the hook reads its states outside the write transaction, as it always has
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
