@@ -5,11 +5,20 @@ pool, opened after the fork. A lost connection, a server that does not answer or
 connection within ``DATABASE_TIMEOUT_S`` raises :class:`StorageUnavailable`: the caller answers with a
 JSON error and acknowledges nothing. The pool drops broken connections and reconnects by itself.
 The connection string is never logged (it may carry a password).
+
+A write transaction costs as few round trips as its reads allow (``_Tx``): statements whose result is not
+read are sent with the next one that is, or with COMMIT, as one query string; statements with parameters are
+prepared once per connection (``PREPARE``) and run with ``EXECUTE``. Session-level prepared statements need
+a session per connection: behind a connection pooler use session pooling, not transaction pooling.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import itertools
+import re
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -30,28 +39,62 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+class _Prepared:
+    """The statements prepared on each connection (``PREPARE``: parsed and planned once per session, not per call)."""
+
+    def __init__(self) -> None:
+        self._names: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[str]] = weakref.WeakKeyDictionary()
+        self._sql: dict[str, tuple[str, str]] = {}  # statement with ? -> (name, "PREPARE name AS ... $1 ...")
+
+    def lookup(self, sql: str) -> tuple[str, str]:
+        found = self._sql.get(sql)
+        if found is None:
+            name = "myos_" + hashlib.sha256(sql.encode()).hexdigest()[:16]
+            numbers = itertools.count(1)
+            found = self._sql[sql] = (name, f"PREPARE {name} AS " + re.sub(r"\?", lambda _: f"${next(numbers)}", sql))
+        return found
+
+    def on(self, conn: psycopg.Connection[Any]) -> set[str]:
+        return self._names.setdefault(conn, set())
+
+
 class _Tx:
     """One transaction's statements. Those whose answer nobody reads (``queue``) wait on the client and go with
     the next statement that needs one, or with COMMIT: several statements in one query string, one round trip.
 
-    Such a string cannot carry server-side parameters, so this cursor binds them on the client
-    (``ClientCursor.mogrify``: psycopg's own quoting of each value as a literal, never string formatting).
+    Such a string cannot carry server-side parameters: a statement with parameters is prepared once per
+    connection (``PREPARE``, sent with its first use) and run as ``EXECUTE name(values)``, the values bound
+    on the client (``ClientCursor.mogrify``: psycopg's own quoting of each value as a literal).
     """
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], prepared: _Prepared) -> None:
+        self._conn = conn
         self._cur = psycopg.ClientCursor(conn)
         self._queued: list[str] = []
+        self._registry = prepared
+        self._prepared = prepared.on(conn)
+        self.preparing: set[str] = set()  # sent in this transaction, not yet known to have run
 
     def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.ClientCursor[Any]:
-        statements = [*self._queued, self._statement(sql, params)]
-        self._queued.clear()
+        self._queue(sql, params)
+        statements, self._queued = self._queued, []
         self._cur.execute("; ".join(statements))  # no parameters: one simple query, every statement in it
+        self._prepared |= self.preparing
+        self.preparing.clear()
         while self._cur.nextset():  # to the last statement's result
             pass
         return self._cur
 
-    def _statement(self, sql: str, params: Sequence[Any]) -> str:
-        return self._cur.mogrify(_pg(sql), tuple(params)) if params else sql
+    def _queue(self, sql: str, params: Sequence[Any]) -> None:
+        if not params:
+            self._queued.append(sql)
+            return
+        name, prepare = self._registry.lookup(sql)
+        if name not in self._prepared and name not in self.preparing:
+            self._queued.append(prepare)
+            self.preparing.add(name)
+        marks = ", ".join(["%s"] * len(params))
+        self._queued.append(self._cur.mogrify(f"EXECUTE {name}({marks})", tuple(params)))
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._execute(sql, params).rowcount
@@ -60,7 +103,7 @@ class _Tx:
         return list(self._execute(sql, params).fetchall())
 
     def queue(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._queued.append(self._statement(sql, params))
+        self._queue(sql, params)
 
     def finish(self, last: str) -> None:
         self._execute(last, ())
@@ -91,6 +134,7 @@ class PostgresDatabase:
     key_lock: str | None = "SELECT pg_advisory_xact_lock(?::integer, ?::integer)"
 
     def __init__(self, url: str, *, pool_size: int = 8, timeout_s: float = 5.0) -> None:
+        self._prepared = _Prepared()
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -115,7 +159,7 @@ class PostgresDatabase:
         # writes is one round trip; ``conn.transaction()`` would wait for BEGIN on its own, and each write.
         try:
             with self._pool.connection() as conn:
-                tx = _Tx(conn)
+                tx = _Tx(conn, self._prepared)
                 tx.queue("BEGIN")
                 if not durable:
                     # Like SQLite's synchronous=NORMAL: a crash of the database server may lose the last
@@ -125,8 +169,11 @@ class PostgresDatabase:
                     yield tx
                     tx.finish("COMMIT")  # committed (or raised) before the caller goes on
                 except BaseException:
+                    if tx.preparing:
+                        # A PREPARE of the failed string may or may not have run: this connection is not reused.
+                        conn.close()
                     with suppress(psycopg.Error):
-                        conn.rollback()  # nothing if no transaction is open; a broken connection is dropped by the pool
+                        conn.rollback()  # nothing if no transaction is open; a closed connection is dropped by the pool
                     raise
         except _UNAVAILABLE as exc:
             metrics.store_error(store, self.backend)
