@@ -24,6 +24,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
+from psycopg.adapt import Transformer
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from service import metrics
@@ -64,12 +65,14 @@ class _Tx:
 
     Such a string cannot carry server-side parameters: a statement with parameters is prepared once per
     connection (``PREPARE``, sent with its first use) and run as ``EXECUTE name(values)``, the values bound
-    on the client (``ClientCursor.mogrify``: psycopg's own quoting of each value as a literal).
+    on the client (psycopg's own quoting of each value as a literal, as ``ClientCursor.mogrify`` does it).
     """
 
     def __init__(self, conn: psycopg.Connection[Any], prepared: _Prepared) -> None:
         self._conn = conn
         self._cur = psycopg.ClientCursor(conn)
+        # psycopg's quoting of one value as an SQL literal (what ``ClientCursor.mogrify`` does for each value).
+        self._literal = Transformer(self._cur).as_literal
         self._queued: list[str] = []
         self._registry = prepared
         self._prepared = prepared.on(conn)
@@ -93,8 +96,8 @@ class _Tx:
         if name not in self._prepared and name not in self.preparing:
             self._queued.append(prepare)
             self.preparing.add(name)
-        marks = ", ".join(["%s"] * len(params))
-        self._queued.append(self._cur.mogrify(f"EXECUTE {name}({marks})", tuple(params)))
+        values = b", ".join([b"NULL" if v is None else self._literal(v) for v in params]).decode()
+        self._queued.append(f"EXECUTE {name}({values})")
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._execute(sql, params).rowcount
@@ -184,6 +187,17 @@ class PostgresDatabase:
         try:
             with self._pool.connection() as conn, conn.cursor() as cur:
                 yield _ReadTx(cur)
+        except _UNAVAILABLE as exc:
+            metrics.store_error(store, self.backend)
+            raise StorageUnavailable(store, self.backend, type(exc).__name__) from None
+
+    def statement(self, store: str, sql: str, params: Sequence[Any] = ()) -> int:
+        # Autocommit: the statement is its own transaction, committed (durably: the server's synchronous_commit)
+        # when its answer arrives. One round trip; psycopg prepares it once it repeats.
+        try:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                cur.execute(_pg(sql), tuple(params))
+                return cur.rowcount
         except _UNAVAILABLE as exc:
             metrics.store_error(store, self.backend)
             raise StorageUnavailable(store, self.backend, type(exc).__name__) from None

@@ -65,6 +65,10 @@ class Database(Protocol):
 
     def read(self, store: str) -> AbstractContextManager[Tx]: ...
 
+    def statement(self, store: str, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement as a durable transaction of its own; the number of rows it changed."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -233,15 +237,16 @@ class SqlReplayStore:
     def claim(self, issuer: str, jti: str, expires_at: int) -> bool:
         key = hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()
         now = int(time.time())
-        with self._db.transaction("replay") as tx:
-            fresh = (
-                tx.run(
-                    "INSERT INTO jwt_jti (jti, expires_at) VALUES (?, ?)"
-                    " ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE jwt_jti.expires_at < ?",
-                    (key, expires_at, now),
-                )
-                == 1
+        # One statement, atomic on its own: on PostgreSQL one round trip (autocommit), no BEGIN / COMMIT.
+        fresh = (
+            self._db.statement(
+                "replay",
+                "INSERT INTO jwt_jti (jti, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE jwt_jti.expires_at < ?",
+                (key, expires_at, now),
             )
+            == 1
+        )
         self._maybe_prune(now)
         return fresh
 

@@ -80,6 +80,10 @@ class SqliteDatabase:
             metrics.store_error(store, self.backend)
             raise StorageUnavailable(store, self.backend, type(exc).__name__) from None
 
+    def statement(self, store: str, sql: str, params: Sequence[Any] = ()) -> int:
+        with self.transaction(store) as tx:
+            return tx.run(sql, params)
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
