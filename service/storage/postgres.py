@@ -133,11 +133,17 @@ class _ReadTx:
 class PostgresDatabase:
     backend: str = "postgresql"
     migration_lock: str | None = f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})"
-    # Two 32-bit keys (namespace, key): a lock space apart from the migration lock's single 64-bit key.
-    key_lock: str | None = "SELECT pg_advisory_xact_lock(?::integer, ?::integer)"
+    locks_keys: bool = True
 
     def __init__(self, url: str, *, pool_size: int = 8, timeout_s: float = 5.0) -> None:
         self._prepared = _Prepared()
+        # A transaction with ``lock`` waits for the key at most this long, and the server ends a session that
+        # holds one idle (a stalled instance) after as long: another instance never waits on it for ever.
+        wait = f"'{max(1, int(timeout_s * 1000))}ms'"
+        self._lock_limits = (
+            f"SELECT set_config('lock_timeout', {wait}, true),"
+            f" set_config('idle_in_transaction_session_timeout', {wait}, true)"
+        )
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -156,10 +162,11 @@ class PostgresDatabase:
         atexit.register(self.close)
 
     @contextmanager
-    def transaction(self, store: str, *, durable: bool = True) -> Iterator[_Tx]:
+    def transaction(self, store: str, *, durable: bool = True, lock: tuple[int, int] | None = None) -> Iterator[_Tx]:
         # BEGIN and COMMIT are statements like the others (see ``_Tx``): BEGIN (and SET LOCAL) travel with the
         # first statement that needs an answer, COMMIT with the writes queued after it. A transaction that only
         # writes is one round trip; ``conn.transaction()`` would wait for BEGIN on its own, and each write.
+        lost = False  # the server ended the session (e.g. idle_in_transaction_session_timeout): unavailable too
         try:
             with self._pool.connection() as conn:
                 tx = _Tx(conn, self._prepared)
@@ -168,10 +175,15 @@ class PostgresDatabase:
                     # Like SQLite's synchronous=NORMAL: a crash of the database server may lose the last
                     # fraction of a second of these commits; a crash of ours loses nothing committed.
                     tx.queue("SET LOCAL synchronous_commit TO OFF")
+                if lock is not None:
+                    tx.queue(self._lock_limits)
+                    # Two 32-bit keys (namespace, key): a lock space apart from the migration lock's 64-bit one.
+                    tx.queue("SELECT pg_advisory_xact_lock(?::integer, ?::integer)", lock)
                 try:
                     yield tx
                     tx.finish("COMMIT")  # committed (or raised) before the caller goes on
                 except BaseException:
+                    lost = conn.broken
                     if tx.preparing:
                         # A PREPARE of the failed string may or may not have run: this connection is not reused.
                         conn.close()
@@ -179,6 +191,11 @@ class PostgresDatabase:
                         conn.rollback()  # nothing if no transaction is open; a closed connection is dropped by the pool
                     raise
         except _UNAVAILABLE as exc:
+            metrics.store_error(store, self.backend)
+            raise StorageUnavailable(store, self.backend, type(exc).__name__) from None
+        except psycopg.Error as exc:
+            if not lost:
+                raise
             metrics.store_error(store, self.backend)
             raise StorageUnavailable(store, self.backend, type(exc).__name__) from None
 

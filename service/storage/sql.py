@@ -52,12 +52,18 @@ class Tx(Protocol):
 class Database(Protocol):
     backend: str  # "sqlite" | "postgresql": metric label and migration dialect
     migration_lock: str | None  # statement that serialises migrations across processes, if BEGIN does not
-    # Statement (two integer parameters: namespace, key) that holds every other transaction with the same pair
-    # until this one ends, across processes and instances; None: the back-end has none (SQLite, one host).
-    key_lock: str | None
+    # True: ``transaction(lock=...)`` holds a lock on a key across processes and instances (PostgreSQL);
+    # False: it has no such lock (SQLite, one host, where BEGIN IMMEDIATE serialises writers only).
+    locks_keys: bool
 
-    def transaction(self, store: str, *, durable: bool = True) -> AbstractContextManager[Tx]:
+    def transaction(
+        self, store: str, *, durable: bool = True, lock: tuple[int, int] | None = None
+    ) -> AbstractContextManager[Tx]:
         """A write transaction; ``durable=False`` may lose the last commits on a power cut, never on a killed process.
+
+        ``lock`` (namespace, key), when ``locks_keys``: before anything else the transaction takes that key's lock,
+        held until it ends; another transaction with the same key, on any instance, waits for it (a bounded time:
+        past it, or if the holder stalls inside its transaction that long, one of them fails as unavailable).
 
         Raises :class:`~service.storage.base.StorageUnavailable` when the database cannot be had.
         """
@@ -286,11 +292,11 @@ _UPSERT_STATE = (
     " suppressed_total = suppression.suppressed_total + excluded.suppressed_total,"
     " updated_at = excluded.updated_at"
 )
-_PATIENT_LOCK = 0x73757070  # "supp": the key_lock namespace of one patient's suppression rows
+_PATIENT_LOCK = 0x73757070  # "supp": the lock namespace of one patient's suppression rows
 
 
 def _patient_lock(patient_key: str) -> tuple[int, int]:
-    """(namespace, key) for ``Database.key_lock``: a 32-bit hash of the key (a collision only makes two patients wait)."""
+    """(namespace, key) for ``Database.transaction``: a 32-bit hash (a collision only makes two patients take turns)."""
     return _PATIENT_LOCK, int.from_bytes(hashlib.sha256(patient_key.encode()).digest()[:4], "big", signed=True)
 
 
@@ -314,7 +320,7 @@ class SqlSuppressionStore:
         patient_key: str,
         decide: Callable[[dict[str, SuppressionState]], tuple[R, Sequence[Show]]],
     ) -> R:
-        if self._db.key_lock is None:
+        if not self._db.locks_keys:
             # SQLite (one host): read, decide, write, as before; BEGIN IMMEDIATE serialises the write only.
             result, shows = decide(self.states(patient_key))
             self.record_shows(service_id, patient_key, shows)
@@ -322,8 +328,7 @@ class SqlSuppressionStore:
         # One transaction, two round trips: (BEGIN, SET LOCAL, the patient's lock, the states) and (the writes,
         # COMMIT). A second call for this patient, on any instance, waits at the lock and then reads what this
         # one wrote: no count is lost and no card is missed between the read and the write.
-        with self._db.transaction("suppression", durable=False) as tx:
-            tx.queue(self._db.key_lock, _patient_lock(patient_key))
+        with self._db.transaction("suppression", durable=False, lock=_patient_lock(patient_key)) as tx:
             result, shows = decide(self._states(tx, patient_key))
             self._write(tx, service_id, patient_key, shows)
         return result

@@ -37,7 +37,7 @@ class _Tx:
 class SqliteDatabase:
     backend: str = "sqlite"
     migration_lock: str | None = None  # BEGIN IMMEDIATE already holds the file's only write lock
-    key_lock: str | None = None  # one host: the hook reads its states outside the write transaction, as it always has
+    locks_keys: bool = False  # one host: the hook reads its states outside the write transaction, as it always has
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -54,7 +54,8 @@ class SqliteDatabase:
         return conn
 
     @contextmanager
-    def transaction(self, store: str, *, durable: bool = True) -> Iterator[_Tx]:
+    def transaction(self, store: str, *, durable: bool = True, lock: tuple[int, int] | None = None) -> Iterator[_Tx]:
+        # ``lock`` needs nothing more here: BEGIN IMMEDIATE holds the file's only write lock.
         try:
             conn = self._conn()
             # FULL fsyncs every commit (feedback: survives a power cut). NORMAL in WAL mode still survives

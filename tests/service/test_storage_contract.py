@@ -322,3 +322,24 @@ def test_concurrent_calls_for_one_patient_from_two_instances_record_each_card_on
         # Read, decision and write under the patient's lock: each call saw the one before it, on either instance.
         # (SQLite, one host, reads outside its write transaction as it always has: a count may be lost there.)
         assert s.suppression.states("pk")["next-line"].shows_unanswered == total
+
+
+def test_a_patient_lock_is_waited_for_a_bounded_time_and_a_stalled_holder_loses_it(postgres_url) -> None:
+    from service.storage.sql import _patient_lock
+
+    # DATABASE_TIMEOUT_S: the waiter's bounds its lock wait (0.5 s), the holder's how long it may stall (2 s).
+    stalled, other = open_storage(url=postgres_url, timeout_s=2.0), open_storage(url=postgres_url, timeout_s=0.5)
+    try:
+        with pytest.raises(StorageUnavailable):
+            with stalled.database.transaction("test", durable=False, lock=_patient_lock("pk")) as tx:
+                tx.rows("SELECT 1")  # the lock is taken now
+                # another instance waits for it a bounded time, then fails (the hook then fails open)
+                with pytest.raises(StorageUnavailable):
+                    other.suppression.decide_and_record("svc", "pk", _count_show("u1"))
+                # the holder stalls past the limit inside its transaction: the server ends its session
+                time.sleep(2.5)
+        assert other.suppression.decide_and_record("svc", "pk", _count_show("u2")) == "u2"
+        assert other.issued.get("u1") is None and other.issued.get("u2") is not None
+    finally:
+        stalled.close()
+        other.close()
