@@ -139,11 +139,8 @@ class PostgresDatabase:
         self._prepared = _Prepared()
         # A transaction with ``lock`` waits for the key at most this long, and the server ends a session that
         # holds one idle (a stalled instance) after as long: another instance never waits on it for ever.
-        wait = f"'{max(1, int(timeout_s * 1000))}ms'"
-        self._lock_limits = (
-            f"SELECT set_config('lock_timeout', {wait}, true),"
-            f" set_config('idle_in_transaction_session_timeout', {wait}, true)"
-        )
+        wait = f"{max(1, int(timeout_s * 1000))}ms"
+        self._lock_limits = {"lock_timeout": wait, "idle_in_transaction_session_timeout": wait}
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -171,12 +168,14 @@ class PostgresDatabase:
             with self._pool.connection() as conn:
                 tx = _Tx(conn, self._prepared)
                 tx.queue("BEGIN")
-                if not durable:
-                    # Like SQLite's synchronous=NORMAL: a crash of the database server may lose the last
-                    # fraction of a second of these commits; a crash of ours loses nothing committed.
-                    tx.queue("SET LOCAL synchronous_commit TO OFF")
+                settings = {} if durable else {"synchronous_commit": "off"}
+                # Not durable: like SQLite's synchronous=NORMAL, a crash of the database server may lose the last
+                # fraction of a second of these commits; a crash of ours loses nothing committed.
                 if lock is not None:
-                    tx.queue(self._lock_limits)
+                    settings.update(self._lock_limits)
+                if settings:  # SET LOCAL, all in one statement
+                    tx.queue("SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in settings.items()))
+                if lock is not None:
                     # Two 32-bit keys (namespace, key): a lock space apart from the migration lock's 64-bit one.
                     tx.queue("SELECT pg_advisory_xact_lock(?::integer, ?::integer)", lock)
                 try:

@@ -343,3 +343,17 @@ def test_a_patient_lock_is_waited_for_a_bounded_time_and_a_stalled_holder_loses_
     finally:
         stalled.close()
         other.close()
+
+
+def test_postgresql_transactions_set_what_they_promise_and_only_for_themselves(postgres_url) -> None:
+    s = open_storage(url=postgres_url, pool_size=1, timeout_s=3.0)  # one connection: every block below reuses it
+    try:
+        show = "SELECT current_setting('synchronous_commit'), current_setting('lock_timeout')"
+        with s.database.transaction("test") as tx:
+            assert tx.rows(show) == [("on", "0")]
+        with s.database.transaction("test", durable=False, lock=(1, 2)) as tx:
+            assert tx.rows(show) == [("off", "3s")]
+        with s.database.read("test") as tx:
+            assert tx.rows(show) == [("on", "0")]  # SET LOCAL: gone with the transaction
+    finally:
+        s.close()
