@@ -8,7 +8,8 @@
   the two servers; p50 ratio PostgreSQL / SQLite (target: within noise, <= 1.10). Two loads: the reference
   patient again and again (after 6 unanswered shows suppression hides its cards: each call reads and updates
   the suppression state, records no card), and the reference record under a new patient id per request (as
-  ``bench.load`` does: every card shown, each call writes the new states and records each card shown);
+  ``bench.load`` does: every card shown, each call writes the new states and records each card shown). On
+  PostgreSQL a hook call's suppression read and write are one transaction, two round trips;
 * with ``--runs N`` the whole measurement is repeated N times: the table shows the run with the median hook
   ratio (new patients) and the range of each ratio over the runs.
 
@@ -145,8 +146,8 @@ def section(r: dict[str, float], n: int, runs: list[dict[str, float]] | None = N
     ]
     spread = f"; range over {len(runs)} runs" if len(runs) > 1 else ""
     lines = [
-        "Regenerate with `python -m bench.storage --runs 3` (also part of `make bench`, one run). "
-        + " ".join((__doc__ or "").split("\n\n")[2].split()),
+        f"Regenerate with `python -m bench.storage{f' --runs {len(runs)}' if len(runs) > 1 else ''}`"
+        " (also part of `make bench`, one run). " + " ".join((__doc__ or "").split("\n\n")[2].split()),
         "",
         f"| measure | PostgreSQL | SQLite | ratio PostgreSQL / SQLite{spread} | target |",
         "|---|---|---|---|---|",
