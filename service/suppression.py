@@ -224,16 +224,14 @@ def apply(
     state: _State = current_app.extensions[_EXT]
     key = patient_key(state.secret, patient_id)
     storage = get_storage()
+
+    def choose(states: dict[str, SuppressionState]) -> tuple[list[Decision], list[Show]]:
+        made = decide(built, states, today=today, policy=state.policy, key=key, knowledge_version=knowledge_version)
+        return made, [d.show for d in made]
+
     try:
-        decisions = decide(
-            built,
-            storage.suppression.states(key),
-            today=today,
-            policy=state.policy,
-            key=key,
-            knowledge_version=knowledge_version,
-        )
-        storage.suppression.record_shows(service_id, key, [d.show for d in decisions])
+        # The states read, the decision and the write: one transaction under the patient's lock on PostgreSQL.
+        decisions = storage.suppression.decide_and_record(service_id, key, choose)
     except StorageUnavailable as exc:
         log.warning(
             "suppression store unavailable: every card shown, none recorded",

@@ -33,15 +33,14 @@ from service.storage.base import (
 )
 from service.storage.migrate import migrate
 from service.storage.sql import (
-    NO_REASON,
     Database,
     SqlFeedbackStore,
     SqlIssuedCardStore,
     SqlReplayStore,
     SqlRxNavCache,
     SqlSuppressionStore,
-    kind_report,
 )
+from service.storage.sql_report import NO_REASON, kind_report
 
 __all__ = [
     "NO_REASON",

@@ -8,10 +8,10 @@ a back-end is only a way to open connections and run transactions (``sqlite.py``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 __all__ = [
     "FeedbackItem",
@@ -26,6 +26,8 @@ __all__ = [
     "SuppressionStore",
     "RxNavCache",
 ]
+
+R = TypeVar("R")
 
 
 class StorageUnavailable(Exception):
@@ -148,6 +150,20 @@ class SuppressionStore(Protocol):
 
     def record_shows(self, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
         """New states and the cards shown, in one transaction, before the hook answers."""
+        ...
+
+    def decide_and_record(
+        self,
+        service_id: str,
+        patient_key: str,
+        decide: Callable[[dict[str, SuppressionState]], tuple[R, Sequence[Show]]],
+    ) -> R:
+        """``decide(states)`` -> (its result, the shows to record); recorded before this returns its result.
+
+        PostgreSQL: the read, ``decide`` and the write are one transaction holding the patient's lock, so
+        concurrent calls for one patient from any instances run one after another. SQLite: ``states`` then
+        ``record_shows``.
+        """
         ...
 
 

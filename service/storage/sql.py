@@ -12,12 +12,12 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from service.storage.base import FeedbackItem, IssuedCard, KindReport, Show, SuppressionState
+from service.storage.base import FeedbackItem, IssuedCard, Show, SuppressionState
 
 __all__ = [
     "Database",
@@ -27,11 +27,9 @@ __all__ = [
     "SqlReplayStore",
     "SqlSuppressionStore",
     "SqlRxNavCache",
-    "kind_report",
-    "NO_REASON",
 ]
 
-NO_REASON = "(no reason given)"  # the report's key for an override without a reason code
+R = TypeVar("R")
 
 
 class Tx(Protocol):
@@ -41,19 +39,37 @@ class Tx(Protocol):
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+    def queue(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Execute one statement whose result nobody reads; PostgreSQL sends it with the next round trip
+        (at the latest with COMMIT), so its errors surface there, still inside the transaction."""
+        ...
+
 
 class Database(Protocol):
     backend: str  # "sqlite" | "postgresql": metric label and migration dialect
     migration_lock: str | None  # statement that serialises migrations across processes, if BEGIN does not
+    # True: ``transaction(lock=...)`` holds a lock on a key across processes and instances (PostgreSQL);
+    # False: it has no such lock (SQLite, one host, where BEGIN IMMEDIATE serialises writers only).
+    locks_keys: bool
 
-    def transaction(self, store: str, *, durable: bool = True) -> AbstractContextManager[Tx]:
+    def transaction(
+        self, store: str, *, durable: bool = True, lock: tuple[int, int] | None = None
+    ) -> AbstractContextManager[Tx]:
         """A write transaction; ``durable=False`` may lose the last commits on a power cut, never on a killed process.
+
+        ``lock`` (namespace, key), when ``locks_keys``: before anything else the transaction takes that key's lock,
+        held until it ends; another transaction with the same key, on any instance, waits for it (a bounded time:
+        past it, or if the holder stalls inside its transaction that long, one of them fails as unavailable).
 
         Raises :class:`~service.storage.base.StorageUnavailable` when the database cannot be had.
         """
         ...
 
     def read(self, store: str) -> AbstractContextManager[Tx]: ...
+
+    def statement(self, store: str, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement as a durable transaction of its own; the number of rows it changed."""
+        ...
 
     def close(self) -> None: ...
 
@@ -88,6 +104,19 @@ def _issued_row(service_id: str, card: IssuedCard, now: str) -> tuple[Any, ...]:
     )
 
 
+_VALUES = " VALUES ("
+
+
+def _queue_rows(tx: Tx, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``insert`` (written for one row: ``... VALUES (?, ...) ...``) for every row of ``rows`` in one statement."""
+    if not rows:
+        return
+    head, tail = insert.split(_VALUES, 1)
+    marks, rest = tail.split(")", 1)
+    values = ", ".join(["(" + marks + ")"] * len(rows))
+    tx.queue(f"{head} VALUES {values}{rest}", [value for row in rows for value in row])
+
+
 _ISSUED_COLUMNS = "uuid, kind, indicator, patient_key, fingerprint, reshown, knowledge_version, suggestions"
 _FIND_CHUNK = 500  # bound parameters per query (SQLite allows 32,766; PostgreSQL 65,535)
 
@@ -109,7 +138,7 @@ class SqlIssuedCardStore:
         # Not fsynced: a killed process keeps it (WAL / PostgreSQL's own log); feedback, which is, never waits on it.
         with self._db.transaction("issued", durable=False) as tx:
             for row in rows:
-                tx.run(_INSERT_ISSUED, row)
+                tx.queue(_INSERT_ISSUED, row)
 
     def get(self, uuid: str) -> IssuedCard | None:
         with self._db.read("issued") as tx:
@@ -210,15 +239,16 @@ class SqlReplayStore:
     def claim(self, issuer: str, jti: str, expires_at: int) -> bool:
         key = hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()
         now = int(time.time())
-        with self._db.transaction("replay") as tx:
-            fresh = (
-                tx.run(
-                    "INSERT INTO jwt_jti (jti, expires_at) VALUES (?, ?)"
-                    " ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE jwt_jti.expires_at < ?",
-                    (key, expires_at, now),
-                )
-                == 1
+        # One statement, atomic on its own: on PostgreSQL one round trip (autocommit), no BEGIN / COMMIT.
+        fresh = (
+            self._db.statement(
+                "replay",
+                "INSERT INTO jwt_jti (jti, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at WHERE jwt_jti.expires_at < ?",
+                (key, expires_at, now),
             )
+            == 1
+        )
         self._maybe_prune(now)
         return fresh
 
@@ -239,57 +269,103 @@ class SqlReplayStore:
             self._prune_lock.release()
 
 
+_STATES = (
+    "SELECT kind, fingerprint, shows_unanswered, suppressed_until, until_change, answered"
+    " FROM suppression WHERE patient_key = ?"
+)
+_UPSERT_STATE = (
+    "INSERT INTO suppression (patient_key, kind, fingerprint, shows_unanswered, suppressed_until,"
+    " until_change, answered, suppressed_total, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (patient_key, kind) DO UPDATE SET fingerprint = excluded.fingerprint,"
+    " shows_unanswered = excluded.shows_unanswered,"
+    # An override stored by another instance between our read and this write must survive it.
+    " suppressed_until = CASE WHEN suppression.fingerprint = excluded.fingerprint"
+    "  AND suppression.suppressed_until > COALESCE(excluded.suppressed_until, '')"
+    "  THEN suppression.suppressed_until ELSE excluded.suppressed_until END,"
+    " until_change = excluded.until_change,"
+    " answered = CASE WHEN suppression.fingerprint = excluded.fingerprint AND suppression.answered = 1"
+    "  THEN 1 ELSE excluded.answered END,"
+    " suppressed_total = suppression.suppressed_total + excluded.suppressed_total,"
+    " updated_at = excluded.updated_at"
+)
+_PATIENT_LOCK = 0x73757070  # "supp": the lock namespace of one patient's suppression rows
+
+
+def _patient_lock(patient_key: str) -> tuple[int, int]:
+    """(namespace, key) for ``Database.transaction``: a 32-bit hash (a collision only makes two patients take turns)."""
+    return _PATIENT_LOCK, int.from_bytes(hashlib.sha256(patient_key.encode()).digest()[:4], "big", signed=True)
+
+
 class SqlSuppressionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     def states(self, patient_key: str) -> dict[str, SuppressionState]:
         with self._db.read("suppression") as tx:
-            rows = tx.rows(
-                "SELECT kind, fingerprint, shows_unanswered, suppressed_until, until_change, answered"
-                " FROM suppression WHERE patient_key = ?",
-                (patient_key,),
-            )
-        return {
-            kind: SuppressionState(kind, fp, int(n), until, bool(change), bool(answered))
-            for kind, fp, n, until, change, answered in rows
-        }
+            return self._states(tx, patient_key)
 
     def record_shows(self, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
         if not shows:
             return
-        now = _now()
         with self._db.transaction("suppression", durable=False) as tx:
-            for show in shows:
-                s = show.state
-                tx.run(
-                    "INSERT INTO suppression (patient_key, kind, fingerprint, shows_unanswered, suppressed_until,"
-                    " until_change, answered, suppressed_total, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (patient_key, kind) DO UPDATE SET fingerprint = excluded.fingerprint,"
-                    " shows_unanswered = excluded.shows_unanswered,"
-                    # An override stored by another instance between our read and this write must survive it.
-                    " suppressed_until = CASE WHEN suppression.fingerprint = excluded.fingerprint"
-                    "  AND suppression.suppressed_until > COALESCE(excluded.suppressed_until, '')"
-                    "  THEN suppression.suppressed_until ELSE excluded.suppressed_until END,"
-                    " until_change = excluded.until_change,"
-                    " answered = CASE WHEN suppression.fingerprint = excluded.fingerprint AND suppression.answered = 1"
-                    "  THEN 1 ELSE excluded.answered END,"
-                    " suppressed_total = suppression.suppressed_total + excluded.suppressed_total,"
-                    " updated_at = excluded.updated_at",
-                    (
-                        patient_key,
-                        s.kind,
-                        s.fingerprint,
-                        s.shows_unanswered,
-                        s.suppressed_until,
-                        int(s.until_change),
-                        int(s.answered),
-                        int(show.suppressed),
-                        now,
-                    ),
-                )
-                if show.card is not None:
-                    tx.run(_INSERT_ISSUED, _issued_row(service_id, show.card, now))
+            self._write(tx, service_id, patient_key, shows)
+
+    def decide_and_record(
+        self,
+        service_id: str,
+        patient_key: str,
+        decide: Callable[[dict[str, SuppressionState]], tuple[R, Sequence[Show]]],
+    ) -> R:
+        if not self._db.locks_keys:
+            # SQLite (one host): read, decide, write, as before; BEGIN IMMEDIATE serialises the write only.
+            result, shows = decide(self.states(patient_key))
+            self.record_shows(service_id, patient_key, shows)
+            return result
+        # One transaction, two round trips: (BEGIN, SET LOCAL, the patient's lock, the states) and (the writes,
+        # COMMIT). A second call for this patient, on any instance, waits at the lock and then reads what this
+        # one wrote: no count is lost and no card is missed between the read and the write.
+        with self._db.transaction("suppression", durable=False, lock=_patient_lock(patient_key)) as tx:
+            result, shows = decide(self._states(tx, patient_key))
+            self._write(tx, service_id, patient_key, shows)
+        return result
+
+    @staticmethod
+    def _states(tx: Tx, patient_key: str) -> dict[str, SuppressionState]:
+        return {
+            kind: SuppressionState(kind, fp, int(n), until, bool(change), bool(answered))
+            for kind, fp, n, until, change, answered in tx.rows(_STATES, (patient_key,))
+        }
+
+    @staticmethod
+    def _write(tx: Tx, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
+        now = _now()
+        states = [
+            (
+                patient_key,
+                s.kind,
+                s.fingerprint,
+                s.shows_unanswered,
+                s.suppressed_until,
+                int(s.until_change),
+                int(s.answered),
+                int(show.suppressed),
+                now,
+            )
+            for show in shows
+            for s in [show.state]
+        ]
+        if len({row[1] for row in states}) == len(states):
+            # One statement per table (fewer to send and to run, the same rows): an upsert may not name one row
+            # twice, so kinds that repeat (never in one hook call today) go one statement per show below.
+            _queue_rows(tx, _UPSERT_STATE, states)
+            _queue_rows(
+                tx, _INSERT_ISSUED, [_issued_row(service_id, sh.card, now) for sh in shows if sh.card is not None]
+            )
+            return
+        for row, show in zip(states, shows, strict=True):
+            tx.queue(_UPSERT_STATE, row)
+            if show.card is not None:
+                tx.queue(_INSERT_ISSUED, _issued_row(service_id, show.card, now))
 
 
 class SqlRxNavCache:
@@ -309,46 +385,3 @@ class SqlRxNavCache:
                 " fetched_at = excluded.fetched_at",
                 (rxcui, version, answer, int(time.time())),
             )
-
-
-def kind_report(db: Database) -> list[KindReport]:
-    """Per card kind: shown, re-shown after a change, feedback by outcome and reason, and chart opens suppressed."""
-    with db.read("report") as tx:
-        issued = {
-            k: (int(n), int(r or 0))
-            for k, n, r in tx.rows("SELECT kind, COUNT(*), SUM(reshown) FROM issued_card GROUP BY kind")
-        }
-        rows = tx.rows(
-            "SELECT COALESCE(c.kind, 'unknown card'), f.outcome, f.override_code, COUNT(*)"
-            " FROM feedback f LEFT JOIN issued_card c ON c.uuid = f.card_uuid"
-            " GROUP BY COALESCE(c.kind, 'unknown card'), f.outcome, f.override_code"
-        )
-        suppressed = {
-            k: int(n or 0) for k, n in tx.rows("SELECT kind, SUM(suppressed_total) FROM suppression GROUP BY kind")
-        }
-    stats: dict[str, dict[str, Any]] = {}
-
-    def entry(kind: str) -> dict[str, Any]:
-        return stats.setdefault(kind, {"accepted": 0, "overridden": 0, "reasons": {}})
-
-    for kind in (*issued, *suppressed):
-        entry(kind)
-    for kind, outcome, reason, count in rows:
-        e = entry(kind)
-        e[outcome] += int(count)
-        if outcome == "overridden":
-            key = reason or NO_REASON
-            e["reasons"][key] = e["reasons"].get(key, 0) + int(count)
-    return [
-        KindReport(
-            kind=kind,
-            issued=issued.get(kind, (0, 0))[0],
-            feedback=s["accepted"] + s["overridden"],
-            accepted=s["accepted"],
-            overridden=s["overridden"],
-            override_reasons=dict(sorted(s["reasons"].items())),
-            suppressed=suppressed.get(kind, 0),
-            reshown=issued.get(kind, (0, 0))[1],
-        )
-        for kind, s in sorted(stats.items())
-    ]

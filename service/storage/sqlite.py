@@ -30,10 +30,14 @@ class _Tx:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self._conn.execute(sql, tuple(params)).fetchall())
 
+    def queue(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn.execute(sql, tuple(params))  # in-process: nothing to save by waiting
+
 
 class SqliteDatabase:
     backend: str = "sqlite"
     migration_lock: str | None = None  # BEGIN IMMEDIATE already holds the file's only write lock
+    locks_keys: bool = False  # one host: the hook reads its states outside the write transaction, as it always has
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -50,7 +54,8 @@ class SqliteDatabase:
         return conn
 
     @contextmanager
-    def transaction(self, store: str, *, durable: bool = True) -> Iterator[_Tx]:
+    def transaction(self, store: str, *, durable: bool = True, lock: tuple[int, int] | None = None) -> Iterator[_Tx]:
+        # ``lock`` needs nothing more here: BEGIN IMMEDIATE holds the file's only write lock.
         try:
             conn = self._conn()
             # FULL fsyncs every commit (feedback: survives a power cut). NORMAL in WAL mode still survives
@@ -75,6 +80,10 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             metrics.store_error(store, self.backend)
             raise StorageUnavailable(store, self.backend, type(exc).__name__) from None
+
+    def statement(self, store: str, sql: str, params: Sequence[Any] = ()) -> int:
+        with self.transaction(store) as tx:
+            return tx.run(sql, params)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

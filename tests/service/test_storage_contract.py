@@ -241,3 +241,119 @@ def test_a_second_override_of_the_same_card_takes_the_longer_period(open_db) -> 
     s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u9")])  # shown again, same facts
     s.feedback.record("svc", [_item("u9", "overridden")], {"u9": ("2027-01-22", "2027-03-23")})
     assert s.suppression.states("pk")["next-line"].suppressed_until == "2027-03-23"
+
+
+def _count_show(card: str) -> Any:
+    """A decision like the hook's: the next unanswered count from the state read, and one new card."""
+
+    def decide(states: dict[str, SuppressionState]) -> tuple[str, list[Show]]:
+        before = states.get("next-line")
+        n = before.shows_unanswered + 1 if before else 1
+        return card, [Show(SuppressionState("next-line", "f1", n), IssuedCard(card, "next-line", "info", "pk", "f1"))]
+
+    return decide
+
+
+def test_decide_and_record_reads_decides_and_records_every_card_shown(open_db) -> None:
+    s = open_db()
+    assert s.suppression.decide_and_record("svc", "pk", _count_show("u1")) == "u1"
+    assert s.suppression.decide_and_record("svc", "pk", _count_show("u2")) == "u2"
+    assert open_db().suppression.states("pk")["next-line"] == SuppressionState("next-line", "f1", 2)
+    assert s.issued.get("u2") == IssuedCard("u2", "next-line", "info", "pk", "f1")
+    # Nothing to record (every card hidden by a dependency, say) is not an error.
+    assert s.suppression.decide_and_record("svc", "other", lambda states: (None, [])) is None
+
+
+def test_a_decision_that_fails_records_nothing_and_the_store_goes_on(open_db) -> None:
+    s = open_db()
+
+    def broken(states: dict[str, SuppressionState]) -> tuple[None, list[Show]]:
+        raise RuntimeError("decide failed")
+
+    for _ in range(3):  # more often than a pool has idle connections: none is left inside a transaction
+        with pytest.raises(RuntimeError):
+            s.suppression.decide_and_record("svc", "pk", broken)
+    assert s.suppression.states("pk") == {}
+    assert s.suppression.decide_and_record("svc", "pk", _count_show("u1")) == "u1"
+    assert s.issued.get("u1") is not None
+
+
+def test_a_write_the_database_refuses_commits_nothing_of_its_transaction(open_db) -> None:
+    s = open_db()
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", card="u1")])
+    bad = Show(SuppressionState("safety", "g1", 1), IssuedCard("u2", None, "info", "pk", "g1"))  # type: ignore[arg-type]
+    with pytest.raises(Exception):  # noqa: B017 - a NOT NULL violation: StorageUnavailable (SQLite), IntegrityError (psycopg)
+        s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", 2), bad])
+    assert s.suppression.states("pk")["next-line"].shows_unanswered == 1  # the first show of that call is gone too
+    assert s.issued.get("u2") is None
+    s.suppression.record_shows("svc", "pk", [_show("next-line", "f1", 2, card="u3")])  # the connection is usable
+    assert s.suppression.states("pk")["next-line"].shows_unanswered == 2
+
+
+def test_concurrent_calls_for_one_patient_from_two_instances_record_each_card_once(open_db) -> None:
+    instances = [open_db(), open_db()]  # two app instances: two pools (PostgreSQL) or two connections (SQLite)
+    per_thread, threads_per_instance = 15, 2
+    barrier = threading.Barrier(2 * threads_per_instance)
+    answered: list[str] = []
+    errors: list[BaseException] = []
+
+    def hook_calls(storage: Storage, name: str) -> None:
+        barrier.wait()
+        try:
+            for n in range(per_thread):
+                answered.append(storage.suppression.decide_and_record("svc", "pk", _count_show(f"{name}-{n}")))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=hook_calls, args=(instances[i % 2], f"t{i}")) for i in range(2 * threads_per_instance)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    total = 2 * threads_per_instance * per_thread
+    s = open_db()
+    assert len(answered) == len(set(answered)) == total
+    assert all(s.issued.get(card) is not None for card in answered)  # every card answered is recorded, once
+    assert [r.issued for r in s.report()] == [total]
+    if s.backend == "postgresql":
+        # Read, decision and write under the patient's lock: each call saw the one before it, on either instance.
+        # (SQLite, one host, reads outside its write transaction as it always has: a count may be lost there.)
+        assert s.suppression.states("pk")["next-line"].shows_unanswered == total
+
+
+def test_a_patient_lock_is_waited_for_a_bounded_time_and_a_stalled_holder_loses_it(postgres_url) -> None:
+    from service.storage.sql import _patient_lock
+
+    # DATABASE_TIMEOUT_S: the waiter's bounds its lock wait (0.5 s), the holder's how long it may stall (2 s).
+    stalled, other = open_storage(url=postgres_url, timeout_s=2.0), open_storage(url=postgres_url, timeout_s=0.5)
+    try:
+        with pytest.raises(StorageUnavailable):
+            with stalled.database.transaction("test", durable=False, lock=_patient_lock("pk")) as tx:
+                tx.rows("SELECT 1")  # the lock is taken now
+                # another instance waits for it a bounded time, then fails (the hook then fails open)
+                with pytest.raises(StorageUnavailable):
+                    other.suppression.decide_and_record("svc", "pk", _count_show("u1"))
+                # the holder stalls past the limit inside its transaction: the server ends its session
+                time.sleep(2.5)
+        assert other.suppression.decide_and_record("svc", "pk", _count_show("u2")) == "u2"
+        assert other.issued.get("u1") is None and other.issued.get("u2") is not None
+    finally:
+        stalled.close()
+        other.close()
+
+
+def test_postgresql_transactions_set_what_they_promise_and_only_for_themselves(postgres_url) -> None:
+    s = open_storage(url=postgres_url, pool_size=1, timeout_s=3.0)  # one connection: every block below reuses it
+    try:
+        show = "SELECT current_setting('synchronous_commit'), current_setting('lock_timeout')"
+        with s.database.transaction("test") as tx:
+            assert tx.rows(show) == [("on", "0")]
+        with s.database.transaction("test", durable=False, lock=(1, 2)) as tx:
+            assert tx.rows(show) == [("off", "3s")]
+        with s.database.read("test") as tx:
+            assert tx.rows(show) == [("on", "0")]  # SET LOCAL: gone with the transaction
+    finally:
+        s.close()
