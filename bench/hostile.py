@@ -1,8 +1,10 @@
 """Hostile load (issue 19): normal-call p50 while something hostile is in flight, as a ratio to quiet.
 
-The production shape on loopback: nginx with ``deploy/nginx.conf`` (ports and paths rewritten on
-the lines marked ``# bench:``) in front of gunicorn, 2 workers x 4 threads (``service.wsgi:app``).
-Without an ``nginx`` binary the clients talk to gunicorn directly, and the table says so.
+The production shape on loopback (docker-compose.yml): nginx with ``deploy/nginx.conf`` (ports and paths
+rewritten on the lines marked ``# bench:``; ``least_conn`` across the instances) in front of two service
+instances, each gunicorn 2 workers x 4 threads (``service.wsgi:app``), sharing one SQLite file here (one
+PostgreSQL in compose). Without an ``nginx`` binary the clients talk to the first instance directly, and the
+table says so.
 
 Phases, each measuring ``n`` normal calls (reference patient, full prefetch) one after another:
 
@@ -81,7 +83,7 @@ def _timed_calls(port: int, body: bytes, n: int, until: Callable[[], bool] | Non
 
 
 @contextlib.contextmanager
-def _nginx(upstream_port: int, workdir: Path) -> Iterator[int | None]:
+def _nginx(upstream_port: int, workdir: Path, upstream2_port: int | None = None) -> Iterator[int | None]:
     binary = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
     if binary is None:
         yield None
@@ -92,7 +94,7 @@ def _nginx(upstream_port: int, workdir: Path) -> Iterator[int | None]:
         "pid": f"pid {workdir / 'nginx.pid'};",
         "error_log": f"error_log {workdir / 'nginx-error.log'} warn;",
         "upstream": f"server {HOST}:{upstream_port};",
-        "upstream2": "# the bench runs one instance",
+        "upstream2": f"server {HOST}:{upstream2_port};" if upstream2_port else "# one instance",
         "listen": f"listen {HOST}:{port};",
     }
     lines = []
@@ -259,9 +261,12 @@ def run(workdir: Path, n: int = 40) -> Hostile:
     env = service_env(str(workdir / "hostile.db"), ALLOW_INSECURE_LOCAL_FHIR="true")
     normal = orjson.dumps(hook_body(REFERENCE))
     big = big_prefetch_body()
+    # As docker-compose.yml deploys it: two instances (2 workers x 4 threads each) behind nginx, here on one
+    # SQLite file (compose: one PostgreSQL). Without nginx the clients talk to the first instance alone.
     with (
         gunicorn_server("service-hostile", "service.wsgi:app", env, ServerConfig(workers=2), workdir) as served,
-        _nginx(served.port, workdir) as nginx_port,
+        gunicorn_server("service-hostile-2", "service.wsgi:app", env, ServerConfig(workers=2), workdir) as served2,
+        _nginx(served.port, workdir, served2.port) as nginx_port,
     ):
         port = nginx_port or served.port
         _timed_calls(port, normal, 10)  # warm-up
@@ -275,7 +280,7 @@ def run(workdir: Path, n: int = 40) -> Hostile:
             # Normal calls until several big calls have run whole: the phase must cover them, not the
             # time nginx spends reading the first 7 MiB body before a worker sees it.
             heavy = _timed_calls(port, normal, n, until=lambda: done[0] >= BIG_CALLS_SEEN)
-        rss = _peak_rss_mib(served.pid)
+        rss = max(_peak_rss_mib(served.pid), _peak_rss_mib(served2.pid))
     return Hostile(
         "nginx" if nginx_port else "gunicorn (no nginx binary)", quiet, slow, drip, heavy, rss, n, len(big), done[0]
     )
