@@ -510,10 +510,12 @@ def _rows(raw: dict[str, Any], plan: Plan) -> tuple[list[Row], list[str]]:
         "of reference/heavy alternating on a fresh 1-worker server; floor: same for the Flask floor.",
         f"Terminology: `bench.terminology.run({plan.terminology_n})` (uncached = concept memo emptied first).",
         f"Hot spots: cProfile over {plan.profile_n} requests per patient through Flask's test client, after 20 warm-up calls.",
-        "Hostile (section 6, `bench/hostile.py`): nginx with `deploy/nginx.conf` in front of gunicorn 2 workers x 4 "
-        "threads; normal calls one at a time while 16 sockets hold a half-sent body, 4 callers hit a FHIR server "
-        "dripping a byte every 0.5 s, or one caller sends a 40,000-reference prefetch again and again; ratio to the "
-        "quiet p50 of the same run; peak RSS = the workers' VmHWM.",
+        "Hostile (section 6, `bench/hostile.py`): nginx with `deploy/nginx.conf` (`least_conn`) in front of two "
+        "service instances of gunicorn 2 workers x 4 threads on one SQLite file (the compose shape); normal calls one "
+        "at a time while 16 sockets hold a half-sent body, 4 callers hit a FHIR server dripping a byte every 0.5 s, "
+        "or one caller sends a 40,000-reference prefetch again and again (timed until 3 of those have completed); "
+        "ratio to the quiet p50 of the same run; peak RSS = the workers' VmHWM. With one instance the 40,000-reference "
+        "phase is bimodal, 1.0-6.7x over 5 runs: a normal call that lands on the busy worker waits for the GIL.",
     ]
     return rows, notes
 
