@@ -221,6 +221,8 @@ def apply(
     service_id: str, patient_id: str, built: Sequence[Card], *, today: date, knowledge_version: str = ""
 ) -> Outcome:
     """The cards to answer with; each kind's state and every card shown are stored before the answer."""
+    if not built:
+        return Outcome((), (), (), recorded=True)  # nothing to decide or record: most charts, no store touched
     state: _State = current_app.extensions[_EXT]
     key = patient_key(state.secret, patient_id)
     storage = get_storage()

@@ -316,17 +316,15 @@ class SqlSuppressionStore:
         patient_key: str,
         decide: Callable[[dict[str, SuppressionState]], tuple[R, Sequence[Show]]],
     ) -> R:
-        if not self._db.locks_keys:
-            # SQLite (one host): read, decide, write, as before; BEGIN IMMEDIATE serialises the write only.
-            result, shows = decide(self.states(patient_key))
-            self.record_shows(service_id, patient_key, shows)
-            return result
-        # One transaction, two round trips: (BEGIN, SET LOCAL, the patient's lock, the states) and (the writes,
-        # COMMIT). A second call for this patient, on any instance, waits at the lock and then reads what this
-        # one wrote: no count is lost and no card is missed between the read and the write.
-        with self._db.transaction("suppression", durable=False, lock=_patient_lock(patient_key)) as tx:
+        # One transaction: the states read, the decision and the write. On PostgreSQL two round trips, (BEGIN,
+        # SET LOCAL, the patient's lock, the states) and (the writes, COMMIT); on SQLite BEGIN IMMEDIATE takes the
+        # file's only write lock before the read. Either way a second call for this patient (another worker or
+        # instance) waits and then reads what this one wrote: no count is lost, no card missed in between.
+        lock = _patient_lock(patient_key) if self._db.locks_keys else None
+        with self._db.transaction("suppression", durable=False, lock=lock) as tx:
             result, shows = decide(self._states(tx, patient_key))
-            self._write(tx, service_id, patient_key, shows)
+            if shows:
+                self._write(tx, service_id, patient_key, shows)
         return result
 
     @staticmethod
