@@ -207,23 +207,20 @@ def _lab_request(loinc: str, display: str, facts: PatientFacts) -> Action:
     return Action(type="create", resource=resource, description=f"Draft lab order: {display}")
 
 
-def _replacement(a: Assessment, exclude: set[str]) -> RankedOption | None:
+def _replacement(order: DraftOrder, a: Assessment, knowledge: Knowledge) -> RankedOption | None:
+    """The top untried option to order instead; None for a steroid, an antimalarial or a statin (only a
+    steroid-sparing or escalation agent is replaced)."""
+    classes = {d.therapy_class for d in order.drugs}
+    if not all((c := knowledge.classes.get(cls)) is not None and c.counts_as_second_agent for cls in classes):
+        return None
     return next(
-        (r for r in a.options if r.orderable and r.option.therapy_class not in exclude and not r.option.combination_of),
+        (r for r in a.options if r.orderable and r.option.therapy_class not in classes and not r.option.combination_of),
         None,
     )
 
 
-def _replaceable(order: DraftOrder, knowledge: Knowledge) -> bool:
-    """Only a steroid-sparing or escalation agent is replaced by the top untried option (never a steroid, an
-    antimalarial or a statin)."""
-    return all(
-        (c := knowledge.classes.get(d.therapy_class)) is not None and c.counts_as_second_agent for d in order.drugs
-    )
-
-
 def _suggestions(
-    order: DraftOrder, findings: list[Finding], a: Assessment, facts: PatientFacts, knowledge: Knowledge
+    order: DraftOrder, findings: list[Finding], replacement: RankedOption | None, facts: PatientFacts
 ) -> tuple[tuple[Suggestion, ...], str]:
     kinds = {f.kind for f in findings}
     if kinds & _REMOVE:
@@ -231,9 +228,6 @@ def _suggestions(
             type="delete", resource_id=(order.reference,), description=f"Remove the draft order {order.reference}"
         )
         out = [Suggestion(label="Remove this order", uuid=new_uuid(), actions=(remove,))]
-        replacement = (
-            _replacement(a, {d.therapy_class for d in order.drugs}) if _replaceable(order, knowledge) else None
-        )
         if replacement is not None:
             agent: Agent = replacement.option.agents[0]
             out.append(
@@ -283,6 +277,7 @@ def _order_card(
     else:
         indicator = "info"
     missing = [f.text.split(":", 1)[0] for f in findings if f.kind == "screening"]
+    replacement = _replacement(order, a, knowledge)
     summary, detail = render_template(
         "order-check",
         finding=top,
@@ -292,9 +287,9 @@ def _order_card(
         order=_plain(order.label),
         missing=missing,
         findings=[f"{f.text} {cites.cite(f.references)}".strip() for f in findings],
-        replacement=_replaceable(order, knowledge) and bool(_replacement(a, classes)),
+        replacement=replacement is not None,
     )
-    suggestions, behaviour = _suggestions(order, findings, a, facts, knowledge)
+    suggestions, behaviour = _suggestions(order, findings, replacement, facts)
     draft = CardDraft(
         # Per finding and class: the suppression store keeps one state per patient and kind, so two drafts in
         # one call need two kinds (a bounded set: findings x therapy classes, no patient data).

@@ -110,12 +110,17 @@ def draft_orders(
     authored_on: str | None = None,
 ) -> dict[str, Any]:
     """``context.draftOrders``: a collection Bundle with one draft MedicationRequest per code, ids draft-1, draft-2..."""
+    return dict(order_context("order-sign", _drafts(patient_id, rxcuis, encounter_id, authored_on))["draftOrders"])
+
+
+def _drafts(
+    patient_id: str, rxcuis: Sequence[str], encounter_id: str | None, authored_on: str | None
+) -> list[dict[str, Any]]:
     day = authored_on or date.today().isoformat()
-    orders = [
+    return [
         draft_medication_request(patient_id, rxcui, f"draft-{n}", authored_on=day, encounter_id=encounter_id)
         for n, rxcui in enumerate(rxcuis, 1)
     ]
-    return dict(order_context("order-sign", orders)["draftOrders"])
 
 
 def _context(
@@ -135,13 +140,8 @@ def _context(
         return context
     if not orders:
         raise EhrError(f"{hook} needs at least one draft order (--order RXCUI)")
-    day = authored_on or date.today().isoformat()
-    drafts = [
-        draft_medication_request(patient_id, rxcui, f"draft-{n}", authored_on=day, encounter_id=encounter_id)
-        for n, rxcui in enumerate(orders, 1)
-    ]
     # order-select: every order given is one the clinician has just selected (selections names them all).
-    context.update(order_context(hook, drafts))
+    context.update(order_context(hook, _drafts(patient_id, orders, encounter_id, authored_on)))
     return context
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "Handler",
     "register",
     "get",
+    "for_hook",
     "all_services",
     "discovery_document",
 ]
@@ -123,6 +124,11 @@ def all_services() -> list[ServiceSpec]:
 def get(service_id: str) -> ServiceSpec | None:
     specs: dict[str, ServiceSpec] = current_app.extensions.get(_KEY, {})
     return specs.get(service_id)
+
+
+def for_hook(hook: str) -> ServiceSpec | None:
+    """The (first) registered service for ``hook``."""
+    return next((spec for spec in all_services() if spec.hook == hook), None)
 
 
 def discovery_document() -> dict[str, Any]:

@@ -87,7 +87,7 @@ class HookExchange:
 
 def _service_path(hook: str) -> str:
     """The registered service for ``hook`` (patient-view's when none is: the service then says what is wrong)."""
-    spec = next((s for s in registry.all_services() if s.hook == hook), None)
+    spec = registry.for_hook(hook)
     return f"/cds-services/{spec.id}" if spec is not None else HOOK_PATH
 
 
@@ -193,7 +193,7 @@ def orderable_drugs() -> list[tuple[str, str]]:
 def example_request(patient: ExamplePatient, hook: str = "patient-view", order: str = "") -> dict[str, Any]:
     """Full prefetch answered from the example's Bundle, as an EHR honouring every template would send;
     an order hook's draft order is ``order`` (an RxNorm ingredient of the order form)."""
-    spec = next((s for s in registry.all_services() if s.hook == hook), None)
+    spec = registry.for_hook(hook)
     if spec is None:
         raise KeyError(hook)
     drafts = []
