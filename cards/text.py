@@ -56,6 +56,7 @@ EVIDENCE_WORDS = {
     "expert opinion": "expert opinion",
 }
 
+_BLANK_LINES = re.compile(r"\n{3,}")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|])")
 
 # Card and suggestion uuids need uniqueness, not secrecy (feedback that quotes them is authenticated):
@@ -92,6 +93,8 @@ def _environment(directory: str) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        # The templates ship with the code and change only with a new release: no stat() of each file per card.
+        auto_reload=False,
     )
     env.filters["fit"] = _fit
     env.filters["names"] = names_list
@@ -119,7 +122,7 @@ def render_template(kind: str, **context: Any) -> tuple[str, str]:
     ctx = template.new_context(context)
     summary = "".join(template.blocks["summary"](ctx))
     detail = "".join(template.blocks["detail"](ctx))
-    detail = re.sub(r"\n{3,}", "\n\n", detail).strip()
+    detail = _BLANK_LINES.sub("\n\n", detail).strip()
     return _fit(summary), detail
 
 

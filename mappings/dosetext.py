@@ -182,7 +182,8 @@ def daily_dose_from_text(text: object, name_words: frozenset[str] = frozenset())
     if not isinstance(text, str) or not text or len(text) > MAX_TEXT:
         return None
     t = text.lower()
-    if any(ch.isnumeric() and not ("0" <= ch <= "9") for ch in t):
+    # (isascii first: one flag read; the character scan only for text with non-ASCII characters)
+    if not t.isascii() and any(ch.isnumeric() and not ("0" <= ch <= "9") for ch in t):
         return None  # a non-ASCII digit or a vulgar fraction: never read as a number
     if _BARE_FRACTION.search(t):
         return None

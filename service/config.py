@@ -73,6 +73,10 @@ DEFAULTS: dict[str, Any] = {
     # A request thread that waits on I/O (socket, database) must win the GIL back on each return; next to
     # a CPU-bound call (a 7 MiB prefetch) each return costs up to this long (bench/hostile.py).
     "GIL_SWITCH_INTERVAL_MS": 0.5,
+    # gunicorn workers: the cyclic garbage collector's first threshold (Python's default: 700). A call frees
+    # nearly all it builds by reference counting; at 700 a heavy record triggered ~3 collections per call
+    # (bench/RESULTS.md hot spots). The knowledge and terminology loaded at start are frozen out of them.
+    "GC_GEN0_THRESHOLD": 10_000,
     # Logging
     "LOG_LEVEL": "INFO",
     "LOG_TRACEBACKS": False,
@@ -108,6 +112,7 @@ _INT = {
     "MAX_JSON_DEPTH",
     "MAX_RESOURCES",
     "MAX_HEADER_FIELD_BYTES",
+    "GC_GEN0_THRESHOLD",
 }
 _FLOAT = {
     "GIL_SWITCH_INTERVAL_MS",

@@ -220,7 +220,7 @@ class _Head(Struct, frozen=True, gc=False):
     patient: Any = None
 
 
-_RESOURCE = msgspec.json.Decoder(
+_ANY_RESOURCE = (
     Patient
     | Condition
     | MedicationStatement
@@ -230,6 +230,7 @@ _RESOURCE = msgspec.json.Decoder(
     | Medication
     | OperationOutcome
 )
+_RESOURCE = msgspec.json.Decoder(_ANY_RESOURCE)
 _HEAD = msgspec.json.Decoder(_Head)
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 
@@ -291,7 +292,14 @@ class Envelope(Struct, frozen=True, gc=False):
     issue: Any = None
 
 
+class _TypedEntry(Struct, frozen=True, gc=False):
+    resource: _ANY_RESOURCE | None = None
+
+
 _ENVELOPE = msgspec.json.Decoder(Envelope)
+# Every entry typed in one decode: the fast path when all of them are valid (the usual answer). Any fault fails
+# it as a whole, and the entries are then decoded one by one, so one bad resource still costs only itself.
+_TYPED_ENTRIES = msgspec.json.Decoder(tuple[_TypedEntry, ...])
 _ENTRIES = msgspec.json.Decoder(tuple[_Entry, ...])
 _RAW_LIST = msgspec.json.Decoder(tuple[Raw, ...])
 _ENTRY = msgspec.json.Decoder(_Entry)
@@ -319,6 +327,18 @@ def bundle_page(bundle: Envelope, limit: int | None = None) -> tuple[list[Fhir],
         entries = _ENTRIES.decode(bundle.entry)
     except msgspec.ValidationError:
         entries = _lenient_entries(bundle.entry)
+    else:
+        if limit is None or 0 < len(entries) <= limit:
+            try:
+                typed = _TYPED_ENTRIES.decode(bundle.entry)  # the same array: one typed entry per entry
+            except (msgspec.ValidationError, RecursionError):
+                pass  # one entry or more is not a valid resource we read: each on its own, below
+            else:
+                return [
+                    Fhir(t.resource.resource_type, t.resource, e.resource)
+                    for t, e in zip(typed, entries, strict=True)
+                    if t.resource is not None
+                ], False
     if limit is not None and limit <= 0:
         return [], bool(entries)
     out = []

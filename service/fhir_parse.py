@@ -41,7 +41,7 @@ from mappings.model import (
 )
 from service import fhir_model as fm
 from service.fhir_model import Fhir
-from service.fhir_url import FhirBase, local_reference
+from service.fhir_url import FhirBase, local_reference, valid_id
 
 __all__ = ["ParsedPatientData", "parse_patient_data", "InvalidField"]
 
@@ -225,12 +225,17 @@ def _reference(value: Any, name: str) -> str | None:
     return _string(value.get("reference"), f"{name}.reference")
 
 
-def _is_about(subject: Any, patient: Any, patient_id: str, base: FhirBase | None = None) -> bool:
+def _is_about(subject: Any, patient: Any, patient_id: str, base: FhirBase | None = None, own: str = "") -> bool:
     """The subject is ``Patient/<id>``, relative or an absolute URL under the ``fhirServer`` base
-    (``service.fhir_url``): ``https://evil.example/fhir/Patient/<id>`` is someone else's patient."""
+    (``service.fhir_url``): ``https://evil.example/fhir/Patient/<id>`` is someone else's patient.
+
+    ``own``: ``Patient/<id>`` when ``patient_id`` is a valid id, the form nearly every record uses;
+    equal to it is the answer ``local_reference`` would give, without splitting the string."""
     ref = _reference(subject or patient, "subject")
     if ref is None:
         raise InvalidField("subject")
+    if own and ref == own:
+        return True
     return local_reference(ref, "Patient", base) == patient_id
 
 
@@ -585,6 +590,7 @@ def parse_patient_data(
 ) -> ParsedPatientData:
     skipped: Counter[str] = Counter()
     base = FhirBase.parse(fhir_server) if fhir_server else None
+    own = f"Patient/{patient_id}" if valid_id(patient_id) else ""
     patient: PatientRecord | None = None
     for resource in patient_resources:
         if resource.resource_type != "Patient" or resource.data.id != patient_id:
@@ -609,7 +615,7 @@ def parse_patient_data(
             continue
         data = resource.data
         try:
-            if not _is_about(data.subject, data.patient, patient_id, base):
+            if not _is_about(data.subject, data.patient, patient_id, base, own):
                 skipped[f"{rtype}: about another patient"] += 1
                 continue
             if resource.problem is not None:

@@ -123,7 +123,26 @@ def test_a_bundle_page_decodes_no_entry_past_the_cap(
     assert bundle is not None
     page, was_cut = fhir_model.bundle_page(bundle, limit)
     assert (len(page), was_cut) == (taken, cut)
-    assert decoded["n"] == taken
+    # A page the cap does not cut is decoded whole, in one typed decode; a cut one entry by entry, up to the cap.
+    assert decoded["n"] == (taken if cut else 0)
+
+
+def test_a_bundle_decoded_whole_or_entry_by_entry_gives_the_same_resources() -> None:
+    """The one-decode fast path and the entry-by-entry path agree; one bad entry sends the page down the slow one."""
+    from service import fhir_model
+
+    entries = [_statement(i, f"Medication/m{i}") for i in range(4)]
+    whole, _ = fhir_model.bundle_page(fhir_model.decode_envelope(json.dumps(searchset(entries)).encode()))
+    one_by_one = [fhir_model.decode_resource(json.dumps(e).encode()) for e in entries]
+    assert [(r.resource_type, r.data, json.loads(bytes(r.raw))) for r in whole] == [
+        (r.resource_type, r.data, json.loads(bytes(r.raw))) for r in one_by_one
+    ]
+    bad = dict(entries[1], status=42)  # a code that is not a string: this resource alone is invalid
+    mixed, _ = fhir_model.bundle_page(
+        fhir_model.decode_envelope(json.dumps(searchset([entries[0], bad, entries[2]])).encode())
+    )
+    assert [r.problem for r in mixed] == [None, "status", None]
+    assert [r.data for r in mixed][::2] == [whole[0].data, whole[2].data]
 
 
 @responses.activate
