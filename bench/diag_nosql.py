@@ -5,9 +5,10 @@ shown still costs (one transaction per hook call, not fsynced). Never used for a
 ``gunicorn bench.diag_nosql:app``.
 """
 
-from service.storage import sql
+from service.storage import sql_suppression
 
-sql.SqlSuppressionStore.record_shows = lambda self, service_id, patient_key, shows: None  # type: ignore[method-assign,assignment]  # the diagnostic replaces the method on purpose
+# Decide as for a patient with no stored state, and store nothing.
+sql_suppression.SqlSuppressionStore.decide_and_record = lambda self, service_id, patient_key, decide: decide({})[0]  # type: ignore[method-assign,assignment,misc]  # the diagnostic replaces the method on purpose
 
 from service.wsgi import app  # noqa: E402 - the patch must be in place before the app is built
 

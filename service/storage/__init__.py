@@ -38,9 +38,9 @@ from service.storage.sql import (
     SqlIssuedCardStore,
     SqlReplayStore,
     SqlRxNavCache,
-    SqlSuppressionStore,
 )
 from service.storage.sql_report import NO_REASON, kind_report
+from service.storage.sql_suppression import SqlSuppressionStore
 
 __all__ = [
     "NO_REASON",

@@ -20,6 +20,7 @@ __all__ = [
     "SuppressionState",
     "Show",
     "StorageUnavailable",
+    "StatesChanged",
     "FeedbackStore",
     "IssuedCardStore",
     "ReplayStore",
@@ -28,6 +29,11 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+
+class StatesChanged(Exception):
+    """A write made on the suppression states a worker last knew found other states stored (PostgreSQL's
+    one-round-trip path, ``SqlSuppressionStore``): it was rolled back, and the caller reads and decides again."""
 
 
 class StorageUnavailable(Exception):

@@ -32,11 +32,25 @@ class Migration:
     sql: str
 
     def statements(self) -> Iterator[str]:
-        """``--`` comment lines dropped, split at ``;`` (our migration files put none inside strings)."""
+        """``--`` comment lines dropped, split at ``;`` outside dollar-quoted bodies (``$$ ... $$``, a function's:
+        its own ``;`` do not end the statement). Our migration files put no ``;`` or ``$$`` inside strings."""
         text = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
-        for statement in text.split(";"):
-            if statement.strip():
-                yield statement.strip()
+        pieces = text.split("$$")
+        if len(pieces) % 2 == 0:
+            raise RuntimeError(f"migration {self.version}: a $$ body is not closed")
+        current = ""
+        for index, piece in enumerate(pieces):
+            if index % 2:  # inside $$ ... $$: kept whole
+                current += f"$${piece}$$"
+                continue
+            *ended, current_tail = piece.split(";")
+            for part in ended:
+                if (current + part).strip():
+                    yield (current + part).strip()
+                current = ""
+            current += current_tail
+        if current.strip():
+            yield current.strip()
 
 
 def migrations(backend: str) -> list[Migration]:

@@ -28,12 +28,13 @@ from psycopg.adapt import Transformer
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from service import metrics
-from service.storage.base import StorageUnavailable
+from service.storage.base import StatesChanged, StorageUnavailable
 
 __all__ = ["PostgresDatabase"]
 
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 _MIGRATION_LOCK_KEY = 0x6D796F73  # "myos": any fixed number, the same in every instance
+_STATES_CHANGED = "MY001"  # raised by myositis_expect_suppression (migrations/0005_suppression_digest.postgresql.sql)
 
 
 def _pg(sql: str) -> str:
@@ -77,6 +78,7 @@ class _Tx:
         self._registry = prepared
         self._prepared = prepared.on(conn)
         self.preparing: set[str] = set()  # sent in this transaction, not yet known to have run
+        self.committed = False  # by ``last_rows``
 
     def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.ClientCursor[Any]:
         self._queue(sql, params)
@@ -108,8 +110,23 @@ class _Tx:
     def queue(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._queue(sql, params)
 
+    def last_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        # The statement, then COMMIT, in the same string: the rows are the next-to-last result.
+        self._queue(sql, params)
+        statements, self._queued = [*self._queued, "COMMIT"], []
+        self._cur.execute("; ".join(statements))
+        self._prepared |= self.preparing
+        self.preparing.clear()
+        for _ in range(len(statements) - 2):
+            self._cur.nextset()
+        rows = list(self._cur.fetchall())
+        self._cur.nextset()  # COMMIT's
+        self.committed = True
+        return rows
+
     def finish(self, last: str) -> None:
-        self._execute(last, ())
+        if not self.committed:
+            self._execute(last, ())
 
 
 class _ReadTx:
@@ -128,6 +145,9 @@ class _ReadTx:
 
     def queue(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.run(sql, params)
+
+    def last_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.rows(sql, params)  # outside a transaction: nothing to commit
 
 
 class PostgresDatabase:
@@ -173,8 +193,8 @@ class PostgresDatabase:
                 # fraction of a second of these commits; a crash of ours loses nothing committed.
                 if lock is not None:
                     settings.update(self._lock_limits)
-                if settings:  # SET LOCAL, all in one statement
-                    tx.queue("SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in settings.items()))
+                for name, value in settings.items():  # SET LOCAL: no result row to build and send, unlike set_config()
+                    tx.queue(f"SET LOCAL {name} TO '{value}'")
                 if lock is not None:
                     # Two 32-bit keys (namespace, key): a lock space apart from the migration lock's 64-bit one.
                     tx.queue("SELECT pg_advisory_xact_lock(?::integer, ?::integer)", lock)
@@ -193,6 +213,8 @@ class PostgresDatabase:
             metrics.store_error(store, self.backend)
             raise StorageUnavailable(store, self.backend, type(exc).__name__) from None
         except psycopg.Error as exc:
+            if exc.sqlstate == _STATES_CHANGED:
+                raise StatesChanged() from None  # rolled back above: the caller reads the states and decides again
             if not lost:
                 raise
             metrics.store_error(store, self.backend)

@@ -12,12 +12,12 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from service.storage.base import FeedbackItem, IssuedCard, Show, SuppressionState
+from service.storage.base import FeedbackItem, IssuedCard
 
 __all__ = [
     "Database",
@@ -25,7 +25,6 @@ __all__ = [
     "SqlFeedbackStore",
     "SqlIssuedCardStore",
     "SqlReplayStore",
-    "SqlSuppressionStore",
     "SqlRxNavCache",
 ]
 
@@ -42,6 +41,11 @@ class Tx(Protocol):
     def queue(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Execute one statement whose result nobody reads; PostgreSQL sends it with the next round trip
         (at the latest with COMMIT), so its errors surface there, still inside the transaction."""
+        ...
+
+    def last_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of the transaction's last statement; PostgreSQL sends COMMIT with it (one round trip), and the
+        block must run nothing after it."""
         ...
 
 
@@ -267,103 +271,6 @@ class SqlReplayStore:
             self.prune(now)
         finally:
             self._prune_lock.release()
-
-
-_STATES = (
-    "SELECT kind, fingerprint, shows_unanswered, suppressed_until, until_change, answered"
-    " FROM suppression WHERE patient_key = ?"
-)
-_UPSERT_STATE = (
-    "INSERT INTO suppression (patient_key, kind, fingerprint, shows_unanswered, suppressed_until,"
-    " until_change, answered, suppressed_total, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (patient_key, kind) DO UPDATE SET fingerprint = excluded.fingerprint,"
-    " shows_unanswered = excluded.shows_unanswered,"
-    # An override stored by another instance between our read and this write must survive it.
-    " suppressed_until = CASE WHEN suppression.fingerprint = excluded.fingerprint"
-    "  AND suppression.suppressed_until > COALESCE(excluded.suppressed_until, '')"
-    "  THEN suppression.suppressed_until ELSE excluded.suppressed_until END,"
-    " until_change = excluded.until_change,"
-    " answered = CASE WHEN suppression.fingerprint = excluded.fingerprint AND suppression.answered = 1"
-    "  THEN 1 ELSE excluded.answered END,"
-    " suppressed_total = suppression.suppressed_total + excluded.suppressed_total,"
-    " updated_at = excluded.updated_at"
-)
-_PATIENT_LOCK = 0x73757070  # "supp": the lock namespace of one patient's suppression rows
-
-
-def _patient_lock(patient_key: str) -> tuple[int, int]:
-    """(namespace, key) for ``Database.transaction``: a 32-bit hash (a collision only makes two patients take turns)."""
-    return _PATIENT_LOCK, int.from_bytes(hashlib.sha256(patient_key.encode()).digest()[:4], "big", signed=True)
-
-
-class SqlSuppressionStore:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    def states(self, patient_key: str) -> dict[str, SuppressionState]:
-        with self._db.read("suppression") as tx:
-            return self._states(tx, patient_key)
-
-    def record_shows(self, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
-        if not shows:
-            return
-        with self._db.transaction("suppression", durable=False) as tx:
-            self._write(tx, service_id, patient_key, shows)
-
-    def decide_and_record(
-        self,
-        service_id: str,
-        patient_key: str,
-        decide: Callable[[dict[str, SuppressionState]], tuple[R, Sequence[Show]]],
-    ) -> R:
-        # One transaction: the states read, the decision and the write. On PostgreSQL two round trips, (BEGIN,
-        # SET LOCAL, the patient's lock, the states) and (the writes, COMMIT); on SQLite BEGIN IMMEDIATE takes the
-        # file's only write lock before the read. Either way a second call for this patient (another worker or
-        # instance) waits and then reads what this one wrote: no count is lost, no card missed in between.
-        lock = _patient_lock(patient_key) if self._db.locks_keys else None
-        with self._db.transaction("suppression", durable=False, lock=lock) as tx:
-            result, shows = decide(self._states(tx, patient_key))
-            if shows:
-                self._write(tx, service_id, patient_key, shows)
-        return result
-
-    @staticmethod
-    def _states(tx: Tx, patient_key: str) -> dict[str, SuppressionState]:
-        return {
-            kind: SuppressionState(kind, fp, int(n), until, bool(change), bool(answered))
-            for kind, fp, n, until, change, answered in tx.rows(_STATES, (patient_key,))
-        }
-
-    @staticmethod
-    def _write(tx: Tx, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
-        now = _now()
-        states = [
-            (
-                patient_key,
-                s.kind,
-                s.fingerprint,
-                s.shows_unanswered,
-                s.suppressed_until,
-                int(s.until_change),
-                int(s.answered),
-                int(show.suppressed),
-                now,
-            )
-            for show in shows
-            for s in [show.state]
-        ]
-        if len({row[1] for row in states}) == len(states):
-            # One statement per table (fewer to send and to run, the same rows): an upsert may not name one row
-            # twice, so kinds that repeat (never in one hook call today) go one statement per show below.
-            _queue_rows(tx, _UPSERT_STATE, states)
-            _queue_rows(
-                tx, _INSERT_ISSUED, [_issued_row(service_id, sh.card, now) for sh in shows if sh.card is not None]
-            )
-            return
-        for row, show in zip(states, shows, strict=True):
-            tx.queue(_UPSERT_STATE, row)
-            if show.card is not None:
-                tx.queue(_INSERT_ISSUED, _issued_row(service_id, show.card, now))
 
 
 class SqlRxNavCache:

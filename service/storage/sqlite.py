@@ -33,6 +33,9 @@ class _Tx:
     def queue(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._conn.execute(sql, tuple(params))  # in-process: nothing to save by waiting
 
+    def last_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.rows(sql, params)  # COMMIT follows at the end of the block, as always
+
 
 class SqliteDatabase:
     backend: str = "sqlite"

@@ -154,7 +154,7 @@ def test_migrations_run_once_and_are_recorded(open_db, database_settings) -> Non
     open_db()
     with s.database.read("test") as tx:
         versions = [r[0] for r in tx.rows("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [m.version for m in migrations(s.backend)] == [1, 2, 3, 4]
+    assert versions == [m.version for m in migrations(s.backend)] == [1, 2, 3, 4, 5]
 
 
 def _writer(settings: dict[str, Any], worker: int, count: int) -> None:
@@ -324,7 +324,7 @@ def test_concurrent_calls_for_one_patient_from_two_instances_record_each_card_on
 
 
 def test_a_patient_lock_is_waited_for_a_bounded_time_and_a_stalled_holder_loses_it(postgres_url) -> None:
-    from service.storage.sql import _patient_lock
+    from service.storage.sql_suppression import _patient_lock
 
     # DATABASE_TIMEOUT_S: the waiter's bounds its lock wait (0.5 s), the holder's how long it may stall (2 s).
     stalled, other = open_storage(url=postgres_url, timeout_s=2.0), open_storage(url=postgres_url, timeout_s=0.5)
@@ -356,3 +356,70 @@ def test_postgresql_transactions_set_what_they_promise_and_only_for_themselves(p
             assert tx.rows(show) == [("on", "0")]  # SET LOCAL: gone with the transaction
     finally:
         s.close()
+
+
+def test_postgresql_decides_from_the_states_it_last_knew_in_one_round_trip_and_rereads_them_when_changed(
+    postgres_url, monkeypatch
+) -> None:
+    """Issue 17: a worker that knows a patient's states sends lock, check, writes and COMMIT at once; when another
+    instance or a feedback changed them, the check fails, nothing of that attempt is kept, and the call reads them."""
+    import psycopg
+
+    trips: list[str] = []
+    real_execute = psycopg.ClientCursor.execute
+
+    def counted(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(str(query))
+        return real_execute(self, query, *args, **kwargs)
+
+    a, b = open_storage(url=postgres_url), open_storage(url=postgres_url)  # two instances, one database
+    seen: list[dict[str, SuppressionState]] = []
+
+    def call(storage: Storage, card: str) -> int:
+        decide = _count_show(card)
+
+        def recording(states: dict[str, SuppressionState]) -> Any:
+            seen.append(dict(states))
+            return decide(states)
+
+        trips.clear()
+        monkeypatch.setattr(psycopg.ClientCursor, "execute", counted)
+        try:
+            assert storage.suppression.decide_and_record("svc", "pk", recording) == card
+        finally:
+            monkeypatch.setattr(psycopg.ClientCursor, "execute", real_execute)
+        return len(trips)
+
+    try:
+        assert call(a, "u1") == 1  # a patient no state is known of: "none stored" is checked, and it holds
+        assert call(a, "u2") == 1  # the states a itself wrote
+        assert call(b, "u3") == 3  # b knew nothing: its check fails, it reads (n=2), writes n=3
+        assert seen[-1]["next-line"].shows_unanswered == 2
+        assert call(a, "u4") == 3  # a's states are stale (n=2 there, 3 stored): read again
+        assert seen[-1]["next-line"].shows_unanswered == 3
+        b.feedback.record("svc", [_item("u4", "overridden")], {"u4": ("2026-12-23", "2027-03-23")})
+        assert call(a, "u5") == 3  # the override, stored by the other instance, is seen before deciding
+        assert seen[-1]["next-line"].suppressed_until == "2026-12-23"
+        assert a.suppression.states("pk")["next-line"].shows_unanswered == 1  # the override restarted the count
+        assert [a.issued.get(u) is not None for u in ("u1", "u2", "u3", "u4", "u5")] == [True] * 5
+        assert [r.issued for r in a.report()] == [5]  # no failed attempt left a card behind
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_migration_splits_at_semicolons_outside_dollar_quoted_bodies() -> None:
+    from service.storage.migrate import Migration
+
+    sql = (
+        "-- a comment; with a semicolon\nCREATE TABLE t (a TEXT);\n"
+        "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n    PERFORM 1;\n    PERFORM 2;\nEND\n$$;\n"
+        "CREATE INDEX i ON t (a)"
+    )
+    assert list(Migration(9, "x", sql).statements()) == [
+        "CREATE TABLE t (a TEXT)",
+        "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n    PERFORM 1;\n    PERFORM 2;\nEND\n$$",
+        "CREATE INDEX i ON t (a)",
+    ]
+    with pytest.raises(RuntimeError, match="not closed"):
+        list(Migration(9, "x", "CREATE FUNCTION f() AS $$ BEGIN").statements())

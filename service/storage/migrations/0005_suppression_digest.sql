@@ -1,0 +1,2 @@
+-- Issue 17: PostgreSQL only (0005_suppression_digest.postgresql.sql). SQLite reads a patient's suppression
+-- states inside the hook's own transaction, in-process: there is no round trip to save. Nothing to change.
