@@ -225,4 +225,19 @@ def write_results(
         "",
         hotspot_section(profiles),
     ]
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    kept = _kept_sections(path.read_text(encoding="utf-8") if path.exists() else "")
+    path.write_text("\n".join(lines).rstrip() + "\n" + "".join(f"\n{block.rstrip()}\n" for block in kept))
+
+
+KEPT_PREFIX = "## Before and after"  # hand-written comparisons with earlier runs: a new run keeps them
+
+
+def _kept_sections(text: str) -> list[str]:
+    """The ``## Before and after ...`` sections of an earlier results file, in order, each up to the next ``## ``."""
+    out = []
+    start = text.find("\n" + KEPT_PREFIX)
+    while start >= 0:
+        end = text.find("\n## ", start + 1)
+        out.append(text[start + 1 : end if end >= 0 else len(text)])
+        start = text.find("\n" + KEPT_PREFIX, start + 1)
+    return out
