@@ -3,10 +3,9 @@ duplicates a current class or is not favoured gets one card; a fine order gets n
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from cards_factory import DM, TODAY, diagnosis, facts, lab, reference_patient, trial, weeks_ago
+from msgspec.structs import replace
 
 from cards import load_knowledge
 from cards.orders import order_cards
