@@ -56,7 +56,7 @@ def _members(
     res = resolve_concepts(record, terminology, lookup)
     if res.local or not res.matches:
         return []
-    return _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology)
+    return _resolved_drugs(record, res.matches, use_of(record, today or date.today()), terminology, {})
 
 
 def resolve_orders(
@@ -85,10 +85,14 @@ def resolve_orders(
 
 
 def _resolved_drugs(
-    record: MedicationRecord, matches: Sequence[Match], use: Use, term: Terminology
+    record: MedicationRecord,
+    matches: Sequence[Match],
+    use: Use,
+    term: Terminology,
+    doses: dict[str | None, float | None],
 ) -> list[ResolvedDrug]:
     # The record's daily dose belongs to its ingredient only when it names one ingredient.
-    dose, source = _record_dose(record, term) if len({m.ingredient for m in matches}) == 1 else (None, None)
+    dose, source = _record_dose(record, term, doses) if len({m.ingredient for m in matches}) == 1 else (None, None)
     out = []
     for m in matches:
         ing = term.ingredients[m.ingredient]
@@ -112,13 +116,22 @@ def _resolved_drugs(
     return out
 
 
-def _record_dose(record: MedicationRecord, term: Terminology) -> tuple[float | None, str | None]:
-    """Structured dose first; the Dosage text only when there is none (issue 15)."""
+def _record_dose(
+    record: MedicationRecord, term: Terminology, doses: dict[str | None, float | None]
+) -> tuple[float | None, str | None]:
+    """Structured dose first; the Dosage text only when there is none (issue 15).
+
+    ``doses``: the texts already read in this call (refills repeat one sig); it lives for one call only,
+    so no patient's text outlives the request."""
     if record.daily_dose_mg is not None:
         return record.daily_dose_mg, "structured"
     if record.resource_type == "MedicationAdministration":
         return None, None  # an administration's text describes one dose, not a daily dose
-    dose = daily_dose_from_text(record.dosage_text, term.drug_words)
+    text = record.dosage_text
+    if text in doses:
+        dose = doses[text]
+    else:
+        dose = doses[text] = daily_dose_from_text(text, term.drug_words)
     return (dose, "text") if dose is not None else (None, None)
 
 
@@ -162,6 +175,7 @@ def build_facts(
     local = 0
     unresolved_refs = 0
     unrecognised: dict[str, None] = {}
+    doses: dict[str | None, float | None] = {}  # dosage text -> mg/day, for this call only
     for r in medications:
         use = use_of(r, today)
         if not use.counts:
@@ -177,7 +191,7 @@ def build_facts(
         if res.local:
             local += 1
             continue
-        for drug in _resolved_drugs(r, res.matches, use, term):
+        for drug in _resolved_drugs(r, res.matches, use, term, doses):
             if term.classes[drug.therapy_class].context:
                 # never a trial: cards would count an unknown class as a tried immunosuppressant
                 statins.append(drug)
