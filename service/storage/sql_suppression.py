@@ -44,10 +44,23 @@ def _patient_lock(patient_key: str) -> tuple[int, int]:
 
 
 _EXPECT_STATES = "SELECT myositis_expect_suppression(?, ?)"  # PostgreSQL only (migration 0005)
-_STATES_AFTER = (  # the digest once, not per row
-    "SELECT kind, fingerprint, shows_unanswered, suppressed_until, until_change, answered, d.digest"
-    " FROM suppression, (SELECT myositis_suppression_digest(?) AS digest) d WHERE patient_key = ?"
-)
+
+
+def _digest(rows: Iterable[Sequence[Any]]) -> str:
+    """``myositis_suppression_digest`` (migrations/0005_suppression_digest.postgresql.sql) of these rows, here.
+
+    Must give the server's text exactly, or every check fails and each call costs three round trips (a test
+    compares the two). Rows as ``_STATES`` returns them: integers stay integers, a NULL date is ``-``, and
+    kinds sort by their bytes (``COLLATE "C"``)."""
+    lines = [
+        "|".join((kind, fp, str(n), "-" if until is None else until, str(change), str(answered)))
+        for kind, fp, n, until, change, answered in sorted(rows, key=lambda row: str(row[0]).encode())
+    ]
+    if not lines:
+        return ""
+    return hashlib.md5(",".join(lines).encode(), usedforsecurity=False).hexdigest()
+
+
 _KNOWN_PATIENTS = 4096  # patient keys whose states a process keeps (a few hundred bytes each; no patient data)
 
 
@@ -110,7 +123,7 @@ class SqlSuppressionStore:
                 with self._db.transaction("suppression", durable=False, lock=lock) as tx:
                     tx.queue(_EXPECT_STATES, (patient_key, digest))
                     self._write(tx, service_id, patient_key, shows)
-                    self._remember(patient_key, tx.last_rows(_STATES_AFTER, (patient_key, patient_key)))
+                    self._remember(patient_key, tx.last_rows(_STATES, (patient_key,)))  # what the write left
                 return result
             except StatesChanged:
                 pass
@@ -118,13 +131,13 @@ class SqlSuppressionStore:
             result, shows = decide(self._states(tx, patient_key))
             if shows:
                 self._write(tx, service_id, patient_key, shows)
-                self._remember(patient_key, tx.last_rows(_STATES_AFTER, (patient_key, patient_key)))
+                self._remember(patient_key, tx.last_rows(_STATES, (patient_key,)))  # what the write left
         return result
 
     def _remember(self, patient_key: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        known = (_as_states(row[:6] for row in rows), str(rows[0][6]))
+        known = (_as_states(rows), _digest(rows))
         with self._known_lock:
             if len(self._known) >= _KNOWN_PATIENTS and patient_key not in self._known:
                 del self._known[next(iter(self._known))]  # the oldest first (dicts keep insertion order)

@@ -423,3 +423,27 @@ def test_a_migration_splits_at_semicolons_outside_dollar_quoted_bodies() -> None
     ]
     with pytest.raises(RuntimeError, match="not closed"):
         list(Migration(9, "x", "CREATE FUNCTION f() AS $$ BEGIN").statements())
+
+
+def test_the_worker_computes_the_servers_digest_of_suppression_states(postgres_url) -> None:
+    """The one-round-trip check compares the server's digest with the worker's: they must be the same text."""
+    from service.storage.sql_suppression import _STATES, _digest
+
+    s = open_storage(url=postgres_url)
+    try:
+        s.suppression.record_shows(
+            "svc",
+            "pk",
+            [
+                _show("safety-x", "g1 g2", 3),
+                _show("safety", "f1", card="u1"),
+                Show(SuppressionState("urgent", "c1", 0, "2027-01-02", True, True), None, True),
+            ],
+        )
+        for key in ("pk", "nobody"):
+            with s.database.read("test") as tx:
+                server = tx.rows("SELECT myositis_suppression_digest(?)", (key,))[0][0]
+                assert _digest(tx.rows(_STATES, (key,))) == server
+        assert server == ""  # no states stored
+    finally:
+        s.close()

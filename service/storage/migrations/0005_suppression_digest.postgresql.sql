@@ -2,8 +2,9 @@
 -- A worker keeps the states it last read or wrote for a patient key, with their digest. It decides from them
 -- and sends, in one query string: the patient's lock, myositis_expect_suppression (raises MY001 when the
 -- states are no longer those: another worker, instance or feedback changed them), the writes, and the new
--- states with their digest. On MY001 the transaction is rolled back and the call reads the states first.
--- The digest is computed here only, so client and server never need to agree on a text format.
+-- states. On MY001 the transaction is rolled back and the call reads the states first. The worker computes
+-- the digest of the states it gets back the same way (service/storage/sql_suppression.py, _digest: a test
+-- compares the two); a worker that computed it wrongly would only ever take the three-round-trip path.
 -- PL/pgSQL, not SQL: its query's plan is kept for the session (a SQL function's is made again at each call).
 CREATE FUNCTION myositis_suppression_digest(p_key TEXT) RETURNS TEXT LANGUAGE plpgsql STABLE AS $$
 BEGIN
