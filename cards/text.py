@@ -83,10 +83,26 @@ def _fit(text: str, limit: int = 139) -> str:
     return cut + "..."
 
 
+class _Environment(jinja2.Environment):
+    """Jinja as is, except that ``x.name`` on a dict reads the key first.
+
+    The cards' views are dicts; Jinja tries the attribute first and reads the key only after an
+    AttributeError, about a microsecond each, some hundred times per call. The card templates call no
+    dict methods, and a name that is no key still falls back to Jinja's own lookup."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 @lru_cache(maxsize=4)
 def _environment(directory: str) -> jinja2.Environment:
     # Autoescape off: the output is Markdown, not HTML; record text is escaped by md() before it gets here.
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.FileSystemLoader(directory),
         autoescape=False,
         undefined=jinja2.StrictUndefined,

@@ -15,8 +15,9 @@ FHIR status/intent rules (R4):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+
+from msgspec import Struct
 
 from mappings.model import MedicationRecord
 
@@ -43,8 +44,7 @@ _ONGOING_STATUS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Use:
+class Use(Struct, frozen=True, gc=False):  # one per medication record and call: a Struct, as mappings/model.py says why
     counts: bool
     why_not: str | None  # reason phrase for PatientFacts.notes when it does not count
     start: date | None
