@@ -45,11 +45,16 @@ def json_depth_exceeds(raw: bytes, limit: int) -> bool:
     Escapes go first (backslash pairs, then escaped quotes: escapes read left to right), so the
     quotes left delimit strings, whose text is dropped, leaving only brackets. Each pass then
     removes the innermost pairs, so the passes needed to empty the text are the nesting depth.
+
+    Most strings hold no bracket and are ``""`` once only quotes and brackets are kept: those go in
+    one C pass first. Removing ``""`` never moves a bracket into or out of a string (it is an empty
+    string, or one string's end and the next one's start with nothing between them), and it leaves
+    few quotes to split on: half the time of splitting at every quote of a large prefetch.
     """
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    text = raw.translate(_BRACKETS_ONLY, _NOT_KEPT)
-    brackets = b"".join(text.split(b'"')[::2])  # outside strings: every other piece
+    text = raw.translate(_BRACKETS_ONLY, _NOT_KEPT).replace(b'""', b"")
+    brackets = b"".join(text.split(b'"')[::2]) if b'"' in text else text  # outside strings: every other piece
     for _ in range(limit):
         if not brackets:
             return False
