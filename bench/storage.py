@@ -10,7 +10,7 @@
   the suppression state, records no card), and the reference record under a new patient id per request (as
   ``bench.load`` does: every card shown, each call writes the new states and records each card shown). On
   PostgreSQL a hook call's suppression check and write are one transaction, one round trip when the worker
-  knows the patient's states (each load here: the same worker saw the last call), three when it does not;
+  knows the patient's states or a new patient has none, three when another worker or instance changed them;
 * with ``--runs N`` the whole measurement is repeated N times: the table shows the run with the median hook
   ratio (new patients) and the range of each ratio over the runs.
 
