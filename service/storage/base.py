@@ -166,9 +166,10 @@ class SuppressionStore(Protocol):
     ) -> R:
         """``decide(states)`` -> (its result, the shows to record); recorded before this returns its result.
 
-        PostgreSQL: the read, ``decide`` and the write are one transaction holding the patient's lock, so
-        concurrent calls for one patient from any instances run one after another. SQLite: ``states`` then
-        ``record_shows``.
+        The states read (or checked), ``decide`` and the write are one transaction: on PostgreSQL holding the
+        patient's lock, on SQLite the file's write lock, so concurrent calls for one patient from any worker
+        or instance run one after another. ``decide`` may run twice (PostgreSQL: first on the states this
+        process last knew, then, if those changed, on the stored ones): it must not act beyond its answer.
         """
         ...
 
