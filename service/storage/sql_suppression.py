@@ -75,7 +75,7 @@ class SqlSuppressionStore:
     """Where each card kind stands per patient key: read, decided and written in one transaction per hook call.
 
     On PostgreSQL, where each round trip crosses the network, a process also keeps the states it last read or
-    wrote per patient key, with the server's digest of them. A call decides from those (no states known: none
+    wrote per patient key, with their digest (``_digest``, computed as the server computes it). A call decides from those (no states known: none
     stored) and sends one query string: BEGIN, the patient's lock, a check that the stored states still have that
     digest (``myositis_expect_suppression``, migration 0005), the writes, the new states and COMMIT. If another
     worker, instance or a feedback changed them, the check fails, the transaction is rolled back, and the call
