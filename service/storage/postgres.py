@@ -130,7 +130,8 @@ class _Tx:
 
 
 class _ReadTx:
-    """Reads outside a transaction: one statement each, parameters bound by the server (prepared when repeated)."""
+    """Reads outside a transaction: one statement each, parameters bound by the server (never prepared: psycopg's
+    own preparing is off, see ``PostgresDatabase.__init__``)."""
 
     def __init__(self, cur: psycopg.Cursor[Any]) -> None:
         self._cur = cur
@@ -167,7 +168,9 @@ class PostgresDatabase:
             max_size=pool_size,
             timeout=timeout_s,  # longest wait for a connection from the pool
             # autocommit: every transaction is an explicit BEGIN ... COMMIT (``transaction()``), nothing left open.
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s))},
+            # prepare_threshold None: psycopg prepares nothing of its own. Once it has, its rollback() sends
+            # DEALLOCATE ALL, which drops the statements ``_Prepared`` made too (the next EXECUTE then fails).
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s)), "prepare_threshold": None},
             open=False,
             name="myositis-cds",
         )
@@ -231,11 +234,16 @@ class PostgresDatabase:
 
     def statement(self, store: str, sql: str, params: Sequence[Any] = ()) -> int:
         # Autocommit: the statement is its own transaction, committed (durably: the server's synchronous_commit)
-        # when its answer arrives. One round trip; psycopg prepares it once it repeats.
+        # when its answer arrives. One round trip; prepared once per connection, like the transactions' statements.
         try:
-            with self._pool.connection() as conn, conn.cursor() as cur:
-                cur.execute(_pg(sql), tuple(params))
-                return cur.rowcount
+            with self._pool.connection() as conn:
+                tx = _Tx(conn, self._prepared)
+                try:
+                    return tx.run(sql, params)
+                except BaseException:
+                    if tx.preparing:
+                        conn.close()  # its PREPARE may or may not have run: this connection is not reused
+                    raise
         except _UNAVAILABLE as exc:
             metrics.store_error(store, self.backend)
             raise StorageUnavailable(store, self.backend, type(exc).__name__) from None

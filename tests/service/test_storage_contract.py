@@ -447,3 +447,26 @@ def test_the_worker_computes_the_servers_digest_of_suppression_states(postgres_u
         assert server == ""  # no states stored
     finally:
         s.close()
+
+
+def test_a_rolled_back_transaction_leaves_every_prepared_statement_usable(postgres_url) -> None:
+    """psycopg's rollback() sends DEALLOCATE ALL once it has prepared statements of its own, which dropped ours
+    too: after a check that failed (another instance had changed the states) the next statement on that
+    connection got InvalidSqlStatementName, a 500 in the two-instance test."""
+    a = open_storage(url=postgres_url, pool_size=1)  # one connection: every call below reuses it
+    b = open_storage(url=postgres_url)
+    try:
+        now = int(time.time())
+        for n in range(8):  # a repeated one-statement write: psycopg would prepare it itself after 5
+            assert a.replay.claim("iss", f"jti-{n}", now + 100)
+        for card in ("u1", "u2"):  # every statement of the hook's path prepared on a's connection
+            assert a.suppression.decide_and_record("svc", "pk", _count_show(card)) == card
+        assert b.suppression.decide_and_record("svc", "pk", _count_show("u3")) == "u3"
+        # a's check fails (b changed the states), its transaction is rolled back, and it reads and writes again
+        assert a.suppression.decide_and_record("svc", "pk", _count_show("u4")) == "u4"
+        assert a.suppression.decide_and_record("svc", "pk", _count_show("u5")) == "u5"
+        assert a.replay.claim("iss", "jti-after", now + 100)
+        assert a.suppression.states("pk")["next-line"].shows_unanswered == 5
+    finally:
+        a.close()
+        b.close()
