@@ -80,12 +80,17 @@ class _Tx:
         self.preparing: set[str] = set()  # sent in this transaction, not yet known to have run
         self.committed = False  # by ``last_rows``
 
-    def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.ClientCursor[Any]:
+    def _send(self, sql: str, params: Sequence[Any], *after: str) -> int:
+        """Everything queued, then ``sql``, then ``after``, as one query string; the number of statements sent."""
         self._queue(sql, params)
-        statements, self._queued = self._queued, []
+        statements, self._queued = [*self._queued, *after], []
         self._cur.execute("; ".join(statements))  # no parameters: one simple query, every statement in it
         self._prepared |= self.preparing
         self.preparing.clear()
+        return len(statements)
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.ClientCursor[Any]:
+        self._send(sql, params)
         while self._cur.nextset():  # to the last statement's result
             pass
         return self._cur
@@ -112,12 +117,7 @@ class _Tx:
 
     def last_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         # The statement, then COMMIT, in the same string: the rows are the next-to-last result.
-        self._queue(sql, params)
-        statements, self._queued = [*self._queued, "COMMIT"], []
-        self._cur.execute("; ".join(statements))
-        self._prepared |= self.preparing
-        self.preparing.clear()
-        for _ in range(len(statements) - 2):
+        for _ in range(self._send(sql, params, "COMMIT") - 2):
             self._cur.nextset()
         rows = list(self._cur.fetchall())
         self._cur.nextset()  # COMMIT's

@@ -122,19 +122,20 @@ class SqlSuppressionStore:
             try:
                 with self._db.transaction("suppression", durable=False, lock=lock) as tx:
                     tx.queue(_EXPECT_STATES, (patient_key, digest))
-                    self._write(tx, service_id, patient_key, shows)
-                    self._remember(patient_key, tx.last_rows(_STATES, (patient_key,)))  # what the write left
+                    self._write_and_remember(tx, service_id, patient_key, shows)
                 return result
             except StatesChanged:
                 pass
         with self._db.transaction("suppression", durable=False, lock=lock) as tx:
             result, shows = decide(self._states(tx, patient_key))
             if shows:
-                self._write(tx, service_id, patient_key, shows)
-                self._remember(patient_key, tx.last_rows(_STATES, (patient_key,)))  # what the write left
+                self._write_and_remember(tx, service_id, patient_key, shows)
         return result
 
-    def _remember(self, patient_key: str, rows: list[tuple[Any, ...]]) -> None:
+    def _write_and_remember(self, tx: Tx, service_id: str, patient_key: str, shows: Sequence[Show]) -> None:
+        """The writes, then the states they left (read with COMMIT, the transaction's last statement), kept."""
+        self._write(tx, service_id, patient_key, shows)
+        rows = tx.last_rows(_STATES, (patient_key,))
         if not rows:
             return
         known = (_as_states(rows), _digest(rows))
